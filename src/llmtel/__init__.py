@@ -1,0 +1,11 @@
+"""llmtel: OpenTelemetry-native instrumentation for LLM applications.
+
+``llmtel.instrument()`` once at startup sets up traces, metrics and logs over OTLP and instruments every
+supported library; ``opentelemetry-instrument python app.py`` does the same with no code change.
+"""
+
+from llmtel._version import __version__
+from llmtel.config import Settings
+from llmtel.setup import Telemetry, active, instrument
+
+__all__ = ["Settings", "Telemetry", "__version__", "active", "instrument"]

@@ -1,0 +1,382 @@
+"""Resolved configuration: keyword arguments override environment variables, which override defaults.
+
+Every value is read and validated once, at ``instrument()`` time, so a bad setting fails loudly with the
+setting's name instead of deep inside an exporter thread later.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+Protocol = Literal["http/protobuf", "grpc"]
+ExporterKind = Literal["otlp", "console", "none"]
+Signal = Literal["traces", "metrics", "logs"]
+
+SIGNALS: tuple[Signal, ...] = ("traces", "metrics", "logs")
+_PROTOCOLS: tuple[str, ...] = get_args(Protocol)
+_EXPORTER_KINDS: tuple[str, ...] = get_args(ExporterKind)
+_SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
+_COMPRESSIONS = ("gzip", "deflate", "none")
+_LOG_LEVELS = {"NOTSET": 0, "DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRITICAL": 50}
+
+DEFAULT_ENDPOINTS: dict[str, str] = {"http/protobuf": "http://localhost:4318", "grpc": "http://localhost:4317"}
+DEFAULT_SHUTDOWN_TIMEOUT = 2.0
+DEFAULT_METRIC_EXPORT_INTERVAL = 60.0
+DEFAULT_SERVICE_NAME = "unknown_service"
+
+
+@dataclass(frozen=True, slots=True)
+class SignalExport:
+    """Where and how one signal (traces, metrics or logs) is exported."""
+
+    exporter: ExporterKind
+    protocol: Protocol
+    endpoint: str  # full URL for http/protobuf (…/v1/traces); scheme://host:port for grpc
+    headers: Mapping[str, str]
+    compression: str | None
+    insecure: bool  # grpc only: plaintext channel
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything ``instrument()`` needs, resolved and validated."""
+
+    disabled: bool
+    service_name: str
+    resource_attributes: Mapping[str, str]
+    traces: SignalExport
+    metrics: SignalExport
+    logs: SignalExport
+    sampler: str
+    sampler_arg: float | None
+    metric_export_interval: float  # seconds
+    shutdown_timeout: float  # seconds
+    log_level: int  # threshold for exporting stdlib log records
+    disabled_instrumentations: frozenset[str]
+    source: Mapping[str, str] = field(default_factory=dict)  # setting -> "keyword" | env var name | "default"
+
+    def signal(self, name: Signal) -> SignalExport:
+        return getattr(self, name)
+
+
+def _env(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+class _Resolver:
+    """Picks each setting from keyword, then environment, then default, remembering where it came from."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.source: dict[str, str] = {}
+
+    def pick(
+        self, setting: str, keyword: object, *env_names: str, default: object = None, kwarg: str | None = None
+    ) -> tuple[object, str]:
+        """Return (value, origin); ``origin`` names where the value came from, for error messages."""
+        if keyword is not None:
+            self.source[setting] = "keyword"
+            return keyword, f"keyword argument {(kwarg or setting)!r}"
+        for name in env_names:
+            value = _env(self.environ, name)
+            if value is not None:
+                self.source[setting] = name
+                return value, name
+        self.source[setting] = "default"
+        return default, f"default for {setting!r}"
+
+
+def parse_key_value_list(raw: str, setting: str) -> dict[str, str]:
+    """Parse the W3C-baggage-like ``k1=v1,k2=v2`` format used by OTEL_*_HEADERS and OTEL_RESOURCE_ATTRIBUTES."""
+    result: dict[str, str] = {}
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        key = urllib.parse.unquote(key.strip())
+        if not sep or not key:
+            raise ValueError(f"{setting}: malformed entry {item!r}; expected 'key=value' pairs separated by commas")
+        result[key] = urllib.parse.unquote(value.strip())
+    return result
+
+
+def _headers(value: object, origin: str) -> dict[str, str]:
+    if isinstance(value, str):
+        headers = parse_key_value_list(value, origin)
+    elif isinstance(value, Mapping):
+        headers = {str(k): str(v) for k, v in value.items()}
+    else:
+        raise ValueError(f"{origin}: expected a mapping or a 'key=value,...' string, got {type(value).__name__}")
+    for key, val in headers.items():
+        if any(ch in key for ch in " \t\r\n:") or any(ch in val for ch in "\r\n"):
+            raise ValueError(f"{origin}: header {key!r} has a name or value that cannot be sent")
+    return headers
+
+
+def _choice(value: object, allowed: tuple[str, ...], origin: str) -> str:
+    text = str(value).strip().lower()
+    if text not in allowed:
+        raise ValueError(f"{origin}: {value!r} is not one of {', '.join(allowed)}")
+    return text
+
+
+def _positive_seconds(value: object, origin: str, *, unit_ms: bool = False) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{origin}: {value!r} is not a number") from None
+    if unit_ms:
+        number /= 1000.0
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(f"{origin}: must be a positive number, got {value!r}")
+    return number
+
+
+def _validate_url(url: str, origin: str, protocol: str) -> str:
+    parsed = urllib.parse.urlsplit(url)
+    if protocol == "grpc" and "://" not in url and ":" in url:
+        parsed = urllib.parse.urlsplit("http://" + url)  # grpc accepts bare host:port
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError(f"{origin}: {url!r} is not a valid endpoint; expected e.g. http://localhost:4318")
+    try:
+        parsed.port  # noqa: B018 - raises on a non-numeric port
+    except ValueError:
+        raise ValueError(f"{origin}: {url!r} has an invalid port") from None
+    return urllib.parse.urlunsplit(parsed)
+
+
+def _signal_export(
+    signal: Signal,
+    r: _Resolver,
+    *,
+    exporter: object,
+    protocol: object,
+    endpoint: object,
+    headers: object,
+    compression: object,
+    insecure: object,
+) -> SignalExport:
+    upper = signal.upper()
+    kind_raw, origin = r.pick(f"{signal}_exporter", exporter, f"OTEL_{upper}_EXPORTER", default="otlp")
+    kind_text = str(kind_raw).strip().lower()
+    if "," in kind_text:
+        raise ValueError(f"{origin}: only one exporter per signal is supported, got {kind_raw!r}")
+    kind = _choice(kind_text, _EXPORTER_KINDS, origin)
+
+    proto_raw, origin = r.pick(
+        f"{signal}_protocol",
+        protocol,
+        f"OTEL_EXPORTER_OTLP_{upper}_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        default="http/protobuf",
+        kwarg="protocol",
+    )
+    proto = _choice(proto_raw, _PROTOCOLS, origin)
+
+    # A signal-specific endpoint is used as-is; the shared one gets the signal path appended (http only).
+    specific = None if endpoint is not None else _env(r.environ, f"OTEL_EXPORTER_OTLP_{upper}_ENDPOINT")
+    if specific is not None:
+        r.source[f"{signal}_endpoint"] = f"OTEL_EXPORTER_OTLP_{upper}_ENDPOINT"
+        raw_url = specific
+        url = _validate_url(specific, f"OTEL_EXPORTER_OTLP_{upper}_ENDPOINT", proto)
+    else:
+        base_raw, origin = r.pick(
+            f"{signal}_endpoint",
+            endpoint,
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            default=DEFAULT_ENDPOINTS[proto],
+            kwarg="endpoint",
+        )
+        raw_url = str(base_raw)
+        url = _validate_url(raw_url, origin, proto)
+        if proto == "http/protobuf":
+            url = url.rstrip("/") + f"/v1/{signal}"
+    has_scheme = "://" in raw_url
+
+    hdr_raw, origin = r.pick(
+        f"{signal}_headers",
+        headers,
+        f"OTEL_EXPORTER_OTLP_{upper}_HEADERS",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        default={},
+        kwarg="headers",
+    )
+    hdrs = _headers(hdr_raw, origin)
+
+    comp_raw, origin = r.pick(
+        f"{signal}_compression",
+        compression,
+        f"OTEL_EXPORTER_OTLP_{upper}_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+        default="none",
+        kwarg="compression",
+    )
+    comp = _choice(comp_raw, _COMPRESSIONS, origin)
+    if proto == "grpc" and comp == "deflate":
+        raise ValueError(f"{origin}: the grpc protocol supports gzip or none, not deflate")
+
+    ins_raw, origin = r.pick(
+        f"{signal}_insecure",
+        insecure,
+        f"OTEL_EXPORTER_OTLP_{upper}_INSECURE",
+        "OTEL_EXPORTER_OTLP_INSECURE",
+        kwarg="insecure",
+    )
+    insecure_flag = None if ins_raw is None else _bool(ins_raw, origin)
+    if has_scheme:  # the scheme decides; OTEL_EXPORTER_OTLP_INSECURE applies to scheme-less grpc endpoints only
+        secure = url.startswith("https://")
+    else:
+        secure = not insecure_flag
+
+    return SignalExport(
+        exporter=kind,  # type: ignore[arg-type]
+        protocol=proto,  # type: ignore[arg-type]
+        endpoint=url,
+        headers=hdrs,
+        compression=None if comp == "none" else comp,
+        insecure=not secure,
+    )
+
+
+def _bool(value: object, origin: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"{origin}: {value!r} is not a boolean (use true or false)")
+
+
+def _names(value: object, origin: str) -> frozenset[str]:
+    if isinstance(value, str):
+        return frozenset(part.strip() for part in value.split(",") if part.strip())
+    try:
+        return frozenset(str(part).strip() for part in value)  # type: ignore[union-attr]
+    except TypeError:
+        raise ValueError(f"{origin}: expected a comma-separated string or a list of names") from None
+
+
+def resolve_settings(
+    *,
+    environ: Mapping[str, str] | None = None,
+    service_name: str | None = None,
+    resource_attributes: Mapping[str, str] | None = None,
+    endpoint: str | None = None,
+    protocol: str | None = None,
+    headers: Mapping[str, str] | str | None = None,
+    compression: str | None = None,
+    insecure: bool | None = None,
+    traces_exporter: str | None = None,
+    metrics_exporter: str | None = None,
+    logs_exporter: str | None = None,
+    sampler: str | None = None,
+    sampler_arg: float | None = None,
+    metric_export_interval: float | None = None,
+    shutdown_timeout: float | None = None,
+    log_level: int | str | None = None,
+    disabled_instrumentations: str | list[str] | tuple[str, ...] | frozenset[str] | None = None,
+) -> Settings:
+    """Resolve every setting; raise ``ValueError`` naming the setting when a value is unusable."""
+    env = os.environ if environ is None else environ
+    r = _Resolver(env)
+
+    disabled_raw, origin = r.pick("disabled", None, "OTEL_SDK_DISABLED", default="false")
+    disabled = _bool(disabled_raw, origin)
+
+    attrs_raw, origin = r.pick("resource_attributes", None, "OTEL_RESOURCE_ATTRIBUTES", default="")
+    attrs = parse_key_value_list(str(attrs_raw), origin)
+    if resource_attributes is not None:
+        r.source["resource_attributes"] = "keyword"
+        attrs.update({str(k): str(v) for k, v in resource_attributes.items()})
+
+    name_raw, _ = r.pick(
+        "service_name", service_name, "OTEL_SERVICE_NAME", default=attrs.get("service.name", DEFAULT_SERVICE_NAME)
+    )
+    if not str(name_raw).strip():
+        raise ValueError("service_name: must not be empty")
+
+    per_signal = {"traces": traces_exporter, "metrics": metrics_exporter, "logs": logs_exporter}
+    exports = {
+        signal: _signal_export(
+            signal,
+            r,
+            exporter=per_signal[signal],
+            protocol=protocol,
+            endpoint=endpoint,
+            headers=headers,
+            compression=compression,
+            insecure=insecure,
+        )
+        for signal in SIGNALS
+    }
+
+    sampler_raw, origin = r.pick("sampler", sampler, "OTEL_TRACES_SAMPLER", default="parentbased_always_on")
+    sampler_name = _choice(sampler_raw, _SAMPLERS, origin)
+    arg_raw, origin = r.pick("sampler_arg", sampler_arg, "OTEL_TRACES_SAMPLER_ARG")
+    ratio: float | None = None
+    if sampler_name.endswith("traceidratio"):
+        try:
+            ratio = 1.0 if arg_raw is None else float(arg_raw)  # type: ignore[arg-type]
+        except ValueError:
+            raise ValueError(f"{origin}: {arg_raw!r} is not a number") from None
+        if not 0.0 <= ratio <= 1.0:
+            raise ValueError(f"{origin}: sampling ratio must be between 0 and 1, got {arg_raw!r}")
+
+    interval_raw, origin = r.pick("metric_export_interval", metric_export_interval, "OTEL_METRIC_EXPORT_INTERVAL")
+    if interval_raw is None:
+        interval = DEFAULT_METRIC_EXPORT_INTERVAL
+    else:  # the environment variable is in milliseconds, the keyword in seconds
+        interval = _positive_seconds(interval_raw, origin, unit_ms=metric_export_interval is None)
+
+    shutdown_raw, origin = r.pick(
+        "shutdown_timeout", shutdown_timeout, "LLMTEL_SHUTDOWN_TIMEOUT", default=DEFAULT_SHUTDOWN_TIMEOUT
+    )
+    shutdown = _positive_seconds(shutdown_raw, origin)
+
+    level_raw, origin = r.pick("log_level", log_level, "OTEL_PYTHON_LOG_LEVEL", default="NOTSET")
+    if isinstance(level_raw, int) and not isinstance(level_raw, bool):
+        level = level_raw
+    elif str(level_raw).strip().upper() in _LOG_LEVELS:
+        level = _LOG_LEVELS[str(level_raw).strip().upper()]
+    else:
+        raise ValueError(f"{origin}: {level_raw!r} is not a log level (DEBUG, INFO, WARNING, ERROR, CRITICAL)")
+
+    dis_raw, origin = r.pick(
+        "disabled_instrumentations", disabled_instrumentations, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", default=""
+    )
+    disabled_names = _names(dis_raw, origin)
+
+    return Settings(
+        disabled=disabled,
+        service_name=str(name_raw).strip(),
+        resource_attributes=attrs,
+        traces=exports["traces"],
+        metrics=exports["metrics"],
+        logs=exports["logs"],
+        sampler=sampler_name,
+        sampler_arg=ratio,
+        metric_export_interval=interval,
+        shutdown_timeout=shutdown,
+        log_level=level,
+        disabled_instrumentations=disabled_names,
+        source=r.source,
+    )

@@ -1,0 +1,5 @@
+"""Log bridge: stdlib ``logging`` records shipped as OpenTelemetry log records, correlated with spans."""
+
+from llmtel.logs.handler import OTelLogHandler
+
+__all__ = ["OTelLogHandler"]

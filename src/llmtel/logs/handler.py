@@ -1,0 +1,98 @@
+"""A ``logging.Handler`` that turns stdlib records into OpenTelemetry log records.
+
+It emits through the LoggerProvider (so the active span's trace and span ids ride along), never blocks
+the calling thread, and drops records produced by the export pipeline itself so telemetry about exporting
+cannot loop back into the exporter.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry._logs import LoggerProvider, SeverityNumber
+
+# Attributes every LogRecord carries; anything else on a record came from ``extra=`` and is payload.
+_STANDARD_RECORD_KEYS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+
+# Loggers whose records describe the telemetry pipeline itself; exporting them could recurse.
+_PIPELINE_LOGGERS = ("opentelemetry", "grpc", "urllib3", "llmtel.export")
+
+_SEVERITY: tuple[tuple[int, SeverityNumber], ...] = (
+    (logging.CRITICAL, SeverityNumber.FATAL),
+    (logging.ERROR, SeverityNumber.ERROR),
+    (logging.WARNING, SeverityNumber.WARN),
+    (logging.INFO, SeverityNumber.INFO),
+    (logging.DEBUG, SeverityNumber.DEBUG),
+)
+
+
+def severity_number(levelno: int) -> SeverityNumber:
+    """Map a stdlib level number to the OpenTelemetry severity number of the same band."""
+    for threshold, number in _SEVERITY:
+        if levelno >= threshold:
+            return number
+    return SeverityNumber.TRACE
+
+
+def _attribute_value(value: Any) -> Any:
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, bool, int, float)) for v in value):
+        return list(value)
+    return repr(value)
+
+
+def record_attributes(record: logging.LogRecord) -> dict[str, Any]:
+    """Code location, logger name and ``extra=`` fields of a record, as OpenTelemetry attributes."""
+    attributes: dict[str, Any] = {
+        "code.file.path": record.pathname,
+        "code.function.name": record.funcName,
+        "code.line.number": record.lineno,
+        "logger.name": record.name,
+        "thread.name": record.threadName or "",
+    }
+    for key, value in record.__dict__.items():
+        if key not in _STANDARD_RECORD_KEYS and not key.startswith("_") and value is not None:
+            attributes[key] = _attribute_value(value)
+    return attributes
+
+
+class OTelLogHandler(logging.Handler):
+    """Ship stdlib log records to an OpenTelemetry LoggerProvider."""
+
+    def __init__(self, logger_provider: LoggerProvider, level: int = logging.NOTSET) -> None:
+        super().__init__(level)
+        self._provider = logger_provider
+        self._local = threading.local()
+
+    def _from_pipeline(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith(_PIPELINE_LOGGERS):
+            return True
+        # Export workers run with instrumentation suppressed; whatever they log stays out of the pipeline.
+        return bool(otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(self._local, "busy", False) or self._from_pipeline(record):
+            return
+        self._local.busy = True
+        try:
+            logger = self._provider.get_logger(record.name)
+            exc = record.exc_info[1] if record.exc_info else None
+            logger.emit(
+                timestamp=int(record.created * 1e9),
+                severity_number=severity_number(record.levelno),
+                severity_text=record.levelname,
+                body=record.getMessage(),
+                attributes=record_attributes(record),
+                exception=exc if isinstance(exc, BaseException) else None,
+            )
+        except Exception:  # noqa: BLE001 - a logging failure must never reach the application
+            self.handleError(record)
+        finally:
+            self._local.busy = False
+
+    def flush(self) -> None:
+        """Nothing to do here: the provider's batch processor flushes on its own thread or at shutdown."""

@@ -1,0 +1,270 @@
+"""``instrument()``: one call that sets up traces, metrics and logs over OTLP and instruments libraries.
+
+What the application already set up wins: a signal whose global provider is already real is left alone and
+only gets instrumentation. Shutdown is bounded by a deadline so a dead collector never hangs the process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.sdk.resources import Resource
+
+from llmtel._version import __version__
+from llmtel.config import Settings, resolve_settings
+from llmtel.export import build_exporter
+from llmtel.instrumentation import instrument_libraries, uninstrument_libraries
+from llmtel.logs import OTelLogHandler
+
+_logger = logging.getLogger("llmtel")
+
+_lock = threading.Lock()
+_active: Telemetry | None = None
+_warned_repeat = False
+
+
+@dataclass(slots=True)
+class Telemetry:
+    """What ``instrument()`` set up, and the way to flush and stop it within a bounded time."""
+
+    settings: Settings
+    resource: Resource
+    tracer_provider: Any | None = None  # SDK providers created by llmtel; None where the app's own was kept
+    meter_provider: Any | None = None
+    logger_provider: Any | None = None
+    log_handler: logging.Handler | None = None
+    instrumented: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()  # signals whose pre-existing provider was kept
+    _stopped: bool = field(default=False, repr=False)
+
+    def _owned(self) -> list[Any]:
+        return [p for p in (self.tracer_provider, self.meter_provider, self.logger_provider) if p is not None]
+
+    def force_flush(self, timeout: float | None = None) -> bool:
+        """Export what is buffered now; False if that did not finish within ``timeout`` seconds."""
+        budget = self.settings.shutdown_timeout if timeout is None else timeout
+        return _within_deadline([p.force_flush for p in self._owned()], budget, "force_flush")
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush and stop everything llmtel created, returning within ``timeout`` seconds.
+
+        Returns False when the deadline passed first (data still in flight is then abandoned: the export
+        threads are daemons and end with the process). Idempotent.
+        """
+        global _active
+        with _lock:
+            if self._stopped:
+                return True
+            self._stopped = True
+            if _active is self:
+                _active = None
+        budget = self.settings.shutdown_timeout if timeout is None else timeout
+        if self.log_handler is not None:
+            logging.getLogger().removeHandler(self.log_handler)
+        uninstrument_libraries(self.instrumented)
+        return _within_deadline([p.shutdown for p in self._owned()], budget, "shutdown")
+
+
+def _within_deadline(calls: list[Callable[[], Any]], budget: float, what: str) -> bool:
+    """Run each call on its own daemon thread; wait for all of them until ``budget`` seconds have passed."""
+    deadline = time.monotonic() + max(0.0, budget)
+    threads = []
+    for call in calls:
+        thread = threading.Thread(target=_quietly(call), name=f"llmtel-{what}", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # interpreter finalising: no new threads; skip rather than block
+            return False
+        threads.append(thread)
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    late = [t for t in threads if t.is_alive()]
+    if late:
+        _logger.warning("llmtel: %s did not finish within %.1f s; unsent telemetry was dropped", what, budget)
+    return not late
+
+
+def _quietly(call: Callable[[], Any]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            call()
+        except Exception:  # noqa: BLE001
+            _logger.debug("llmtel: %r failed", call, exc_info=True)
+
+    return run
+
+
+def build_resource(settings: Settings) -> Resource:
+    """``service.name`` and resource attributes from settings, plus ``telemetry.sdk.*`` and llmtel's version."""
+    attributes: dict[str, Any] = dict(settings.resource_attributes)
+    attributes["service.name"] = settings.service_name
+    attributes["telemetry.distro.name"] = "llmtel"
+    attributes["telemetry.distro.version"] = __version__
+    # Resource.create adds telemetry.sdk.* and the environment's detectors; merging our resolved attributes
+    # last makes keyword arguments win over OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES.
+    return Resource.create(attributes).merge(Resource(attributes))
+
+
+def _is_unset(provider: object) -> bool:
+    """True while the global provider is still the API's placeholder proxy (nobody configured the signal)."""
+    return type(provider).__name__ in ("ProxyTracerProvider", "_ProxyMeterProvider", "ProxyLoggerProvider")
+
+
+def _build_sampler(settings: Settings) -> Any:
+    from opentelemetry.sdk.trace import sampling
+
+    ratio = settings.sampler_arg if settings.sampler_arg is not None else 1.0
+    return {
+        "always_on": lambda: sampling.ALWAYS_ON,
+        "always_off": lambda: sampling.ALWAYS_OFF,
+        "traceidratio": lambda: sampling.TraceIdRatioBased(ratio),
+        "parentbased_always_on": lambda: sampling.ParentBased(sampling.ALWAYS_ON),
+        "parentbased_always_off": lambda: sampling.ParentBased(sampling.ALWAYS_OFF),
+        "parentbased_traceidratio": lambda: sampling.ParentBased(sampling.TraceIdRatioBased(ratio)),
+    }[settings.sampler]()
+
+
+def _setup_traces(settings: Settings, resource: Resource) -> Any:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider(resource=resource, sampler=_build_sampler(settings), shutdown_on_exit=False)
+    exporter = build_exporter("traces", settings.traces)
+    if exporter is not None:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def _setup_metrics(settings: Settings, resource: Resource) -> Any:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    exporter = build_exporter("metrics", settings.metrics)
+    readers = []
+    if exporter is not None:
+        interval_ms = settings.metric_export_interval * 1000
+        readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms))
+    provider = MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False)
+    metrics.set_meter_provider(provider)
+    return provider
+
+
+def _setup_logs(settings: Settings, resource: Resource) -> Any:
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+    provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    exporter = build_exporter("logs", settings.logs)
+    if exporter is not None:
+        provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    _logs.set_logger_provider(provider)
+    return provider
+
+
+def configure(settings: Settings, *, instrument: bool = True) -> Telemetry:
+    """Build providers for every signal the application left unset, attach the log bridge, instrument.
+
+    ``instrument=False`` is for the ``opentelemetry-instrument`` route, where the CLI loads instrumentors
+    itself from entry points.
+    """
+    resource = build_resource(settings)
+    handle = Telemetry(settings=settings, resource=resource)
+    if settings.disabled:
+        return handle
+    kept = []
+    if _is_unset(trace.get_tracer_provider()):
+        handle.tracer_provider = _setup_traces(settings, resource)
+    else:
+        kept.append("traces")
+    if _is_unset(metrics.get_meter_provider()):
+        handle.meter_provider = _setup_metrics(settings, resource)
+    else:
+        kept.append("metrics")
+    if _is_unset(_logs.get_logger_provider()):
+        handle.logger_provider = _setup_logs(settings, resource)
+    else:
+        kept.append("logs")
+    handle.kept = tuple(kept)
+    if handle.logger_provider is not None and settings.logs.exporter != "none":
+        handle.log_handler = OTelLogHandler(handle.logger_provider, level=settings.log_level)
+        logging.getLogger().addHandler(handle.log_handler)
+    if instrument:
+        handle.instrumented = tuple(instrument_libraries(settings.disabled_instrumentations))
+    atexit.register(_shutdown_at_exit, handle)
+    return handle
+
+
+def _shutdown_at_exit(handle: Telemetry) -> None:
+    handle.shutdown()
+
+
+def activate(build: Callable[[], Telemetry]) -> Telemetry:
+    """Install ``build()``'s result as the process's one active setup, unless one is active already."""
+    global _active, _warned_repeat
+    with _lock:
+        if _active is not None:
+            if not _warned_repeat:
+                _warned_repeat = True
+                _logger.warning("llmtel: instrument() was already called; this call changes nothing")
+            return _active
+        _active = build()
+        return _active
+
+
+def active() -> Telemetry | None:
+    """The active setup, if ``instrument()`` (or the ``opentelemetry-instrument`` route) created one."""
+    return _active
+
+
+def instrument(
+    *,
+    service_name: str | None = None,
+    resource_attributes: Mapping[str, str] | None = None,
+    endpoint: str | None = None,
+    protocol: str | None = None,
+    headers: Mapping[str, str] | str | None = None,
+    compression: str | None = None,
+    insecure: bool | None = None,
+    traces_exporter: str | None = None,
+    metrics_exporter: str | None = None,
+    logs_exporter: str | None = None,
+    sampler: str | None = None,
+    sampler_arg: float | None = None,
+    metric_export_interval: float | None = None,
+    shutdown_timeout: float | None = None,
+    log_level: int | str | None = None,
+    disabled_instrumentations: str | list[str] | tuple[str, ...] | frozenset[str] | None = None,
+) -> Telemetry:
+    """Set up OpenTelemetry traces, metrics and logs over OTLP and instrument every supported library.
+
+    Keyword arguments override the standard ``OTEL_*`` environment variables, which override defaults;
+    see the README's configuration table. Raises ``ValueError`` naming the setting when a value is
+    unusable. Calling it again returns the first call's handle and changes nothing.
+    """
+    settings = resolve_settings(
+        service_name=service_name,
+        resource_attributes=resource_attributes,
+        endpoint=endpoint,
+        protocol=protocol,
+        headers=headers,
+        compression=compression,
+        insecure=insecure,
+        traces_exporter=traces_exporter,
+        metrics_exporter=metrics_exporter,
+        logs_exporter=logs_exporter,
+        sampler=sampler,
+        sampler_arg=sampler_arg,
+        metric_export_interval=metric_export_interval,
+        shutdown_timeout=shutdown_timeout,
+        log_level=log_level,
+        disabled_instrumentations=disabled_instrumentations,
+    )
+    return activate(lambda: configure(settings))

@@ -1,0 +1,195 @@
+"""Settings resolution: keyword > environment > default, and clear errors for unusable values."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmtel.config import DEFAULT_SHUTDOWN_TIMEOUT, parse_key_value_list, resolve_settings
+
+
+def resolve(env: dict[str, str] | None = None, **kwargs):
+    return resolve_settings(environ=env or {}, **kwargs)
+
+
+def test_defaults_follow_the_otlp_specification():
+    s = resolve()
+    assert s.service_name == "unknown_service"
+    for signal in ("traces", "metrics", "logs"):
+        export = s.signal(signal)
+        assert export.exporter == "otlp"
+        assert export.protocol == "http/protobuf"
+        assert export.endpoint == f"http://localhost:4318/v1/{signal}"
+        assert export.headers == {}
+        assert export.compression is None
+    assert s.sampler == "parentbased_always_on"
+    assert s.shutdown_timeout == DEFAULT_SHUTDOWN_TIMEOUT
+    assert s.metric_export_interval == 60.0
+    assert s.disabled is False
+    assert s.disabled_instrumentations == frozenset()
+
+
+def test_grpc_default_endpoint_is_4317_without_signal_path():
+    s = resolve({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
+    assert s.traces.protocol == "grpc"
+    assert s.traces.endpoint == "http://localhost:4317"
+    assert s.traces.insecure is True
+
+
+def test_environment_is_read():
+    env = {
+        "OTEL_SERVICE_NAME": "checkout",
+        "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=prod,team=ml%20ops",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/",
+        "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20abc, x-tenant=t1",
+        "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.25",
+        "OTEL_METRIC_EXPORT_INTERVAL": "5000",
+        "LLMTEL_SHUTDOWN_TIMEOUT": "0.5",
+        "OTEL_PYTHON_LOG_LEVEL": "info",
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "requests, httpx2",
+    }
+    s = resolve(env)
+    assert s.service_name == "checkout"
+    assert s.resource_attributes == {"deployment.environment.name": "prod", "team": "ml ops"}
+    assert s.traces.endpoint == "http://collector:4318/v1/traces"
+    assert s.logs.endpoint == "http://collector:4318/v1/logs"
+    assert s.traces.headers == {"authorization": "Bearer abc", "x-tenant": "t1"}
+    assert s.metrics.compression == "gzip"
+    assert (s.sampler, s.sampler_arg) == ("parentbased_traceidratio", 0.25)
+    assert s.metric_export_interval == 5.0
+    assert s.shutdown_timeout == 0.5
+    assert s.log_level == 20
+    assert s.disabled_instrumentations == {"requests", "httpx2"}
+    assert s.source["service_name"] == "OTEL_SERVICE_NAME"
+
+
+def test_service_name_falls_back_to_resource_attributes():
+    s = resolve({"OTEL_RESOURCE_ATTRIBUTES": "service.name=from-attrs"})
+    assert s.service_name == "from-attrs"
+
+
+def test_signal_specific_settings_beat_shared_ones_and_endpoint_is_used_verbatim():
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://shared:4318",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://traces-only:9999/custom/path",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "grpc",
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://logs:4317",
+        "OTEL_EXPORTER_OTLP_HEADERS": "a=1",
+        "OTEL_EXPORTER_OTLP_METRICS_HEADERS": "b=2",
+        "OTEL_METRICS_EXPORTER": "console",
+        "OTEL_LOGS_EXPORTER": "none",
+    }
+    s = resolve(env)
+    assert s.traces.endpoint == "http://traces-only:9999/custom/path"
+    assert s.metrics.endpoint == "http://shared:4318/v1/metrics"
+    assert (s.logs.protocol, s.logs.endpoint) == ("grpc", "http://logs:4317")
+    assert s.traces.headers == {"a": "1"}
+    assert s.metrics.headers == {"b": "2"}
+    assert (s.traces.exporter, s.metrics.exporter, s.logs.exporter) == ("otlp", "console", "none")
+
+
+def test_keywords_override_environment():
+    env = {
+        "OTEL_SERVICE_NAME": "env-name",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://env:4318",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://env-traces:4318/v1/traces",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_HEADERS": "a=env",
+        "OTEL_TRACES_EXPORTER": "none",
+        "LLMTEL_SHUTDOWN_TIMEOUT": "9",
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "requests",
+    }
+    s = resolve(
+        env,
+        service_name="kw-name",
+        endpoint="http://kw:4317",
+        protocol="grpc",
+        headers={"a": "kw"},
+        traces_exporter="otlp",
+        shutdown_timeout=1.5,
+        disabled_instrumentations=["httpx"],
+        resource_attributes={"team": "kw"},
+    )
+    assert s.service_name == "kw-name"
+    # the keyword endpoint replaces even the signal-specific environment endpoint
+    assert (s.traces.protocol, s.traces.endpoint) == ("grpc", "http://kw:4317")
+    assert s.traces.headers == {"a": "kw"}
+    assert s.traces.exporter == "otlp"
+    assert s.shutdown_timeout == 1.5
+    assert s.disabled_instrumentations == {"httpx"}
+    assert s.resource_attributes["team"] == "kw"
+    assert s.source["service_name"] == "keyword"
+
+
+def test_metric_interval_keyword_is_seconds_env_is_milliseconds():
+    assert resolve(metric_export_interval=2).metric_export_interval == 2.0
+    assert resolve({"OTEL_METRIC_EXPORT_INTERVAL": "2000"}).metric_export_interval == 2.0
+
+
+def test_grpc_bare_host_port_is_secure_unless_insecure_flag():
+    secure = resolve({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4317"})
+    assert secure.traces.insecure is False
+    plain = resolve(
+        {
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4317",
+            "OTEL_EXPORTER_OTLP_INSECURE": "true",
+        }
+    )
+    assert plain.traces.insecure is True
+    tls = resolve({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "https://c:4317"})
+    assert tls.traces.insecure is False
+
+
+def test_sdk_disabled():
+    assert resolve({"OTEL_SDK_DISABLED": "true"}).disabled is True
+
+
+@pytest.mark.parametrize(
+    ("env", "kwargs", "names"),
+    [
+        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, {}, "OTEL_EXPORTER_OTLP_PROTOCOL"),
+        ({}, {"protocol": "udp"}, "keyword argument 'protocol'"),
+        ({"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "thrift"}, {}, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "not a url"}, {}, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "ftp://host:21"}, {}, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://host:port"}, {}, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        ({"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "localhost"}, {}, "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"),
+        ({}, {"endpoint": "//nohost"}, "keyword argument 'endpoint'"),
+        ({"OTEL_EXPORTER_OTLP_HEADERS": "novalue"}, {}, "OTEL_EXPORTER_OTLP_HEADERS"),
+        ({"OTEL_EXPORTER_OTLP_HEADERS": "=v"}, {}, "OTEL_EXPORTER_OTLP_HEADERS"),
+        ({}, {"headers": {"bad name": "v"}}, "keyword argument 'headers'"),
+        ({"OTEL_TRACES_EXPORTER": "zipkin"}, {}, "OTEL_TRACES_EXPORTER"),
+        ({"OTEL_LOGS_EXPORTER": "otlp,console"}, {}, "OTEL_LOGS_EXPORTER"),
+        ({"OTEL_TRACES_SAMPLER": "sometimes"}, {}, "OTEL_TRACES_SAMPLER"),
+        ({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"}, {}, "OTEL_TRACES_SAMPLER_ARG"),
+        ({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "x"}, {}, "OTEL_TRACES_SAMPLER_ARG"),
+        ({"OTEL_EXPORTER_OTLP_COMPRESSION": "brotli"}, {}, "OTEL_EXPORTER_OTLP_COMPRESSION"),
+        (
+            {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_COMPRESSION": "deflate"},
+            {},
+            "OTEL_EXPORTER_OTLP_COMPRESSION",
+        ),
+        ({"OTEL_METRIC_EXPORT_INTERVAL": "soon"}, {}, "OTEL_METRIC_EXPORT_INTERVAL"),
+        ({"LLMTEL_SHUTDOWN_TIMEOUT": "-1"}, {}, "LLMTEL_SHUTDOWN_TIMEOUT"),
+        ({"LLMTEL_SHUTDOWN_TIMEOUT": "nan"}, {}, "LLMTEL_SHUTDOWN_TIMEOUT"),
+        ({}, {"shutdown_timeout": 0}, "keyword argument 'shutdown_timeout'"),
+        ({"OTEL_PYTHON_LOG_LEVEL": "loud"}, {}, "OTEL_PYTHON_LOG_LEVEL"),
+        ({"OTEL_SDK_DISABLED": "maybe"}, {}, "OTEL_SDK_DISABLED"),
+        ({"OTEL_EXPORTER_OTLP_INSECURE": "perhaps"}, {}, "OTEL_EXPORTER_OTLP_INSECURE"),
+        ({}, {"service_name": "  "}, "service_name"),
+    ],
+)
+def test_bad_values_raise_value_error_naming_the_setting(env, kwargs, names):
+    with pytest.raises(ValueError) as err:
+        resolve(env, **kwargs)
+    assert names in str(err.value)
+
+
+def test_key_value_list_parsing():
+    assert parse_key_value_list(" a=1 , b = two%2Cthree ,,", "X") == {"a": "1", "b": "two,three"}
+    assert parse_key_value_list("", "X") == {}
+    with pytest.raises(ValueError, match="X: malformed entry 'oops'"):
+        parse_key_value_list("a=1,oops", "X")
