@@ -21,7 +21,7 @@ from llmtel._version import __version__
 from llmtel.config import Settings, resolve_settings
 from llmtel.export import build_exporter
 from llmtel.instrumentation import instrument_libraries, uninstrument_libraries
-from llmtel.logs import OTelLogHandler
+from llmtel import logs as log_bridge
 
 _logger = logging.getLogger("llmtel")
 
@@ -39,7 +39,7 @@ class Telemetry:
     tracer_provider: Any | None = None  # SDK providers created by llmtel; None where the app's own was kept
     meter_provider: Any | None = None
     logger_provider: Any | None = None
-    log_handler: logging.Handler | None = None
+    log_handler: log_bridge.OTelLogHandler | None = None
     instrumented: tuple[str, ...] = ()
     kept: tuple[str, ...] = ()  # signals whose pre-existing provider was kept
     _stopped: bool = field(default=False, repr=False)
@@ -67,7 +67,7 @@ class Telemetry:
                 _active = None
         budget = self.settings.shutdown_timeout if timeout is None else timeout
         if self.log_handler is not None:
-            logging.getLogger().removeHandler(self.log_handler)
+            log_bridge.detach(self.log_handler)
         uninstrument_libraries(self.instrumented)
         return _within_deadline([p.shutdown for p in self._owned()], budget, "shutdown")
 
@@ -194,8 +194,8 @@ def configure(settings: Settings, *, instrument: bool = True) -> Telemetry:
         kept.append("logs")
     handle.kept = tuple(kept)
     if handle.logger_provider is not None and settings.logs.exporter != "none":
-        handle.log_handler = OTelLogHandler(handle.logger_provider, level=settings.log_level)
-        logging.getLogger().addHandler(handle.log_handler)
+        handle.log_handler = log_bridge.OTelLogHandler(handle.logger_provider, level=settings.log_level)
+        log_bridge.attach(handle.log_handler)
     if instrument:
         handle.instrumented = tuple(instrument_libraries(settings.disabled_instrumentations))
     atexit.register(_shutdown_at_exit, handle)

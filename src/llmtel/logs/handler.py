@@ -3,6 +3,10 @@
 It emits through the LoggerProvider (so the active span's trace and span ids ride along), never blocks
 the calling thread, and drops records produced by the export pipeline itself so telemetry about exporting
 cannot loop back into the exporter.
+
+Adding a handler to the root logger must not change what the application sees: ``attach`` keeps
+``logging.basicConfig()`` working for an app that calls it afterwards, and the handler stands in for
+``logging.lastResort`` (warnings to stderr) when it is the only handler a record meets.
 """
 
 from __future__ import annotations
@@ -64,7 +68,10 @@ class OTelLogHandler(logging.Handler):
     """Ship stdlib log records to an OpenTelemetry LoggerProvider."""
 
     def __init__(self, logger_provider: LoggerProvider, level: int = logging.NOTSET) -> None:
-        super().__init__(level)
+        # The handler itself accepts every record so it can stand in for lastResort; ``level`` is only the
+        # threshold for exporting.
+        super().__init__(logging.NOTSET)
+        self.export_level = level
         self._provider = logger_provider
         self._local = threading.local()
 
@@ -75,8 +82,15 @@ class OTelLogHandler(logging.Handler):
         return bool(otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY))
 
     def emit(self, record: logging.LogRecord) -> None:
-        if getattr(self._local, "busy", False) or self._from_pipeline(record):
-            return
+        if record.levelno >= self.export_level and not (
+            getattr(self._local, "busy", False) or self._from_pipeline(record)
+        ):
+            self._export(record)
+        last_resort = logging.lastResort
+        if last_resort is not None and record.levelno >= last_resort.level and self._only_handler_for(record):
+            last_resort.handle(record)
+
+    def _export(self, record: logging.LogRecord) -> None:
         self._local.busy = True
         try:
             logger = self._provider.get_logger(record.name)
@@ -94,5 +108,44 @@ class OTelLogHandler(logging.Handler):
         finally:
             self._local.busy = False
 
+    def _only_handler_for(self, record: logging.LogRecord) -> bool:
+        """True when no other handler sees ``record``: without us, stdlib would print it via lastResort."""
+        logger: logging.Logger | None = logging.getLogger(record.name) if record.name != "root" else logging.root
+        while logger is not None:
+            if any(h is not self for h in logger.handlers):
+                return False
+            logger = logger.parent if logger.propagate else None
+        return True
+
     def flush(self) -> None:
         """Nothing to do here: the provider's batch processor flushes on its own thread or at shutdown."""
+
+
+_original_basic_config = logging.basicConfig
+
+
+def _basic_config(**kwargs: Any) -> None:
+    """``logging.basicConfig`` that does not count llmtel's handler as the app having configured logging."""
+    root = logging.getLogger()
+    ours = [h for h in root.handlers if isinstance(h, OTelLogHandler)]
+    for handler in ours:
+        root.removeHandler(handler)
+    try:
+        _original_basic_config(**kwargs)
+    finally:
+        for handler in ours:
+            root.addHandler(handler)
+
+
+def attach(handler: OTelLogHandler) -> None:
+    """Add ``handler`` to the root logger, whether or not the application configured logging."""
+    logging.getLogger().addHandler(handler)
+    logging.basicConfig = _basic_config
+
+
+def detach(handler: OTelLogHandler) -> None:
+    """Remove ``handler``; restore ``logging.basicConfig`` once no llmtel handler is left."""
+    root = logging.getLogger()
+    root.removeHandler(handler)
+    if not any(isinstance(h, OTelLogHandler) for h in root.handlers):
+        logging.basicConfig = _original_basic_config
