@@ -23,6 +23,10 @@ def rotel_binary() -> Path:
     binary = Path(rotel.__file__).parent / "rotel-agent"
     if not binary.exists():
         pytest.skip("the installed rotel wheel ships no rotel-agent binary for this platform")
+    probe = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=10)
+    if probe.returncode != 0:
+        # e.g. a wheel whose binary links a shared libpython that this interpreter build does not provide
+        pytest.skip(f"rotel's binary cannot run on this platform: {(probe.stderr or probe.stdout).strip()}")
     return binary
 
 
