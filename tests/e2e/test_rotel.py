@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import clean_env, free_port, run_app
+from tests.e2e.harness import BIN, clean_env, free_port, run_app
 from tests.e2e.test_instrument import assert_pipeline_delivered
 
 pytestmark = pytest.mark.e2e
@@ -71,8 +71,9 @@ def rotel(otlp_receiver, tmp_path):
         log.close()
 
 
+@pytest.mark.parametrize("route", ["instrument()", "opentelemetry-instrument"])
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
-def test_telemetry_passes_through_rotel_intact(otlp_receiver, rotel, protocol):
+def test_telemetry_passes_through_rotel_intact(otlp_receiver, rotel, protocol, route):
     env = clean_env(
         OTEL_EXPORTER_OTLP_ENDPOINT=rotel[protocol],
         OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
@@ -81,7 +82,10 @@ def test_telemetry_passes_through_rotel_intact(otlp_receiver, rotel, protocol):
         OTEL_METRIC_EXPORT_INTERVAL="600000",
         LLMTEL_SHUTDOWN_TIMEOUT="10",
     )
-    run = run_app(["pipeline.py", otlp_receiver.http_endpoint], env)
+    app = ["pipeline.py", otlp_receiver.http_endpoint]
+    if route == "opentelemetry-instrument":
+        app = [str(BIN / "opentelemetry-instrument"), str(BIN / "python"), *app, "--no-setup"]
+    run = run_app(app, env)
     assert run.returncode == 0, run.stderr
     assert_pipeline_delivered(otlp_receiver.store, run.result)
     # everything reached us from rotel's exporter over gRPC, not from the app directly
