@@ -380,3 +380,55 @@ def resolve_settings(
         disabled_instrumentations=disabled_names,
         source=r.source,
     )
+
+
+StreamUsage = Literal["off", "inject"]
+
+
+@dataclass(frozen=True, slots=True)
+class GenAISettings:
+    """How GenAI calls are recorded: content capture and its bounds, stream usage, price overrides."""
+
+    capture_content: str  # a CaptureMode value
+    content_max_length: int
+    redact_content: bool
+    stream_usage: StreamUsage
+
+
+def resolve_genai_settings(
+    *,
+    environ: Mapping[str, str] | None = None,
+    capture_content: bool | str | None = None,
+    content_max_length: int | None = None,
+    redact_content: bool | None = None,
+    stream_usage: str | None = None,
+) -> GenAISettings:
+    """Resolve the GenAI recording settings (keyword > environment > default); ``ValueError`` names the setting."""
+    from llmtel.genai.content import parse_capture_mode
+
+    r = _Resolver(os.environ if environ is None else environ)
+    mode_raw, origin = r.pick(
+        "capture_content", capture_content, "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", default="false"
+    )
+    mode = parse_capture_mode(mode_raw, origin)
+
+    length_raw, origin = r.pick("content_max_length", content_max_length, "LLMTEL_CONTENT_MAX_LENGTH", default=4096)
+    try:
+        length = int(length_raw)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise ValueError(f"{origin}: {length_raw!r} is not a whole number") from None
+    if length < 1:
+        raise ValueError(f"{origin}: must be at least 1, got {length_raw!r}")
+
+    redact_raw, origin = r.pick("redact_content", redact_content, "LLMTEL_CONTENT_REDACTION", default=True)
+    redact = _bool(redact_raw, origin)
+
+    usage_raw, origin = r.pick("stream_usage", stream_usage, "LLMTEL_STREAM_USAGE", default="off")
+    usage = _choice(usage_raw, ("off", "inject"), origin)
+
+    return GenAISettings(
+        capture_content=mode.value,
+        content_max_length=length,
+        redact_content=redact,
+        stream_usage=usage,  # type: ignore[arg-type]
+    )

@@ -18,12 +18,20 @@ from opentelemetry import _logs, metrics, trace
 from opentelemetry.sdk.resources import Resource
 
 from llmtel._version import __version__
-from llmtel.config import Settings, resolve_settings
+from llmtel.config import Settings, resolve_genai_settings, resolve_settings
+from llmtel.cost import PriceBook
 from llmtel.export import build_exporter
 from llmtel.instrumentation import instrument_libraries, uninstrument_libraries
 from llmtel import logs as log_bridge
 
 _logger = logging.getLogger("llmtel")
+
+
+class _Unset:
+    """Marks a keyword the caller did not pass (for keywords where None is a meaningful value)."""
+
+
+_UNSET = _Unset()
 
 _lock = threading.Lock()
 _active: Telemetry | None = None
@@ -169,7 +177,9 @@ def _setup_logs(settings: Settings, resource: Resource) -> Any:
     return provider
 
 
-def configure(settings: Settings, *, instrument: bool = True) -> Telemetry:
+def configure(
+    settings: Settings, *, instrument: bool = True, options: Mapping[str, Mapping[str, Any]] | None = None
+) -> Telemetry:
     """Build providers for every signal the application left unset, attach the log bridge, instrument.
 
     ``instrument=False`` is for the ``opentelemetry-instrument`` route, where the CLI loads instrumentors
@@ -197,7 +207,7 @@ def configure(settings: Settings, *, instrument: bool = True) -> Telemetry:
         handle.log_handler = log_bridge.OTelLogHandler(handle.logger_provider, level=settings.log_level)
         log_bridge.attach(handle.log_handler)
     if instrument:
-        handle.instrumented = tuple(instrument_libraries(settings.disabled_instrumentations))
+        handle.instrumented = tuple(instrument_libraries(settings.disabled_instrumentations, options))
     atexit.register(_shutdown_at_exit, handle)
     return handle
 
@@ -242,6 +252,11 @@ def instrument(
     shutdown_timeout: float | None = None,
     log_level: int | str | None = None,
     disabled_instrumentations: str | list[str] | tuple[str, ...] | frozenset[str] | None = None,
+    capture_content: bool | str | None = None,
+    content_max_length: int | None = None,
+    redactor: Callable[[str], str] | None | _Unset = _UNSET,
+    stream_usage: str | None = None,
+    prices: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Telemetry:
     """Set up OpenTelemetry traces, metrics and logs over OTLP and instrument every supported library.
 
@@ -249,6 +264,23 @@ def instrument(
     see the README's configuration table. Raises ``ValueError`` naming the setting when a value is
     unusable. Calling it again returns the first call's handle and changes nothing.
     """
+    genai: dict[str, Any] = {
+        key: value
+        for key, value in (
+            ("capture_content", capture_content),
+            ("content_max_length", content_max_length),
+            ("stream_usage", stream_usage),
+            ("prices", prices),
+        )
+        if value is not None
+    }
+    if not isinstance(redactor, _Unset):
+        genai["redactor"] = redactor
+    resolve_genai_settings(  # validate now, not inside the instrumentor
+        capture_content=capture_content, content_max_length=content_max_length, stream_usage=stream_usage
+    )
+    if prices is not None:
+        PriceBook(prices)
     settings = resolve_settings(
         service_name=service_name,
         resource_attributes=resource_attributes,
@@ -267,4 +299,4 @@ def instrument(
         log_level=log_level,
         disabled_instrumentations=disabled_instrumentations,
     )
-    return activate(lambda: configure(settings))
+    return activate(lambda: configure(settings, options={"llmtel_openai": genai}))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,7 @@ class Instrumentation:
 
 
 KNOWN: tuple[Instrumentation, ...] = (
+    Instrumentation("llmtel_openai", "openai", "llmtel.instrumentation.openai:OpenAIInstrumentor", "openai"),
     Instrumentation("httpx", "httpx", "opentelemetry.instrumentation.httpx:HTTPXClientInstrumentor", "httpx"),
     Instrumentation("httpx2", "httpx2", "opentelemetry.instrumentation.httpx:HTTPX2ClientInstrumentor", "httpx"),
     Instrumentation(
@@ -46,10 +47,13 @@ KNOWN: tuple[Instrumentation, ...] = (
 KNOWN_NAMES: frozenset[str] = frozenset(i.name for i in KNOWN)
 
 
-def instrument_libraries(disabled: Iterable[str] = ()) -> list[str]:
+def instrument_libraries(
+    disabled: Iterable[str] = (), options: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[str]:
     """Instrument every known library that is importable and not disabled; return the names instrumented.
 
-    A failure in one instrumentor is logged and skipped: instrumentation never stops the application.
+    ``options`` maps an instrumentation's name to keyword arguments for its ``instrument()``. A failure in
+    one instrumentor is logged and skipped: instrumentation never stops the application.
     """
     skip = set(disabled)
     done: list[str] = []
@@ -69,7 +73,7 @@ def instrument_libraries(disabled: Iterable[str] = ()) -> list[str]:
             continue
         try:
             if not instrumentor.is_instrumented_by_opentelemetry:
-                instrumentor.instrument()
+                instrumentor.instrument(**dict((options or {}).get(item.name, {})))
             done.append(item.name)
         except Exception:  # noqa: BLE001 - an instrumentor's failure must not reach the app
             _logger.warning("llmtel: instrumenting %s failed; continuing without it", item.name, exc_info=True)

@@ -1,0 +1,263 @@
+"""Per-call overhead of llmtel's OpenAI instrumentation, against an uninstrumented baseline in the same run.
+
+The openai client talks to an in-process transport (no sockets), so what differs between the runs is the
+instrumentation. The "floor" is what any instrumentation must pay on this machine: one bare SDK span with
+the same attributes plus the same metric records (recorded, like ours, with the span as their context, so
+the SDK samples an exemplar linking each point to the trace). The budget: overhead within 1.3x the floor
+(content off, cost and metrics on), and under 2 us per streamed chunk. Per-chunk cost is measured apart,
+by iterating the same real chunk objects through llmtel's stream wrapper and through a bare generator.
+The process pins itself to one core (where the OS allows) because this machine is noisy.
+
+    ./run bench            or      .venv/bin/python bench/bench_openai.py [--quick]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import openai
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+try:
+    import httpx2 as httpx
+except ImportError:  # openai 1.x
+    import httpx  # type: ignore[no-redef]
+
+from llmtel import semconv as sc
+from llmtel.instrumentation.openai import OpenAIInstrumentor
+
+QUICK = "--quick" in sys.argv
+ROUNDS = 5 if QUICK else 9
+CALLS = 200 if QUICK else 600
+
+CHAT = json.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o-mini-2024-07-18",
+        "system_fingerprint": "fp_bench",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+        "usage": {
+            "prompt_tokens": 120,
+            "completion_tokens": 30,
+            "total_tokens": 150,
+            "prompt_tokens_details": {"cached_tokens": 64},
+            "completion_tokens_details": {"reasoning_tokens": 0},
+        },
+    }
+).encode()
+EMBEDDINGS = json.dumps(
+    {
+        "object": "list",
+        "model": "text-embedding-3-small",
+        "data": [{"object": "embedding", "index": 0, "embedding": [0.1] * 8}],
+        "usage": {"prompt_tokens": 5, "total_tokens": 5},
+    }
+).encode()
+
+
+def sse_stream(chunks: int) -> bytes:
+    lines = []
+    for i in range(chunks):
+        delta = {"role": "assistant", "content": "x"} if i == 0 else {"content": "x"}
+        finish = "stop" if i == chunks - 1 else None
+        body = {
+            "id": "chatcmpl-s",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "gpt-4o-mini-2024-07-18",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        lines.append(f"data: {json.dumps(body)}\n\n")
+    usage = {"id": "chatcmpl-s", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini-2024-07-18",
+             "choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": chunks, "total_tokens": 10 + chunks}}
+    lines.append(f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n")
+    return "".join(lines).encode()
+
+
+STREAMS = {n: sse_stream(n) for n in (10, 200)}
+
+
+def handler(request: httpx.Request) -> httpx.Response:
+    if request.url.path.endswith("/embeddings"):
+        return httpx.Response(200, content=EMBEDDINGS, headers={"content-type": "application/json"})
+    body = json.loads(request.content)
+    if body.get("stream"):
+        return httpx.Response(200, content=STREAMS[body["max_tokens"]], headers={"content-type": "text/event-stream"})
+    return httpx.Response(200, content=CHAT, headers={"content-type": "application/json"})
+
+
+class NullExporter(SpanExporter):
+    def export(self, spans):  # type: ignore[no-untyped-def]
+        return SpanExportResult.SUCCESS
+
+
+def timed(fn: Callable[[], object], calls: int) -> float:
+    """Mean microseconds per call over one batch."""
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+def per_call_us(fn: Callable[[], object], calls: int) -> float:
+    """Best (least disturbed) mean over ROUNDS rounds, in microseconds."""
+    best = []
+    for _ in range(ROUNDS):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        best.append((time.perf_counter() - start) / calls * 1e6)
+    return statistics.median(sorted(best)[: max(1, ROUNDS // 2)])
+
+
+def main() -> None:
+    if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1:
+        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
+    client = openai.OpenAI(base_url="http://bench.invalid/v1", api_key="sk-bench", max_retries=0,
+                           http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    messages = [{"role": "user", "content": "hello"}]
+
+    def chat() -> object:
+        return client.chat.completions.create(model="gpt-4o-mini", messages=messages, temperature=0.3, max_tokens=50)
+
+    def embed() -> object:
+        return client.embeddings.create(model="text-embedding-3-small", input="hello")
+
+    def stream(n: int) -> Callable[[], object]:
+        def run() -> object:
+            for _ in client.chat.completions.create(
+                model="gpt-4o-mini", messages=messages, stream=True, max_tokens=n,
+                stream_options={"include_usage": True},
+            ):
+                pass
+            return None
+
+        return run
+
+    workloads = {"chat": (chat, CALLS), "embeddings": (embed, CALLS), "stream10": (stream(10), CALLS // 2),
+                 "stream200": (stream(200), CALLS // 10)}
+    for fn, _ in workloads.values():  # warm caches, imports, connection pools
+        for _ in range(20):
+            fn()
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(NullExporter(), max_queue_size=100_000))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+
+    # The floor: one bare span with the attributes our chat span carries, plus the same metric records.
+    tracer = tracer_provider.get_tracer("floor")
+    meter = meter_provider.get_meter("floor")
+    duration = meter.create_histogram(sc.METRIC_OPERATION_DURATION, unit="s",
+                                      explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS)
+    tokens = meter.create_histogram(sc.METRIC_TOKEN_USAGE, unit="{token}",
+                                    explicit_bucket_boundaries_advisory=sc.TOKEN_BUCKETS)
+    cost = meter.create_counter(sc.METRIC_COST, unit="USD")
+    start_attrs = {sc.GEN_AI_OPERATION_NAME: "chat", sc.GEN_AI_PROVIDER_NAME: "openai",
+                   sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini", sc.SERVER_ADDRESS: "bench.invalid", sc.SERVER_PORT: 80}
+    end_attrs = {sc.GEN_AI_REQUEST_TEMPERATURE: 0.3, sc.GEN_AI_REQUEST_MAX_TOKENS: 50,
+                 sc.GEN_AI_RESPONSE_ID: "chatcmpl-bench", sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2024-07-18",
+                 sc.GEN_AI_RESPONSE_FINISH_REASONS: ["stop"], sc.GEN_AI_USAGE_INPUT_TOKENS: 120,
+                 sc.GEN_AI_USAGE_OUTPUT_TOKENS: 30, sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 64,
+                 sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: 0, sc.OPENAI_API_TYPE: "chat_completions",
+                 sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: "fp_bench", sc.LLMTEL_USAGE_SOURCE: "response",
+                 sc.LLMTEL_COST_USD: 0.0001, sc.LLMTEL_COST_STATUS: "priced", sc.LLMTEL_COST_PRICES: "x"}
+    metric_attrs = {**start_attrs, sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2024-07-18"}
+
+    def floor() -> None:
+        span = tracer.start_span("chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=start_attrs)
+        span.set_attributes(end_attrs)
+        ctx = trace.set_span_in_context(span)
+        duration.record(0.5, metric_attrs, ctx)
+        tokens.record(120, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "input"}, ctx)
+        tokens.record(30, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "output"}, ctx)
+        cost.add(0.0001, metric_attrs, ctx)
+        span.end()
+
+    for _ in range(200):
+        floor()
+    floor_us = per_call_us(floor, CALLS)
+
+    # Baseline and instrumented batches alternate within each round, so drift on a shared, noisy machine
+    # hits both alike; the overhead is the median of the per-round differences.
+    instrumentor = OpenAIInstrumentor()
+    base: dict[str, float] = {}
+    instrumented: dict[str, float] = {}
+    for name, (fn, calls) in workloads.items():
+        pairs = []
+        for _ in range(ROUNDS):
+            plain = timed(fn, calls)
+            instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+            fn()
+            traced = timed(fn, calls)
+            instrumentor.uninstrument()
+            pairs.append((plain, traced))
+        base[name] = statistics.median(p for p, _ in pairs)
+        instrumented[name] = base[name] + statistics.median(t - p for p, t in pairs)
+
+    print(f"llmtel OpenAI instrumentation overhead (openai {openai.__version__}, {ROUNDS} interleaved rounds, median)")
+    print(f"floor (bare SDK span, same attributes, same 4 metric records): {floor_us:7.1f} us")
+    print(f"{'workload':<12}{'baseline':>12}{'instrumented':>14}{'overhead':>11}{'x floor':>9}")
+    for name in workloads:
+        overhead = instrumented[name] - base[name]
+        print(f"{name:<12}{base[name]:>10.1f}us{instrumented[name]:>12.1f}us{overhead:>9.1f}us{overhead / floor_us:>9.2f}")
+    per_chunk = per_chunk_us(tracer_provider, meter_provider)
+    print(f"streaming: {per_chunk:.2f} us per chunk (wrapper over 1,000 real chunks vs a bare generator)")
+
+
+def per_chunk_us(tracer_provider: TracerProvider, meter_provider: MeterProvider) -> float:
+    """Iterate the same real ChatCompletionChunk objects through llmtel's stream wrapper and without it."""
+    from openai.types.chat import ChatCompletionChunk
+
+    from llmtel.genai.content import ContentPolicy
+    from llmtel.genai.emit import GenAITelemetry
+    from llmtel.genai.record import GenAICall
+    from llmtel.instrumentation.openai.extract import ChunkAccumulator
+    from llmtel.instrumentation.openai.streams import StreamState, _traced_iterator
+
+    chunks = [
+        ChatCompletionChunk.model_validate(
+            {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+             "choices": [{"index": 0, "delta": {"content": "x"}, "finish_reason": None}]}
+        )
+        for _ in range(1000)
+    ]
+    telemetry = GenAITelemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
+
+    def bare() -> None:
+        for _ in (c for c in chunks):
+            pass
+
+    def traced() -> None:
+        call = GenAICall(operation="chat", provider="openai", request_model="gpt-4o-mini", stream=True)
+        span = telemetry.start(call)
+        state = StreamState(telemetry, call, span, ChunkAccumulator(call, ContentPolicy()), hide_usage_chunk=False)
+        for _ in _traced_iterator(iter(chunks), state):
+            pass
+
+    bare_us = per_call_us(bare, 50)
+    traced_us = per_call_us(traced, 50)
+    fixed = per_call_us(lambda: telemetry.finish(*_started(telemetry)), 200)  # the once-per-stream part
+    return (traced_us - bare_us - fixed) / len(chunks)
+
+
+def _started(telemetry):  # type: ignore[no-untyped-def]
+    from llmtel.genai.record import GenAICall
+
+    call = GenAICall(operation="chat", provider="openai", request_model="gpt-4o-mini", stream=True)
+    return call, telemetry.start(call)
+
+
+if __name__ == "__main__":
+    main()

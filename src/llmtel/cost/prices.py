@@ -1,0 +1,549 @@
+"""The USD cost of one LLM call, from the ``genai-prices`` bundled data or user overrides, in a few µs.
+
+Why a cache
+    ``genai_prices.calc_price`` matches the model (ids, regexes, dated aliases), picks the price valid at
+    the request time and decomposes the usage in ``Decimal`` — ~150-300 µs a call, more than our whole
+    per-call budget. ``PriceBook`` runs it ONCE per ``(provider, model, service_tier)`` key (with an empty
+    usage, just to obtain the resolved price), compiles the result into per-token float rates, and prices
+    every call with plain arithmetic. The cache is bounded (oldest key evicted first) and thread-safe.
+
+Token semantics (what the caller passes in ``TokenUsage``; matches genai-prices' usage hierarchy)
+    ``input_tokens``       TOTAL input, cached tokens included (OpenAI ``prompt_tokens``)
+    ``cache_read_tokens``  subset of input read from the prompt cache (OpenAI ``cached_tokens``)
+    ``cache_write_tokens`` subset of input written to the cache (Anthropic-style; 0 for OpenAI)
+    ``output_tokens``      TOTAL output, reasoning included (OpenAI ``completion_tokens``)
+    ``reasoning_tokens``   subset of output (OpenAI ``completion_tokens_details.reasoning_tokens``)
+
+    cost = (input - cache_read - cache_write) × input rate + cache_read × cache-read rate
+         + cache_write × cache-write rate + (output - reasoning) × output rate + reasoning × reasoning rate
+         + per-request fee
+
+    A subset the model has no separate price for is billed at its parent's rate (cache reads at the input
+    rate, reasoning at the output rate — OpenAI bills reasoning as output), so nothing is billed twice.
+    Tiered prices ("cliff" model, as in genai-prices): when total ``input_tokens`` exceeds a tier's start,
+    that tier's rate applies to ALL tokens of that kind, input and output alike. Audio/image/video token
+    breakdowns are not modelled: such tokens count at the text rate of their direction. Tool fees (web or
+    file searches) are not included.
+
+Statuses (``Cost.status``) — a cost is never a silent 0
+    ``priced``         ``usd`` is set (0.0 only if the data says the model is free)
+    ``unknown_model``  no token price for this model: not in the data nor the overrides, no model given,
+                       genai-prices not installed, or the model is priced in other units only (per
+                       character, per audio hour). ``usd`` is None.
+    ``no_usage``       the model is known but the call reported no token counts (input and output None)
+    ``invalid_usage``  inconsistent counts: negative, cache reads + writes > input, reasoning > output
+
+Providers
+    ``provider`` is OpenTelemetry's ``gen_ai.provider.name``. Well-known values map to genai-prices ids
+    (``azure.ai.openai`` → ``azure``, whose table falls back to OpenAI's list prices for models it lacks;
+    ``gcp.gemini`` → ``google``; ``x_ai`` → ``x-ai``; ...). Any other value is tried as a genai-prices
+    provider id. When the provider is unknown or lacks the model, the model is matched alone (an OpenAI
+    client pointed at DeepSeek reports ``openai`` + ``deepseek-chat``); ``Cost.provider`` then tells which
+    price list was used.
+
+Service tiers
+    ``service_tier`` (as the response reports it: ``default``, ``flex``, ``priority``...) is passed to
+    genai-prices as price context ``{"service_tier": ...}``; an unlisted tier gets standard prices, as do
+    models priced through a fallback provider (Azure → OpenAI). Batch pricing is not supported yet.
+
+Price validity in time
+    An entry holds the price valid when it was resolved and expires at the next UTC midnight (dated
+    price changes, and a price refresh the application may run via genai-prices' ``UpdatePrices``), or
+    earlier at the next boundary of a time-of-day price (DeepSeek's off-peak hours). A long-running
+    process therefore re-resolves each model at least once a day. Costs use the time of pricing, not the
+    request's start.
+
+Overrides (USD per million tokens)
+    ``PriceBook(overrides={...})`` and/or env ``LLMTEL_PRICES=/path/prices.json``; both use the same format::
+
+        {
+          "my-finetune":            {"input": 0.3, "output": 1.2, "cache_read": 0.15},
+          "azure.ai.openai/gpt-4o": {"input": 2.5, "output": 10, "cache_read": 1.25, "cache_write": 0}
+        }
+
+    Key ``"<model>"`` or ``"<provider>/<model>"`` (provider as in ``gen_ai.provider.name``), matched
+    case-insensitively; a call tries ``provider/model`` first, then ``model``. Fields: ``input`` and
+    ``output`` required; ``cache_read`` and ``cache_write`` default to ``input``. Reasoning is billed as
+    output. Values are finite non-negative numbers. Overrides win over the data; keyword overrides win
+    over the file for the same key. Bad data raises ``ValueError`` naming the setting, model and field.
+    An overridden call reports ``prices="override"`` and ``model=<the override key>``.
+
+Price source (``Cost.prices`` / ``PriceBook.version``)
+    ``"genai-prices 0.2.3"`` — the installed package version, which pins its bundled data (the package
+    exposes no separate data date). If the application enabled genai-prices' auto-update, results say
+    ``"genai-prices 0.2.3 (updated 2026-11-22T10:31Z)"`` with the fetch time. Overrides say ``"override"``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from datetime import time as dtime
+from typing import Any, Final, Literal
+
+__all__ = ["PRICES_ENV", "Cost", "CostStatus", "PriceBook", "TokenUsage"]
+
+_logger = logging.getLogger("llmtel.cost")
+
+PRICES_ENV: Final = "LLMTEL_PRICES"
+CostStatus = Literal["priced", "unknown_model", "no_usage", "invalid_usage"]
+
+OVERRIDE_SOURCE: Final = "override"
+_OVERRIDE_FIELDS: Final = ("input", "output", "cache_read", "cache_write")
+_REQUIRED_FIELDS: Final = ("input", "output")
+
+# gen_ai.provider.name (OpenTelemetry) -> genai-prices provider id; None: genai-prices has no such provider.
+PROVIDER_IDS: Final[Mapping[str, str | None]] = {
+    "openai": "openai",
+    "azure.ai.openai": "azure",
+    "azure.ai.inference": "azure",
+    "anthropic": "anthropic",
+    "aws.bedrock": "aws",
+    "gcp.gemini": "google",
+    "gcp.vertex_ai": "google",
+    "gcp.gen_ai": "google",
+    "mistral_ai": "mistral",
+    "groq": "groq",
+    "deepseek": "deepseek",
+    "x_ai": "x-ai",
+    "cohere": "cohere",
+    "perplexity": "perplexity",
+    "ibm.watsonx.ai": None,
+}
+
+# genai-prices price keys (see genai_prices/data_units.py) and their units.
+_TOKEN_PRICE_KEYS: Final = (
+    "input_mtok",
+    "cache_read_mtok",
+    "cache_write_mtok",
+    "output_mtok",
+    "output_reasoning_mtok",
+)
+_PER_TOKENS: Final = 1_000_000
+_REQUEST_PRICE_KEY: Final = "requests_kcount"
+_PER_REQUESTS: Final = 1_000
+_ERROR_RETRY_S: Final = 3600.0
+_DEFAULT_CACHE_SIZE: Final = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """Token counts of one call; ``cache_*`` are subsets of input, ``reasoning_tokens`` of output."""
+
+    input_tokens: int | None
+    output_tokens: int | None
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """The priced result of one call."""
+
+    usd: float | None  # None unless status == "priced"
+    status: CostStatus
+    prices: str  # price source: "genai-prices 0.2.3", "override", ...
+    model: str | None = None  # model id the price was resolved for (genai-prices' id, or the override key)
+    provider: str | None = None  # genai-prices provider whose price list was used
+
+
+# USD per token for: input, cache read, cache write, output, reasoning
+_RateTuple = tuple[float, float, float, float, float]
+
+
+class _Rates:
+    """A resolved price, compiled to USD per token (plus a per-request fee)."""
+
+    __slots__ = ("base", "request", "tiers")
+
+    def __init__(
+        self, base: _RateTuple, request: float = 0.0, tiers: tuple[tuple[int, _RateTuple], ...] = ()
+    ) -> None:
+        self.base = base
+        self.request = request
+        # ((start, rates), ...) highest start first: rates used when total input tokens > start
+        self.tiers = tiers
+
+    def usd(self, inp: int, cache_read: int, cache_write: int, out: int, reasoning: int) -> float | None:
+        """Cost in USD, or None when the counts are inconsistent."""
+        in_rest = inp - cache_read - cache_write
+        out_rest = out - reasoning
+        if in_rest < 0 or out_rest < 0 or cache_read < 0 or cache_write < 0 or reasoning < 0:
+            return None
+        rates = self.base
+        for start, tier_rates in self.tiers:
+            if inp > start:
+                rates = tier_rates
+                break
+        r_in, r_read, r_write, r_out, r_reason = rates
+        return (
+            in_rest * r_in
+            + cache_read * r_read
+            + cache_write * r_write
+            + out_rest * r_out
+            + reasoning * r_reason
+            + self.request
+        )
+
+
+class _Entry:
+    """One cache entry: compiled rates (None: unknown) and the ready-made non-priced results."""
+
+    __slots__ = ("expires", "invalid", "model", "no_usage", "prices", "provider", "rates", "unknown")
+
+    def __init__(
+        self, rates: _Rates | None, expires: float, prices: str, model: str | None, provider: str | None
+    ) -> None:
+        self.rates = rates
+        self.expires = expires
+        self.prices = prices
+        self.model = model
+        self.provider = provider
+        self.unknown = Cost(None, "unknown_model", prices, model, provider)
+        self.no_usage = Cost(None, "no_usage", prices, model, provider)
+        self.invalid = Cost(None, "invalid_usage", prices, model, provider)
+
+
+# --- genai-prices, imported lazily (loading its data takes ~0.4 s) -----------------------------------------
+
+_gp_lock = threading.Lock()
+_gp_loaded: list[Any] = []  # [module or None] once attempted
+
+
+def _genai_prices() -> Any | None:
+    if _gp_loaded:
+        return _gp_loaded[0]
+    with _gp_lock:
+        if not _gp_loaded:
+            module: Any | None
+            try:
+                import genai_prices
+
+                module = genai_prices
+            except ImportError:  # not installed (it needs Python >= 3.11): only overrides can price
+                _logger.debug("llmtel: genai-prices not installed; only price overrides apply")
+                module = None
+            except Exception:  # noqa: BLE001 - broken install: costs become unknown_model
+                _logger.warning("llmtel: genai-prices failed to load; only overrides apply", exc_info=True)
+                module = None
+            _gp_loaded.append(module)
+    return _gp_loaded[0]
+
+
+@functools.lru_cache(maxsize=None)
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"genai-prices {version('genai-prices')}"
+    except PackageNotFoundError:
+        return "genai-prices not installed"
+    except Exception:  # noqa: BLE001 - broken metadata must not break pricing
+        return "genai-prices"
+
+
+# --- overrides ----------------------------------------------------------------------------------------------
+
+
+def _parse_overrides(raw: object, setting: str) -> dict[str, _Rates]:
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{setting}: expected a mapping of model -> prices, got {type(raw).__name__}")
+    table: dict[str, _Rates] = {}
+    for key, fields in raw.items():
+        if not isinstance(key, str) or not key.strip() or key.strip().endswith("/"):
+            raise ValueError(f"{setting}: invalid model key {key!r} (expected 'model' or 'provider/model')")
+        norm = key.strip().lower()
+        if norm in table:
+            raise ValueError(f"{setting}: model {key!r} is listed twice (keys are case-insensitive)")
+        if not isinstance(fields, Mapping):
+            raise ValueError(
+                f"{setting}: model {key!r}: expected an object of prices, got {type(fields).__name__}"
+            )
+        for name in fields:
+            if name not in _OVERRIDE_FIELDS:
+                expected = ", ".join(_OVERRIDE_FIELDS)
+                raise ValueError(f"{setting}: model {key!r}: unknown field {name!r} (expected {expected})")
+        for name in _REQUIRED_FIELDS:
+            if name not in fields:
+                raise ValueError(f"{setting}: model {key!r}: missing required field {name!r}")
+        values: dict[str, float] = {}
+        for name, value in fields.items():
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                raise ValueError(
+                    f"{setting}: model {key!r}: field {name!r}: expected a finite non-negative number "
+                    f"(USD per million tokens), got {value!r}"
+                )
+            values[name] = float(value) / _PER_TOKENS
+        inp, out = values["input"], values["output"]
+        table[norm] = _Rates((inp, values.get("cache_read", inp), values.get("cache_write", inp), out, out))
+    return table
+
+
+def _load_override_file(path: str) -> dict[str, _Rates]:
+    setting = f"{PRICES_ENV}={path}"
+    try:
+        with open(os.path.expanduser(path), encoding="utf-8") as f:
+            raw = json.load(f)
+    except OSError as exc:
+        raise ValueError(f"{setting}: cannot read the file: {exc}") from exc
+    except ValueError as exc:
+        raise ValueError(f"{setting}: not valid JSON: {exc}") from exc
+    return _parse_overrides(raw, setting)
+
+
+# --- compiling genai-prices' resolved price ------------------------------------------------------------
+
+
+def _compile(model_price: Any) -> _Rates | None:
+    """Per-token rates of a genai-prices ``ModelPrice``; None if it has no token price but other units."""
+    stored = {k: v for k, v in vars(model_price).items() if not k.startswith("_") and v is not None}
+    raw = [stored.get(key) for key in _TOKEN_PRICE_KEYS]
+    request = stored.get(_REQUEST_PRICE_KEY)
+    if all(v is None for v in raw) and set(stored) - {_REQUEST_PRICE_KEY}:
+        return None  # e.g. priced per audio hour or per character only: tokens cannot price it
+    # a subset without its own price is billed at its parent's: cache -> input, reasoning -> output
+    for i, parent in ((1, 0), (2, 0), (4, 3)):
+        if raw[i] is None:
+            raw[i] = raw[parent]
+    # per slot: base rate and ascending (start, rate) steps; TieredPrices keeps its tiers sorted by start
+    bases: list[float] = []
+    steps: list[list[tuple[int, float]]] = []
+    for value in raw:
+        if value is None:
+            bases.append(0.0)
+            steps.append([])
+        elif hasattr(value, "tiers"):  # TieredPrices
+            bases.append(float(value.base) / _PER_TOKENS)
+            steps.append([(int(t.start), float(t.price) / _PER_TOKENS) for t in value.tiers])
+        else:
+            bases.append(float(value) / _PER_TOKENS)
+            steps.append([])
+    # one full set of rates per distinct threshold, so the hot path picks a tier with one comparison:
+    # above threshold t, each slot uses its last step starting at or below t (genai-prices: the last
+    # tier whose start the total input tokens exceed)
+    tiers: list[tuple[int, _RateTuple]] = []
+    for threshold in sorted({start for slot in steps for start, _ in slot}, reverse=True):
+        rates = list(bases)
+        for i, slot in enumerate(steps):
+            for start, rate in slot:
+                if start <= threshold:
+                    rates[i] = rate
+        tiers.append((threshold, (rates[0], rates[1], rates[2], rates[3], rates[4])))
+    return _Rates(
+        (bases[0], bases[1], bases[2], bases[3], bases[4]),
+        float(request) / _PER_REQUESTS if request is not None else 0.0,
+        tuple(tiers),
+    )
+
+
+def _next_boundary(now: datetime, at: dtime) -> datetime:
+    """The next instant after ``now`` (UTC) at time of day ``at`` (naive means UTC)."""
+    tz = at.tzinfo or timezone.utc
+    naive = at.replace(tzinfo=None)
+    day = now.date()
+    candidates = (
+        datetime.combine(day + timedelta(days=d), naive, tzinfo=tz).astimezone(timezone.utc)
+        for d in (-1, 0, 1, 2)
+    )
+    return min(c for c in candidates if c > now)
+
+
+def _expiry(model_info: Any, now: datetime) -> float:
+    """When a price resolved at ``now`` must be re-resolved: next UTC midnight or time-of-day boundary."""
+    expires = datetime.combine(now.date() + timedelta(days=1), dtime(0), tzinfo=timezone.utc)
+    if model_info is None:
+        return expires.timestamp()
+    prices = model_info.prices
+    constraints = [c.constraint for c in prices] if isinstance(prices, list) else []
+    constraints += [v.constraint for v in (model_info.price_variants or ())]
+    for constraint in constraints:
+        for at in (getattr(constraint, "start_time", None), getattr(constraint, "end_time", None)):
+            if isinstance(at, dtime):
+                expires = min(expires, _next_boundary(now, at))
+    return expires.timestamp()
+
+
+def _source_provider(gp: Any, calc: Any) -> str:
+    """Id of the provider whose list holds the model (Azure may fall back to OpenAI's list)."""
+    provider = calc.provider
+    if any(m is calc.model for m in provider.models):
+        return provider.id
+    fallbacks = provider.fallback_model_providers or ()
+    for other in gp.data_snapshot.get_snapshot().providers:
+        if other.id in fallbacks and any(m is calc.model for m in other.models):
+            return other.id
+    return provider.id
+
+
+class PriceBook:
+    """Prices LLM calls: ``cost()`` is the hot path (a dict lookup and arithmetic after the first call).
+
+    Thread-safe. Construct once (validates overrides eagerly: bad data raises ``ValueError``) and share.
+    """
+
+    def __init__(
+        self,
+        overrides: Mapping[str, Mapping[str, float]] | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        cache_size: int = _DEFAULT_CACHE_SIZE,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
+            raise ValueError(f"cache_size: expected a positive integer, got {cache_size!r}")
+        table: dict[str, _Rates] = {}
+        path = (env.get(PRICES_ENV) or "").strip()
+        if path:
+            table.update(_load_override_file(path))
+        if overrides is not None:
+            table.update(_parse_overrides(overrides, "overrides"))
+        self._overrides = {
+            key: _Entry(rates, math.inf, OVERRIDE_SOURCE, key, None) for key, rates in table.items()
+        }
+        self._cache: dict[tuple[Any, ...], _Entry] = {}
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+        self._clock = time.time  # replaceable in tests
+        self._warned = False
+        self._version: str | None = None
+
+    @property
+    def version(self) -> str:
+        """The price data in use, e.g. ``"genai-prices 0.2.3"`` (overridden models say ``"override"``)."""
+        if self._version is None:
+            self._version = _package_version()
+        return self._version
+
+    def preload(self) -> None:
+        """Import genai-prices and load its data now (~0.4 s) rather than on the first priced call."""
+        gp = _genai_prices()
+        if gp is not None:
+            try:
+                gp.data_snapshot.get_snapshot()
+            except Exception:  # noqa: BLE001
+                _logger.debug("llmtel: loading genai-prices data failed", exc_info=True)
+
+    def cost(
+        self,
+        provider: str | None,
+        model: str | None,
+        usage: TokenUsage | None,
+        *,
+        service_tier: str | None = None,
+    ) -> Cost:
+        """Cost of one call. ``model``: the model the API reported back. Never raises."""
+        try:
+            key = (provider, model, service_tier)
+            entry = self._cache.get(key)
+            if entry is None or entry.expires <= self._clock():
+                entry = self._resolve(key)
+            rates = entry.rates
+            if rates is None:
+                return entry.unknown
+            if usage is None:
+                return entry.no_usage
+            inp = usage.input_tokens
+            out = usage.output_tokens
+            if inp is None and out is None:
+                return entry.no_usage
+            try:
+                usd = rates.usd(
+                    inp or 0,
+                    usage.cache_read_tokens or 0,
+                    usage.cache_write_tokens or 0,
+                    out or 0,
+                    usage.reasoning_tokens or 0,
+                )
+            except Exception:  # noqa: BLE001 - e.g. non-numeric counts
+                return entry.invalid
+            if usd is None:
+                return entry.invalid
+            return Cost(usd, "priced", entry.prices, entry.model, entry.provider)
+        except Exception:  # noqa: BLE001 - pricing must never break the application
+            self._log_unexpected(provider, model)
+            return Cost(None, "unknown_model", self.version)
+
+    # --- resolution (once per key and day) ---------------------------------------------------------
+
+    def _resolve(self, key: tuple[Any, ...]) -> _Entry:
+        with self._lock:
+            now = self._clock()
+            entry = self._cache.get(key)
+            if entry is not None and entry.expires > now:
+                return entry  # another thread resolved it meanwhile
+            try:
+                entry = self._lookup(key[0], key[1], key[2], now)
+            except Exception:  # noqa: BLE001 - a bug or bad data inside genai-prices
+                self._log_unexpected(key[0], key[1])
+                entry = _Entry(None, now + _ERROR_RETRY_S, self.version, None, None)
+            if key not in self._cache and len(self._cache) >= self._cache_size:
+                del self._cache[next(iter(self._cache))]  # oldest first
+            self._cache[key] = entry
+            return entry
+
+    def _lookup(
+        self, provider: str | None, model: str | None, service_tier: str | None, now: float
+    ) -> _Entry:
+        if not isinstance(model, str) or not model:
+            return _Entry(None, math.inf, self.version, None, None)
+        prov = provider.lower() if isinstance(provider, str) else ""
+        lowered = model.lower()
+        if self._overrides:
+            entry = (prov and self._overrides.get(f"{prov}/{lowered}")) or self._overrides.get(lowered)
+            if entry is not None:
+                return entry
+        gp = _genai_prices()
+        if gp is None:
+            return _Entry(None, math.inf, "genai-prices unavailable", None, None)
+
+        when = datetime.fromtimestamp(now, timezone.utc)
+        context = {"service_tier": service_tier} if service_tier else None
+        candidates: list[str | None] = []
+        if prov:
+            candidates.append(PROVIDER_IDS.get(prov, prov))
+        candidates.append(None)  # match by model alone
+        calc = None
+        for provider_id in dict.fromkeys(candidates):
+            if provider_id is None and candidates[0] is not None:
+                _logger.debug("llmtel: %r has no price for %r; matching the model alone", provider, model)
+            try:
+                calc = gp.calc_price(
+                    gp.Usage(),
+                    model,
+                    provider_id=provider_id,
+                    genai_request_timestamp=when,
+                    price_context=context,
+                )
+                break
+            except LookupError:
+                continue
+        if calc is None:
+            _logger.debug("llmtel: no price for provider=%r model=%r", provider, model)
+            return _Entry(None, _expiry(None, when), self.version, None, None)
+        expires = _expiry(calc.model, when)
+        prices = self.version
+        if calc.auto_update_timestamp is not None:
+            fetched = calc.auto_update_timestamp.astimezone(timezone.utc)
+            prices = f"{prices} (updated {fetched:%Y-%m-%dT%H:%MZ})"
+        return _Entry(_compile(calc.model_price), expires, prices, calc.model.id, _source_provider(gp, calc))
+
+    def _log_unexpected(self, provider: object, model: object) -> None:
+        if not self._warned:
+            self._warned = True
+            _logger.warning("llmtel: pricing provider=%r model=%r failed", provider, model, exc_info=True)
+        else:
+            _logger.debug("llmtel: pricing provider=%r model=%r failed", provider, model, exc_info=True)

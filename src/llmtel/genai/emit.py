@@ -1,0 +1,271 @@
+"""Emission: a finished ``GenAICall`` becomes span attributes, metric points, cost and (opt-in) an event.
+
+Everything here works from the record alone, so any provider's extraction can use it. Attribute building is
+in pure functions; ``GenAITelemetry`` holds what is created once (tracer, instruments, prices, policy).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from llmtel import semconv as sc
+from llmtel._version import __version__
+from llmtel.cost import Cost, PriceBook, TokenUsage
+from llmtel.genai.content import ContentPolicy
+from llmtel.genai.record import GenAICall
+
+_logger = logging.getLogger("llmtel.genai")
+_SCOPE = "llmtel"
+
+
+def span_name(call: GenAICall) -> str:
+    """``{operation} {request model}``, or the operation alone when the model is unknown."""
+    return f"{call.operation} {call.request_model}" if call.request_model else call.operation
+
+
+def start_attributes(call: GenAICall) -> dict[str, Any]:
+    """Attributes known when the call starts (the ones samplers may look at)."""
+    attrs: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: call.operation, sc.GEN_AI_PROVIDER_NAME: call.provider}
+    if call.request_model is not None:
+        attrs[sc.GEN_AI_REQUEST_MODEL] = call.request_model
+    if call.server_address is not None:
+        attrs[sc.SERVER_ADDRESS] = call.server_address
+        if call.server_port is not None:
+            attrs[sc.SERVER_PORT] = call.server_port
+    return attrs
+
+
+# (attribute name, record field) pairs set only when the field is known.
+_REQUEST_FIELDS: tuple[tuple[str, str], ...] = (
+    (sc.GEN_AI_REQUEST_TEMPERATURE, "temperature"),
+    (sc.GEN_AI_REQUEST_TOP_P, "top_p"),
+    (sc.GEN_AI_REQUEST_MAX_TOKENS, "max_tokens"),
+    (sc.GEN_AI_REQUEST_SEED, "seed"),
+    (sc.GEN_AI_REQUEST_STOP_SEQUENCES, "stop_sequences"),
+    (sc.GEN_AI_REQUEST_FREQUENCY_PENALTY, "frequency_penalty"),
+    (sc.GEN_AI_REQUEST_PRESENCE_PENALTY, "presence_penalty"),
+    (sc.GEN_AI_REQUEST_CHOICE_COUNT, "choice_count"),
+    (sc.GEN_AI_REQUEST_REASONING_LEVEL, "reasoning_level"),
+    (sc.GEN_AI_REQUEST_ENCODING_FORMATS, "encoding_formats"),
+    (sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, "dimensions"),
+    (sc.GEN_AI_OUTPUT_TYPE, "output_type"),
+    (sc.GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID, "previous_response_id"),
+    (sc.GEN_AI_CONVERSATION_ID, "conversation_id"),
+    (sc.GEN_AI_RESPONSE_ID, "response_id"),
+    (sc.GEN_AI_RESPONSE_MODEL, "response_model"),
+    (sc.GEN_AI_USAGE_INPUT_TOKENS, "input_tokens"),
+    (sc.GEN_AI_USAGE_OUTPUT_TOKENS, "output_tokens"),
+    (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, "cache_read_tokens"),
+    (sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, "cache_write_tokens"),
+    (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, "reasoning_tokens"),
+    (sc.LLMTEL_USAGE_SOURCE, "usage_source"),
+    (sc.ERROR_TYPE, "error_type"),
+    (sc.HTTP_RESPONSE_STATUS_CODE, "http_status"),
+)
+# OpenAI-specific attributes are only set when the provider is OpenAI (the conventions' flavour rule).
+_OPENAI_FIELDS: tuple[tuple[str, str], ...] = (
+    (sc.OPENAI_API_TYPE, "api_type"),
+    (sc.OPENAI_REQUEST_SERVICE_TIER, "request_service_tier"),
+    (sc.OPENAI_RESPONSE_SERVICE_TIER, "response_service_tier"),
+    (sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, "system_fingerprint"),
+)
+
+
+def end_attributes(call: GenAICall, cost: Cost | None) -> dict[str, Any]:
+    """Attributes known once the call has ended: request parameters, response, usage, cost, timing."""
+    attrs: dict[str, Any] = {}
+    for name, field_name in _REQUEST_FIELDS:
+        value = getattr(call, field_name)
+        if value is not None:
+            attrs[name] = value
+    if call.provider == sc.PROVIDER_OPENAI:
+        for name, field_name in _OPENAI_FIELDS:
+            value = getattr(call, field_name)
+            if value is not None:
+                attrs[name] = value
+    if call.stream:
+        attrs[sc.GEN_AI_REQUEST_STREAM] = True
+        attrs[sc.LLMTEL_STREAM_CHUNKS] = call.chunk_count
+        if call.stream_end is not None:
+            attrs[sc.LLMTEL_STREAM_END] = call.stream_end
+        if call.time_to_first_chunk is not None:
+            attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = call.time_to_first_chunk
+    if call.finish_reasons:
+        attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = list(call.finish_reasons)
+    if cost is not None:
+        attrs[sc.LLMTEL_COST_STATUS] = cost.status
+        attrs[sc.LLMTEL_COST_PRICES] = cost.prices
+        if cost.usd is not None:
+            attrs[sc.LLMTEL_COST_USD] = cost.usd
+    return attrs
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _has_truncation(messages: list[dict[str, Any]] | None) -> bool:
+    return bool(messages) and any("truncated" in part for m in messages for part in m.get("parts", ()))
+
+
+def content_attributes(call: GenAICall) -> dict[str, Any]:
+    """Captured content as the conventions' JSON-string attributes (only what the record holds)."""
+    attrs: dict[str, Any] = {}
+    for name, value in (
+        (sc.GEN_AI_INPUT_MESSAGES, call.input_messages),
+        (sc.GEN_AI_OUTPUT_MESSAGES, call.output_messages),
+        (sc.GEN_AI_SYSTEM_INSTRUCTIONS, call.system_instructions),
+        (sc.GEN_AI_TOOL_DEFINITIONS, call.tool_definitions),
+    ):
+        if value is not None:
+            attrs[name] = _json(value)
+    if _has_truncation(call.input_messages) or _has_truncation(call.output_messages):
+        attrs[sc.LLMTEL_CONTENT_TRUNCATED] = True
+    elif call.system_instructions and any("truncated" in p for p in call.system_instructions):
+        attrs[sc.LLMTEL_CONTENT_TRUNCATED] = True
+    return attrs
+
+
+def metric_attributes(call: GenAICall) -> dict[str, Any]:
+    """Low-cardinality attributes shared by every metric point of the call (no ids)."""
+    attrs = start_attributes(call)
+    if call.response_model is not None:
+        attrs[sc.GEN_AI_RESPONSE_MODEL] = call.response_model
+    if call.error_type is not None:
+        attrs[sc.ERROR_TYPE] = call.error_type
+    return attrs
+
+
+def error_type_of(error: BaseException) -> str:
+    """A low-cardinality error type: the exception's class name (``RateLimitError``, ``TimeoutError``…)."""
+    return type(error).__qualname__ or sc.ERROR_TYPE_OTHER
+
+
+class GenAITelemetry:
+    """Creates the tracer, instruments and event logger once; starts and finishes spans for calls."""
+
+    def __init__(
+        self,
+        *,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        logger_provider: Any = None,
+        content: ContentPolicy | None = None,
+        prices: PriceBook | None = None,
+        on_finish: Callable[[GenAICall], None] | None = None,
+    ) -> None:
+        from opentelemetry import _logs, metrics
+
+        self.content = content or ContentPolicy()
+        self.prices = prices
+        self.on_finish = on_finish
+        self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider, schema_url=sc.SCHEMA_URL)
+        meter = metrics.get_meter(_SCOPE, __version__, meter_provider, schema_url=sc.SCHEMA_URL)
+        self.duration = meter.create_histogram(
+            sc.METRIC_OPERATION_DURATION,
+            unit="s",
+            description="Duration of GenAI client operations",
+            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
+        )
+        self.tokens = meter.create_histogram(
+            sc.METRIC_TOKEN_USAGE,
+            unit="{token}",
+            description="Tokens used by GenAI client operations",
+            explicit_bucket_boundaries_advisory=sc.TOKEN_BUCKETS,
+        )
+        self.time_to_first_chunk = meter.create_histogram(
+            sc.METRIC_TIME_TO_FIRST_CHUNK,
+            unit="s",
+            description="Time from request to the first chunk of a streamed response",
+            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
+        )
+        self.cost = meter.create_counter(sc.METRIC_COST, unit="USD", description="Cost of GenAI client operations")
+        self.events = _logs.get_logger(_SCOPE, __version__, logger_provider, schema_url=sc.SCHEMA_URL)
+
+    def start(self, call: GenAICall) -> Span:
+        """Start the CLIENT span of ``call`` (not made current: the caller decides that)."""
+        call.start_time_ns = time.time_ns()
+        call.start_perf = time.perf_counter()
+        return self.tracer.start_span(
+            span_name(call), kind=SpanKind.CLIENT, attributes=start_attributes(call), start_time=call.start_time_ns
+        )
+
+
+    def finish(self, call: GenAICall, span: Span, error: BaseException | None = None) -> None:
+        """Record everything about the ended ``call`` and end its span. Never raises."""
+        try:
+            self._finish(call, span, error)
+        except Exception:  # noqa: BLE001 - emission must never break the application
+            _logger.warning("llmtel: recording a GenAI call failed", exc_info=True)
+            span.end()
+
+    def _finish(self, call: GenAICall, span: Span, error: BaseException | None) -> None:
+        if call.end_perf is None:
+            call.end_perf = time.perf_counter()
+        if error is not None and call.error_type is None:
+            call.error_type = error_type_of(error)
+            call.error_message = str(error)
+        cost = self._price(call)
+        if span.is_recording():
+            span.set_attributes(end_attributes(call, cost))
+            if self.content.on_span:
+                span.set_attributes(content_attributes(call))
+            if call.error_type is not None:
+                span.set_status(Status(StatusCode.ERROR, call.error_message or call.error_type))
+                if error is not None:
+                    span.record_exception(error, escaped=True)
+        self._record_metrics(call, span, cost)
+        if self.content.on_event:
+            self._emit_event(call, span, cost)
+        if self.on_finish is not None:
+            self.on_finish(call)
+        span.end(end_time=call.start_time_ns + int((call.end_perf - call.start_perf) * 1e9))
+
+    def _price(self, call: GenAICall) -> Cost | None:
+        if self.prices is None or call.operation == sc.OP_FETCH_RESPONSE or call.error_type is not None:
+            return None
+        usage = TokenUsage(
+            input_tokens=call.input_tokens,
+            output_tokens=call.output_tokens,
+            cache_read_tokens=call.cache_read_tokens or 0,
+            cache_write_tokens=call.cache_write_tokens or 0,
+            reasoning_tokens=call.reasoning_tokens or 0,
+        )
+        return self.prices.cost(call.provider, call.response_model or call.request_model, usage)
+
+    def _record_metrics(self, call: GenAICall, span: Span, cost: Cost | None) -> None:
+        attrs = metric_attributes(call)
+        context = trace.set_span_in_context(span)
+        self.duration.record(call.duration or 0.0, attrs, context)
+        if call.operation != sc.OP_FETCH_RESPONSE:
+            if call.input_tokens is not None:
+                self.tokens.record(call.input_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_INPUT}, context)
+            if call.output_tokens is not None:
+                self.tokens.record(call.output_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT}, context)
+        if call.time_to_first_chunk is not None:
+            self.time_to_first_chunk.record(call.time_to_first_chunk, attrs, context)
+        if cost is not None and cost.usd is not None:
+            self.cost.add(cost.usd, attrs, context)
+
+    def _emit_event(self, call: GenAICall, span: Span, cost: Cost | None) -> None:
+        attributes = {**start_attributes(call), **end_attributes(call, cost)}
+        for name, value in (
+            (sc.GEN_AI_INPUT_MESSAGES, call.input_messages),
+            (sc.GEN_AI_OUTPUT_MESSAGES, call.output_messages),
+            (sc.GEN_AI_SYSTEM_INSTRUCTIONS, call.system_instructions),
+            (sc.GEN_AI_TOOL_DEFINITIONS, call.tool_definitions),
+        ):
+            if value is not None:
+                attributes[name] = value
+        self.events.emit(
+            event_name=sc.EVENT_INFERENCE_DETAILS,
+            attributes=attributes,
+            context=trace.set_span_in_context(span),
+        )

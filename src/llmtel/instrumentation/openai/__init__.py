@@ -1,0 +1,76 @@
+"""OpenAI instrumentation: every chat, Responses, embeddings and legacy-completions call of the ``openai``
+client (sync and async, OpenAI and AzureOpenAI, any OpenAI-compatible ``base_url``) becomes a GenAI span,
+with tokens, cost, finish reasons, errors and time to first chunk, plus the GenAI metrics.
+
+Entry-point name: ``llmtel_openai`` (chosen so it cannot collide with other packages' ``openai``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.utils import unwrap
+from wrapt import wrap_function_wrapper
+
+from llmtel.config import resolve_genai_settings
+from llmtel.cost import PriceBook
+from llmtel.genai.content import CaptureMode, ContentPolicy, Redactor, default_redactor
+from llmtel.genai.emit import GenAITelemetry
+from llmtel.instrumentation.openai.wrappers import OpenAIHooks
+
+_MODULE = "openai._base_client"
+_TARGETS = (("SyncAPIClient.request", "sync_request"), ("AsyncAPIClient.request", "async_request"))
+
+
+class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Instrument the ``openai`` package. ``instrument()`` keywords override the environment:
+
+    ``capture_content`` (bool or a mode name), ``content_max_length``, ``redactor`` (callable over each
+    captured text, or None to disable redaction), ``stream_usage`` (``"off"`` or ``"inject"``), ``prices``
+    (overrides, see ``llmtel.cost``), and the usual ``tracer_provider``/``meter_provider``/``logger_provider``.
+    """
+
+    hooks: OpenAIHooks | None = None
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("openai >= 1.26",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        settings = resolve_genai_settings(
+            capture_content=kwargs.get("capture_content"),
+            content_max_length=kwargs.get("content_max_length"),
+            redact_content=None if "redactor" not in kwargs else kwargs["redactor"] is not None,
+            stream_usage=kwargs.get("stream_usage"),
+        )
+        redactor: Redactor | None = kwargs.get("redactor", default_redactor) if settings.redact_content else None
+        policy = ContentPolicy(
+            mode=CaptureMode(settings.capture_content),
+            max_length=settings.content_max_length,
+            redactor=redactor,
+        )
+        prices: Mapping[str, Any] | None = kwargs.get("prices")
+        telemetry = GenAITelemetry(
+            tracer_provider=kwargs.get("tracer_provider"),
+            meter_provider=kwargs.get("meter_provider"),
+            logger_provider=kwargs.get("logger_provider"),
+            content=policy,
+            prices=PriceBook(prices),
+            on_finish=kwargs.get("on_finish"),
+        )
+        hooks = OpenAIHooks(telemetry, inject_stream_usage=settings.stream_usage == "inject")
+        for target, method in _TARGETS:
+            wrap_function_wrapper(_MODULE, target, getattr(hooks, method))
+        type(self).hooks = hooks
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        import openai._base_client as base_client
+
+        for target, _ in _TARGETS:
+            cls_name, method = target.split(".")
+            unwrap(getattr(base_client, cls_name), method)
+        type(self).hooks = None
+
+
+__all__ = ["OpenAIInstrumentor"]

@@ -1,0 +1,535 @@
+"""Pure extraction from OpenAI requests and responses into the provider-neutral ``GenAICall``.
+
+Requests are the JSON body the client is about to send (a plain dict), so extraction does not depend on
+the SDK's method signatures. Responses are read with ``getattr`` and defaults: the SDK builds response
+objects without validation, so any field may be missing or ``None`` in a malformed or older response.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from llmtel import semconv as sc
+from llmtel.genai.content import ContentPolicy
+from llmtel.genai.record import GenAICall
+
+# --- routing ---------------------------------------------------------------------------------------------
+
+# (HTTP method, path) -> (operation name, openai.api.type)
+ROUTES: dict[tuple[str, str], tuple[str, str | None]] = {
+    ("post", "/chat/completions"): (sc.OP_CHAT, sc.API_TYPE_CHAT_COMPLETIONS),
+    ("post", "/responses"): (sc.OP_CHAT, sc.API_TYPE_RESPONSES),
+    ("post", "/embeddings"): (sc.OP_EMBEDDINGS, None),
+    ("post", "/completions"): (sc.OP_TEXT_COMPLETION, None),
+}
+
+
+def route(method: str, url: str) -> tuple[str, str | None] | None:
+    """The GenAI operation a request performs, or None for every other API call (files, models, …)."""
+    found = ROUTES.get((method.lower(), url))
+    if found is not None:
+        return found
+    if method.lower() == "get" and url.startswith("/responses/") and url.count("/") == 2:
+        return sc.OP_FETCH_RESPONSE, sc.API_TYPE_RESPONSES
+    return None
+
+
+# --- small readers ---------------------------------------------------------------------------------------
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _stop(value: Any) -> tuple[str, ...] | None:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return None
+
+
+def _output_type(format_type: Any) -> str | None:
+    if not isinstance(format_type, str):
+        return None
+    return "json" if format_type in ("json_object", "json_schema") else format_type
+
+
+def _service_tier(value: Any) -> str | None:
+    return value if isinstance(value, str) and value and value != "auto" else None
+
+
+def _arguments(raw: Any) -> Any:
+    """Tool-call arguments as an object when they are JSON (as the conventions prefer), else as sent."""
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
+
+
+# --- requests --------------------------------------------------------------------------------------------
+
+
+def apply_request(call: GenAICall, body: Mapping[str, Any], policy: ContentPolicy) -> None:
+    """Fill request parameters (and, when captured, request content) from the JSON body being sent."""
+    call.request_model = _str(body.get("model"))
+    call.stream = body.get("stream") is True
+    if call.operation == sc.OP_EMBEDDINGS:
+        fmt = body.get("encoding_format")
+        call.encoding_formats = (fmt,) if isinstance(fmt, str) else None
+        call.dimensions = _int(body.get("dimensions"))
+        return
+    call.temperature = _number(body.get("temperature"))
+    call.top_p = _number(body.get("top_p"))
+    call.seed = _int(body.get("seed"))
+    call.frequency_penalty = _number(body.get("frequency_penalty"))
+    call.presence_penalty = _number(body.get("presence_penalty"))
+    call.stop_sequences = _stop(body.get("stop"))
+    n = _int(body.get("n"))
+    call.choice_count = n if n is not None and n != 1 else None
+    call.request_service_tier = _service_tier(body.get("service_tier"))
+    if call.api_type == sc.API_TYPE_RESPONSES:
+        _apply_responses_request(call, body, policy)
+    else:
+        max_tokens = body.get("max_completion_tokens")
+        call.max_tokens = _int(max_tokens if max_tokens is not None else body.get("max_tokens"))
+        call.reasoning_level = _str(body.get("reasoning_effort"))
+        response_format = body.get("response_format")
+        if isinstance(response_format, Mapping):
+            call.output_type = _output_type(response_format.get("type"))
+        if policy.capture:
+            if call.operation == sc.OP_TEXT_COMPLETION:
+                call.input_messages = _prompt_messages(body.get("prompt"), policy)
+            else:
+                call.input_messages = chat_input_messages(body.get("messages"), policy)
+            call.tool_definitions = tool_definitions(body.get("tools"))
+
+
+def _apply_responses_request(call: GenAICall, body: Mapping[str, Any], policy: ContentPolicy) -> None:
+    call.max_tokens = _int(body.get("max_output_tokens"))
+    reasoning = body.get("reasoning")
+    if isinstance(reasoning, Mapping):
+        call.reasoning_level = _str(reasoning.get("effort"))
+    text = body.get("text")
+    if isinstance(text, Mapping) and isinstance(text.get("format"), Mapping):
+        call.output_type = _output_type(text["format"].get("type"))
+    call.previous_response_id = _str(body.get("previous_response_id"))
+    conversation = body.get("conversation")
+    if isinstance(conversation, Mapping):
+        conversation = conversation.get("id")
+    call.conversation_id = _str(conversation)
+    if policy.capture:
+        instructions = body.get("instructions")
+        if isinstance(instructions, str) and instructions:
+            call.system_instructions = [policy.text_part(instructions)]
+        call.input_messages = responses_input_messages(body.get("input"), policy)
+        call.tool_definitions = tool_definitions(body.get("tools"))
+
+
+# --- request content -------------------------------------------------------------------------------------
+
+
+def _content_parts(content: Any, policy: ContentPolicy) -> list[dict[str, Any]]:
+    """Message content (a string or a list of typed parts) as convention parts; media by reference."""
+    if isinstance(content, str):
+        return [policy.text_part(content)]
+    parts: list[dict[str, Any]] = []
+    if not isinstance(content, (list, tuple)):
+        return parts
+    for item in content:
+        if not isinstance(item, Mapping):
+            continue
+        kind = item.get("type")
+        if kind in ("text", "input_text", "output_text") and isinstance(item.get("text"), str):
+            parts.append(policy.text_part(item["text"]))
+        elif kind == "refusal" and isinstance(item.get("refusal"), str):
+            parts.append(policy.text_part(item["refusal"]))
+        elif kind in ("image_url", "input_image"):
+            image = item.get("image_url")
+            url = image.get("url") if isinstance(image, Mapping) else image
+            if isinstance(url, str):
+                parts.append(_media_part("image", url, policy))
+        elif kind in ("input_audio", "input_file", "file"):
+            parts.append({"type": "blob" if kind == "input_audio" else "file", "modality": _modality(kind)})
+        elif isinstance(kind, str):
+            parts.append({"type": kind})
+    return parts
+
+
+def _modality(kind: str) -> str:
+    return "audio" if "audio" in kind else "document"
+
+
+def _media_part(modality: str, url: str, policy: ContentPolicy) -> dict[str, Any]:
+    if url.startswith("data:"):  # inline bytes: keep only the media type and size, never the payload
+        media_type = url[5:].split(";", 1)[0]
+        return {"type": "blob", "modality": modality, "mime_type": media_type, "byte_size": len(url)}
+    content, cut = policy.bound(url)
+    part: dict[str, Any] = {"type": "uri", "modality": modality, "uri": content}
+    if cut is not None:
+        part["truncated"] = cut
+    return part
+
+
+def chat_input_messages(messages: Any, policy: ContentPolicy) -> list[dict[str, Any]] | None:
+    """Chat Completions ``messages`` as ``gen_ai.input.messages`` (system prompts stay in the history)."""
+    if not isinstance(messages, (list, tuple)):
+        return None
+    result: list[dict[str, Any]] = []
+    for message in messages:
+        if not isinstance(message, Mapping):
+            continue
+        role = message.get("role") if isinstance(message.get("role"), str) else "user"
+        if role == "tool":
+            parts = [
+                {
+                    "type": "tool_call_response",
+                    "id": message.get("tool_call_id"),
+                    "response": policy.value(message.get("content")),
+                }
+            ]
+        else:
+            parts = _content_parts(message.get("content"), policy)
+            for tool_call in message.get("tool_calls") or ():
+                if isinstance(tool_call, Mapping):
+                    function = tool_call.get("function") or {}
+                    parts.append(
+                        {
+                            "type": "tool_call",
+                            "id": tool_call.get("id"),
+                            "name": function.get("name"),
+                            "arguments": policy.value(_arguments(function.get("arguments"))),
+                        }
+                    )
+        entry: dict[str, Any] = {"role": role, "parts": parts}
+        if isinstance(message.get("name"), str):
+            entry["name"] = message["name"]
+        result.append(entry)
+    return result
+
+
+def responses_input_messages(value: Any, policy: ContentPolicy) -> list[dict[str, Any]] | None:
+    """Responses API ``input`` (a string or a list of items) as ``gen_ai.input.messages``."""
+    if isinstance(value, str):
+        return [{"role": "user", "parts": [policy.text_part(value)]}]
+    if not isinstance(value, (list, tuple)):
+        return None
+    result: list[dict[str, Any]] = []
+    for item in value:
+        if not isinstance(item, Mapping):
+            continue
+        kind = item.get("type", "message")
+        if kind == "message" or "role" in item:
+            result.append({"role": item.get("role", "user"), "parts": _content_parts(item.get("content"), policy)})
+        elif kind == "function_call":
+            part = {
+                "type": "tool_call",
+                "id": item.get("call_id"),
+                "name": item.get("name"),
+                "arguments": policy.value(_arguments(item.get("arguments"))),
+            }
+            result.append({"role": "assistant", "parts": [part]})
+        elif kind == "function_call_output":
+            part = {"type": "tool_call_response", "id": item.get("call_id"), "response": policy.value(item.get("output"))}
+            result.append({"role": "tool", "parts": [part]})
+    return result
+
+
+def _prompt_messages(prompt: Any, policy: ContentPolicy) -> list[dict[str, Any]] | None:
+    if isinstance(prompt, str):
+        return [{"role": "user", "parts": [policy.text_part(prompt)]}]
+    if isinstance(prompt, (list, tuple)) and all(isinstance(p, str) for p in prompt):
+        return [{"role": "user", "parts": [policy.text_part(p) for p in prompt]}]
+    return None
+
+
+def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
+    """Request ``tools`` as ``gen_ai.tool.definitions`` (both API shapes: nested and flat functions)."""
+    if not isinstance(tools, (list, tuple)) or not tools:
+        return None
+    result = []
+    for tool in tools:
+        if not isinstance(tool, Mapping):
+            continue
+        function = tool.get("function") if isinstance(tool.get("function"), Mapping) else tool
+        definition: dict[str, Any] = {"type": tool.get("type", "function")}
+        if isinstance(function.get("name"), str):
+            definition["name"] = function["name"]
+        if function.get("description") is not None:
+            definition["description"] = function["description"]
+        if function.get("parameters") is not None:
+            definition["parameters"] = function["parameters"]
+        result.append(definition)
+    return result
+
+
+# --- responses -------------------------------------------------------------------------------------------
+
+
+def _usage_chat(call: GenAICall, usage: Any, source: str) -> None:
+    """Chat/legacy-completions usage (``prompt_tokens``…), also what embeddings report."""
+    call.input_tokens = _int(getattr(usage, "prompt_tokens", None))
+    if call.operation != sc.OP_EMBEDDINGS:
+        call.output_tokens = _int(getattr(usage, "completion_tokens", None))
+        call.reasoning_tokens = _int(getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", None))
+    call.cache_read_tokens = _int(getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None))
+    call.usage_source = source
+
+
+def _usage_responses(call: GenAICall, usage: Any, source: str) -> None:
+    call.input_tokens = _int(getattr(usage, "input_tokens", None))
+    call.output_tokens = _int(getattr(usage, "output_tokens", None))
+    call.cache_read_tokens = _int(getattr(getattr(usage, "input_tokens_details", None), "cached_tokens", None))
+    call.reasoning_tokens = _int(getattr(getattr(usage, "output_tokens_details", None), "reasoning_tokens", None))
+    call.usage_source = source
+
+
+def apply_response(call: GenAICall, response: Any, policy: ContentPolicy) -> None:
+    """Fill response fields, usage and (when captured) output content from a parsed response object."""
+    if call.api_type == sc.API_TYPE_RESPONSES:
+        apply_responses_object(call, response, policy)
+        return
+    call.response_model = _str(getattr(response, "model", None)) or call.response_model
+    usage = getattr(response, "usage", None)
+    if usage is not None:
+        _usage_chat(call, usage, "response")
+    elif call.usage_source is None:
+        call.usage_source = "absent"
+    if call.operation == sc.OP_EMBEDDINGS:
+        return
+    call.response_id = _str(getattr(response, "id", None))
+    call.system_fingerprint = _str(getattr(response, "system_fingerprint", None))
+    call.response_service_tier = _str(getattr(response, "service_tier", None))
+    choices = getattr(response, "choices", None) or ()
+    call.finish_reasons = [_finish_reason(getattr(c, "finish_reason", None)) for c in choices]
+    if policy.capture:
+        call.output_messages = [_choice_message(c, policy) for c in choices]
+
+
+def _finish_reason(value: Any) -> str:
+    # The conventions report "error" where a reason was expected but none arrived.
+    return value if isinstance(value, str) and value else "error"
+
+
+def _choice_message(choice: Any, policy: ContentPolicy) -> dict[str, Any]:
+    message = getattr(choice, "message", None)
+    parts: list[dict[str, Any]] = []
+    if message is None:  # legacy completions carry text on the choice itself
+        text = getattr(choice, "text", None)
+        if isinstance(text, str):
+            parts.append(policy.text_part(text))
+        return {"role": "assistant", "parts": parts}
+    content = getattr(message, "content", None)
+    if isinstance(content, str):
+        parts.append(policy.text_part(content))
+    refusal = getattr(message, "refusal", None)
+    if isinstance(refusal, str) and refusal:
+        parts.append(policy.text_part(refusal, "refusal"))
+    for tool_call in getattr(message, "tool_calls", None) or ():
+        function = getattr(tool_call, "function", None)
+        parts.append(
+            {
+                "type": "tool_call",
+                "id": getattr(tool_call, "id", None),
+                "name": getattr(function, "name", None),
+                "arguments": policy.value(_arguments(getattr(function, "arguments", None))),
+            }
+        )
+    return {"role": getattr(message, "role", None) or "assistant", "parts": parts}
+
+
+_INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
+
+
+def apply_responses_object(call: GenAICall, response: Any, policy: ContentPolicy, source: str = "response") -> None:
+    """Fill fields from a Responses API ``Response`` object (final, retrieved or from a stream's last event)."""
+    call.response_id = _str(getattr(response, "id", None))
+    call.response_model = _str(getattr(response, "model", None)) or call.response_model
+    call.response_service_tier = _str(getattr(response, "service_tier", None))
+    if call.operation != sc.OP_FETCH_RESPONSE:
+        usage = getattr(response, "usage", None)
+        if usage is not None:
+            _usage_responses(call, usage, source)
+        elif call.usage_source is None:
+            call.usage_source = "absent"
+    status = getattr(response, "status", None)
+    output = getattr(response, "output", None) or ()
+    reasons: list[str] = []
+    if status == "incomplete":
+        details = getattr(response, "incomplete_details", None)
+        reasons.append(_INCOMPLETE_REASONS.get(getattr(details, "reason", None), "length"))
+    elif status == "failed":
+        reasons.append("error")
+        error = getattr(response, "error", None)
+        call.error_type = _str(getattr(error, "code", None)) or "response_failed"
+        call.error_message = _str(getattr(error, "message", None))
+    elif status == "completed":
+        has_call = any(getattr(item, "type", None) == "function_call" for item in output)
+        reasons.append("tool_calls" if has_call else "stop")
+    call.finish_reasons = reasons
+    if policy.capture and call.operation != sc.OP_FETCH_RESPONSE:
+        call.output_messages = responses_output_messages(output, policy)
+
+
+def responses_output_messages(output: Any, policy: ContentPolicy) -> list[dict[str, Any]]:
+    """Responses API output items as one assistant message with text, tool-call and reasoning parts."""
+    parts: list[dict[str, Any]] = []
+    for item in output:
+        kind = getattr(item, "type", None)
+        if kind == "message":
+            for piece in getattr(item, "content", None) or ():
+                text = getattr(piece, "text", None)
+                if isinstance(text, str):
+                    parts.append(policy.text_part(text))
+                refusal = getattr(piece, "refusal", None)
+                if isinstance(refusal, str):
+                    parts.append(policy.text_part(refusal, "refusal"))
+        elif kind == "function_call":
+            parts.append(
+                {
+                    "type": "tool_call",
+                    "id": getattr(item, "call_id", None),
+                    "name": getattr(item, "name", None),
+                    "arguments": policy.value(_arguments(getattr(item, "arguments", None))),
+                }
+            )
+        elif kind == "reasoning":
+            for summary in getattr(item, "summary", None) or ():
+                text = getattr(summary, "text", None)
+                if isinstance(text, str):
+                    parts.append(policy.text_part(text, "reasoning"))
+        elif isinstance(kind, str):
+            parts.append({"type": "server_tool_call", "name": kind, "server_tool_call": {"type": kind}})
+    return [{"role": "assistant", "parts": parts}]
+
+
+# --- streams ---------------------------------------------------------------------------------------------
+
+
+class ChunkAccumulator:
+    """Folds Chat Completions / legacy Completions stream chunks into the call, one chunk at a time.
+
+    Kept minimal when content is off (counters, ids, finish reasons, usage): it runs once per chunk.
+    """
+
+    __slots__ = ("call", "capture", "finish", "policy", "text", "tool_calls")
+
+    def __init__(self, call: GenAICall, policy: ContentPolicy) -> None:
+        self.call = call
+        self.policy = policy
+        self.capture = policy.capture
+        self.finish: dict[int, str] = {}
+        self.text: dict[int, list[str]] = {}
+        self.tool_calls: dict[int, dict[int, dict[str, Any]]] = {}
+
+    def add(self, chunk: Any) -> bool:
+        """Fold one chunk in; False for a usage-only chunk (no choices), which injected usage hides."""
+        call = self.call
+        if call.response_id is None:
+            call.response_id = _str(getattr(chunk, "id", None))
+            call.response_model = _str(getattr(chunk, "model", None))
+            call.system_fingerprint = _str(getattr(chunk, "system_fingerprint", None))
+            call.response_service_tier = _str(getattr(chunk, "service_tier", None))
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            _usage_chat(call, usage, "stream_usage_chunk")
+        choices = chunk.choices
+        if not choices:
+            return False
+        for choice in choices:
+            reason = choice.finish_reason
+            if reason is not None:
+                self.finish[choice.index] = reason
+            if self.capture:
+                self._content(choice)
+        return True
+
+    def _content(self, choice: Any) -> None:
+        index = choice.index
+        delta = getattr(choice, "delta", None)
+        text = getattr(delta, "content", None) if delta is not None else getattr(choice, "text", None)
+        if isinstance(text, str):
+            self.text.setdefault(index, []).append(text)
+        for tool_call in getattr(delta, "tool_calls", None) or ():
+            calls = self.tool_calls.setdefault(index, {})
+            entry = calls.setdefault(getattr(tool_call, "index", 0), {"id": None, "name": None, "arguments": []})
+            if getattr(tool_call, "id", None):
+                entry["id"] = tool_call.id
+            function = getattr(tool_call, "function", None)
+            if getattr(function, "name", None):
+                entry["name"] = function.name
+            if isinstance(getattr(function, "arguments", None), str):
+                entry["arguments"].append(function.arguments)
+
+    def close(self, completed: bool) -> None:
+        """Write finish reasons and accumulated output into the call."""
+        call = self.call
+        indices = sorted(set(self.finish) | set(self.text) | set(self.tool_calls))
+        expected = max(len(indices), call.choice_count or 1)
+        call.finish_reasons = [self.finish.get(i, "error") for i in range(expected)] if (indices or not completed) else []
+        if call.usage_source is None:
+            call.usage_source = "absent"
+        if not self.capture:
+            return
+        messages = []
+        for i in range(expected):
+            parts: list[dict[str, Any]] = []
+            if i in self.text:
+                parts.append(self.policy.text_part("".join(self.text[i])))
+            for _, entry in sorted(self.tool_calls.get(i, {}).items()):
+                parts.append(
+                    {
+                        "type": "tool_call",
+                        "id": entry["id"],
+                        "name": entry["name"],
+                        "arguments": self.policy.value(_arguments("".join(entry["arguments"]))),
+                    }
+                )
+            messages.append({"role": "assistant", "parts": parts})
+        call.output_messages = messages
+
+
+_TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+class EventAccumulator:
+    """Folds Responses API stream events into the call: deltas are counted, the final response is read."""
+
+    __slots__ = ("call", "policy", "terminal")
+
+    def __init__(self, call: GenAICall, policy: ContentPolicy) -> None:
+        self.call = call
+        self.policy = policy
+        self.terminal = False
+
+    def add(self, event: Any) -> bool:
+        kind = getattr(event, "type", None)
+        if kind in _TERMINAL_EVENTS:
+            self.terminal = True
+            apply_responses_object(self.call, getattr(event, "response", None), self.policy, "stream_usage_chunk")
+        elif kind == "response.created":
+            response = getattr(event, "response", None)
+            self.call.response_id = _str(getattr(response, "id", None))
+            self.call.response_model = _str(getattr(response, "model", None)) or self.call.response_model
+        elif kind == "error":
+            self.call.error_type = _str(getattr(event, "code", None)) or "stream_error"
+            self.call.error_message = _str(getattr(event, "message", None))
+        return True
+
+    def close(self, completed: bool) -> None:
+        if not self.terminal:
+            self.call.finish_reasons = ["error"]
+            if self.call.usage_source is None:
+                self.call.usage_source = "absent"

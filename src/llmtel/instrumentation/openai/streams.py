@@ -1,0 +1,190 @@
+"""Stream instrumentation that keeps the SDK's own objects: a returned stream is still the same
+``openai.Stream`` / ``AsyncStream`` instance, with the same API.
+
+The stream is instrumented in place: its iterator is wrapped, its HTTP response's ``close`` is hooked (the
+SDK's ``close()``, ``with`` exit and the ``.stream()`` helpers all close the response), and a finaliser
+covers streams that are abandoned. Whichever comes first ends the span, exactly once. No context is
+attached across ``yield``, so nothing is ever detached in the wrong task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import weakref
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Protocol
+
+from opentelemetry.trace import Span
+
+from llmtel.genai.emit import GenAITelemetry
+from llmtel.genai.record import GenAICall
+
+_logger = logging.getLogger("llmtel.instrumentation.openai")
+
+
+class Accumulator(Protocol):
+    def add(self, item: Any) -> bool: ...
+
+    def close(self, completed: bool) -> None: ...
+
+
+class StreamState:
+    """The span of one streamed call and everything needed to end it once."""
+
+    __slots__ = ("_once", "accumulator", "call", "hide_usage_chunk", "in_iteration", "span", "telemetry")
+
+    def __init__(
+        self,
+        telemetry: GenAITelemetry,
+        call: GenAICall,
+        span: Span,
+        accumulator: Accumulator,
+        hide_usage_chunk: bool,
+    ) -> None:
+        self.telemetry = telemetry
+        self.call = call
+        self.span = span
+        self.accumulator = accumulator
+        self.hide_usage_chunk = hide_usage_chunk
+        self.in_iteration = False
+        self._once = threading.Lock()
+
+    def observe(self, item: Any) -> bool:
+        """Fold one item in; False when the item must be hidden from the caller (injected usage chunk)."""
+        call = self.call
+        if call.first_chunk_perf is None:
+            call.first_chunk_perf = time.perf_counter()
+        call.chunk_count += 1
+        try:
+            visible = self.accumulator.add(item)
+        except Exception:  # noqa: BLE001 - a malformed chunk must not break the caller's stream
+            _log_once("chunk", "llmtel: could not read a stream chunk; the span keeps what was read before")
+            return True
+        return visible or not self.hide_usage_chunk
+
+    def finish(self, end: str, error: BaseException | None = None) -> None:
+        """End the span with what was received so far. Safe to call from any thread, any number of times."""
+        if not self._once.acquire(blocking=False):
+            return
+        try:
+            self.call.stream_end = end
+            self.accumulator.close(end == "completed")
+        except Exception:  # noqa: BLE001
+            _log_once("close", "llmtel: could not summarise a stream")
+        self.telemetry.finish(self.call, self.span, error)
+
+
+_logged: set[str] = set()
+
+
+def _log_once(key: str, message: str) -> None:
+    if key not in _logged:
+        _logged.add(key)
+        _logger.warning(message, exc_info=True)
+
+
+def _traced_iterator(inner: Iterator[Any], state: StreamState) -> Iterator[Any]:
+    try:
+        while True:
+            state.in_iteration = True
+            try:
+                item = next(inner)
+            except StopIteration:
+                state.finish("completed")
+                return
+            finally:
+                state.in_iteration = False
+            if state.observe(item):
+                yield item
+    except GeneratorExit:
+        inner_close = getattr(inner, "close", None)
+        if inner_close is not None:
+            inner_close()
+        state.finish("closed")
+        raise
+    except BaseException as error:
+        state.finish("error", error)
+        raise
+
+
+async def _traced_async_iterator(inner: AsyncIterator[Any], state: StreamState) -> AsyncIterator[Any]:
+    try:
+        while True:
+            state.in_iteration = True
+            try:
+                item = await inner.__anext__()
+            except StopAsyncIteration:
+                state.finish("completed")
+                return
+            finally:
+                state.in_iteration = False
+            if state.observe(item):
+                yield item
+    except GeneratorExit:
+        state.finish("closed")
+        raise
+    except asyncio.CancelledError:
+        state.finish("cancelled")
+        raise
+    except BaseException as error:
+        state.finish("error", error)
+        raise
+
+
+def _hook_close(target: Any, method: str, state: StreamState) -> None:
+    """Make ``target.method()`` (sync) end the span too, unless the stream itself is mid-iteration."""
+    original = getattr(target, method)
+
+    def close(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(*args, **kwargs)
+        finally:
+            if not state.in_iteration:
+                state.finish("closed")
+
+    setattr(target, method, close)
+
+
+def _hook_async_close(target: Any, method: str, state: StreamState) -> None:
+    original = getattr(target, method)
+
+    async def close(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await original(*args, **kwargs)
+        finally:
+            if not state.in_iteration:
+                state.finish("closed")
+
+    setattr(target, method, close)
+
+
+def _on_abandon(state: StreamState, stream: Any) -> None:
+    finalizer = weakref.finalize(stream, state.finish, "abandoned")
+    finalizer.atexit = False  # at interpreter exit the telemetry pipeline is already shut down
+
+
+def instrument_stream(stream: Any, state: StreamState) -> bool:
+    """Instrument an ``openai.Stream`` in place; False if its internals are not what we expect."""
+    inner = getattr(stream, "_iterator", None)
+    response = getattr(stream, "response", None)
+    if inner is None or response is None:
+        return False
+    stream._iterator = _traced_iterator(inner, state)
+    _hook_close(response, "close", state)
+    _on_abandon(state, stream)
+    return True
+
+
+def instrument_async_stream(stream: Any, state: StreamState) -> bool:
+    """Instrument an ``openai.AsyncStream`` in place; False if its internals are not what we expect."""
+    inner = getattr(stream, "_iterator", None)
+    response = getattr(stream, "response", None)
+    if inner is None or response is None:
+        return False
+    stream._iterator = _traced_async_iterator(inner, state)
+    _hook_async_close(response, "aclose", state)
+    _on_abandon(state, stream)
+    return True

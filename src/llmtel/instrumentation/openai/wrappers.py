@@ -1,0 +1,256 @@
+"""The patched ``request`` methods of the OpenAI client: one span per GenAI call, whatever the entry point.
+
+``create``, ``parse``, the ``.stream()`` helpers, ``with_raw_response``, ``with_streaming_response`` and
+``retrieve`` all end in ``SyncAPIClient.request`` / ``AsyncAPIClient.request``, so wrapping those two covers
+every route. Any failure inside llmtel is logged once and the call proceeds untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import weakref
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from llmtel import semconv as sc
+from llmtel.genai.emit import GenAITelemetry
+from llmtel.genai.record import GenAICall
+from llmtel.instrumentation.openai import extract
+from llmtel.instrumentation.openai.streams import (
+    StreamState,
+    instrument_async_stream,
+    instrument_stream,
+)
+
+_logger = logging.getLogger("llmtel.instrumentation.openai")
+_IN_CALL = otel_context.create_key("llmtel-openai-call")
+_SUPPRESSED = otel_context._SUPPRESS_INSTRUMENTATION_KEY
+_logged: set[str] = set()
+
+
+def _log_once(key: str, message: str) -> None:
+    if key not in _logged:
+        _logged.add(key)
+        _logger.warning(message, exc_info=True)
+
+
+class OpenAIHooks:
+    """Holds the emitter and options; its two methods are what wrapt installs on the client classes."""
+
+    def __init__(self, telemetry: GenAITelemetry, *, inject_stream_usage: bool = False) -> None:
+        self.telemetry = telemetry
+        self.inject_stream_usage = inject_stream_usage
+        self._stream_types: tuple[type, type] | None = None
+        self._raw_types: tuple[type, ...] = ()
+
+    # --- preparing a call ---------------------------------------------------------------------------------
+
+    def _prepare(self, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[GenAICall, bool] | None:
+        """The call record for this request, or None when it is not a GenAI call we trace."""
+        current = otel_context.get_current()
+        if current.get(_IN_CALL) or current.get(_SUPPRESSED):
+            return None
+        options = args[1] if len(args) > 1 else kwargs.get("options")
+        found = extract.route(getattr(options, "method", ""), getattr(options, "url", ""))
+        if found is None:
+            return None
+        operation, api_type = found
+        call = GenAICall(operation=operation, provider=_provider(client), api_type=api_type)
+        base_url = getattr(client, "base_url", None)
+        call.server_address = getattr(base_url, "host", None) or None
+        call.server_port = _port(base_url)
+        body = getattr(options, "json_data", None)
+        injected = False
+        if isinstance(body, dict):
+            extract.apply_request(call, body, self.telemetry.content)
+            injected = self._wants_injected_usage(call, body)
+        return call, injected
+
+    def _wants_injected_usage(self, call: GenAICall, body: dict[str, Any]) -> bool:
+        if not (self.inject_stream_usage and call.stream and call.api_type != sc.API_TYPE_RESPONSES):
+            return False
+        stream_options = body.get("stream_options")
+        return not (isinstance(stream_options, dict) and "include_usage" in stream_options)
+
+    @staticmethod
+    def _with_usage_requested(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The same request with ``stream_options.include_usage`` set, on a copy of the options."""
+        options = copy.copy(args[1] if len(args) > 1 else kwargs["options"])
+        body = dict(options.json_data)
+        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+        options.json_data = body
+        if len(args) > 1:
+            return (args[0], options, *args[2:]), kwargs
+        return args, {**kwargs, "options": options}
+
+    # --- the wrappers -------------------------------------------------------------------------------------
+
+    def sync_request(self, wrapped: Any, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            prepared = self._prepare(client, args, kwargs)
+        except Exception:  # noqa: BLE001
+            _log_once("prepare", "llmtel: could not read an OpenAI request; it is sent untraced")
+            prepared = None
+        if prepared is None:
+            return wrapped(*args, **kwargs)
+        call, injected = prepared
+        if injected:
+            args, kwargs = self._with_usage_requested(args, kwargs)
+        span = self.telemetry.start(call)
+        token = otel_context.attach(otel_context.set_value(_IN_CALL, True, trace.set_span_in_context(span)))
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as error:
+            otel_context.detach(token)
+            self.telemetry.finish(call, span, error)
+            raise
+        otel_context.detach(token)
+        return self._observe(result, call, span, injected)
+
+    async def async_request(self, wrapped: Any, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            prepared = self._prepare(client, args, kwargs)
+        except Exception:  # noqa: BLE001
+            _log_once("prepare", "llmtel: could not read an OpenAI request; it is sent untraced")
+            prepared = None
+        if prepared is None:
+            return await wrapped(*args, **kwargs)
+        call, injected = prepared
+        if injected:
+            args, kwargs = self._with_usage_requested(args, kwargs)
+        span = self.telemetry.start(call)
+        token = otel_context.attach(otel_context.set_value(_IN_CALL, True, trace.set_span_in_context(span)))
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as error:
+            otel_context.detach(token)
+            self.telemetry.finish(call, span, error)
+            raise
+        otel_context.detach(token)
+        return self._observe(result, call, span, injected)
+
+    # --- what came back -----------------------------------------------------------------------------------
+
+    def _observe(self, result: Any, call: GenAICall, span: Any, injected: bool) -> Any:
+        """Record ``result`` (or arrange for it to be recorded) and return it unchanged."""
+        try:
+            self._dispatch(result, call, span, injected)
+        except Exception:  # noqa: BLE001
+            _log_once("observe", "llmtel: could not read an OpenAI response; the span keeps what is known")
+            self.telemetry.finish(call, span)
+        return result
+
+    def _dispatch(self, result: Any, call: GenAICall, span: Any, injected: bool) -> None:
+        stream_types = self._streams()
+        if isinstance(result, stream_types[0]):
+            if not instrument_stream(result, self._state(call, span, injected)):
+                self.telemetry.finish(call, span)
+        elif isinstance(result, stream_types[1]):
+            if not instrument_async_stream(result, self._state(call, span, injected)):
+                self.telemetry.finish(call, span)
+        elif type(result).__name__ == "LegacyAPIResponse":
+            self._observe_legacy_response(result, call, span, injected)
+        elif type(result).__name__ in ("APIResponse", "AsyncAPIResponse"):
+            self._observe_api_response(result, call, span, injected)
+        else:
+            extract.apply_response(call, result, self.telemetry.content)
+            self.telemetry.finish(call, span)
+
+    def _streams(self) -> tuple[type, type]:
+        if self._stream_types is None:
+            import openai
+
+            self._stream_types = (openai.Stream, openai.AsyncStream)
+        return self._stream_types
+
+    def _state(self, call: GenAICall, span: Any, injected: bool) -> StreamState:
+        if call.api_type == sc.API_TYPE_RESPONSES:
+            accumulator: Any = extract.EventAccumulator(call, self.telemetry.content)
+        else:
+            accumulator = extract.ChunkAccumulator(call, self.telemetry.content)
+        return StreamState(self.telemetry, call, span, accumulator, hide_usage_chunk=injected)
+
+    def _observe_legacy_response(self, raw: Any, call: GenAICall, span: Any, injected: bool) -> None:
+        """``with_raw_response``: parse now (the SDK caches it, so the caller's ``parse()`` gets the same object)."""
+        call.http_status = getattr(getattr(raw, "http_response", None), "status_code", None)
+        try:
+            parsed = raw.parse()
+        except Exception:  # noqa: BLE001 - the caller will meet the same error when they parse
+            self.telemetry.finish(call, span)
+            return
+        self._dispatch(parsed, call, span, injected)
+
+    def _observe_api_response(self, raw: Any, call: GenAICall, span: Any, injected: bool) -> None:
+        """``with_streaming_response``: the caller reads the body; record when they parse or close it.
+
+        Closing the raw response ends the span (a stream made from it cannot go on after that)."""
+        state = self._state(call, span, injected)
+        original_parse = raw.parse
+        hooks = self
+
+        def record_parsed(parsed: Any) -> Any:
+            try:
+                stream_types = hooks._streams()
+                if isinstance(parsed, stream_types[0]):
+                    if not instrument_stream(parsed, state):
+                        state.finish("closed")
+                elif isinstance(parsed, stream_types[1]):
+                    if not instrument_async_stream(parsed, state):
+                        state.finish("closed")
+                else:
+                    extract.apply_response(call, parsed, hooks.telemetry.content)
+                    state.finish("completed")
+            except Exception:  # noqa: BLE001
+                _log_once("raw-parse", "llmtel: could not read a parsed OpenAI response")
+                state.finish("closed")
+            return parsed
+
+        if type(raw).__name__ == "AsyncAPIResponse":
+
+            async def parse(*args: Any, **kwargs: Any) -> Any:
+                return record_parsed(await original_parse(*args, **kwargs))
+
+            original_close = raw.close
+
+            async def close() -> Any:
+                try:
+                    return await original_close()
+                finally:
+                    state.finish("closed")
+
+        else:
+
+            def parse(*args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+                return record_parsed(original_parse(*args, **kwargs))
+
+            original_close = raw.close
+
+            def close() -> Any:  # type: ignore[misc]
+                try:
+                    return original_close()
+                finally:
+                    state.finish("closed")
+
+        raw.parse = parse
+        raw.close = close
+        call.http_status = getattr(getattr(raw, "http_response", None), "status_code", None)
+        finalizer = weakref.finalize(raw, state.finish, "abandoned")
+        finalizer.atexit = False
+
+
+def _provider(client: Any) -> str:
+    name = type(client).__name__
+    return sc.PROVIDER_AZURE_OPENAI if name in ("AzureOpenAI", "AsyncAzureOpenAI") else sc.PROVIDER_OPENAI
+
+
+def _port(base_url: Any) -> int | None:
+    if base_url is None:
+        return None
+    port = getattr(base_url, "port", None)
+    if port is not None:
+        return port
+    scheme = getattr(base_url, "scheme", "")
+    return 443 if scheme == "https" else 80 if scheme == "http" else None

@@ -1,0 +1,245 @@
+"""Pure extraction: request bodies and SDK response objects into GenAICall, without any network."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmtel import semconv as sc
+from llmtel.genai.content import CaptureMode, ContentPolicy
+from llmtel.genai.record import GenAICall
+from llmtel.instrumentation.openai import extract
+
+openai = pytest.importorskip("openai")
+from openai.types.chat import ChatCompletion, ChatCompletionChunk  # noqa: E402
+from openai.types.create_embedding_response import CreateEmbeddingResponse  # noqa: E402
+
+OFF = ContentPolicy()
+ON = ContentPolicy(mode=CaptureMode.SPAN_ONLY, redactor=None)
+
+
+def chat_call() -> GenAICall:
+    return GenAICall(operation=sc.OP_CHAT, provider=sc.PROVIDER_OPENAI, api_type=sc.API_TYPE_CHAT_COMPLETIONS)
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "expected"),
+    [
+        ("post", "/chat/completions", (sc.OP_CHAT, sc.API_TYPE_CHAT_COMPLETIONS)),
+        ("POST", "/responses", (sc.OP_CHAT, sc.API_TYPE_RESPONSES)),
+        ("get", "/responses/resp_123", (sc.OP_FETCH_RESPONSE, sc.API_TYPE_RESPONSES)),
+        ("post", "/embeddings", (sc.OP_EMBEDDINGS, None)),
+        ("post", "/completions", (sc.OP_TEXT_COMPLETION, None)),
+        ("get", "/models", None),
+        ("post", "/files", None),
+        ("get", "/responses/resp_123/input_items", None),
+        ("post", "/responses/resp_123/cancel", None),
+    ],
+)
+def test_routes(method, url, expected):
+    assert extract.route(method, url) == expected
+
+
+def test_chat_request_parameters():
+    call = chat_call()
+    extract.apply_request(
+        call,
+        {
+            "model": "gpt-4o",
+            "messages": [{"role": "user", "content": "hi"}],
+            "temperature": 0.2,
+            "top_p": 0.9,
+            "max_completion_tokens": 100,
+            "max_tokens": 50,
+            "seed": 7,
+            "stop": "END",
+            "frequency_penalty": 0.5,
+            "presence_penalty": -0.5,
+            "n": 2,
+            "stream": True,
+            "reasoning_effort": "low",
+            "service_tier": "flex",
+            "response_format": {"type": "json_schema", "json_schema": {"name": "x"}},
+        },
+        OFF,
+    )
+    assert (call.request_model, call.temperature, call.top_p, call.max_tokens) == ("gpt-4o", 0.2, 0.9, 100)
+    assert (call.seed, call.stop_sequences, call.frequency_penalty, call.presence_penalty) == (7, ("END",), 0.5, -0.5)
+    assert (call.choice_count, call.stream, call.reasoning_level) == (2, True, "low")
+    assert (call.request_service_tier, call.output_type) == ("flex", "json")
+    assert call.input_messages is None  # content off
+
+
+def test_defaults_are_not_reported():
+    call = chat_call()
+    extract.apply_request(call, {"model": "m", "n": 1, "service_tier": "auto", "temperature": True}, OFF)
+    assert call.choice_count is None
+    assert call.request_service_tier is None
+    assert call.temperature is None  # a bool is not a temperature
+    assert call.stream is False
+
+
+def test_chat_input_messages_cover_roles_tools_and_media():
+    call = chat_call()
+    body = {
+        "model": "m",
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": [{"type": "text", "text": "what is this?"},
+                                         {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]},
+            {"role": "assistant", "content": None,
+             "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "42"},
+        ],
+        "tools": [{"type": "function", "function": {"name": "f", "description": "d", "parameters": {"type": "object"}}}],
+    }
+    extract.apply_request(call, body, ON)
+    assert call.input_messages == [
+        {"role": "system", "parts": [{"type": "text", "content": "be brief"}]},
+        {"role": "user", "parts": [
+            {"type": "text", "content": "what is this?"},
+            {"type": "blob", "modality": "image", "mime_type": "image/png", "byte_size": 26},
+        ]},
+        {"role": "assistant", "parts": [{"type": "tool_call", "id": "call_1", "name": "f", "arguments": {"a": 1}}]},
+        {"role": "tool", "parts": [{"type": "tool_call_response", "id": "call_1", "response": "42"}]},
+    ]
+    assert call.tool_definitions == [
+        {"type": "function", "name": "f", "description": "d", "parameters": {"type": "object"}}
+    ]
+
+
+def test_responses_request():
+    call = GenAICall(operation=sc.OP_CHAT, provider=sc.PROVIDER_OPENAI, api_type=sc.API_TYPE_RESPONSES)
+    extract.apply_request(
+        call,
+        {
+            "model": "o4-mini",
+            "instructions": "be kind",
+            "input": [
+                {"role": "user", "content": [{"type": "input_text", "text": "hello"}]},
+                {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "not json"},
+                {"type": "function_call_output", "call_id": "c1", "output": "done"},
+            ],
+            "max_output_tokens": 64,
+            "reasoning": {"effort": "high"},
+            "text": {"format": {"type": "json_object"}},
+            "previous_response_id": "resp_1",
+            "conversation": {"id": "conv_1"},
+            "tools": [{"type": "function", "name": "f", "parameters": None}],
+        },
+        ON,
+    )
+    assert (call.max_tokens, call.reasoning_level, call.output_type) == (64, "high", "json")
+    assert (call.previous_response_id, call.conversation_id) == ("resp_1", "conv_1")
+    assert call.system_instructions == [{"type": "text", "content": "be kind"}]
+    assert call.input_messages == [
+        {"role": "user", "parts": [{"type": "text", "content": "hello"}]},
+        {"role": "assistant", "parts": [{"type": "tool_call", "id": "c1", "name": "f", "arguments": "not json"}]},
+        {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "response": "done"}]},
+    ]
+    assert call.tool_definitions == [{"type": "function", "name": "f"}]
+
+
+def test_embeddings_request_and_response():
+    call = GenAICall(operation=sc.OP_EMBEDDINGS, provider=sc.PROVIDER_OPENAI)
+    extract.apply_request(call, {"model": "text-embedding-3-small", "input": "x", "encoding_format": "base64",
+                                 "dimensions": 256}, ON)
+    assert (call.encoding_formats, call.dimensions) == (("base64",), 256)
+    response = CreateEmbeddingResponse.model_validate(
+        {"object": "list", "model": "text-embedding-3-small", "data": [],
+         "usage": {"prompt_tokens": 5, "total_tokens": 5}}
+    )
+    extract.apply_response(call, response, ON)
+    assert (call.response_model, call.input_tokens, call.output_tokens) == ("text-embedding-3-small", 5, None)
+    assert call.input_messages is None and call.output_messages is None  # embeddings carry no content
+
+
+def completion(**overrides):
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o-2024-08-06",
+        "system_fingerprint": "fp_1",
+        "service_tier": "default",
+        "choices": [
+            {"index": 0, "finish_reason": "tool_calls",
+             "message": {"role": "assistant", "content": "thinking", "tool_calls": [
+                 {"id": "call_9", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "x"}'}}]}},
+            {"index": 1, "finish_reason": "length", "message": {"role": "assistant", "content": "cut"}},
+        ],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
+                  "prompt_tokens_details": {"cached_tokens": 64},
+                  "completion_tokens_details": {"reasoning_tokens": 8}},
+    }
+    body.update(overrides)
+    return ChatCompletion.model_validate(body)
+
+
+def test_chat_response():
+    call = chat_call()
+    extract.apply_response(call, completion(), ON)
+    assert (call.response_id, call.response_model) == ("chatcmpl-1", "gpt-4o-2024-08-06")
+    assert (call.system_fingerprint, call.response_service_tier) == ("fp_1", "default")
+    assert call.finish_reasons == ["tool_calls", "length"]
+    assert (call.input_tokens, call.output_tokens, call.cache_read_tokens, call.reasoning_tokens) == (100, 20, 64, 8)
+    assert call.usage_source == "response"
+    assert call.output_messages == [
+        {"role": "assistant", "parts": [
+            {"type": "text", "content": "thinking"},
+            {"type": "tool_call", "id": "call_9", "name": "lookup", "arguments": {"q": "x"}},
+        ]},
+        {"role": "assistant", "parts": [{"type": "text", "content": "cut"}]},
+    ]
+
+
+def test_malformed_chat_response_keeps_what_is_known():
+    raw = ChatCompletion.construct(id="x", model="m", choices=[], usage=None)
+    call = chat_call()
+    extract.apply_response(call, raw, ON)
+    assert call.finish_reasons == []
+    assert call.input_tokens is None and call.usage_source == "absent"
+    odd = ChatCompletion.construct(id="y", choices=[type("C", (), {"finish_reason": None, "message": None})()])
+    extract.apply_response(call, odd, ON)
+    assert call.finish_reasons == ["error"]
+
+
+def chunk(**body):
+    base = {"id": "chatcmpl-s", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini", "choices": []}
+    base.update(body)
+    return ChatCompletionChunk.model_validate(base)
+
+
+def test_chunk_accumulator_reassembles_tool_calls_and_usage():
+    call = chat_call()
+    call.stream = True
+    acc = extract.ChunkAccumulator(call, ON)
+    chunks = [
+        chunk(choices=[{"index": 0, "delta": {"role": "assistant", "content": "Hel"}}]),
+        chunk(choices=[{"index": 0, "delta": {"content": "lo"}}]),
+        chunk(choices=[{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get", "arguments": '{"ci'}}]}}]),
+        chunk(choices=[{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": 'ty": "Oslo"}'}}]}}]),
+        chunk(choices=[{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]),
+        chunk(choices=[], usage={"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}),
+    ]
+    visible = [acc.add(c) for c in chunks]
+    assert visible == [True, True, True, True, True, False]  # the usage-only chunk is recognised
+    acc.close(completed=True)
+    assert call.finish_reasons == ["tool_calls"]
+    assert (call.input_tokens, call.output_tokens, call.usage_source) == (9, 4, "stream_usage_chunk")
+    assert call.output_messages == [{"role": "assistant", "parts": [
+        {"type": "text", "content": "Hello"},
+        {"type": "tool_call", "id": "call_1", "name": "get", "arguments": {"city": "Oslo"}},
+    ]}]
+
+
+def test_chunk_accumulator_marks_missing_finish_reasons_as_error_when_cut_short():
+    call = chat_call()
+    call.choice_count = 2
+    acc = extract.ChunkAccumulator(call, OFF)
+    acc.add(chunk(choices=[{"index": 0, "delta": {"content": "a"}}, {"index": 1, "delta": {"content": "b"},
+                                                                      "finish_reason": "stop"}]))
+    acc.close(completed=False)
+    assert call.finish_reasons == ["error", "stop"]
+    assert call.usage_source == "absent"
+    assert call.output_messages is None  # content off: nothing accumulated
