@@ -1,0 +1,290 @@
+"""Chat Completions through the real client: exact span attributes, nesting, propagation, metrics, cost."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from opentelemetry.trace import SpanKind, StatusCode
+
+from llmtel import semconv as sc
+from llmtel.testing import ChatReply, ErrorReply, RawReply, ToolCall, Usage
+from tests.instrumentation.openai.conftest import API_KEY, HTTP_SCOPE
+
+openai = pytest.importorskip("openai")
+
+MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "what is otel?"}]
+
+
+def expected_chat_attributes(fake, **extra):
+    attrs = {
+        sc.GEN_AI_OPERATION_NAME: "chat",
+        sc.GEN_AI_PROVIDER_NAME: "openai",
+        sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+        sc.SERVER_ADDRESS: "127.0.0.1",
+        sc.SERVER_PORT: fake.port,
+        sc.OPENAI_API_TYPE: "chat_completions",
+        sc.GEN_AI_RESPONSE_ID: "chatcmpl-fake000001",
+        sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2024-07-18",
+        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("stop",),
+        sc.OPENAI_RESPONSE_SERVICE_TIER: "default",
+        sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: "fp_fake0001",
+        sc.GEN_AI_USAGE_INPUT_TOKENS: 1000,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: 200,
+        sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 600,
+        sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: 50,
+        sc.LLMTEL_USAGE_SOURCE: "response",
+        sc.LLMTEL_COST_STATUS: "priced",
+    }
+    attrs.update(extra)
+    return attrs
+
+
+def priced_reply(**kwargs):
+    return ChatReply(model="gpt-4o-mini-2024-07-18", usage=Usage(prompt=1000, completion=200, cached=600,
+                                                                   reasoning=50), **kwargs)
+
+
+def without_cost_values(attrs):
+    return {k: v for k, v in attrs.items() if k not in (sc.LLMTEL_COST_USD, sc.LLMTEL_COST_PRICES)}
+
+
+def test_chat_span_has_exactly_the_expected_attributes(instrument, telemetry, client, fake):
+    instrument()
+    fake.enqueue(priced_reply())
+    reply = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, temperature=0.2, top_p=0.5,
+                                           max_completion_tokens=300, seed=3, stop=["END"], n=1,
+                                           frequency_penalty=0.1, presence_penalty=0.2)
+    assert isinstance(reply, openai.types.chat.ChatCompletion)
+    span = telemetry.one_llm_span()
+    assert span.name == "chat gpt-4o-mini"
+    assert span.kind is SpanKind.CLIENT
+    assert span.status.status_code is StatusCode.UNSET
+    attrs = dict(span.attributes)
+    assert without_cost_values(attrs) == expected_chat_attributes(
+        fake,
+        **{
+            sc.GEN_AI_REQUEST_TEMPERATURE: 0.2,
+            sc.GEN_AI_REQUEST_TOP_P: 0.5,
+            sc.GEN_AI_REQUEST_MAX_TOKENS: 300,
+            sc.GEN_AI_REQUEST_SEED: 3,
+            sc.GEN_AI_REQUEST_STOP_SEQUENCES: ("END",),
+            sc.GEN_AI_REQUEST_FREQUENCY_PENALTY: 0.1,
+            sc.GEN_AI_REQUEST_PRESENCE_PENALTY: 0.2,
+        },
+    )
+    # gpt-4o-mini: $0.15/M input, $0.075/M cached input, $0.60/M output (reasoning billed as output)
+    assert attrs[sc.LLMTEL_COST_USD] == pytest.approx((400 * 0.15 + 600 * 0.075 + 200 * 0.60) / 1e6)
+    assert attrs[sc.LLMTEL_COST_PRICES].startswith("genai-prices ")
+
+
+def test_async_chat_is_traced_the_same_way(instrument, telemetry, aclient, fake):
+    instrument()
+    fake.enqueue(priced_reply())
+    asyncio.run(aclient.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES))
+    span = telemetry.one_llm_span()
+    assert without_cost_values(dict(span.attributes)) == expected_chat_attributes(fake)
+
+
+def test_http_span_nests_under_the_llm_span_and_traceparent_reaches_the_server(instrument, telemetry, client, fake):
+    instrument()
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    llm = telemetry.one_llm_span()
+    http = [s for s in telemetry.spans() if s.instrumentation_scope.name == HTTP_SCOPE]
+    assert len(http) == 1
+    assert http[0].parent.span_id == llm.context.span_id
+    assert http[0].context.trace_id == llm.context.trace_id
+    version, trace_id, parent_id, flags = fake.last_request.headers["traceparent"].split("-")
+    assert (version, trace_id, parent_id) == ("00", f"{llm.context.trace_id:032x}", f"{http[0].context.span_id:016x}")
+    assert int(flags, 16) & 1  # sampled
+
+
+def test_instrumenting_twice_gives_one_span(instrument, telemetry, client):
+    instrumentor = instrument()
+    instrumentor.instrument()  # already instrumented: a no-op
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert len(telemetry.llm_spans()) == 1
+
+
+def test_uninstrument_stops_tracing(instrument, telemetry, client):
+    instrument().uninstrument()
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert telemetry.llm_spans() == []
+
+
+def test_azure_provider_and_response_model(instrument, telemetry, fake):
+    instrument()
+    azure = openai.AzureOpenAI(azure_endpoint=fake.root_url, api_key=API_KEY, api_version="2024-10-21",
+                               max_retries=0)
+    azure.chat.completions.create(model="my-deployment", messages=MESSAGES)
+    span = telemetry.one_llm_span()
+    attrs = dict(span.attributes)
+    assert attrs[sc.GEN_AI_PROVIDER_NAME] == "azure.ai.openai"
+    assert attrs[sc.GEN_AI_REQUEST_MODEL] == "my-deployment"
+    assert attrs[sc.GEN_AI_RESPONSE_MODEL] == "gpt-4o-2024-08-06"
+    assert not [k for k in attrs if k.startswith("openai.")]  # openai.* only with provider openai
+    assert attrs[sc.LLMTEL_COST_STATUS] == "priced"  # priced from the response model, not the deployment
+
+
+def test_content_is_not_captured_by_default(instrument, telemetry, client):
+    instrument()
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    attrs = dict(telemetry.one_llm_span().attributes)
+    assert not [k for k in attrs if k in (sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES,
+                                          sc.GEN_AI_TOOL_DEFINITIONS, sc.GEN_AI_SYSTEM_INSTRUCTIONS)]
+    assert telemetry.events() == []
+
+
+def test_captured_content_with_tools_is_redacted_and_bounded(instrument, telemetry, client, fake):
+    instrument(capture_content=True, content_max_length=40)
+    fake.enqueue(ChatReply(tool_calls=[ToolCall("call_1", "lookup", '{"email": "ann@example.com"}')],
+                           finish_reason="tool_calls"))
+    long_question = "my key is sk-abcdefghijklmnopqrstuvwxyz0123 and " + "x" * 100
+    client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": long_question}],
+        tools=[{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}],
+    )
+    attrs = dict(telemetry.one_llm_span().attributes)
+    inputs = json.loads(attrs[sc.GEN_AI_INPUT_MESSAGES])
+    part = inputs[0]["parts"][0]
+    assert part["content"] == "my key is [REDACTED:api_key] and xxxxxxx"  # redacted, then cut to 40 chars
+    assert part["truncated"]["length"] == len("my key is [REDACTED:api_key] and ") + 100
+    assert len(part["truncated"]["sha256"]) == 16
+    assert attrs[sc.LLMTEL_CONTENT_TRUNCATED] is True
+    outputs = json.loads(attrs[sc.GEN_AI_OUTPUT_MESSAGES])
+    assert outputs == [{"role": "assistant", "parts": [
+        {"type": "tool_call", "id": "call_1", "name": "lookup", "arguments": {"email": "[REDACTED:email]"}}]}]
+    assert json.loads(attrs[sc.GEN_AI_TOOL_DEFINITIONS]) == [
+        {"type": "function", "name": "lookup", "parameters": {"type": "object"}}]
+    assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_calls",)
+    assert API_KEY not in json.dumps(attrs)
+
+
+def test_event_only_mode_emits_the_details_event_and_keeps_the_span_clean(instrument, telemetry, client):
+    instrument(capture_content="EVENT_ONLY")
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    span = telemetry.one_llm_span()
+    assert sc.GEN_AI_INPUT_MESSAGES not in span.attributes
+    (event,) = telemetry.events()
+    assert event.event_name == sc.EVENT_INFERENCE_DETAILS
+    assert event.span_id == span.context.span_id
+    messages = event.attributes[sc.GEN_AI_INPUT_MESSAGES]
+    assert messages[1]["parts"][0]["content"] == "what is otel?"
+
+
+@pytest.mark.parametrize(
+    ("reply", "exception", "error_type", "status"),
+    [
+        (ErrorReply.rate_limited(), "RateLimitError", "RateLimitError", 429),
+        (ErrorReply.invalid_api_key(), "AuthenticationError", "AuthenticationError", 401),
+        (ErrorReply.context_length_exceeded(), "BadRequestError", "BadRequestError", 400),
+        (ErrorReply.model_not_found(), "NotFoundError", "NotFoundError", 404),
+        (ErrorReply.server_error(), "InternalServerError", "InternalServerError", 500),
+    ],
+)
+def test_api_errors_end_the_span_with_error_status(instrument, telemetry, client, fake, reply, exception, error_type,
+                                                   status):
+    instrument()
+    fake.enqueue(reply)
+    with pytest.raises(getattr(openai, exception)):
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    span = telemetry.one_llm_span()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes[sc.ERROR_TYPE] == error_type
+    assert sc.LLMTEL_COST_STATUS not in span.attributes  # a failed call is not priced
+    assert [e.name for e in span.events] == ["exception"]
+    (point,) = telemetry.metric_points(sc.METRIC_OPERATION_DURATION)
+    assert point.attributes[sc.ERROR_TYPE] == error_type
+
+
+def test_connection_error_is_recorded(instrument, telemetry):
+    instrument()
+    dead = openai.OpenAI(base_url="http://127.0.0.1:9/v1", api_key=API_KEY, max_retries=0)
+    with pytest.raises(openai.APIConnectionError):
+        dead.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert telemetry.one_llm_span().attributes[sc.ERROR_TYPE] == "APIConnectionError"
+
+
+def test_retries_are_inside_one_span(instrument, telemetry, fake):
+    instrument()
+    fake.enqueue(ErrorReply.rate_limited(retry_after=0))
+    retrying = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=1)
+    retrying.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert len(fake.requests) == 2
+    span = telemetry.one_llm_span()
+    assert span.status.status_code is StatusCode.UNSET
+    http = [s for s in telemetry.spans() if s.instrumentation_scope.name == HTTP_SCOPE]
+    assert len(http) == 2 and all(s.parent.span_id == span.context.span_id for s in http)
+
+
+def test_metrics_use_the_convention_buckets_and_low_cardinality_attributes(instrument, telemetry, client, fake):
+    instrument()
+    fake.enqueue(priced_reply())
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    (duration,) = telemetry.metric_points(sc.METRIC_OPERATION_DURATION)
+    assert tuple(duration.explicit_bounds) == sc.DURATION_BUCKETS
+    assert duration.count == 1
+    expected = {sc.GEN_AI_OPERATION_NAME: "chat", sc.GEN_AI_PROVIDER_NAME: "openai",
+                sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini", sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2024-07-18",
+                sc.SERVER_ADDRESS: "127.0.0.1", sc.SERVER_PORT: fake.port}
+    assert dict(duration.attributes) == expected
+    tokens = {p.attributes[sc.GEN_AI_TOKEN_TYPE]: p for p in telemetry.metric_points(sc.METRIC_TOKEN_USAGE)}
+    assert (tokens["input"].sum, tokens["output"].sum) == (1000, 200)
+    assert tuple(tokens["input"].explicit_bounds) == sc.TOKEN_BUCKETS
+    (cost,) = telemetry.metric_points(sc.METRIC_COST)
+    assert cost.value == pytest.approx(telemetry.one_llm_span().attributes[sc.LLMTEL_COST_USD])
+    # the exemplar links the metric point to the LLM span
+    assert duration.exemplars and duration.exemplars[0].span_id == telemetry.one_llm_span().context.span_id
+
+
+def test_unknown_model_gets_a_marker_not_a_zero_cost(instrument, telemetry, client, fake):
+    instrument()
+    fake.enqueue(ChatReply(model="my-private-finetune-v7"))
+    client.chat.completions.create(model="my-private-finetune-v7", messages=MESSAGES)
+    attrs = telemetry.one_llm_span().attributes
+    assert attrs[sc.LLMTEL_COST_STATUS] == "unknown_model"
+    assert sc.LLMTEL_COST_USD not in attrs
+    assert telemetry.metric_points(sc.METRIC_COST) == []
+
+
+def test_price_overrides_apply(instrument, telemetry, client, fake):
+    instrument(prices={"my-private-finetune-v7": {"input": 1.0, "output": 2.0}})
+    fake.enqueue(ChatReply(model="my-private-finetune-v7", usage=Usage(prompt=1_000_000, completion=500_000)))
+    client.chat.completions.create(model="my-private-finetune-v7", messages=MESSAGES)
+    attrs = telemetry.one_llm_span().attributes
+    assert (attrs[sc.LLMTEL_COST_USD], attrs[sc.LLMTEL_COST_PRICES]) == (2.0, "override")
+
+
+@pytest.mark.parametrize(
+    ("body", "check"),
+    [
+        ({"id": "x", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini", "choices": []},
+         lambda a: sc.GEN_AI_USAGE_INPUT_TOKENS not in a and a[sc.LLMTEL_COST_STATUS] == "no_usage"
+         and a[sc.LLMTEL_USAGE_SOURCE] == "absent"),
+        ({"id": "x", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+          "choices": [{"index": 0, "finish_reason": "brand_new_reason", "message": {"role": "assistant",
+                                                                                    "content": None}}]},
+         lambda a: a[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("brand_new_reason",)),
+        ({"id": "x", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+          "choices": [{"index": 0, "finish_reason": None, "message": {"role": "assistant", "content": "hi"}}],
+          "usage": {"prompt_tokens": 3}},
+         lambda a: a[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("error",) and a[sc.GEN_AI_USAGE_INPUT_TOKENS] == 3),
+    ],
+)
+def test_malformed_responses_give_a_span_with_what_is_known(instrument, telemetry, client, fake, body, check):
+    instrument(capture_content=True)
+    fake.enqueue(RawReply.json(body))
+    reply = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert reply.id == "x"  # the caller gets exactly what the SDK made of it
+    attrs = dict(telemetry.one_llm_span().attributes)
+    assert check(attrs), attrs
+
+
+def test_non_json_error_body_is_still_an_error_span(instrument, telemetry, client, fake):
+    instrument()
+    fake.enqueue(RawReply(status=502, body=b"<html>bad gateway</html>", content_type="text/html"))
+    with pytest.raises(openai.APIStatusError):
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert telemetry.one_llm_span().attributes[sc.ERROR_TYPE] == "InternalServerError"
