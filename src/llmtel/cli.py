@@ -13,7 +13,7 @@ def _demo(args: argparse.Namespace) -> int:
     from llmtel.demo import run_demo
 
     result = run_demo(protocol=args.protocol, out=sys.stdout)
-    ok = bool(result.spans) and result.correlated_logs > 0 and result.traceparent_propagated
+    ok = bool(result.llm_spans) and result.correlated_logs > 0 and result.traceparent_propagated
     return 0 if ok else 1
 
 

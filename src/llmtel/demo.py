@@ -1,108 +1,117 @@
-"""``llmtel demo``: an instrumented pipeline run against local stand-ins, with no API key and no network.
+"""``llmtel demo``: an instrumented LLM pipeline run against local stand-ins, with no API key and no network.
 
-It starts llmtel's OTLP receiver and a stand-in model server on loopback, runs a small multi-step pipeline
-under ``llmtel.instrument()``, shuts telemetry down, and reports what actually arrived over OTLP.
+It starts llmtel's OTLP receiver and the fake OpenAI server on loopback, runs retrieve → call the model with
+a tool → stream the answer → parse, using the real ``openai`` client under ``llmtel.instrument()``, shuts
+telemetry down, and reports what actually arrived over OTLP: the span tree, tokens, cost and correlated logs.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import math
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 
+from llmtel import semconv as sc
 from llmtel.receiver import OTLPReceiver, ReceivedSpan
+from llmtel.testing import ChatReply, FakeOpenAI, ToolCall, Usage
 
 _log = logging.getLogger("llmtel.demo.pipeline")
 _log.setLevel(logging.INFO)  # the root logger defaults to WARNING; the demo wants its step lines
 
+MODEL = "gpt-4o-mini"
+RESPONSE_MODEL = "gpt-4o-mini-2024-07-18"
 DOCUMENTS = (
     "OpenTelemetry traces show each step of a pipeline as a span.",
     "Logs carry the trace id so a run can be searched as one unit.",
     "Token counts and cost belong on the span of the model call.",
 )
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "word_count",
+            "description": "Count the words of a text.",
+            "parameters": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+        },
+    }
+]
 
 
-class _ModelHandler(BaseHTTPRequestHandler):
-    """Answers POST /v1/chat/completions with a fixed reply and remembers the traceparent it was sent."""
-
-    protocol_version = "HTTP/1.1"
-    seen_traceparents: list[str] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server naming
-        length = int(self.headers.get("Content-Length") or 0)
-        request = json.loads(self.rfile.read(length) or b"{}")
-        type(self).seen_traceparents.append(self.headers.get("traceparent", ""))
-        question = request.get("messages", [{}])[-1].get("content", "")
-        body = json.dumps(
-            {
-                "id": "chatcmpl-demo-1",
-                "object": "chat.completion",
-                "model": request.get("model", "demo-model"),
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": f"Answer to: {question[:40]}"},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {"prompt_tokens": 42, "completion_tokens": 7, "total_tokens": 49},
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence per-request lines
-        return
+def script_model(fake: FakeOpenAI) -> None:
+    """What the stand-in model answers, call by call: a tool call, then the final answer (streamed)."""
+    fake.enqueue(
+        ChatReply(
+            tool_calls=[ToolCall("call_demo_1", "word_count", json.dumps({"text": DOCUMENTS[1]}))],
+            finish_reason="tool_calls",
+            model=RESPONSE_MODEL,
+            usage=Usage(prompt=420, completion=18, cached=256),
+        )
+    )
+    fake.enqueue(
+        ChatReply(
+            '{"answer": "Every log line carries the trace id of its run.", "confidence": 0.9}',
+            model=RESPONSE_MODEL,
+            usage=Usage(prompt=512, completion=24, cached=384),
+        )
+    )
 
 
-@contextmanager
-def model_server() -> Iterator[str]:
-    """A stand-in chat-completions server on an ephemeral loopback port; yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ModelHandler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="llmtel-demo-model", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+def _cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b))
+    return dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)) or 1.0)
 
 
-def run_pipeline(model_url: str, question: str) -> str:
-    """retrieve → call model → parse, each step a span with a log line before and after."""
-    import httpx2
-    from opentelemetry import metrics, trace
+def run_pipeline(base_url: str, question: str) -> dict[str, Any]:
+    """retrieve → call model with a tool → stream the answer → parse; each step a span, logged before/after."""
+    import openai
+    from opentelemetry import trace
 
+    client = openai.OpenAI(base_url=base_url, api_key="sk-demo-not-a-real-key", max_retries=1)
     tracer = trace.get_tracer("llmtel.demo")
-    requests_counter = metrics.get_meter("llmtel.demo").create_counter("demo.pipeline.runs", unit="{run}")
     with tracer.start_as_current_span("pipeline.run", attributes={"pipeline.question.length": len(question)}):
         with tracer.start_as_current_span("step.retrieve"):
             _log.info("retrieve started", extra={"step": "retrieve"})
-            words = set(question.lower().split())
-            hits = [d for d in DOCUMENTS if words & set(d.lower().split())]
-            _log.info("retrieve finished", extra={"step": "retrieve", "documents": len(hits)})
+            vectors = client.embeddings.create(model="text-embedding-3-small", input=[question, *DOCUMENTS]).data
+            scores = [_cosine(vectors[0].embedding, v.embedding) for v in vectors[1:]]
+            context = DOCUMENTS[max(range(len(scores)), key=scores.__getitem__)]
+            _log.info("retrieve finished", extra={"step": "retrieve", "documents": len(DOCUMENTS)})
+
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": f"Answer from this context: {context}"},
+            {"role": "user", "content": question},
+        ]
         with tracer.start_as_current_span("step.call_model"):
             _log.info("model call started", extra={"step": "call_model"})
-            with httpx2.Client(base_url=model_url, timeout=5.0) as client:
-                reply = client.post(
-                    "/v1/chat/completions",
-                    json={"model": "demo-model", "messages": [{"role": "user", "content": question}]},
-                ).json()
-            _log.info("model call finished", extra={"step": "call_model"})
+            first = client.chat.completions.create(model=MODEL, messages=messages, tools=TOOLS)
+            call = first.choices[0].message.tool_calls[0]
+            with tracer.start_as_current_span(
+                f"execute_tool {call.function.name}",
+                attributes={sc.GEN_AI_OPERATION_NAME: "execute_tool", "gen_ai.tool.name": call.function.name,
+                            "gen_ai.tool.call.id": call.id},
+            ):
+                result = len(json.loads(call.function.arguments)["text"].split())
+            messages += [
+                first.choices[0].message.model_dump(exclude_none=True),
+                {"role": "tool", "tool_call_id": call.id, "content": str(result)},
+            ]
+            _log.info("model asked for a tool", extra={"step": "call_model", "tool": call.function.name})
+
+        with tracer.start_as_current_span("step.stream_answer"):
+            pieces = []
+            stream = client.chat.completions.create(
+                model=MODEL, messages=messages, stream=True, stream_options={"include_usage": True}
+            )
+            for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    pieces.append(chunk.choices[0].delta.content)
+            _log.info("answer streamed", extra={"step": "stream_answer", "chunks": len(pieces)})
+
         with tracer.start_as_current_span("step.parse"):
-            answer = reply["choices"][0]["message"]["content"]
-            _log.info("parse finished", extra={"step": "parse", "answer_length": len(answer)})
-        requests_counter.add(1)
-    return answer
+            parsed = json.loads("".join(pieces))
+            _log.info("answer parsed", extra={"step": "parse", "confidence": parsed["confidence"]})
+    return parsed
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,14 +122,19 @@ class DemoResult:
     correlated_logs: int
     metric_names: list[str]
     traceparent_propagated: bool
-    answer: str
+    answer: dict[str, Any]
+
+    @property
+    def llm_spans(self) -> list[ReceivedSpan]:
+        return [s for s in self.spans if sc.GEN_AI_PROVIDER_NAME in s.attributes]
 
 
 def run_demo(protocol: str = "http/protobuf", out: TextIO | None = None) -> DemoResult:
     """Run the whole demo in this process and return what the receiver got."""
     import llmtel
 
-    with OTLPReceiver() as receiver, model_server() as model_url:
+    with OTLPReceiver() as receiver, FakeOpenAI() as fake:
+        script_model(fake)
         endpoint = receiver.grpc_endpoint if protocol == "grpc" else receiver.http_endpoint
         telemetry = llmtel.instrument(
             service_name="llmtel-demo",
@@ -128,7 +142,7 @@ def run_demo(protocol: str = "http/protobuf", out: TextIO | None = None) -> Demo
             protocol=protocol,
             metric_export_interval=3600,  # one export, at shutdown
         )
-        answer = run_pipeline(model_url, "How do logs find their trace?")
+        answer = run_pipeline(fake.base_url, "How do logs find their trace?")
         telemetry.shutdown(timeout=10)
         store = receiver.store
         store.wait_for(lambda s: bool(s.spans()), timeout=5)
@@ -142,12 +156,30 @@ def run_demo(protocol: str = "http/protobuf", out: TextIO | None = None) -> Demo
             log_count=len(logs),
             correlated_logs=sum(1 for rec in logs if rec.trace_id == trace_id),
             metric_names=sorted({p.name for p in store.metric_points()}),
-            traceparent_propagated=any(trace_id in tp for tp in _ModelHandler.seen_traceparents),
+            traceparent_propagated=any(trace_id in r.headers.get("traceparent", "") for r in fake.requests),
             answer=answer,
         )
     if out is not None:
         _print_summary(result, protocol, out)
     return result
+
+
+def _describe(span: ReceivedSpan) -> str:
+    attrs = span.attributes
+    if sc.GEN_AI_PROVIDER_NAME not in attrs:
+        return ""
+    bits = []
+    if sc.GEN_AI_USAGE_INPUT_TOKENS in attrs:
+        bits.append(f"{attrs[sc.GEN_AI_USAGE_INPUT_TOKENS]} in")
+    if sc.GEN_AI_USAGE_OUTPUT_TOKENS in attrs:
+        bits.append(f"{attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS]} out")
+    if sc.GEN_AI_RESPONSE_FINISH_REASONS in attrs:
+        bits.append("finish=" + ",".join(attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS]))
+    if sc.LLMTEL_COST_USD in attrs:
+        bits.append(f"${attrs[sc.LLMTEL_COST_USD]:.6f}")
+    if sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in attrs:
+        bits.append(f"first chunk {attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] * 1000:.1f} ms")
+    return "  [" + ", ".join(bits) + "]"
 
 
 def _print_summary(result: DemoResult, protocol: str, out: TextIO) -> None:
@@ -160,12 +192,17 @@ def _print_summary(result: DemoResult, protocol: str, out: TextIO) -> None:
             level += 1
         return level
 
-    print(f"llmtel demo: pipeline answered {result.answer!r}", file=out)
+    llm = result.llm_spans
+    tokens_in = sum(s.attributes.get(sc.GEN_AI_USAGE_INPUT_TOKENS, 0) for s in llm)
+    tokens_out = sum(s.attributes.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, 0) for s in llm)
+    cost = sum(s.attributes.get(sc.LLMTEL_COST_USD, 0.0) for s in llm)
+    print(f"llmtel demo: the pipeline answered {result.answer['answer']!r}", file=out)
     print(f"OTLP protocol: {protocol}; everything below was received over a loopback socket.", file=out)
-    print(f"trace {result.trace_id}: {len(result.spans)} spans", file=out)
+    print(f"trace {result.trace_id}: {len(result.spans)} spans, {len(llm)} of them LLM calls", file=out)
     for span in result.spans:
         ms = (span.end_ns - span.start_ns) / 1e6
-        print(f"  {'  ' * depth(span)}{span.name}  ({ms:.1f} ms)", file=out)
+        print(f"  {'  ' * depth(span)}{span.name}  ({ms:.1f} ms){_describe(span)}", file=out)
+    print(f"tokens: {tokens_in} in, {tokens_out} out; cost ${cost:.6f}", file=out)
     print(f"logs: {result.log_count} received, {result.correlated_logs} carry this trace id", file=out)
     print(f"metrics: {', '.join(result.metric_names) or 'none'}", file=out)
     print(f"W3C traceparent reached the model server: {'yes' if result.traceparent_propagated else 'no'}", file=out)
