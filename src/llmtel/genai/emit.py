@@ -163,6 +163,7 @@ class GenAITelemetry:
     ) -> None:
         from opentelemetry import _logs, metrics
 
+        self._warned = False
         self.content = content or ContentPolicy()
         self.prices = prices
         self.on_finish = on_finish
@@ -203,8 +204,11 @@ class GenAITelemetry:
         try:
             self._finish(call, span, error)
         except Exception:  # noqa: BLE001 - emission must never break the application
-            _logger.warning("llmtel: recording a GenAI call failed", exc_info=True)
-            span.end()
+            if not self._warned:
+                self._warned = True
+                _logger.warning("llmtel: recording a GenAI call failed (logged once)", exc_info=True)
+            if span.is_recording():
+                span.end()
 
     def _finish(self, call: GenAICall, span: Span, error: BaseException | None) -> None:
         if call.end_perf is None:

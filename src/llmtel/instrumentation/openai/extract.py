@@ -424,12 +424,13 @@ class ChunkAccumulator:
     Kept minimal when content is off (counters, ids, finish reasons, usage): it runs once per chunk.
     """
 
-    __slots__ = ("call", "capture", "finish", "policy", "text", "tool_calls")
+    __slots__ = ("call", "capture", "choices", "finish", "policy", "text", "tool_calls")
 
     def __init__(self, call: GenAICall, policy: ContentPolicy) -> None:
         self.call = call
         self.policy = policy
         self.capture = policy.capture
+        self.choices: set[int] = set()  # every choice index seen, so a choice cut short reports "error"
         self.finish: dict[int, str] = {}
         self.text: dict[int, list[str]] = {}
         self.tool_calls: dict[int, dict[int, dict[str, Any]]] = {}
@@ -449,6 +450,7 @@ class ChunkAccumulator:
         if not choices:
             return False
         for choice in choices:
+            self.choices.add(choice.index)
             reason = choice.finish_reason
             if reason is not None:
                 self.finish[choice.index] = reason
@@ -476,7 +478,7 @@ class ChunkAccumulator:
     def close(self, completed: bool) -> None:
         """Write finish reasons and accumulated output into the call."""
         call = self.call
-        indices = sorted(set(self.finish) | set(self.text) | set(self.tool_calls))
+        indices = sorted(self.choices | set(self.finish) | set(self.text) | set(self.tool_calls))
         expected = max(len(indices), call.choice_count or 1)
         call.finish_reasons = [self.finish.get(i, "error") for i in range(expected)] if (indices or not completed) else []
         if call.usage_source is None:
@@ -533,3 +535,5 @@ class EventAccumulator:
             self.call.finish_reasons = ["error"]
             if self.call.usage_source is None:
                 self.call.usage_source = "absent"
+            if completed and self.call.error_type is not None:
+                self.call.stream_end = "error"  # the body ended after an ``error`` event, not a response
