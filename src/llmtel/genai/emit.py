@@ -115,17 +115,20 @@ def _has_truncation(messages: list[dict[str, Any]] | None) -> bool:
     return bool(messages) and any("truncated" in part for m in messages for part in m.get("parts", ()))
 
 
-def content_attributes(call: GenAICall) -> dict[str, Any]:
-    """Captured content as the conventions' JSON-string attributes (only what the record holds)."""
-    attrs: dict[str, Any] = {}
-    for name, value in (
+def captured_content(call: GenAICall) -> dict[str, list[dict[str, Any]]]:
+    """The captured content the record holds, by attribute name, still structured."""
+    fields = (
         (sc.GEN_AI_INPUT_MESSAGES, call.input_messages),
         (sc.GEN_AI_OUTPUT_MESSAGES, call.output_messages),
         (sc.GEN_AI_SYSTEM_INSTRUCTIONS, call.system_instructions),
         (sc.GEN_AI_TOOL_DEFINITIONS, call.tool_definitions),
-    ):
-        if value is not None:
-            attrs[name] = _json(value)
+    )
+    return {name: value for name, value in fields if value is not None}
+
+
+def content_attributes(call: GenAICall) -> dict[str, Any]:
+    """Captured content as the conventions' JSON-string attributes (only what the record holds)."""
+    attrs: dict[str, Any] = {name: _json(value) for name, value in captured_content(call).items()}
     if _has_truncation(call.input_messages) or _has_truncation(call.output_messages):
         attrs[sc.LLMTEL_CONTENT_TRUNCATED] = True
     elif call.system_instructions and any("truncated" in p for p in call.system_instructions):
@@ -259,15 +262,7 @@ class GenAITelemetry:
             self.cost.add(cost.usd, attrs, context)
 
     def _emit_event(self, call: GenAICall, span: Span, cost: Cost | None) -> None:
-        attributes = {**start_attributes(call), **end_attributes(call, cost)}
-        for name, value in (
-            (sc.GEN_AI_INPUT_MESSAGES, call.input_messages),
-            (sc.GEN_AI_OUTPUT_MESSAGES, call.output_messages),
-            (sc.GEN_AI_SYSTEM_INSTRUCTIONS, call.system_instructions),
-            (sc.GEN_AI_TOOL_DEFINITIONS, call.tool_definitions),
-        ):
-            if value is not None:
-                attributes[name] = value
+        attributes = {**start_attributes(call), **end_attributes(call, cost), **captured_content(call)}
         self.events.emit(
             event_name=sc.EVENT_INFERENCE_DETAILS,
             attributes=attributes,
