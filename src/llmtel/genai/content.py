@@ -44,21 +44,45 @@ def parse_capture_mode(value: object, origin: str) -> CaptureMode:
         raise ValueError(f"{origin}: {value!r} is not true, false or one of {names}") from None
 
 
-# Secrets and personal data that must not leave the process in captured content.
-_REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
+def _luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _card_number(match: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", match.group())
+    return "[REDACTED:card_number]" if 13 <= len(digits) <= 19 and _luhn_valid(digits) else match.group()
+
+
+# Secrets and personal data that must not leave the process in captured content. Numbers inside decimals,
+# versions and timestamps are left alone: phone numbers need separators or a leading "+", card numbers must
+# pass the Luhn check.
+_NOT_IN_NUMBER = r"(?<![\w.+])"
+_NUMBER_END = r"(?![\w]|\.\d)"
+_REDACTIONS: tuple[tuple[re.Pattern[str], Any], ...] = (
     (re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"), "[REDACTED:api_key]"),
     (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), "[REDACTED:aws_key]"),
     (re.compile(r"\b(?:ghp|gho|ghs|github_pat)_[A-Za-z0-9_]{20,}"), "[REDACTED:token]"),
     (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._\-~+/]{16,}=*"), "Bearer [REDACTED:token]"),
     (re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"), "[REDACTED:jwt]"),
     (re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"), "[REDACTED:email]"),
-    (re.compile(r"\b(?:\d[ \-]?){13,19}\b"), "[REDACTED:card_number]"),
-    (re.compile(r"(?<![\w+])\+?\d{1,3}[ .\-]?\(?\d{2,4}\)?[ .\-]?\d{3,4}[ .\-]?\d{3,4}\b"), "[REDACTED:phone]"),
+    (re.compile(_NOT_IN_NUMBER + r"\d(?:[ \-]?\d){12,18}" + _NUMBER_END), _card_number),
+    (
+        re.compile(
+            r"(?:(?<![\w.])\+\d{1,3}[ .\-]?|" + _NOT_IN_NUMBER + r")\(?\d{2,4}\)?[ .\-]\d{3,4}[ .\-]\d{3,4}" + _NUMBER_END
+        ),
+        "[REDACTED:phone]",
+    ),
 )
 
 
 def default_redactor(text: str) -> str:
-    """Mask API keys, tokens, e-mail addresses, card-like numbers and phone numbers."""
+    """Mask API keys, tokens, e-mail addresses, card numbers (Luhn-valid) and phone numbers."""
     for pattern, replacement in _REDACTIONS:
         text = pattern.sub(replacement, text)
     return text
