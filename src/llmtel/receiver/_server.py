@@ -6,16 +6,14 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import socket
-import socketserver
 import threading
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
-from typing import Any, Final, Literal, Union
+from typing import Final, Literal
 from urllib.parse import urlsplit
 
 import grpc
@@ -26,6 +24,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
+from llmtel._http_server import TrackingHTTPServer
 from llmtel.receiver._json import REQUEST_TYPES, otlp_json_to_proto
 from llmtel.receiver._store import Compression, Encoding, MemoryStore, RequestMeta, Signal, Sink
 
@@ -56,8 +55,6 @@ _GRPC_CODE_FOR_HTTP: Final[dict[int, grpc.StatusCode]] = {
     504: grpc.StatusCode.UNAVAILABLE,
 }
 
-# What socketserver hands to process_request (a socket for TCP servers).
-_Request = Union[socket.socket, tuple[bytes, socket.socket]]
 
 # Content-Encoding values we understand.
 _COMPRESSIONS: Final[dict[str, Compression | None]] = {
@@ -235,48 +232,13 @@ def _decompress(body: bytes, compression: Compression | None) -> bytes:
     raise _BadRequest(400, f"body is not valid {compression} data")
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    """Threaded HTTP/1.1 server that remembers its open connections so `stop()` can cut them."""
-
-    daemon_threads = True
-    allow_reuse_address = True
+class _HTTPServer(TrackingHTTPServer):
+    """The OTLP/HTTP server: carries the fault gate and sink its handlers use."""
 
     def __init__(self, host: str, port: int, gate: _FaultGate, sink: Sink) -> None:
-        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.gate = gate
         self.sink = sink
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__((host, port), _OTLPHTTPHandler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind would resolve the host's FQDN (a DNS lookup); we don't need it.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
-
-    def process_request(self, request: _Request, client_address: Any) -> None:
-        if isinstance(request, socket.socket):
-            with self._connections_lock:
-                self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: _Request) -> None:
-        if isinstance(request, socket.socket):
-            with self._connections_lock:
-                self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def cut_connections(self) -> None:
-        """Shut down every open client connection; their handler threads then see EOF and exit."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        super().__init__(host, port, _OTLPHTTPHandler)
 
 
 class _OTLPHTTPHandler(BaseHTTPRequestHandler):

@@ -25,17 +25,18 @@ import random
 import re
 import select
 import socket
-import socketserver
 import struct
 import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, ClassVar, Literal, Union
 from urllib.parse import parse_qsl, urlsplit
+
+from llmtel._http_server import TrackingHTTPServer
 
 __all__ = [
     "CHAT_COMPLETIONS",
@@ -607,45 +608,15 @@ class FakeOpenAI:
             return self._stored.get(response_id)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _Server(TrackingHTTPServer):
     def __init__(self, host: str, port: int, fake: FakeOpenAI) -> None:
-        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.fake = fake
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__((host, port), _Handler)
-
-    def server_bind(self) -> None:
-        socketserver.TCPServer.server_bind(self)  # skip HTTPServer's FQDN lookup
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), int(port)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
+        super().__init__(host, port, _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], OSError):
             return  # a client hanging up (reset, broken pipe) is routine for a test server
         _logger.exception("FakeOpenAI failed while handling a request")
-
-    def cut_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class _Abort(Exception):

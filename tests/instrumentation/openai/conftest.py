@@ -21,11 +21,11 @@ openai = pytest.importorskip("openai")
 from llmtel.instrumentation.openai import OpenAIInstrumentor  # noqa: E402
 from llmtel.testing import FakeOpenAI  # noqa: E402
 
-import openai._base_client  # noqa: E402
+from openai import _base_client as openai_base_client  # noqa: E402
 from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor, HTTPXClientInstrumentor  # noqa: E402
 
 # openai 3.x sends through httpx2, older releases through httpx: instrument the one this SDK uses.
-OPENAI_USES_HTTPX2 = hasattr(openai._base_client, "httpx2")
+OPENAI_USES_HTTPX2 = hasattr(openai_base_client, "httpx2")
 HTTPClientInstrumentor = HTTPX2ClientInstrumentor if OPENAI_USES_HTTPX2 else HTTPXClientInstrumentor
 HTTP_SCOPE = "opentelemetry.instrumentation.httpx"
 
