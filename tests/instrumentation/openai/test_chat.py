@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 
 import pytest
@@ -53,9 +54,12 @@ def without_cost_values(attrs):
 def test_chat_span_has_exactly_the_expected_attributes(instrument, telemetry, client, fake):
     instrument()
     fake.enqueue(priced_reply())
+    # openai 1.26 predates max_completion_tokens; there it travels in extra_body, which the SDK sends too
+    limit = ({"max_completion_tokens": 300} if "max_completion_tokens" in inspect.signature(
+        client.chat.completions.create).parameters else {"extra_body": {"max_completion_tokens": 300}})
     reply = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, temperature=0.2, top_p=0.5,
-                                           max_completion_tokens=300, seed=3, stop=["END"], n=1,
-                                           frequency_penalty=0.1, presence_penalty=0.2)
+                                           seed=3, stop=["END"], n=1, frequency_penalty=0.1,
+                                           presence_penalty=0.2, **limit)
     assert isinstance(reply, openai.types.chat.ChatCompletion)
     span = telemetry.one_llm_span()
     assert span.name == "chat gpt-4o-mini"

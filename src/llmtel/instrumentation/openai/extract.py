@@ -278,21 +278,27 @@ def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
 # --- responses -------------------------------------------------------------------------------------------
 
 
+def _field(obj: Any, name: str) -> Any:
+    """A field of a response object, or of the plain dict an older SDK keeps for a field it has no type for
+    (openai 1.26 has no ``prompt_tokens_details``: the SDK stores it, untyped, as a dict)."""
+    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+
+
 def _usage_chat(call: GenAICall, usage: Any, source: str) -> None:
     """Chat/legacy-completions usage (``prompt_tokens``…), also what embeddings report."""
-    call.input_tokens = _int(getattr(usage, "prompt_tokens", None))
+    call.input_tokens = _int(_field(usage, "prompt_tokens"))
     if call.operation != sc.OP_EMBEDDINGS:
-        call.output_tokens = _int(getattr(usage, "completion_tokens", None))
-        call.reasoning_tokens = _int(getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", None))
-    call.cache_read_tokens = _int(getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None))
+        call.output_tokens = _int(_field(usage, "completion_tokens"))
+        call.reasoning_tokens = _int(_field(_field(usage, "completion_tokens_details"), "reasoning_tokens"))
+    call.cache_read_tokens = _int(_field(_field(usage, "prompt_tokens_details"), "cached_tokens"))
     call.usage_source = source
 
 
 def _usage_responses(call: GenAICall, usage: Any, source: str) -> None:
-    call.input_tokens = _int(getattr(usage, "input_tokens", None))
-    call.output_tokens = _int(getattr(usage, "output_tokens", None))
-    call.cache_read_tokens = _int(getattr(getattr(usage, "input_tokens_details", None), "cached_tokens", None))
-    call.reasoning_tokens = _int(getattr(getattr(usage, "output_tokens_details", None), "reasoning_tokens", None))
+    call.input_tokens = _int(_field(usage, "input_tokens"))
+    call.output_tokens = _int(_field(usage, "output_tokens"))
+    call.cache_read_tokens = _int(_field(_field(usage, "input_tokens_details"), "cached_tokens"))
+    call.reasoning_tokens = _int(_field(_field(usage, "output_tokens_details"), "reasoning_tokens"))
     call.usage_source = source
 
 
@@ -436,7 +442,7 @@ class ChunkAccumulator:
         self.tool_calls: dict[int, dict[int, dict[str, Any]]] = {}
 
     def add(self, chunk: Any) -> bool:
-        """Fold one chunk in; False for a usage-only chunk (no choices), which injected usage hides."""
+        """Fold one chunk in; False for the usage-only chunk (no choices), which injected usage hides."""
         call = self.call
         if call.response_id is None:
             call.response_id = _str(getattr(chunk, "id", None))
@@ -447,8 +453,8 @@ class ChunkAccumulator:
         if usage is not None:
             _usage_chat(call, usage, "stream_usage_chunk")
         choices = chunk.choices
-        if not choices:
-            return False
+        if not choices:  # only the usage-only chunk may be hidden, not e.g. Azure's prompt-filter chunk
+            return usage is None
         for choice in choices:
             self.choices.add(choice.index)
             reason = choice.finish_reason

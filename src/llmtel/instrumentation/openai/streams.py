@@ -49,7 +49,9 @@ class StreamState:
         self.span = span
         self.accumulator = accumulator
         self.hide_usage_chunk = hide_usage_chunk
-        self.in_iteration = False
+        # Who is inside the inner iterator's next() right now (a thread id, or an asyncio task), else None:
+        # a close() from there is the iterator's own clean-up; from anywhere else it is the caller's.
+        self.in_iteration: object = None
         self._once = threading.Lock()
 
     def observe(self, item: Any) -> bool:
@@ -57,13 +59,14 @@ class StreamState:
         call = self.call
         if call.first_chunk_perf is None:
             call.first_chunk_perf = time.perf_counter()
-        call.chunk_count += 1
         try:
-            visible = self.accumulator.add(item)
+            visible = self.accumulator.add(item) or not self.hide_usage_chunk
         except Exception:  # noqa: BLE001 - a malformed chunk must not break the caller's stream
             _log_once("chunk", "llmtel: could not read a stream chunk; the span keeps what was read before")
-            return True
-        return visible or not self.hide_usage_chunk
+            visible = True
+        if visible:  # chunks counts what the caller is given, not the usage chunk hidden from it
+            call.chunk_count += 1
+        return visible
 
     def finish(self, end: str, error: BaseException | None = None) -> None:
         """End the span with what was received so far. Safe to call from any thread, any number of times."""
@@ -72,6 +75,8 @@ class StreamState:
         try:
             self.call.stream_end = end
             self.accumulator.close(end == "completed")
+            if self.hide_usage_chunk and self.call.usage_source == "stream_usage_chunk":
+                self.call.usage_source = "injected"  # the usage chunk was asked for by llmtel, not the caller
         except Exception:  # noqa: BLE001
             _log_once("close", "llmtel: could not summarise a stream")
         self.telemetry.finish(self.call, self.span, error)
@@ -89,14 +94,14 @@ def _log_once(key: str, message: str) -> None:
 def _traced_iterator(inner: Iterator[Any], state: StreamState) -> Iterator[Any]:
     try:
         while True:
-            state.in_iteration = True
+            state.in_iteration = threading.get_ident()
             try:
                 item = next(inner)
             except StopIteration:
                 state.finish("completed")
                 return
             finally:
-                state.in_iteration = False
+                state.in_iteration = None
             if state.observe(item):
                 yield item
     except GeneratorExit:
@@ -113,14 +118,14 @@ def _traced_iterator(inner: Iterator[Any], state: StreamState) -> Iterator[Any]:
 async def _traced_async_iterator(inner: AsyncIterator[Any], state: StreamState) -> AsyncIterator[Any]:
     try:
         while True:
-            state.in_iteration = True
+            state.in_iteration = _current_task()
             try:
                 item = await inner.__anext__()
             except StopAsyncIteration:
                 state.finish("completed")
                 return
             finally:
-                state.in_iteration = False
+                state.in_iteration = None
             if state.observe(item):
                 yield item
     except GeneratorExit:
@@ -134,15 +139,28 @@ async def _traced_async_iterator(inner: AsyncIterator[Any], state: StreamState) 
         raise
 
 
+_NO_TASK = object()
+
+
+def _current_task() -> object:
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # not under asyncio (e.g. trio): every close then counts as the iterator's own
+        task = None
+    return _NO_TASK if task is None else task
+
+
 def _hook_close(target: Any, method: str, state: StreamState) -> None:
-    """Make ``target.method()`` (sync) end the span too, unless the stream itself is mid-iteration."""
+    """Make ``target.method()`` (sync) end the span too, unless it is the iterator's own clean-up (called
+    from inside the iteration, which then records the outcome). A close from another thread, while the
+    stream is being read, is the caller's: it ends the span as closed."""
     original = getattr(target, method)
 
     def close(*args: Any, **kwargs: Any) -> Any:
         try:
             return original(*args, **kwargs)
         finally:
-            if not state.in_iteration:
+            if state.in_iteration != threading.get_ident():
                 state.finish("closed")
 
     setattr(target, method, close)
@@ -155,7 +173,7 @@ def _hook_async_close(target: Any, method: str, state: StreamState) -> None:
         try:
             return await original(*args, **kwargs)
         finally:
-            if not state.in_iteration:
+            if state.in_iteration is not _current_task():
                 state.finish("closed")
 
     setattr(target, method, close)
@@ -166,12 +184,20 @@ def _on_abandon(state: StreamState, stream: Any) -> None:
     finalizer.atexit = False  # at interpreter exit the telemetry pipeline is already shut down
 
 
+def _traced_already(inner: Any) -> bool:
+    """True for a stream instrumented before (``APIResponse.parse()`` returns its cached stream again)."""
+    code = getattr(inner, "gi_code", None) or getattr(inner, "ag_code", None)
+    return code is _traced_iterator.__code__ or code is _traced_async_iterator.__code__
+
+
 def instrument_stream(stream: Any, state: StreamState) -> bool:
     """Instrument an ``openai.Stream`` in place; False if its internals are not what we expect."""
     inner = getattr(stream, "_iterator", None)
     response = getattr(stream, "response", None)
     if inner is None or response is None:
         return False
+    if _traced_already(inner):
+        return True
     stream._iterator = _traced_iterator(inner, state)
     _hook_close(response, "close", state)
     _on_abandon(state, stream)
@@ -184,6 +210,8 @@ def instrument_async_stream(stream: Any, state: StreamState) -> bool:
     response = getattr(stream, "response", None)
     if inner is None or response is None:
         return False
+    if _traced_already(inner):
+        return True
     stream._iterator = _traced_async_iterator(inner, state)
     _hook_async_close(response, "aclose", state)
     _on_abandon(state, stream)

@@ -7,9 +7,11 @@ every route. Any failure inside llmtel is logged once and the call proceeds unto
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import weakref
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -62,7 +64,7 @@ class OpenAIHooks:
         base_url = getattr(client, "base_url", None)
         call.server_address = getattr(base_url, "host", None) or None
         call.server_port = _port(base_url)
-        body = getattr(options, "json_data", None)
+        body = _request_body(options)
         injected = False
         if isinstance(body, dict):
             extract.apply_request(call, body, self.telemetry.content)
@@ -79,9 +81,15 @@ class OpenAIHooks:
     def _with_usage_requested(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """The same request with ``stream_options.include_usage`` set, on a copy of the options."""
         options = copy.copy(args[1] if len(args) > 1 else kwargs["options"])
-        body = dict(options.json_data)
+        # ``extra_body`` replaces the body's keys when the SDK merges them: set it where it will be sent.
+        extra = getattr(options, "extra_json", None)
+        in_extra = isinstance(extra, Mapping) and (
+            "stream_options" in extra or not isinstance(options.json_data, Mapping)
+        )
+        field = "extra_json" if in_extra else "json_data"
+        body = dict(getattr(options, field))
         body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
-        options.json_data = body
+        setattr(options, field, body)
         if len(args) > 1:
             return (args[0], options, *args[2:]), kwargs
         return args, {**kwargs, "options": options}
@@ -125,6 +133,13 @@ class OpenAIHooks:
         token = otel_context.attach(otel_context.set_value(_IN_CALL, True, trace.set_span_in_context(span)))
         try:
             result = await wrapped(*args, **kwargs)
+        except asyncio.CancelledError:
+            # The caller gave up (as when a stream is cancelled mid-way): no reply came, but nothing failed.
+            otel_context.detach(token)
+            call.finish_reasons = ["error"]
+            call.stream_end = "cancelled" if call.stream else None
+            self.telemetry.finish(call, span)
+            raise
         except BaseException as error:
             otel_context.detach(token)
             self.telemetry.finish(call, span, error)
@@ -187,7 +202,10 @@ class OpenAIHooks:
         """``with_streaming_response``: the caller reads the body; record when they parse or close it.
 
         Closing the raw response ends the span (a stream made from it cannot go on after that)."""
-        state = self._state(call, span, injected)
+        if call.stream:
+            state = self._state(call, span, injected)
+        else:  # read whole by parse(), or never: there is no stream to sum up, no finish reason to invent
+            state = StreamState(self.telemetry, call, span, _NO_STREAM, hide_usage_chunk=False)
         original_parse = raw.parse
         hooks = self
 
@@ -239,6 +257,30 @@ class OpenAIHooks:
         call.http_status = getattr(getattr(raw, "http_response", None), "status_code", None)
         finalizer = weakref.finalize(raw, state.finish, "abandoned")
         finalizer.atexit = False
+
+
+class _NoStream:
+    """The accumulator of a call that is not streamed: nothing to fold in, nothing to summarise."""
+
+    def add(self, item: Any) -> bool:
+        return True
+
+    def close(self, completed: bool) -> None:
+        pass
+
+
+_NO_STREAM = _NoStream()
+
+
+def _request_body(options: Any) -> Any:
+    """The JSON body as the SDK will send it: ``json_data``, the caller's ``extra_body`` merged over it."""
+    body = getattr(options, "json_data", None)
+    extra = getattr(options, "extra_json", None)
+    if not isinstance(extra, Mapping) or not extra:
+        return body
+    if body is None:
+        return dict(extra)
+    return {**body, **extra} if isinstance(body, Mapping) else body
 
 
 def _provider(client: Any) -> str:

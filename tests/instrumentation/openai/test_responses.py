@@ -1,0 +1,318 @@
+"""Responses API through the real client: create, parse, retrieve; exact attributes, usage, finish reasons,
+failures, content; sync and async."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from opentelemetry.trace import SpanKind, StatusCode
+
+from llmtel import semconv as sc
+from llmtel.testing import ErrorReply, ResponsesReply, ToolCall, Usage
+from tests.instrumentation.openai import _stream_helpers
+
+# shared fixtures (see _stream_helpers)
+aclient = _stream_helpers.aclient
+client = _stream_helpers.client
+frozen = _stream_helpers.frozen
+frozen_heap = _stream_helpers.frozen_heap
+
+openai = pytest.importorskip("openai")
+if not hasattr(openai.OpenAI, "responses"):
+    pytest.skip(f"openai {openai.__version__} has no Responses API", allow_module_level=True)
+
+from pydantic import BaseModel
+
+pytestmark = pytest.mark.timeout(20)
+
+USAGE = Usage(prompt=1000, completion=200, cached=600, reasoning=50)
+# gpt-4o-mini: $0.15/M input, $0.075/M cached input, $0.60/M output (reasoning is billed as output)
+COST = (400 * 0.15 + 600 * 0.075 + 200 * 0.60) / 1e6
+
+
+def expected_attributes(fake: Any, response_id: str, **extra: Any) -> dict[str, Any]:
+    attrs = {
+        sc.GEN_AI_OPERATION_NAME: "chat",
+        sc.GEN_AI_PROVIDER_NAME: "openai",
+        sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+        sc.SERVER_ADDRESS: "127.0.0.1",
+        sc.SERVER_PORT: fake.port,
+        sc.OPENAI_API_TYPE: "responses",
+        sc.GEN_AI_RESPONSE_ID: response_id,
+        sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2024-07-18",
+        sc.OPENAI_RESPONSE_SERVICE_TIER: "default",
+        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("stop",),
+        sc.GEN_AI_USAGE_INPUT_TOKENS: 1000,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: 200,
+        sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 600,
+        sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: 50,
+        sc.LLMTEL_USAGE_SOURCE: "response",
+        sc.LLMTEL_COST_STATUS: "priced",
+    }
+    attrs.update(extra)
+    return attrs
+
+
+def without_cost_values(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in attrs.items() if k not in (sc.LLMTEL_COST_USD, sc.LLMTEL_COST_PRICES)}
+
+
+def test_create_has_exactly_the_expected_attributes(instrument, telemetry, client, fake):
+    instrument()
+    fake.enqueue(ResponsesReply("Paris.", model="gpt-4o-mini-2024-07-18", usage=USAGE))
+    response = client.responses.create(model="gpt-4o-mini", input="capital of France?", temperature=0.2, top_p=0.5,
+                                       max_output_tokens=300, reasoning={"effort": "low"},
+                                       previous_response_id="resp_earlier", service_tier="flex")
+    assert type(response) is openai.types.responses.Response
+    span = telemetry.one_llm_span()
+    assert span.name == "chat gpt-4o-mini"
+    assert span.kind is SpanKind.CLIENT
+    assert span.status.status_code is StatusCode.UNSET
+    attrs = dict(span.attributes)
+    assert without_cost_values(attrs) == expected_attributes(
+        fake, response.id,
+        **{
+            sc.GEN_AI_REQUEST_TEMPERATURE: 0.2,
+            sc.GEN_AI_REQUEST_TOP_P: 0.5,
+            sc.GEN_AI_REQUEST_MAX_TOKENS: 300,
+            sc.GEN_AI_REQUEST_REASONING_LEVEL: "low",
+            sc.GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID: "resp_earlier",
+            sc.OPENAI_REQUEST_SERVICE_TIER: "flex",
+        },
+    )
+    assert attrs[sc.LLMTEL_COST_USD] == pytest.approx(COST)
+    tokens = {p.attributes[sc.GEN_AI_TOKEN_TYPE]: p.sum for p in telemetry.metric_points(sc.METRIC_TOKEN_USAGE)}
+    assert tokens == {"input": 1000, "output": 200}
+    (duration,) = telemetry.metric_points(sc.METRIC_OPERATION_DURATION)
+    assert duration.attributes[sc.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2024-07-18"
+
+
+def test_conversation_id_is_recorded(instrument, telemetry, client, fake):
+    instrument()
+    client.responses.create(model="gpt-4o-mini", input="hi", extra_body={"conversation": {"id": "conv_123"}})
+    assert telemetry.one_llm_span().attributes[sc.GEN_AI_CONVERSATION_ID] == "conv_123"
+
+
+@pytest.mark.parametrize(
+    ("reply", "finish"),
+    [
+        (ResponsesReply("done"), ("stop",)),
+        (ResponsesReply(function_calls=[ToolCall("call_1", "lookup", '{"q": "x"}')]), ("tool_calls",)),
+        (ResponsesReply("partial", status="incomplete"), ("length",)),
+        (ResponsesReply("partial", status="incomplete", incomplete_reason="content_filter"), ("content_filter",)),
+    ],
+)
+def test_finish_reasons(instrument, telemetry, client, fake, reply, finish):
+    instrument()
+    fake.enqueue(reply)
+    client.responses.create(model="gpt-4o-mini", input="hi")
+    span = telemetry.one_llm_span()
+    assert span.attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] == finish
+    assert span.status.status_code is StatusCode.UNSET
+    assert sc.ERROR_TYPE not in span.attributes
+
+
+def test_failed_response_is_an_error_with_the_error_code(instrument, telemetry, client, fake):
+    instrument()
+    fake.enqueue(ResponsesReply(status="failed", error_code="rate_limit_exceeded", error_message="slow down"))
+    response = client.responses.create(model="gpt-4o-mini", input="hi")
+    assert response.status == "failed"  # the SDK returns it; the span records the failure
+    span = telemetry.one_llm_span()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == "slow down"
+    attrs = span.attributes
+    assert attrs[sc.ERROR_TYPE] == "rate_limit_exceeded"
+    assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("error",)
+    assert sc.LLMTEL_COST_STATUS not in attrs  # a failed call is not priced
+    (duration,) = telemetry.metric_points(sc.METRIC_OPERATION_DURATION)
+    assert duration.attributes[sc.ERROR_TYPE] == "rate_limit_exceeded"
+
+
+def test_http_error_is_an_error(instrument, telemetry, client, fake):
+    instrument()
+    fake.enqueue(ErrorReply.rate_limited())
+    with pytest.raises(openai.RateLimitError):
+        client.responses.create(model="gpt-4o-mini", input="hi")
+    span = telemetry.one_llm_span()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes[sc.ERROR_TYPE] == "RateLimitError"
+    assert span.attributes[sc.OPENAI_API_TYPE] == "responses"
+
+
+class Capital(BaseModel):
+    city: str
+    population: int
+
+
+def test_parse_with_a_pydantic_model(instrument, telemetry, client, fake):
+    instrument(capture_content=True, redactor=None)
+    parsed = client.responses.parse(model="gpt-4o-mini", input="capital of France?", text_format=Capital)
+    assert parsed.output_parsed == Capital(city="example", population=1)
+    assert fake.last_request.json["text"]["format"]["type"] == "json_schema"
+    span = telemetry.one_llm_span()
+    attrs = span.attributes
+    assert attrs[sc.GEN_AI_OUTPUT_TYPE] == "json"
+    assert attrs[sc.GEN_AI_RESPONSE_ID] == parsed.id
+    assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert json.loads(attrs[sc.GEN_AI_OUTPUT_MESSAGES]) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": '{"city": "example", "population": 1}'}]}]
+
+
+def test_retrieve_is_fetch_response_without_usage(instrument, telemetry, client, fake):
+    instrument(capture_content=True)
+    fake.enqueue(ResponsesReply("Paris.", usage=USAGE))
+    created = client.responses.create(model="gpt-4o-mini", input="capital of France?")
+    telemetry.span_exporter.clear()
+    retrieved = client.responses.retrieve(created.id)
+    assert retrieved.id == created.id and retrieved.usage.input_tokens == 1000  # the API does send usage
+    span = telemetry.one_llm_span()
+    assert span.name == "fetch_response"
+    assert span.kind is SpanKind.CLIENT
+    attrs = dict(span.attributes)
+    assert without_cost_values(attrs) == {
+        sc.GEN_AI_OPERATION_NAME: "fetch_response",
+        sc.GEN_AI_PROVIDER_NAME: "openai",
+        sc.SERVER_ADDRESS: "127.0.0.1",
+        sc.SERVER_PORT: fake.port,
+        sc.OPENAI_API_TYPE: "responses",
+        sc.GEN_AI_RESPONSE_ID: created.id,
+        sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini",
+        sc.OPENAI_RESPONSE_SERVICE_TIER: "default",
+        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("stop",),
+    }
+    assert fake.last_request.method == "GET"
+    tokens = [p for p in telemetry.metric_points(sc.METRIC_TOKEN_USAGE) if p.attributes[sc.GEN_AI_OPERATION_NAME]
+              == "fetch_response"]
+    assert tokens == []
+    assert {p.attributes[sc.GEN_AI_OPERATION_NAME] for p in telemetry.metric_points(sc.METRIC_COST)} == {"chat"}
+    durations = {p.attributes[sc.GEN_AI_OPERATION_NAME]: p.count
+                 for p in telemetry.metric_points(sc.METRIC_OPERATION_DURATION)}
+    assert durations == {"chat": 1, "fetch_response": 1}
+
+
+def test_retrieve_unknown_id_is_an_error(instrument, telemetry, client, fake):
+    instrument()
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve("resp_missing")
+    span = telemetry.one_llm_span()
+    assert span.name == "fetch_response"
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes[sc.ERROR_TYPE] == "NotFoundError"
+
+
+def test_content_when_captured(instrument, telemetry, client, fake):
+    instrument(capture_content=True, redactor=None)
+    fake.enqueue(ResponsesReply("It is sunny.", reasoning="weather tool answered",
+                                function_calls=[ToolCall("call_2", "notify", '{"to": "ann"}')]))
+    client.responses.create(
+        model="gpt-4o-mini",
+        instructions="You are terse.",
+        input=[
+            {"role": "user", "content": [{"type": "input_text", "text": "weather?"}]},
+            {"type": "function_call", "call_id": "call_1", "name": "weather", "arguments": '{"city": "Paris"}'},
+            {"type": "function_call_output", "call_id": "call_1", "output": "sunny"},
+        ],
+        tools=[{"type": "function", "name": "notify", "description": "send", "parameters": {"type": "object"},
+                "strict": False}],
+    )
+    attrs = telemetry.one_llm_span().attributes
+    assert json.loads(attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": "You are terse."}]
+    assert json.loads(attrs[sc.GEN_AI_INPUT_MESSAGES]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "weather?"}]},
+        {"role": "assistant", "parts": [{"type": "tool_call", "id": "call_1", "name": "weather",
+                                         "arguments": {"city": "Paris"}}]},
+        {"role": "tool", "parts": [{"type": "tool_call_response", "id": "call_1", "response": "sunny"}]},
+    ]
+    assert json.loads(attrs[sc.GEN_AI_OUTPUT_MESSAGES]) == [{"role": "assistant", "parts": [
+        {"type": "reasoning", "content": "weather tool answered"},
+        {"type": "text", "content": "It is sunny."},
+        {"type": "tool_call", "id": "call_2", "name": "notify", "arguments": {"to": "ann"}},
+    ]}]
+    assert json.loads(attrs[sc.GEN_AI_TOOL_DEFINITIONS]) == [
+        {"type": "function", "name": "notify", "description": "send", "parameters": {"type": "object"}}]
+    assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_calls",)
+
+
+def test_content_not_captured_by_default(instrument, telemetry, client, fake):
+    instrument()
+    client.responses.create(model="gpt-4o-mini", instructions="You are terse.", input="hi")
+    attrs = telemetry.one_llm_span().attributes
+    assert [k for k in attrs if k in (sc.GEN_AI_SYSTEM_INSTRUCTIONS, sc.GEN_AI_INPUT_MESSAGES,
+                                      sc.GEN_AI_OUTPUT_MESSAGES, sc.GEN_AI_TOOL_DEFINITIONS)] == []
+
+
+def test_async_create_parse_and_retrieve(instrument, telemetry, aclient, fake):
+    instrument(capture_content=True, redactor=None)
+    fake.enqueue(ResponsesReply("Paris.", model="gpt-4o-mini-2024-07-18", usage=USAGE))
+
+    async def main():
+        created = await aclient.responses.create(model="gpt-4o-mini", input="capital of France?",
+                                                 instructions="be brief")
+        parsed = await aclient.responses.parse(model="gpt-4o-mini", input="and Spain?", text_format=Capital)
+        retrieved = await aclient.responses.retrieve(created.id)
+        return created, parsed, retrieved
+
+    created, parsed, retrieved = asyncio.run(main())
+    assert parsed.output_parsed.city == "example" and retrieved.id == created.id
+    first, second, third = telemetry.llm_spans()
+    attrs = dict(first.attributes)
+    content = {sc.GEN_AI_SYSTEM_INSTRUCTIONS, sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES}
+    assert without_cost_values({k: v for k, v in attrs.items() if k not in content}) == expected_attributes(
+        fake, created.id)
+    assert json.loads(attrs[sc.GEN_AI_OUTPUT_MESSAGES]) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Paris."}]}]
+    assert (second.attributes[sc.GEN_AI_OUTPUT_TYPE], second.attributes[sc.GEN_AI_RESPONSE_ID]) == ("json",
+                                                                                                   parsed.id)
+    assert third.name == "fetch_response"
+    assert sc.GEN_AI_USAGE_INPUT_TOKENS not in third.attributes
+    assert sc.GEN_AI_OUTPUT_MESSAGES not in third.attributes  # a fetch is not a generation
+
+
+def test_async_failed_response(instrument, telemetry, aclient, fake):
+    instrument()
+    fake.enqueue(ResponsesReply(status="failed", error_code="server_error"))
+    asyncio.run(aclient.responses.create(model="gpt-4o-mini", input="hi"))
+    span = telemetry.one_llm_span()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes[sc.ERROR_TYPE] == "server_error"
+
+
+@pytest.mark.parametrize(
+    ("reply", "finish", "error_type"),
+    [
+        (ResponsesReply("done", usage=USAGE), ("stop",), None),
+        (ResponsesReply("cut", status="incomplete", usage=USAGE), ("length",), None),
+        (ResponsesReply(status="failed", error_code="server_error", usage=USAGE), ("error",), "server_error"),
+    ],
+)
+def test_streamed_terminal_events(instrument, telemetry, client, fake, reply, finish, error_type):
+    instrument()
+    fake.enqueue(reply)
+    events = list(client.responses.create(model="gpt-4o-mini", input="hi", stream=True))
+    assert events[-1].type == f"response.{reply.status}"
+    span = telemetry.one_llm_span()
+    attrs = span.attributes
+    assert attrs[sc.LLMTEL_STREAM_END] == "completed"  # the stream itself ran to its terminal event
+    assert attrs[sc.LLMTEL_STREAM_CHUNKS] == len(events)
+    assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == finish
+    assert attrs[sc.GEN_AI_RESPONSE_ID] == events[-1].response.id
+    assert (attrs[sc.GEN_AI_USAGE_INPUT_TOKENS], attrs[sc.LLMTEL_USAGE_SOURCE]) == (1000, "stream_usage_chunk")
+    assert attrs.get(sc.ERROR_TYPE) == error_type
+    assert span.status.status_code is (StatusCode.ERROR if error_type else StatusCode.UNSET)
+
+
+def test_async_streamed_failure(instrument, telemetry, aclient, fake):
+    instrument()
+    fake.enqueue(ResponsesReply(status="failed", error_code="invalid_prompt", error_message="no"))
+
+    async def main():
+        stream = await aclient.responses.create(model="gpt-4o-mini", input="hi", stream=True)
+        return [e async for e in stream]
+
+    assert asyncio.run(main())[-1].type == "response.failed"
+    span = telemetry.one_llm_span()
+    assert span.status.status_code is StatusCode.ERROR and span.status.description == "no"
+    assert span.attributes[sc.ERROR_TYPE] == "invalid_prompt"
