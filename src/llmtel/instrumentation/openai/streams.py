@@ -190,29 +190,24 @@ def _traced_already(inner: Any) -> bool:
     return code is _traced_iterator.__code__ or code is _traced_async_iterator.__code__
 
 
-def instrument_stream(stream: Any, state: StreamState) -> bool:
-    """Instrument an ``openai.Stream`` in place; False if its internals are not what we expect."""
+def _instrument(stream: Any, state: StreamState, traced: Any, hook: Any, close_method: str) -> bool:
     inner = getattr(stream, "_iterator", None)
     response = getattr(stream, "response", None)
     if inner is None or response is None:
         return False
     if _traced_already(inner):
         return True
-    stream._iterator = _traced_iterator(inner, state)
-    _hook_close(response, "close", state)
+    stream._iterator = traced(inner, state)
+    hook(response, close_method, state)
     _on_abandon(state, stream)
     return True
+
+
+def instrument_stream(stream: Any, state: StreamState) -> bool:
+    """Instrument an ``openai.Stream`` in place; False if its internals are not what we expect."""
+    return _instrument(stream, state, _traced_iterator, _hook_close, "close")
 
 
 def instrument_async_stream(stream: Any, state: StreamState) -> bool:
     """Instrument an ``openai.AsyncStream`` in place; False if its internals are not what we expect."""
-    inner = getattr(stream, "_iterator", None)
-    response = getattr(stream, "response", None)
-    if inner is None or response is None:
-        return False
-    if _traced_already(inner):
-        return True
-    stream._iterator = _traced_async_iterator(inner, state)
-    _hook_async_close(response, "aclose", state)
-    _on_abandon(state, stream)
-    return True
+    return _instrument(stream, state, _traced_async_iterator, _hook_async_close, "aclose")

@@ -32,6 +32,9 @@ _IN_CALL = otel_context.create_key("llmtel-openai-call")
 _SUPPRESSED = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 _logged: set[str] = set()
 
+# A started call: its record, span, context token, whether usage was injected, and the (possibly changed) args.
+_Begun = tuple[GenAICall, Any, object, bool, tuple[Any, ...], dict[str, Any]]
+
 
 def _log_once(key: str, message: str) -> None:
     if key not in _logged:
@@ -96,53 +99,55 @@ class OpenAIHooks:
 
     # --- the wrappers -------------------------------------------------------------------------------------
 
-    def sync_request(self, wrapped: Any, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def _begin(self, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Begun | None:
+        """Start the span of a GenAI request (made current, so the HTTP span nests under it), or return None
+        for a request that passes through untraced."""
         try:
             prepared = self._prepare(client, args, kwargs)
         except Exception:  # noqa: BLE001
             _log_once("prepare", "llmtel: could not read an OpenAI request; it is sent untraced")
-            prepared = None
+            return None
         if prepared is None:
-            return wrapped(*args, **kwargs)
+            return None
         call, injected = prepared
         if injected:
             args, kwargs = self._with_usage_requested(args, kwargs)
         span = self.telemetry.start(call)
         token = otel_context.attach(otel_context.set_value(_IN_CALL, True, trace.set_span_in_context(span)))
+        return call, span, token, injected, args, kwargs
+
+    def _failed(self, call: GenAICall, span: Any, token: object, error: BaseException) -> None:
+        otel_context.detach(token)
+        if isinstance(error, asyncio.CancelledError):
+            # The caller gave up (as when a stream is cancelled mid-way): no reply came, but nothing failed.
+            call.finish_reasons = ["error"]
+            call.stream_end = "cancelled" if call.stream else None
+            self.telemetry.finish(call, span)
+        else:
+            self.telemetry.finish(call, span, error)
+
+    def sync_request(self, wrapped: Any, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        begun = self._begin(client, args, kwargs)
+        if begun is None:
+            return wrapped(*args, **kwargs)
+        call, span, token, injected, args, kwargs = begun
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as error:
-            otel_context.detach(token)
-            self.telemetry.finish(call, span, error)
+            self._failed(call, span, token, error)
             raise
         otel_context.detach(token)
         return self._observe(result, call, span, injected)
 
     async def async_request(self, wrapped: Any, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        try:
-            prepared = self._prepare(client, args, kwargs)
-        except Exception:  # noqa: BLE001
-            _log_once("prepare", "llmtel: could not read an OpenAI request; it is sent untraced")
-            prepared = None
-        if prepared is None:
+        begun = self._begin(client, args, kwargs)
+        if begun is None:
             return await wrapped(*args, **kwargs)
-        call, injected = prepared
-        if injected:
-            args, kwargs = self._with_usage_requested(args, kwargs)
-        span = self.telemetry.start(call)
-        token = otel_context.attach(otel_context.set_value(_IN_CALL, True, trace.set_span_in_context(span)))
+        call, span, token, injected, args, kwargs = begun
         try:
             result = await wrapped(*args, **kwargs)
-        except asyncio.CancelledError:
-            # The caller gave up (as when a stream is cancelled mid-way): no reply came, but nothing failed.
-            otel_context.detach(token)
-            call.finish_reasons = ["error"]
-            call.stream_end = "cancelled" if call.stream else None
-            self.telemetry.finish(call, span)
-            raise
         except BaseException as error:
-            otel_context.detach(token)
-            self.telemetry.finish(call, span, error)
+            self._failed(call, span, token, error)
             raise
         otel_context.detach(token)
         return self._observe(result, call, span, injected)
