@@ -21,9 +21,9 @@ def fake():
 
 def run(route, fake, env):
     app = ["openai_app.py", fake.base_url]
-    if route == "opentelemetry-instrument":
+    if route in ("opentelemetry-instrument", "both"):
         app = [str(BIN / "opentelemetry-instrument"), str(BIN / "python"), *app]
-    else:
+    if route in ("instrument()", "both"):
         app.append("--setup")
     result = run_app(app, env)
     assert result.returncode == 0, result.stderr
@@ -31,7 +31,7 @@ def run(route, fake, env):
     return result
 
 
-@pytest.mark.parametrize("route", ["instrument()", "opentelemetry-instrument"])
+@pytest.mark.parametrize("route", ["instrument()", "opentelemetry-instrument", "both"])
 def test_openai_span_reaches_the_collector(otlp_receiver, otlp_env, fake, route):
     run(route, fake, otlp_env())
     store = otlp_receiver.store

@@ -199,6 +199,7 @@ def test_api_errors_end_the_span_with_error_status(instrument, telemetry, client
     assert span.attributes[sc.ERROR_TYPE] == error_type
     assert sc.LLMTEL_COST_STATUS not in span.attributes  # a failed call is not priced
     assert [e.name for e in span.events] == ["exception"]
+    assert span.attributes[sc.HTTP_RESPONSE_STATUS_CODE] == status
     (point,) = telemetry.metric_points(sc.METRIC_OPERATION_DURATION)
     assert point.attributes[sc.ERROR_TYPE] == error_type
 
@@ -292,3 +293,25 @@ def test_non_json_error_body_is_still_an_error_span(instrument, telemetry, clien
     with pytest.raises(openai.APIStatusError):
         client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert telemetry.one_llm_span().attributes[sc.ERROR_TYPE] == "InternalServerError"
+
+
+def test_structured_output_parse_is_traced(instrument, telemetry, client):
+    pydantic = pytest.importorskip("pydantic")
+    parse = getattr(client.chat.completions, "parse", None)  # stable since late 1.x; under `beta` before
+    if parse is None:
+        parse = getattr(getattr(getattr(client, "beta", None), "chat", None), "completions", None)
+        parse = getattr(parse, "parse", None)
+    if parse is None:
+        pytest.skip("this openai release has no chat.completions.parse")
+
+    class Answer(pydantic.BaseModel):
+        city: str
+        population: int
+
+    instrument()
+    reply = parse(model="gpt-4o-mini", messages=MESSAGES, response_format=Answer)
+    assert isinstance(reply.choices[0].message.parsed, Answer)
+    attrs = telemetry.one_llm_span().attributes
+    assert attrs[sc.GEN_AI_OUTPUT_TYPE] == "json"
+    assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] > 0

@@ -118,6 +118,9 @@ class OpenAIHooks:
 
     def _failed(self, call: GenAICall, span: Any, token: object, error: BaseException) -> None:
         otel_context.detach(token)
+        status = getattr(error, "status_code", None)  # openai.APIStatusError: the HTTP status of the reply
+        if isinstance(status, int):
+            call.http_status = status
         if isinstance(error, asyncio.CancelledError):
             # The caller gave up (as when a stream is cancelled mid-way): no reply came, but nothing failed.
             call.finish_reasons = ["error"]
