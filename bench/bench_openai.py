@@ -8,7 +8,12 @@ the SDK samples an exemplar linking each point to the trace). The budget: overhe
 by iterating the same real chunk objects through llmtel's stream wrapper and through a bare generator.
 The process pins itself to one core (where the OS allows) because this machine is noisy.
 
-    ./run bench            or      .venv/bin/python bench/bench_openai.py [--quick]
+    ./run bench            or      .venv/bin/python bench/bench_openai.py [--quick] [--instructions]
+
+Wall-clock numbers on a shared 2-core machine swing by tens of percent from run to run, so
+``--instructions`` also counts CPU instructions under ``valgrind --tool=callgrind`` (deterministic for the
+same inputs): each workload is run 0 and N times in a fresh process, plain and instrumented, and the
+differences give instructions per call.
 """
 
 from __future__ import annotations
@@ -259,5 +264,126 @@ def _started(telemetry):  # type: ignore[no-untyped-def]
     return call, telemetry.start(call)
 
 
+def build_workloads() -> dict[str, Callable[[], object]]:
+    """The same calls as main(), for the instruction-counting child processes."""
+    client = openai.OpenAI(base_url="http://bench.invalid/v1", api_key="sk-bench", max_retries=0,
+                           http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    messages = [{"role": "user", "content": "hello"}]
+
+    def stream(n: int) -> Callable[[], object]:
+        def run() -> None:
+            for _ in client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True,
+                                                    max_tokens=n, stream_options={"include_usage": True}):
+                pass
+
+        return run
+
+    return {
+        "chat": lambda: client.chat.completions.create(model="gpt-4o-mini", messages=messages, temperature=0.3,
+                                                       max_tokens=50),
+        "embeddings": lambda: client.embeddings.create(model="text-embedding-3-small", input="hello"),
+        "stream10": stream(10),
+        "stream200": stream(200),
+    }
+
+
+def child(mode: str, workload: str, calls: int) -> None:
+    """One counted process: warm every workload up, then run ``calls`` of one (or of the floor)."""
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(NullExporter(), max_queue_size=100_000,
+                                                          schedule_delay_millis=10**9))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    if mode == "traced":
+        OpenAIInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    workloads = build_workloads()
+    floor = floor_operation(tracer_provider, meter_provider)
+    for fn in [*workloads.values(), floor]:
+        for _ in range(10):
+            fn()
+    run = floor if workload == "floor" else workloads[workload]
+    for _ in range(calls):
+        run()
+
+
+def floor_operation(tracer_provider: TracerProvider, meter_provider: MeterProvider) -> Callable[[], None]:
+    """One bare span with the chat span's attributes plus the same four metric records, with its context."""
+    tracer = tracer_provider.get_tracer("floor")
+    meter = meter_provider.get_meter("floor")
+    duration = meter.create_histogram(sc.METRIC_OPERATION_DURATION + ".floor", unit="s",
+                                      explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS)
+    tokens = meter.create_histogram(sc.METRIC_TOKEN_USAGE + ".floor", unit="{token}",
+                                    explicit_bucket_boundaries_advisory=sc.TOKEN_BUCKETS)
+    cost = meter.create_counter(sc.METRIC_COST + ".floor", unit="USD")
+    start_attrs = {sc.GEN_AI_OPERATION_NAME: "chat", sc.GEN_AI_PROVIDER_NAME: "openai",
+                   sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini", sc.SERVER_ADDRESS: "bench.invalid", sc.SERVER_PORT: 80}
+    end_attrs = {sc.GEN_AI_REQUEST_TEMPERATURE: 0.3, sc.GEN_AI_REQUEST_MAX_TOKENS: 50,
+                 sc.GEN_AI_RESPONSE_ID: "chatcmpl-bench", sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2024-07-18",
+                 sc.GEN_AI_RESPONSE_FINISH_REASONS: ["stop"], sc.GEN_AI_USAGE_INPUT_TOKENS: 120,
+                 sc.GEN_AI_USAGE_OUTPUT_TOKENS: 30, sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 64,
+                 sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: 0, sc.OPENAI_API_TYPE: "chat_completions",
+                 sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: "fp_bench", sc.LLMTEL_USAGE_SOURCE: "response",
+                 sc.LLMTEL_COST_USD: 0.0001, sc.LLMTEL_COST_STATUS: "priced", sc.LLMTEL_COST_PRICES: "x"}
+    metric_attrs = {**start_attrs, sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2024-07-18"}
+
+    def floor() -> None:
+        span = tracer.start_span("chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=start_attrs)
+        span.set_attributes(end_attrs)
+        ctx = trace.set_span_in_context(span)
+        duration.record(0.5, metric_attrs, ctx)
+        tokens.record(120, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "input"}, ctx)
+        tokens.record(30, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "output"}, ctx)
+        cost.add(0.0001, metric_attrs, ctx)
+        span.end()
+
+    return floor
+
+
+def instruction_counts() -> None:
+    """Instructions per call under callgrind: overhead = instrumented - plain, against the floor."""
+    import shutil
+    import subprocess
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+
+    if shutil.which("valgrind") is None:
+        print("instruction counts: valgrind is not installed; skipped")
+        return
+    calls = {"chat": 200, "embeddings": 200, "stream10": 50, "stream200": 10, "floor": 200}
+    jobs = [("plain", "chat", 0), ("traced", "chat", 0), ("plain", "floor", calls["floor"])]
+    jobs += [(mode, name, n) for name, n in calls.items() if name != "floor" for mode in ("plain", "traced")]
+    with tempfile.TemporaryDirectory() as tmp:
+
+        def count(job: tuple[str, str, int]) -> int:
+            mode, name, n = job
+            out = f"{tmp}/{mode}.{name}.{n}"
+            subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
+                            __file__, "--child", mode, name, str(n)], check=True, capture_output=True)
+            with open(out) as f:
+                return next(int(line.split()[1]) for line in f if line.startswith(("summary:", "totals:")))
+
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            totals = dict(zip(jobs, pool.map(count, jobs)))
+    base = {mode: totals[(mode, "chat", 0)] for mode in ("plain", "traced")}
+    per_call = {job: (total - base[job[0]]) / job[2] for job, total in totals.items() if job[2]}
+    floor = per_call[("plain", "floor", calls["floor"])]
+    print(f"instructions (callgrind, deterministic): floor {floor / 1e3:.0f}k per operation")
+    print(f"{'workload':<12}{'plain':>12}{'instrumented':>14}{'overhead':>11}{'x floor':>9}")
+    overhead = {}
+    for name in ("chat", "embeddings", "stream10", "stream200"):
+        plain, traced = per_call[("plain", name, calls[name])], per_call[("traced", name, calls[name])]
+        overhead[name] = traced - plain
+        print(f"{name:<12}{plain / 1e3:>11.0f}k{traced / 1e3:>13.0f}k{overhead[name] / 1e3:>10.0f}k"
+              f"{overhead[name] / floor:>9.2f}")
+    per_chunk = (overhead["stream200"] - overhead["stream10"]) / 190
+    print(f"streaming: {per_chunk:.0f} instructions per chunk "
+          f"(= {per_chunk / floor * 100:.2f}% of the floor per chunk)")
+
+
 if __name__ == "__main__":
-    main()
+    if "--child" in sys.argv:
+        mode, workload, calls = sys.argv[sys.argv.index("--child") + 1:][:3]
+        child(mode, workload, int(calls))
+    else:
+        main()
+        if "--instructions" in sys.argv:
+            instruction_counts()
