@@ -6,6 +6,8 @@ supported library; ``opentelemetry-instrument python app.py`` does the same with
 
 from llmtel._version import __version__
 from llmtel.config import Settings
+from llmtel.logs import JsonFormatter
+from llmtel.pipeline import run, step
 from llmtel.setup import Telemetry, active, instrument
 
-__all__ = ["Settings", "Telemetry", "__version__", "active", "instrument"]
+__all__ = ["JsonFormatter", "Settings", "Telemetry", "__version__", "active", "instrument", "run", "step"]

@@ -118,3 +118,25 @@ TOKEN_BUCKETS: Final = (
     16777216,
     67108864,
 )
+
+# --- pipeline context (llmtel.run / llmtel.step) ----------------------------------------------------------
+LLMTEL_RUN_ID: Final = "llmtel.run.id"
+LLMTEL_RUN_NAME: Final = "llmtel.run.name"
+LLMTEL_STEP: Final = "llmtel.step"
+SESSION_ID: Final = "session.id"
+USER_ID: Final = "user.id"
+# W3C baggage keys that carry a run across service boundaries (same names as the span attributes)
+BAGGAGE_KEYS: Final = (LLMTEL_RUN_ID, SESSION_ID, USER_ID)
+# fields stamped on every stdlib LogRecord (for the app's own formatters: ``%(run_id)s``)
+LOG_TRACE_ID: Final = "trace_id"
+LOG_SPAN_ID: Final = "span_id"
+LOG_TRACE_FLAGS: Final = "trace_flags"
+LOG_RUN_ID: Final = "run_id"
+LOG_STEP: Final = "step"
+LOG_SESSION_ID: Final = "session_id"
+LOG_USER_ID: Final = "user_id"
+LOG_STAMP_FIELDS: Final = (LOG_TRACE_ID, LOG_SPAN_ID, LOG_TRACE_FLAGS, LOG_RUN_ID, LOG_STEP, LOG_SESSION_ID, LOG_USER_ID)
+# payload of the step's own log records
+LOG_DURATION_MS: Final = "duration_ms"
+LOG_OUTCOME: Final = "outcome"  # ok | error
+LOG_EVENT: Final = "event"

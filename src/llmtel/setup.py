@@ -22,6 +22,7 @@ from llmtel.config import Settings, resolve_genai_settings, resolve_settings
 from llmtel.cost import PriceBook
 from llmtel.export import build_exporter
 from llmtel.instrumentation import instrument_libraries, uninstrument_libraries
+from llmtel.pipeline import PipelineSpanProcessor
 from llmtel import logs as log_bridge
 
 _logger = logging.getLogger("llmtel")
@@ -76,6 +77,7 @@ class Telemetry:
         budget = self.settings.shutdown_timeout if timeout is None else timeout
         if self.log_handler is not None:
             log_bridge.detach(self.log_handler)
+        log_bridge.uninstall_record_stamping()
         uninstrument_libraries(self.instrumented)
         return _within_deadline([p.shutdown for p in self._owned()], budget, "shutdown")
 
@@ -203,6 +205,10 @@ def configure(
     else:
         kept.append("logs")
     handle.kept = tuple(kept)
+    tracer_provider = handle.tracer_provider or trace.get_tracer_provider()
+    if hasattr(tracer_provider, "add_span_processor"):  # ours, or the app's own SDK provider
+        tracer_provider.add_span_processor(PipelineSpanProcessor())
+    log_bridge.install_record_stamping()
     if handle.logger_provider is not None and settings.logs.exporter != "none":
         handle.log_handler = log_bridge.OTelLogHandler(handle.logger_provider, level=settings.log_level)
         log_bridge.attach(handle.log_handler)

@@ -1,5 +1,13 @@
 """Log bridge: stdlib ``logging`` records shipped as OpenTelemetry log records, correlated with spans."""
 
+from llmtel.logs.formatting import JsonFormatter, install_record_stamping, uninstall_record_stamping
 from llmtel.logs.handler import OTelLogHandler, attach, detach
 
-__all__ = ["OTelLogHandler", "attach", "detach"]
+__all__ = [
+    "JsonFormatter",
+    "OTelLogHandler",
+    "attach",
+    "detach",
+    "install_record_stamping",
+    "uninstall_record_stamping",
+]

@@ -18,6 +18,9 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry._logs import LoggerProvider, SeverityNumber
 
+from llmtel import semconv
+from llmtel.logs.formatting import STAMP_FIELDS, record_stamp
+
 # Attributes every LogRecord carries; anything else on a record came from ``extra=`` and is payload.
 _STANDARD_RECORD_KEYS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
@@ -49,8 +52,19 @@ def _attribute_value(value: Any) -> Any:
     return repr(value)
 
 
+# stamped record field -> attribute it is exported as (trace_id / span_id / trace_flags are not exported:
+# the OpenTelemetry record carries the real ids)
+_PIPELINE_ATTRIBUTES = (
+    (semconv.LOG_RUN_ID, semconv.LLMTEL_RUN_ID),
+    (semconv.LOG_STEP, semconv.LLMTEL_STEP),
+    (semconv.LOG_SESSION_ID, semconv.SESSION_ID),
+    (semconv.LOG_USER_ID, semconv.USER_ID),
+)
+
+
 def record_attributes(record: logging.LogRecord) -> dict[str, Any]:
-    """Code location, logger name and ``extra=`` fields of a record, as OpenTelemetry attributes."""
+    """Code location, logger name, run / step / session / user and ``extra=`` fields of a record, as
+    OpenTelemetry attributes."""
     attributes: dict[str, Any] = {
         "code.file.path": record.pathname,
         "code.function.name": record.funcName,
@@ -58,8 +72,14 @@ def record_attributes(record: logging.LogRecord) -> dict[str, Any]:
         "logger.name": record.name,
         "thread.name": record.threadName or "",
     }
+    stamp = record_stamp(record)
+    for field, name in _PIPELINE_ATTRIBUTES:
+        if stamp.get(field):
+            attributes[name] = stamp[field]
     for key, value in record.__dict__.items():
         if key not in _STANDARD_RECORD_KEYS and not key.startswith("_") and value is not None:
+            if key in STAMP_FIELDS and value == stamp.get(key):
+                continue  # stamped by llmtel, not the app's payload (an ``extra=`` override is kept)
             attributes[key] = _attribute_value(value)
     return attributes
 

@@ -1,0 +1,180 @@
+"""Log-record stamping and a JSON formatter.
+
+``install_record_stamping()`` chains ``logging.setLogRecordFactory`` so every ``LogRecord`` carries, from
+the moment it is created, ``trace_id``, ``span_id``, ``trace_flags`` (hex; "" outside a span), ``run_id``,
+``step``, ``session_id`` and ``user_id`` ("" when absent). The app's own formatters can then use
+``%(trace_id)s`` or ``%(run_id)s``.
+
+The stamped fields must not break ``logger.info(..., extra={"run_id": ...})``: ``Logger.makeRecord``
+refuses an ``extra`` key the record already has. The record's ``__dict__`` is therefore a dict whose
+``in`` test does not see the stamped fields, so ``extra=`` overrides them as before. The values llmtel
+stamped stay available under the private ``_llmtel`` field.
+
+``JsonFormatter`` writes one JSON object per line.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import re
+from typing import Any
+
+from opentelemetry import trace
+
+from llmtel import semconv
+from llmtel.pipeline import log_fields
+
+STAMP_FIELDS = frozenset(semconv.LOG_STAMP_FIELDS)
+STAMP_KEY = "_llmtel"  # private field holding what llmtel stamped (never exported as payload)
+
+
+class _StampedDict(dict):
+    """A record ``__dict__`` whose ``in`` test skips the stamped fields, so ``extra=`` may override them."""
+
+    __slots__ = ()
+
+    def __contains__(self, key: object) -> bool:
+        return key not in STAMP_FIELDS and dict.__contains__(self, key)
+
+
+def stamp_values() -> dict[str, str]:
+    """The fields a record created now gets stamped with."""
+    ctx = trace.get_current_span().get_span_context()
+    if ctx.is_valid:
+        ids = {
+            semconv.LOG_TRACE_ID: format(ctx.trace_id, "032x"),
+            semconv.LOG_SPAN_ID: format(ctx.span_id, "016x"),
+            semconv.LOG_TRACE_FLAGS: format(ctx.trace_flags, "02x"),
+        }
+    else:
+        ids = {semconv.LOG_TRACE_ID: "", semconv.LOG_SPAN_ID: "", semconv.LOG_TRACE_FLAGS: ""}
+    ids.update(log_fields())
+    return ids
+
+
+def record_stamp(record: logging.LogRecord) -> dict[str, str]:
+    """What llmtel stamped on ``record``; computed from the current context if the record was not stamped."""
+    stamp = record.__dict__.get(STAMP_KEY)
+    return stamp if isinstance(stamp, dict) else stamp_values()
+
+
+class _StampingFactory:
+    """The installed record factory: calls the previous factory, then stamps."""
+
+    def __init__(self, previous: Any) -> None:
+        self.previous = previous
+        self.enabled = True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.previous(*args, **kwargs)
+        if self.enabled:
+            try:
+                stamp = stamp_values()
+                fields = _StampedDict(record.__dict__)
+                fields.update(stamp)
+                fields[STAMP_KEY] = stamp
+                record.__dict__ = fields
+            except Exception:  # noqa: BLE001 - creating a log record must never fail because of us
+                pass
+        return record
+
+
+_factory: _StampingFactory | None = None
+
+
+def install_record_stamping() -> None:
+    """Chain the stamping factory onto ``logging``'s record factory. Installing twice changes nothing."""
+    global _factory
+    current = logging.getLogRecordFactory()
+    if isinstance(current, _StampingFactory):
+        current.enabled = True
+        return
+    if _factory is not None and _factory.enabled and _chained(current, _factory):
+        return  # someone wrapped ours; it is still in the chain
+    _factory = _StampingFactory(current)
+    logging.setLogRecordFactory(_factory)
+
+
+def _chained(factory: Any, ours: _StampingFactory) -> bool:
+    seen = 0
+    while factory is not None and seen < 32:
+        if factory is ours:
+            return True
+        factory = getattr(factory, "previous", None)
+        seen += 1
+    return False
+
+
+def uninstall_record_stamping() -> None:
+    """Undo ``install_record_stamping``: restore the previous factory, or stop stamping if another factory
+    was chained on top of ours since (removing ours from the middle of a chain is not possible)."""
+    global _factory
+    if _factory is None:
+        return
+    if logging.getLogRecordFactory() is _factory:
+        logging.setLogRecordFactory(_factory.previous)
+    else:
+        _factory.enabled = False
+    _factory = None
+
+
+# Attributes every LogRecord carries; anything else on a record came from ``extra=`` and is payload.
+_STANDARD_RECORD_KEYS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+_PLACEHOLDER = re.compile(r"%(\([^)]*\))?[#0\- +]*(\d+|\*)?(\.(\d+|\*))?[a-zA-Z%]|\{[^}]*\}")
+_NON_WORD = re.compile(r"[^0-9a-zA-Z]+")
+
+
+def snake_case(template: str) -> str:
+    """``"Step %s finished OK"`` -> ``"step_finished_ok"``: placeholders dropped, words joined by ``_``."""
+    return _NON_WORD.sub("_", _PLACEHOLDER.sub(" ", template)).strip("_").lower()
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    moment = _dt.datetime.fromtimestamp(int(record.created), tz=_dt.timezone.utc)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{int(record.msecs):03d}Z"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``timestamp`` (UTC, ms), ``level``, ``event``, ``message``, ``logger``,
+    ``run_id``, ``step``, ``trace_id``, ``span_id``, ``session_id``/``user_id`` when set, the record's
+    ``extra=`` payload, and ``exception`` when there is one. Values JSON cannot encode are written as
+    ``repr``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = record.__dict__
+        stamp = record_stamp(record)
+        event = fields.get(semconv.LOG_EVENT)
+        if not isinstance(event, str) or not event:
+            event = snake_case(record.msg) if isinstance(record.msg, str) else type(record.msg).__name__
+        out: dict[str, Any] = {
+            "timestamp": _timestamp(record),
+            "level": record.levelname,
+            "event": event,
+            "message": record.getMessage(),
+            "logger": record.name,
+        }
+        for key in (semconv.LOG_RUN_ID, semconv.LOG_STEP, semconv.LOG_TRACE_ID, semconv.LOG_SPAN_ID):
+            out[key] = fields.get(key, stamp.get(key, ""))
+        for key in (semconv.LOG_SESSION_ID, semconv.LOG_USER_ID):
+            value = fields.get(key, stamp.get(key, ""))
+            if value:
+                out[key] = value
+        for key, value in fields.items():
+            if (
+                key in _STANDARD_RECORD_KEYS
+                or key in out
+                or key in STAMP_FIELDS
+                or key == semconv.LOG_EVENT
+                or key.startswith("_")
+            ):
+                continue
+            out[key] = value
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            out["exception"] = record.exc_text
+        if record.stack_info:
+            out["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(out, default=repr, ensure_ascii=False)

@@ -1,0 +1,434 @@
+"""Pipeline context: ``llmtel.run`` and ``llmtel.step``, and the span processor that spreads them.
+
+A *run* is one execution of a pipeline: a root span plus a run id (and optional session, user and
+conversation ids) kept in the OpenTelemetry Context under a private key and in W3C baggage. A *step* is a
+named stage inside it: a child span, a "step started" / "step finished" log record pair, and the step's
+name in the Context. ``PipelineSpanProcessor`` copies the run's values and the current step onto every
+span started inside (LLM calls, HTTP clients, the app's own spans).
+
+Everything lives in the OpenTelemetry Context, which is a ``contextvars`` value: asyncio tasks inherit it,
+and a thread sees it when started through ``contextvars.copy_context().run``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from opentelemetry import baggage, trace
+from opentelemetry import context as otel_context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from llmtel import semconv
+from llmtel._version import __version__
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_tracer = trace.get_tracer("llmtel.pipeline", __version__)  # a proxy: follows whichever provider is global
+log = logging.getLogger("llmtel.pipeline")
+if log.level == logging.NOTSET:  # records must exist although the root logger defaults to WARNING
+    log.setLevel(logging.INFO)
+
+# One private key holds everything (run, step, prebuilt attributes): one lookup per span start.
+_STATE_KEY = otel_context.create_key("llmtel.pipeline")
+
+
+class _State:
+    """What the Context carries inside a run and/or step. Immutable once built."""
+
+    __slots__ = ("run", "step", "span_attributes", "log_fields")
+
+    def __init__(self, run: Run | None, step: str | None, span_attributes: dict[str, Any]) -> None:
+        self.run = run
+        self.step = step
+        self.span_attributes = span_attributes  # copied onto every span started under this state
+        self.log_fields = {
+            semconv.LOG_RUN_ID: run.run_id if run else "",
+            semconv.LOG_STEP: step or "",
+            semconv.LOG_SESSION_ID: (run.session_id or "") if run else "",
+            semconv.LOG_USER_ID: (run.user_id or "") if run else "",
+        }
+
+
+_EMPTY_LOG_FIELDS = {semconv.LOG_RUN_ID: "", semconv.LOG_STEP: "", semconv.LOG_SESSION_ID: "", semconv.LOG_USER_ID: ""}
+
+
+def _state(context: otel_context.Context | None = None) -> _State | None:
+    return otel_context.get_value(_STATE_KEY, context)  # type: ignore[return-value]
+
+
+def current_run() -> Run | None:
+    """The run the calling code is inside, or None."""
+    state = _state()
+    return state.run if state else None
+
+
+def current_step() -> str | None:
+    """The name of the innermost step the calling code is inside, or None."""
+    state = _state()
+    return state.step if state else None
+
+
+def log_fields(context: otel_context.Context | None = None) -> dict[str, str]:
+    """``run_id``, ``step``, ``session_id``, ``user_id`` of the current context ("" when absent)."""
+    state = _state(context)
+    if state is not None:
+        return state.log_fields
+    values = baggage.get_all(context)
+    if not values:
+        return _EMPTY_LOG_FIELDS
+    return {
+        semconv.LOG_RUN_ID: str(values.get(semconv.LLMTEL_RUN_ID, "")),
+        semconv.LOG_STEP: "",
+        semconv.LOG_SESSION_ID: str(values.get(semconv.SESSION_ID, "")),
+        semconv.LOG_USER_ID: str(values.get(semconv.USER_ID, "")),
+    }
+
+
+def _sync_or_async(scope_factory: Callable[[], Any], func: F) -> F:
+    """Wrap a plain or ``async def`` function so each call runs inside a fresh scope."""
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            async with scope_factory():
+                return await func(*args, **kwargs)
+
+        return async_wrapper  # type: ignore[return-value]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with scope_factory():
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _fail(span: trace.Span, exc: BaseException) -> None:
+    span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+    span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
+
+
+class Run:
+    """``llmtel.run(name, ...)``: context manager and decorator (sync and async) for one pipeline run.
+
+    As a context manager it yields itself; ``run.run_id`` is the id in use. As a decorator, every call is
+    a new run (with a new id unless ``run_id`` was given).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        run_id: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        conversation_id: str | None = None,
+        propagate_identity: bool = False,
+        **attributes: Any,
+    ) -> None:
+        self.name = name
+        self.propagate_identity = propagate_identity
+        self._given_run_id = run_id
+        self.run_id = run_id or ""
+        self.session_id = session_id
+        self.user_id = user_id
+        self.conversation_id = conversation_id
+        self.attributes = attributes
+        self.span: trace.Span | None = None
+        self._tokens: list[object] = []
+        self.span_attributes: dict[str, Any] = {}
+
+    def _fresh(self) -> Run:
+        return Run(
+            self.name,
+            run_id=self._given_run_id,
+            session_id=self.session_id,
+            user_id=self.user_id,
+            conversation_id=self.conversation_id,
+            propagate_identity=self.propagate_identity,
+            **self.attributes,
+        )
+
+    def __call__(self, func: F) -> F:
+        return _sync_or_async(self._fresh, func)
+
+    def __enter__(self) -> Run:
+        self.run_id = self._given_run_id or uuid.uuid4().hex
+        attrs: dict[str, Any] = {k: v for k, v in self.attributes.items() if v is not None}
+        attrs[semconv.LLMTEL_RUN_ID] = self.run_id
+        if self.session_id is not None:
+            attrs[semconv.SESSION_ID] = self.session_id
+        if self.user_id is not None:
+            attrs[semconv.USER_ID] = self.user_id
+        if self.conversation_id is not None:
+            attrs[semconv.GEN_AI_CONVERSATION_ID] = self.conversation_id
+        self.span_attributes = attrs  # built once; the span processor passes it to set_attributes as is
+
+        ctx = otel_context.set_value(_STATE_KEY, _State(self, None, attrs))
+        ctx = baggage.set_baggage(semconv.LLMTEL_RUN_ID, self.run_id, ctx)
+        # Baggage goes on every outgoing request, model APIs included: identities only when asked for.
+        if self.propagate_identity and self.session_id is not None:
+            ctx = baggage.set_baggage(semconv.SESSION_ID, self.session_id, ctx)
+        if self.propagate_identity and self.user_id is not None:
+            ctx = baggage.set_baggage(semconv.USER_ID, self.user_id, ctx)
+        # started under ``ctx`` so the parent (if any) is the current span and the processor sees this run
+        span = _tracer.start_span(
+            self.name, context=ctx, kind=SpanKind.INTERNAL, attributes={**attrs, semconv.LLMTEL_RUN_NAME: self.name}
+        )
+        self.span = span
+        self._tokens.append((otel_context.attach(trace.set_span_in_context(span, ctx)), span))
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        token, span = self._tokens.pop()
+        try:
+            if exc is not None:
+                _fail(span, exc)
+            span.end()
+        finally:
+            otel_context.detach(token)
+
+    async def __aenter__(self) -> Run:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+def run(
+    name: str,
+    *,
+    run_id: str | None = None,
+    session_id: str | None = None,
+    user_id: str | None = None,
+    conversation_id: str | None = None,
+    propagate_identity: bool = False,
+    **attributes: Any,
+) -> Run:
+    """Start a pipeline run: ``with llmtel.run("ingest", session_id=...) as r:`` or ``@llmtel.run("ingest")``.
+
+    The run gets a root INTERNAL span named ``name``; its id (a new uuid4 hex unless ``run_id`` is given),
+    session, user and conversation ids and ``attributes`` go onto every span started inside. The run id
+    travels in W3C baggage to the services the run calls; session and user ids only with
+    ``propagate_identity=True``, because baggage reaches every outgoing request, third-party APIs included.
+    """
+    return Run(
+        name,
+        run_id=run_id,
+        session_id=session_id,
+        user_id=user_id,
+        conversation_id=conversation_id,
+        propagate_identity=propagate_identity,
+        **attributes,
+    )
+
+
+class _ActiveStep:
+    """One entry into a step: its span, its Context, its start time."""
+
+    __slots__ = ("name", "span", "context", "started")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        parent = _state()
+        run_ = parent.run if parent else None
+        attrs = {**(parent.span_attributes if parent else {}), semconv.LLMTEL_STEP: name}
+        ctx = otel_context.set_value(_STATE_KEY, _State(run_, name, attrs))
+        self.span = _tracer.start_span(
+            f"step {name}", context=ctx, kind=SpanKind.INTERNAL, attributes={semconv.LLMTEL_STEP: name}
+        )
+        self.context = trace.set_span_in_context(self.span, ctx)
+        self.started = time.perf_counter()
+
+    def log_start(self) -> None:
+        """Log "step started"; call with ``self.context`` attached."""
+        log.info("step started")
+
+    def finish(self, exc: BaseException | None) -> None:
+        """Log "step finished", record a failure, end the span; call with ``self.context`` attached."""
+        duration_ms = round((time.perf_counter() - self.started) * 1000, 3)
+        try:
+            if exc is None:
+                log.info("step finished", extra={semconv.LOG_DURATION_MS: duration_ms, semconv.LOG_OUTCOME: "ok"})
+            else:
+                _fail(self.span, exc)
+                log.error(
+                    "step finished",
+                    exc_info=(type(exc), exc, exc.__traceback__),
+                    extra={semconv.LOG_DURATION_MS: duration_ms, semconv.LOG_OUTCOME: "error"},
+                )
+        finally:
+            self.span.end()
+
+
+class Step:
+    """``llmtel.step(name)``: context manager and decorator for functions, coroutines and generators.
+
+    A decorated generator (sync or async) is one step over its whole iteration: the span starts at the
+    first ``next``, ends when the generator is exhausted, closed or raises. The step's Context is attached
+    only while the generator's own code runs (around each resume) and detached at every ``yield``, so the
+    consumer never runs inside the step.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._active: list[tuple[_ActiveStep, object]] = []
+
+    def __enter__(self) -> Step:
+        active = _ActiveStep(self.name)
+        token = otel_context.attach(active.context)
+        self._active.append((active, token))
+        active.log_start()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        active, token = self._active.pop()
+        try:
+            active.finish(exc)
+        finally:
+            otel_context.detach(token)
+
+    async def __aenter__(self) -> Step:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def __call__(self, func: F) -> F:
+        if inspect.isasyncgenfunction(func):
+            return self._wrap_async_generator(func)  # type: ignore[return-value]
+        if inspect.isgeneratorfunction(func):
+            return self._wrap_generator(func)  # type: ignore[return-value]
+        return _sync_or_async(lambda: Step(self.name), func)
+
+    def _wrap_generator(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        name = self.name
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            # runs at the first next(): that is when the step starts
+            active = _ActiveStep(name)
+            token = otel_context.attach(active.context)
+            try:
+                active.log_start()
+                gen = func(*args, **kwargs)
+            finally:
+                otel_context.detach(token)
+            to_send: Any = None
+            to_throw: BaseException | None = None
+            while True:
+                token = otel_context.attach(active.context)
+                try:
+                    item = gen.throw(to_throw) if to_throw is not None else gen.send(to_send)
+                except StopIteration as stop:
+                    active.finish(None)
+                    return stop.value
+                except BaseException as exc:
+                    active.finish(exc)
+                    raise
+                finally:
+                    otel_context.detach(token)
+                try:
+                    to_send, to_throw = (yield item), None
+                except GeneratorExit:  # the consumer closed us early: close the inner generator, step ends ok
+                    token = otel_context.attach(active.context)
+                    try:
+                        gen.close()
+                        active.finish(None)
+                    except BaseException as exc:
+                        active.finish(exc)
+                        raise
+                    finally:
+                        otel_context.detach(token)
+                    raise
+                except BaseException as exc:
+                    to_send, to_throw = None, exc
+
+        return wrapper
+
+    def _wrap_async_generator(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        name = self.name
+
+        @functools.wraps(func)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            active = _ActiveStep(name)
+            token = otel_context.attach(active.context)
+            try:
+                active.log_start()
+                agen = func(*args, **kwargs)
+            finally:
+                otel_context.detach(token)
+            to_send: Any = None
+            to_throw: BaseException | None = None
+            while True:
+                token = otel_context.attach(active.context)
+                try:
+                    item = await (agen.athrow(to_throw) if to_throw is not None else agen.asend(to_send))
+                except StopAsyncIteration:
+                    active.finish(None)
+                    return
+                except BaseException as exc:
+                    active.finish(exc)
+                    raise
+                finally:
+                    otel_context.detach(token)
+                try:
+                    to_send, to_throw = (yield item), None
+                except GeneratorExit:
+                    token = otel_context.attach(active.context)
+                    try:
+                        await agen.aclose()
+                        active.finish(None)
+                    except BaseException as exc:
+                        active.finish(exc)
+                        raise
+                    finally:
+                        otel_context.detach(token)
+                    raise
+                except BaseException as exc:
+                    to_send, to_throw = None, exc
+
+        return wrapper
+
+
+def step(name: str) -> Step:
+    """A named step: ``with llmtel.step("retrieve"):`` or ``@llmtel.step("retrieve")`` on a function,
+    coroutine function, generator function or async generator function."""
+    return Step(name)
+
+
+class PipelineSpanProcessor(SpanProcessor):
+    """Copies the current run's values and step onto every span as it starts. Everything else is a no-op.
+
+    Inside a run: one Context lookup and one ``set_attributes`` with a dict built when the run (or step)
+    was entered. With no local run but run baggage (the receiving side of a service call): the run id,
+    session id and user id from baggage.
+    """
+
+    def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
+        state = otel_context.get_value(_STATE_KEY, parent_context)
+        if state is not None:
+            span.set_attributes(state.span_attributes)  # type: ignore[attr-defined]
+            return
+        values = baggage.get_all(parent_context)
+        if values:
+            found: Mapping[str, Any] = {k: values[k] for k in semconv.BAGGAGE_KEYS if k in values}
+            if found:
+                span.set_attributes(found)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
