@@ -161,35 +161,7 @@ def main() -> None:
     tracer_provider.add_span_processor(BatchSpanProcessor(NullExporter(), max_queue_size=100_000))
     meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
 
-    # The floor: one bare span with the attributes our chat span carries, plus the same metric records.
-    tracer = tracer_provider.get_tracer("floor")
-    meter = meter_provider.get_meter("floor")
-    duration = meter.create_histogram(sc.METRIC_OPERATION_DURATION, unit="s",
-                                      explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS)
-    tokens = meter.create_histogram(sc.METRIC_TOKEN_USAGE, unit="{token}",
-                                    explicit_bucket_boundaries_advisory=sc.TOKEN_BUCKETS)
-    cost = meter.create_counter(sc.METRIC_COST, unit="USD")
-    start_attrs = {sc.GEN_AI_OPERATION_NAME: "chat", sc.GEN_AI_PROVIDER_NAME: "openai",
-                   sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini", sc.SERVER_ADDRESS: "bench.invalid", sc.SERVER_PORT: 80}
-    end_attrs = {sc.GEN_AI_REQUEST_TEMPERATURE: 0.3, sc.GEN_AI_REQUEST_MAX_TOKENS: 50,
-                 sc.GEN_AI_RESPONSE_ID: "chatcmpl-bench", sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2024-07-18",
-                 sc.GEN_AI_RESPONSE_FINISH_REASONS: ["stop"], sc.GEN_AI_USAGE_INPUT_TOKENS: 120,
-                 sc.GEN_AI_USAGE_OUTPUT_TOKENS: 30, sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 64,
-                 sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: 0, sc.OPENAI_API_TYPE: "chat_completions",
-                 sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: "fp_bench", sc.LLMTEL_USAGE_SOURCE: "response",
-                 sc.LLMTEL_COST_USD: 0.0001, sc.LLMTEL_COST_STATUS: "priced", sc.LLMTEL_COST_PRICES: "x"}
-    metric_attrs = {**start_attrs, sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2024-07-18"}
-
-    def floor() -> None:
-        span = tracer.start_span("chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=start_attrs)
-        span.set_attributes(end_attrs)
-        ctx = trace.set_span_in_context(span)
-        duration.record(0.5, metric_attrs, ctx)
-        tokens.record(120, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "input"}, ctx)
-        tokens.record(30, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "output"}, ctx)
-        cost.add(0.0001, metric_attrs, ctx)
-        span.end()
-
+    floor = floor_operation(tracer_provider, meter_provider)
     for _ in range(200):
         floor()
     floor_us = per_call_us(floor, CALLS)
