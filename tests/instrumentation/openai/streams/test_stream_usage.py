@@ -10,17 +10,7 @@ import pytest
 
 from llmtel import semconv as sc
 from llmtel.testing import ChatReply, CompletionReply, ResponsesReply, Usage
-from tests.instrumentation.openai import _stream_helpers
 from tests.instrumentation.openai._stream_helpers import CHAT_MODEL, LEGACY_MODEL, MESSAGES, check_stream_span
-
-# shared fixtures (see _stream_helpers)
-aclient = _stream_helpers.aclient
-client = _stream_helpers.client
-fake = _stream_helpers.fake
-frozen = _stream_helpers.frozen
-frozen_heap = _stream_helpers.frozen_heap
-guard = _stream_helpers.guard
-shared_fake = _stream_helpers.shared_fake
 
 openai = pytest.importorskip("openai")
 
