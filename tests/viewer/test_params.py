@@ -1,0 +1,66 @@
+"""Query parameter parsing: Go-style durations, Jaeger tags, trace ids, counts, loopback detection."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmtel.viewer import is_loopback
+from llmtel.viewer._params import parse_count, parse_duration_us, parse_tags, parse_trace_id, parse_trace_query
+
+
+@pytest.mark.parametrize(
+    ("text", "us"),
+    [("100ms", 100_000), ("1.5s", 1_500_000), ("250us", 250), ("250µs", 250), ("1500ns", 2), ("1h30m", 5_400_000_000),
+     ("7d", 604_800_000_000), (".5s", 500_000), ("0s", 0)],
+)
+def test_durations(text, us):
+    assert parse_duration_us(text, "minDuration") == us
+
+
+@pytest.mark.parametrize("text", ["", "10", "ms", "1.5", "1x", "-1s", "1s x", "1 s", "s1"])
+def test_bad_durations_name_the_parameter(text):
+    with pytest.raises(ValueError, match="^minDuration: "):
+        parse_duration_us(text, "minDuration")
+
+
+def test_tags_from_json_and_pairs():
+    assert parse_tags(['{"gen_ai.request.model":"gpt-4o","n":3,"ok":true}'], ["a:b:c"]) == {
+        "gen_ai.request.model": "gpt-4o", "n": "3", "ok": "true", "a": "b:c"
+    }
+
+
+def test_trace_ids_are_normalised():
+    assert parse_trace_id("ABCDEF") == "0" * 26 + "abcdef"
+    with pytest.raises(ValueError, match="traceID"):
+        parse_trace_id("0" * 33)
+
+
+def test_counts():
+    assert (parse_count("1M", "--max-spans"), parse_count("250k", "--max-spans"), parse_count("7", "n")) == (
+        1_000_000, 250_000, 7)
+    with pytest.raises(ValueError, match="--max-spans"):
+        parse_count("0", "--max-spans")
+
+
+def test_lookback_counts_back_from_end_or_now():
+    query = parse_trace_query({"service": ["s"], "lookback": ["1h"]}, now_us=10_000_000_000, jaeger=True)
+    assert (query.start_us, query.end_us, query.limit) == (10_000_000_000 - 3_600_000_000, None, 100)
+    query = parse_trace_query({"service": ["s"], "lookback": ["1s"], "end": ["5000000"]}, now_us=0, jaeger=True)
+    assert query.start_us == 4_000_000
+    # Jaeger's UI sends lookback=custom with explicit start/end
+    query = parse_trace_query({"service": ["s"], "lookback": ["custom"], "start": ["1"], "end": ["2"]}, now_us=0,
+                              jaeger=True)
+    assert (query.start_us, query.end_us) == (1, 2)
+
+
+def test_blank_parameters_are_ignored():
+    query = parse_trace_query({"service": ["s"], "operation": [""], "minDuration": [""], "limit": [""]}, now_us=0,
+                              jaeger=True)
+    assert (query.operation, query.min_duration_us, query.limit) == (None, None, 100)
+
+
+@pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True),
+                                                ("localhost", True), ("0.0.0.0", False), ("::", False),
+                                                ("192.168.1.5", False), ("example.com", False)])
+def test_loopback_detection(host, loopback):
+    assert is_loopback(host) is loopback

@@ -1,0 +1,195 @@
+"""`TraceStore` ingest and retention: summaries across batches, retried exports, OTLP/JSON, metrics, a file
+database surviving a restart, and pruning by age, span count and size."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric, NumberDataPoint, Sum
+
+from llmtel.viewer import Retention, TraceStore, Viewer
+from tests.viewer.builders import META, MS, NOW_NS, kv, request, span
+from tests.viewer.conftest import get_json
+
+def _summary(store: TraceStore, trace: int) -> dict:
+    rows = store.execute(
+        "SELECT root_name, span_count, start_us, end_us, input_tokens, cost_usd, error_count FROM traces"
+        " WHERE trace_id = ?",
+        (f"{trace:032x}",),
+    )
+    keys = ("root", "spans", "start_us", "end_us", "input_tokens", "cost", "errors")
+    return dict(zip(keys, rows[0])) if rows else {}
+
+
+@pytest.fixture
+def store():
+    s = TraceStore()
+    yield s
+    s.close()
+
+
+def test_summary_accumulates_across_batches_and_prefers_the_parentless_root(store):
+    store.accept("traces", request(span(1, 2, "child", 5, 10, parent=1, gen_ai__usage__input_tokens=7,
+                                          llmtel__cost__usd=0.5)), META)
+    store.flush()
+    assert _summary(store, 1)["root"] == "child"  # best guess until the root arrives
+    store.accept("traces", request(span(1, 3, "early-child", 1, 3, parent=1, error=True,
+                                          gen_ai__usage__input_tokens=3)), META)
+    store.accept("traces", request(span(1, 1, "root", 2, 20)), META)
+    store.accept("traces", request(span(1, 4, "late-orphan", 0, 1, parent=9)), META)
+    store.flush()
+    assert _summary(store, 1) == {
+        "root": "root",
+        "spans": 4,
+        "start_us": NOW_NS // 1000,
+        "end_us": (NOW_NS + 20 * MS) // 1000,
+        "input_tokens": 10,
+        "cost": 0.5,
+        "errors": 1,
+    }
+
+
+def test_a_retried_export_is_stored_once(store):
+    first = request(span(5, 1, "root", 0, 10), span(5, 2, "llm", 1, 9, parent=1, gen_ai__usage__input_tokens=4))
+    store.accept("traces", first, META)
+    store.accept("traces", first, META)  # the exporter timed out and sent the batch again
+    overlapping = request(span(5, 2, "llm", 1, 9, parent=1, gen_ai__usage__input_tokens=4),
+                           span(5, 3, "tool", 2, 3, parent=1))
+    store.accept("traces", overlapping, META)
+    store.flush()
+    assert store.span_count() == 3
+    summary = _summary(store, 5)
+    assert (summary["spans"], summary["input_tokens"]) == (3, 4)
+    assert store.received["spans"] == 3
+
+
+def test_accept_rejects_a_mismatched_request(store):
+    with pytest.raises(TypeError):
+        store.accept("logs", ExportTraceServiceRequest(), META)
+
+
+def test_otlp_json_and_metrics_over_http():
+    with Viewer(grpc_port=None, ui_port=0) as viewer:
+        payload = {
+            "resourceSpans": [{
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "json-svc"}}]},
+                "scopeSpans": [{"spans": [{
+                    "traceId": "5b8efff798038103d269b633813fc60c",
+                    "spanId": "eee19b7ec3c1b174",
+                    "name": "json-span",
+                    "kind": 3,
+                    "startTimeUnixNano": str(NOW_NS),
+                    "endTimeUnixNano": str(NOW_NS + 5 * MS),
+                    "attributes": [{"key": "gen_ai.usage.input_tokens", "value": {"intValue": "42"}}],
+                }]}],
+            }]
+        }
+        request = urllib.request.Request(
+            f"{viewer.otlp_http_endpoint}/v1/traces", data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+        metrics = ExportMetricsServiceRequest()
+        rm = metrics.resource_metrics.add()
+        rm.resource.attributes.append(kv("service.name", "json-svc"))
+        rm.scope_metrics.add().metrics.append(Metric(
+            name="gen_ai.client.token.usage", unit="{token}",
+            sum=Sum(data_points=[NumberDataPoint(as_int=12, time_unix_nano=NOW_NS)], is_monotonic=True),
+        ))
+        request = urllib.request.Request(
+            f"{viewer.otlp_http_endpoint}/v1/metrics", data=metrics.SerializeToString(),
+            headers={"Content-Type": "application/x-protobuf"},
+        )
+        urllib.request.urlopen(request, timeout=5).close()
+        viewer.flush()
+        status, body = get_json(viewer, "/api/traces/5b8efff798038103d269b633813fc60c")
+        [span] = body["data"][0]["spans"]
+        assert span["operationName"] == "json-span" and span["duration"] == 5000
+        assert {"key": "gen_ai.usage.input_tokens", "type": "int64", "value": 42} in span["tags"]
+        assert viewer.store.execute("SELECT name, kind, value FROM metric_points") == [
+            ("gen_ai.client.token.usage", "sum", 12.0)
+        ]
+
+
+def test_a_file_database_survives_a_restart(tmp_path: Path):
+    path = tmp_path / "nested" / "traces.db"
+    with TraceStore(path) as store:
+        store.accept("traces", request(span(7, 1, "persisted", 0, 1)), META)
+    with TraceStore(path) as store:
+        assert store.span_count() == 1
+        assert _summary(store, 7)["root"] == "persisted"
+        assert store.execute("PRAGMA journal_mode") == [("wal",)]
+
+
+def _fill(store: TraceStore, traces: int, spans_per_trace: int = 2, gap_ms: float = 1000) -> None:
+    for t in range(1, traces + 1):
+        start = -(traces - t) * gap_ms  # trace 1 oldest, the last one now
+        spans = [span(t, 1, "root", start, start + 5, gen_ai__request__model=f"model-{t}")]
+        spans += [span(t, s, "child", start + 1, start + 2, parent=1) for s in range(2, spans_per_trace + 1)]
+        store.accept("traces", request(*spans, service=f"svc-{t}"), META)
+    store.flush()
+
+
+def _trace_numbers(store: TraceStore) -> list[int]:
+    return sorted(int(r[0], 16) for r in store.execute("SELECT trace_id FROM traces"))
+
+
+def test_retention_by_age_deletes_old_traces_with_their_spans_logs_models_and_services():
+    with TraceStore(":memory:", retention=Retention(max_age_us=3_500_000), prune_interval=3600) as store:
+        _fill(store, 5)
+        assert store.span_count() == 10
+        deleted = store.prune(now_us=NOW_NS // 1000)
+        assert deleted == 2  # trace 1's two spans: started 4 s ago and ended before the 3.5 s cut-off
+        assert _trace_numbers(store) == [2, 3, 4, 5]
+        assert store.span_count() == 8
+        assert store.models() == ["model-2", "model-3", "model-4", "model-5"]
+        assert store.services() == ["svc-2", "svc-3", "svc-4", "svc-5"]
+        assert store.operations("svc-1") == []
+        assert store.prune(now_us=NOW_NS // 1000 + 10**9) == 8  # everything, 1000 s later
+
+
+def test_retention_by_span_count_runs_on_ingest():
+    with TraceStore(":memory:", retention=Retention(max_spans=7), prune_interval=3600) as store:
+        _fill(store, 5)
+        assert store.span_count() <= 7
+        assert _trace_numbers(store) == [3, 4, 5]  # the oldest traces went first
+
+
+def test_retention_by_database_size(tmp_path: Path):
+    with TraceStore(tmp_path / "t.db", prune_interval=3600) as store:
+        _fill(store, 300, spans_per_trace=10, gap_ms=10)
+        used = store.execute("PRAGMA page_count")[0][0] * store.execute("PRAGMA page_size")[0][0]
+    limit = used // 2
+    with TraceStore(tmp_path / "t.db", retention=Retention(max_db_bytes=limit), prune_interval=3600) as store:
+        store.flush()  # opening a store that is over its limits prunes it at once
+        pages, free, size = (store.execute(f"PRAGMA {p}")[0][0] for p in ("page_count", "freelist_count", "page_size"))
+        assert (pages - free) * size <= limit
+        remaining = _trace_numbers(store)
+        assert remaining and remaining == list(range(301 - len(remaining), 301))  # newest kept
+        assert store.span_count() == 10 * len(remaining) and store.prune() == 0
+
+
+def test_age_retention_also_runs_while_no_data_arrives():
+    with TraceStore(":memory:", retention=Retention(max_age_us=1_500_000), prune_interval=0.05) as store:
+        now_ms = (time.time_ns() - NOW_NS) / MS
+        store.accept("traces", request(span(9, 1, "recent", now_ms - 100, now_ms)), META)
+        store.flush()
+        assert store.span_count() == 1  # younger than 1.5 s when it arrived
+        deadline = time.monotonic() + 10
+        while store.span_count() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert store.span_count() == 0
+
+
+def test_retention_settings_are_validated():
+    with pytest.raises(ValueError, match="max_spans"):
+        Retention(max_spans=0)
+    with pytest.raises(ValueError, match="prune_interval"):
+        TraceStore(prune_interval=0)
