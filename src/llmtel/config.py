@@ -382,6 +382,69 @@ def resolve_settings(
     )
 
 
+DEFAULT_SPOOL_MAX_BYTES = 64 * 1024 * 1024
+_BYTE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mib": 1024**2,
+               "g": 1000**3, "gb": 1000**3, "gib": 1024**3}
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolSettings:
+    """Resilient export: whether undeliverable telemetry is kept on disk, where, and how much at most."""
+
+    enabled: bool
+    directory: str  # the service's spool; each signal uses a subdirectory
+    max_bytes: int  # for all signals together
+
+
+def default_spool_directory(service_name: str, environ: Mapping[str, str]) -> str:
+    """``$XDG_CACHE_HOME/llmtel/spool/<service>``, else ``~/.cache/llmtel/spool/<service>``."""
+    cache = _env(environ, "XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in service_name).strip(".") or "service"
+    return os.path.join(cache, "llmtel", "spool", safe)
+
+
+def _byte_size(value: object, origin: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        text = str(value).strip().lower().replace(" ", "")
+        digits = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+        unit = _BYTE_UNITS.get(text[len(digits) :])
+        try:
+            number = int(float(digits) * unit) if unit is not None else None
+        except ValueError:
+            number = None
+        if number is None:
+            raise ValueError(f"{origin}: {value!r} is not a size in bytes (e.g. 67108864 or 64MiB)")
+    if number < 64 * 1024:
+        raise ValueError(f"{origin}: must be at least 65536 bytes, got {value!r}")
+    return number
+
+
+def resolve_spool_settings(
+    *,
+    service_name: str,
+    environ: Mapping[str, str] | None = None,
+    spool: bool | None = None,
+    spool_dir: str | os.PathLike[str] | None = None,
+    spool_max_bytes: int | str | None = None,
+) -> SpoolSettings:
+    """Resolve ``LLMTEL_SPOOL``, ``LLMTEL_SPOOL_DIR``, ``LLMTEL_SPOOL_MAX_BYTES`` (keywords win)."""
+    env = os.environ if environ is None else environ
+    r = _Resolver(env)
+    enabled_raw, origin = r.pick("spool", spool, "LLMTEL_SPOOL", default=True)
+    enabled = _bool(enabled_raw, origin)
+    dir_raw, origin = r.pick("spool_dir", spool_dir, "LLMTEL_SPOOL_DIR")
+    if dir_raw is None:
+        directory = default_spool_directory(service_name, env)
+    else:
+        directory = os.path.abspath(os.path.expanduser(os.fspath(dir_raw)))  # type: ignore[arg-type]
+        if os.path.exists(directory) and not os.path.isdir(directory):
+            raise ValueError(f"{origin}: {dir_raw!r} exists and is not a directory")
+    size_raw, origin = r.pick("spool_max_bytes", spool_max_bytes, "LLMTEL_SPOOL_MAX_BYTES", default=DEFAULT_SPOOL_MAX_BYTES)
+    return SpoolSettings(enabled=enabled, directory=directory, max_bytes=_byte_size(size_raw, origin))
+
+
 StreamUsage = Literal["off", "inject"]
 
 
@@ -393,6 +456,7 @@ class GenAISettings:
     content_max_length: int
     redact_content: bool
     stream_usage: StreamUsage
+    debug: bool = False  # LLMTEL_DEBUG: a readable console view of each call on stderr (environment only)
 
 
 def resolve_genai_settings(
@@ -426,9 +490,13 @@ def resolve_genai_settings(
     usage_raw, origin = r.pick("stream_usage", stream_usage, "LLMTEL_STREAM_USAGE", default="off")
     usage = _choice(usage_raw, ("off", "inject"), origin)
 
+    debug_raw, origin = r.pick("debug", None, "LLMTEL_DEBUG", default="false")
+    debug = _bool(debug_raw, origin)
+
     return GenAISettings(
         capture_content=mode.value,
         content_max_length=length,
         redact_content=redact,
         stream_usage=usage,  # type: ignore[arg-type]
+        debug=debug,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -18,9 +19,11 @@ from opentelemetry import _logs, metrics, trace
 from opentelemetry.sdk.resources import Resource
 
 from llmtel._version import __version__
-from llmtel.config import Settings, resolve_genai_settings, resolve_settings
+from llmtel.config import Settings, SpoolSettings, resolve_genai_settings, resolve_settings, resolve_spool_settings
 from llmtel.cost import PriceBook
 from llmtel.export import build_exporter
+from llmtel.export.resilient import ResilientExport
+from llmtel.export.stats import ExportStats
 from llmtel.instrumentation import instrument_libraries, uninstrument_libraries
 from llmtel.pipeline import PipelineSpanProcessor
 from llmtel import logs as log_bridge
@@ -51,15 +54,24 @@ class Telemetry:
     log_handler: log_bridge.OTelLogHandler | None = None
     instrumented: tuple[str, ...] = ()
     kept: tuple[str, ...] = ()  # signals whose pre-existing provider was kept
+    export: ResilientExport | None = None  # the durable (spooling) export path, when on
     _stopped: bool = field(default=False, repr=False)
+
+    def export_stats(self) -> dict[str, ExportStats]:
+        """Per signal: items exported, spooled, replayed, dropped, and waiting in memory or on disk."""
+        return dict(self.export.stats()) if self.export is not None else {}
 
     def _owned(self) -> list[Any]:
         return [p for p in (self.tracer_provider, self.meter_provider, self.logger_provider) if p is not None]
 
     def force_flush(self, timeout: float | None = None) -> bool:
-        """Export what is buffered now; False if that did not finish within ``timeout`` seconds."""
+        """Export what is buffered now; False if that did not finish within ``timeout`` seconds, or if some of
+        it could not be delivered (with the spool on, it then waits on disk)."""
         budget = self.settings.shutdown_timeout if timeout is None else timeout
-        return _within_deadline([p.force_flush for p in self._owned()], budget, "force_flush")
+        outcomes: list[object] = []
+        calls = [lambda p=p: outcomes.append(p.force_flush()) for p in self._owned()]
+        on_time = _within_deadline(calls, budget, "force_flush")
+        return on_time and all(outcome is not False for outcome in outcomes)
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush and stop everything llmtel created, returning within ``timeout`` seconds.
@@ -79,6 +91,8 @@ class Telemetry:
             log_bridge.detach(self.log_handler)
         log_bridge.uninstall_record_stamping()
         uninstrument_libraries(self.instrumented)
+        if self.export is not None:  # the pipelines finish (sending or spooling) a little before our deadline
+            self.export.set_shutdown_timeout(budget * 0.9)
         return _within_deadline([p.shutdown for p in self._owned()], budget, "shutdown")
 
 
@@ -141,11 +155,15 @@ def _build_sampler(settings: Settings) -> Any:
     }[settings.sampler]()
 
 
-def _setup_traces(settings: Settings, resource: Resource) -> Any:
+def _setup_traces(settings: Settings, resource: Resource, resilient: ResilientExport | None) -> Any:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     provider = TracerProvider(resource=resource, sampler=_build_sampler(settings), shutdown_on_exit=False)
+    if resilient is not None and settings.traces.exporter == "otlp":
+        provider.add_span_processor(resilient.span_processor(settings.traces))
+        trace.set_tracer_provider(provider)
+        return provider
     exporter = build_exporter("traces", settings.traces)
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
@@ -153,11 +171,15 @@ def _setup_traces(settings: Settings, resource: Resource) -> Any:
     return provider
 
 
-def _setup_metrics(settings: Settings, resource: Resource) -> Any:
+def _setup_metrics(settings: Settings, resource: Resource, resilient: ResilientExport | None) -> Any:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
     exporter = build_exporter("metrics", settings.metrics)
+    if resilient is not None and settings.metrics.exporter == "otlp":
+        stock = exporter  # only its temporality / aggregation preferences are used
+        exporter = resilient.metric_exporter(settings.metrics, stock)
+        _quietly(stock.shutdown)()
     readers = []
     if exporter is not None:
         interval_ms = settings.metric_export_interval * 1000
@@ -167,11 +189,15 @@ def _setup_metrics(settings: Settings, resource: Resource) -> Any:
     return provider
 
 
-def _setup_logs(settings: Settings, resource: Resource) -> Any:
+def _setup_logs(settings: Settings, resource: Resource, resilient: ResilientExport | None) -> Any:
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    if resilient is not None and settings.logs.exporter == "otlp":
+        provider.add_log_record_processor(resilient.log_processor(settings.logs))
+        _logs.set_logger_provider(provider)
+        return provider
     exporter = build_exporter("logs", settings.logs)
     if exporter is not None:
         provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
@@ -180,31 +206,41 @@ def _setup_logs(settings: Settings, resource: Resource) -> Any:
 
 
 def configure(
-    settings: Settings, *, instrument: bool = True, options: Mapping[str, Mapping[str, Any]] | None = None
+    settings: Settings,
+    *,
+    instrument: bool = True,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    spool: SpoolSettings | None = None,
 ) -> Telemetry:
     """Build providers for every signal the application left unset, attach the log bridge, instrument.
 
     ``instrument=False`` is for the ``opentelemetry-instrument`` route, where the CLI loads instrumentors
-    itself from entry points.
+    itself from entry points. ``spool`` defaults to the ``LLMTEL_SPOOL*`` environment.
     """
     resource = build_resource(settings)
     handle = Telemetry(settings=settings, resource=resource)
     if settings.disabled:
         return handle
+    if spool is None:
+        spool = resolve_spool_settings(service_name=settings.service_name)
+    resilient = ResilientExport(spool, shutdown_timeout=settings.shutdown_timeout) if spool.enabled else None
     kept = []
     if _is_unset(trace.get_tracer_provider()):
-        handle.tracer_provider = _setup_traces(settings, resource)
+        handle.tracer_provider = _setup_traces(settings, resource, resilient)
     else:
         kept.append("traces")
     if _is_unset(metrics.get_meter_provider()):
-        handle.meter_provider = _setup_metrics(settings, resource)
+        handle.meter_provider = _setup_metrics(settings, resource, resilient)
     else:
         kept.append("metrics")
     if _is_unset(_logs.get_logger_provider()):
-        handle.logger_provider = _setup_logs(settings, resource)
+        handle.logger_provider = _setup_logs(settings, resource, resilient)
     else:
         kept.append("logs")
     handle.kept = tuple(kept)
+    if resilient is not None and resilient.pipelines:
+        handle.export = resilient
+        resilient.observe(handle.meter_provider or metrics.get_meter_provider())
     tracer_provider = handle.tracer_provider or trace.get_tracer_provider()
     if hasattr(tracer_provider, "add_span_processor"):  # ours, or the app's own SDK provider
         tracer_provider.add_span_processor(PipelineSpanProcessor())
@@ -263,6 +299,9 @@ def instrument(
     redactor: Callable[[str], str] | None | _Unset = _UNSET,
     stream_usage: str | None = None,
     prices: Mapping[str, Mapping[str, float]] | None = None,
+    spool: bool | None = None,
+    spool_dir: str | os.PathLike[str] | None = None,
+    spool_max_bytes: int | str | None = None,
 ) -> Telemetry:
     """Set up OpenTelemetry traces, metrics and logs over OTLP and instrument every supported library.
 
@@ -305,4 +344,7 @@ def instrument(
         log_level=log_level,
         disabled_instrumentations=disabled_instrumentations,
     )
-    return activate(lambda: configure(settings, options={"llmtel_openai": genai}))
+    spool_settings = resolve_spool_settings(
+        service_name=settings.service_name, spool=spool, spool_dir=spool_dir, spool_max_bytes=spool_max_bytes
+    )
+    return activate(lambda: configure(settings, options={"llmtel_openai": genai}, spool=spool_settings))

@@ -148,6 +148,7 @@ def test_exit_is_bounded_when_the_collector_is_down(protocol):
         OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{free_port()}",
         OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
         LLMTEL_SHUTDOWN_TIMEOUT=str(deadline),
+        LLMTEL_SPOOL="off",  # the stock export path; the spooling one: tests/e2e/test_spool_e2e.py
     )
     run = run_app(["shutdown_deadline.py"], env)
     assert run.returncode == 0, run.stderr
@@ -160,7 +161,9 @@ def test_explicit_shutdown_returns_by_its_timeout_against_a_black_holed_collecto
     from llmtel.receiver import Fault
 
     otlp_receiver.set_fault(Fault.blackhole())
-    env = clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=otlp_receiver.http_endpoint, LLMTEL_SHUTDOWN_TIMEOUT="30")
+    env = clean_env(
+        OTEL_EXPORTER_OTLP_ENDPOINT=otlp_receiver.http_endpoint, LLMTEL_SHUTDOWN_TIMEOUT="30", LLMTEL_SPOOL="off"
+    )
     run = run_app(["shutdown_deadline.py", "--explicit"], env)
     assert run.returncode == 0, run.stderr
     report = run.result

@@ -1,0 +1,229 @@
+"""Send one serialized OTLP request, once, and say whether it arrived, may be retried, or never will.
+
+No retry loop here: the delivery pipeline decides when to try again (with backoff, from the spool), so a
+send never holds a thread longer than one attempt's timeout.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import math
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from llmtel.config import Signal, SignalExport
+
+_logger = logging.getLogger("llmtel.export")
+
+DEFAULT_TIMEOUT = 10.0  # seconds; OTEL_EXPORTER_OTLP_TIMEOUT's default
+RETRYABLE_HTTP = frozenset({429, 502, 503, 504})  # the OTLP specification's list
+_GRPC_PATHS: dict[Signal, str] = {
+    "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    "metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+    "logs": "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+}
+_USER_AGENT = "llmtel-otlp-exporter"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one attempt achieved."""
+
+    kind: Literal["delivered", "retry", "rejected"]
+    detail: str = ""
+    retry_after: float | None = None  # seconds the collector asked us to wait
+
+    @property
+    def delivered(self) -> bool:
+        return self.kind == "delivered"
+
+
+DELIVERED = Outcome("delivered")
+
+
+class Sender(Protocol):
+    """Delivers serialized ``Export*ServiceRequest`` bytes of one signal to one collector endpoint."""
+
+    def send(self, payload: bytes, timeout: float) -> Outcome: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TransportOptions:
+    """The OTEL_EXPORTER_OTLP_* settings the stock exporters read themselves: timeout and TLS files."""
+
+    timeout: float = DEFAULT_TIMEOUT
+    certificate: str | None = None
+    client_key: str | None = None
+    client_certificate: str | None = None
+
+
+def transport_options(signal: Signal, environ: Mapping[str, str]) -> TransportOptions:
+    """Resolve timeout and TLS files for ``signal`` (per-signal variable first); ``ValueError`` names it."""
+    upper = signal.upper()
+
+    def pick(name: str) -> tuple[str | None, str]:
+        for key in (f"OTEL_EXPORTER_OTLP_{upper}_{name}", f"OTEL_EXPORTER_OTLP_{name}"):
+            value = (environ.get(key) or "").strip()
+            if value:
+                return value, key
+        return None, ""
+
+    raw, key = pick("TIMEOUT")
+    timeout = DEFAULT_TIMEOUT
+    if raw is not None:
+        try:
+            timeout = float(raw)
+        except ValueError:
+            raise ValueError(f"{key}: {raw!r} is not a number (seconds)") from None
+        if not math.isfinite(timeout) or timeout <= 0:
+            raise ValueError(f"{key}: must be a positive number of seconds, got {raw!r}")
+    return TransportOptions(
+        timeout=timeout,
+        certificate=pick("CERTIFICATE")[0],
+        client_key=pick("CLIENT_KEY")[0],
+        client_certificate=pick("CLIENT_CERTIFICATE")[0],
+    )
+
+
+def _retry_after_header(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None  # an HTTP date: ignore it, our backoff applies
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+class HttpSender:
+    """OTLP/HTTP: POST ``application/x-protobuf`` to the signal's URL, with the configured headers and compression."""
+
+    def __init__(self, export: SignalExport, options: TransportOptions) -> None:
+        import requests
+
+        self._url = export.endpoint
+        self._compression = export.compression
+        self._session = requests.Session()
+        self._session.headers.update({"Content-Type": "application/x-protobuf", "User-Agent": _USER_AGENT})
+        self._session.headers.update(dict(export.headers))
+        if export.compression:
+            self._session.headers["Content-Encoding"] = export.compression
+        if options.certificate:
+            self._session.verify = options.certificate
+        if options.client_certificate:
+            self._session.cert = (
+                (options.client_certificate, options.client_key) if options.client_key else options.client_certificate
+            )
+        self._requests = requests
+
+    def _body(self, payload: bytes) -> bytes:
+        if self._compression == "gzip":
+            return gzip.compress(payload, compresslevel=6)
+        if self._compression == "deflate":
+            return zlib.compress(payload)
+        return payload
+
+    def send(self, payload: bytes, timeout: float) -> Outcome:
+        timeout = max(0.05, timeout)
+        try:
+            response = self._session.post(self._url, data=self._body(payload), timeout=(timeout, timeout))
+        except self._requests.RequestException as error:  # refused, reset, timed out, TLS...
+            return Outcome("retry", type(error).__name__)
+        status = response.status_code
+        if 200 <= status < 300:
+            return DELIVERED
+        detail = f"HTTP {status}"
+        if status in RETRYABLE_HTTP:
+            return Outcome("retry", detail, _retry_after_header(response.headers.get("Retry-After")))
+        return Outcome("rejected", f"{detail}: {response.text[:200]}")
+
+    def close(self) -> None:
+        self._session.close()
+
+
+class GrpcSender:
+    """OTLP/gRPC: the ``Export`` method of the signal's service, called with the already-serialized request."""
+
+    # Retryable per the OTLP specification.
+    _RETRYABLE = (
+        "CANCELLED",
+        "DEADLINE_EXCEEDED",
+        "RESOURCE_EXHAUSTED",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+    )
+
+    def __init__(self, signal: Signal, export: SignalExport, options: TransportOptions) -> None:
+        import grpc
+
+        self._grpc = grpc
+        target = export.endpoint.split("://", 1)[-1].rstrip("/")
+        channel_options = [("grpc.primary_user_agent", _USER_AGENT)]
+        if export.insecure:
+            self._channel = grpc.insecure_channel(target, options=channel_options)
+        else:
+            self._channel = grpc.secure_channel(target, _credentials(options), options=channel_options)
+        # No serializer: the request is already bytes, exactly as spooled.
+        self._call = self._channel.unary_unary(_GRPC_PATHS[signal])
+        self._metadata = tuple((k.lower(), v) for k, v in export.headers.items()) or None
+        self._compression = grpc.Compression.Gzip if export.compression == "gzip" else grpc.Compression.NoCompression
+        self._retryable = frozenset(getattr(grpc.StatusCode, name) for name in self._RETRYABLE)
+
+    def send(self, payload: bytes, timeout: float) -> Outcome:
+        try:
+            self._call(payload, timeout=max(0.05, timeout), metadata=self._metadata, compression=self._compression)
+        except self._grpc.RpcError as error:
+            code = error.code() if hasattr(error, "code") else None
+            detail = f"gRPC {getattr(code, 'name', code)}"
+            if code in self._retryable:
+                return Outcome("retry", detail, _retry_info(error))
+            return Outcome("rejected", f"{detail}: {error.details() if hasattr(error, 'details') else ''}")
+        except ValueError as error:  # e.g. the channel was closed by shutdown
+            return Outcome("retry", f"gRPC {error}")
+        return DELIVERED
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+def _retry_info(error: Any) -> float | None:
+    try:
+        from google.rpc.error_details_pb2 import RetryInfo
+
+        for key, value in error.trailing_metadata() or ():
+            if key == "google.rpc.retryinfo-bin":
+                delay = RetryInfo.FromString(value).retry_delay
+                return delay.seconds + delay.nanos / 1e9
+    except Exception:  # noqa: BLE001 - a malformed hint is no reason to fail
+        return None
+    return None
+
+
+def _credentials(options: TransportOptions) -> Any:
+    import grpc
+
+    def read(path: str | None) -> bytes | None:
+        if not path:
+            return None
+        with open(path, "rb") as file:
+            return file.read()
+
+    return grpc.ssl_channel_credentials(
+        root_certificates=read(options.certificate),
+        private_key=read(options.client_key),
+        certificate_chain=read(options.client_certificate),
+    )
+
+
+def build_sender(signal: Signal, export: SignalExport, options: TransportOptions) -> Sender:
+    """The sender for ``export``'s protocol (an ``otlp`` exporter)."""
+    if export.protocol == "grpc":
+        return GrpcSender(signal, export, options)
+    return HttpSender(export, options)
