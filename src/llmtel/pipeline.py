@@ -35,6 +35,8 @@ log = logging.getLogger("llmtel.pipeline")
 if log.level == logging.NOTSET:  # records must exist although the root logger defaults to WARNING
     log.setLevel(logging.INFO)
 
+_GENAI_SCOPE = "llmtel"  # instrumentation scope of GenAI call spans (llmtel.genai.emit)
+
 # One private key holds everything (run, step, prebuilt attributes): one lookup per span start.
 _STATE_KEY = otel_context.create_key("llmtel.pipeline")
 
@@ -131,11 +133,18 @@ class Run:
         session_id: str | None = None,
         user_id: str | None = None,
         conversation_id: str | None = None,
+        turn: int | None = None,
         propagate_identity: bool = False,
         **attributes: Any,
     ) -> None:
+        if turn is not None and (isinstance(turn, bool) or not isinstance(turn, int) or turn < 1):
+            raise ValueError(f"turn: expected a whole number from 1 (the conversation's n-th turn), got {turn!r}")
         self.name = name
+        self.turn = turn
         self.propagate_identity = propagate_identity
+        self.kind = SpanKind.INTERNAL
+        self.parent_context: otel_context.Context | None = None  # set by continue_run: the caller's context
+        self.last_call: Any = None  # span of the latest GenAI call started in this run (for feedback)
         self._given_run_id = run_id
         self.run_id = run_id or ""
         self.session_id = session_id
@@ -153,6 +162,7 @@ class Run:
             session_id=self.session_id,
             user_id=self.user_id,
             conversation_id=self.conversation_id,
+            turn=self.turn,
             propagate_identity=self.propagate_identity,
             **self.attributes,
         )
@@ -170,9 +180,12 @@ class Run:
             attrs[semconv.USER_ID] = self.user_id
         if self.conversation_id is not None:
             attrs[semconv.GEN_AI_CONVERSATION_ID] = self.conversation_id
+        if self.turn is not None:
+            attrs[semconv.LLMTEL_SESSION_TURN] = self.turn
         self.span_attributes = attrs  # built once; the span processor passes it to set_attributes as is
+        self.last_call = None
 
-        ctx = otel_context.set_value(_STATE_KEY, _State(self, None, attrs))
+        ctx = otel_context.set_value(_STATE_KEY, _State(self, None, attrs), self.parent_context)
         ctx = baggage.set_baggage(semconv.LLMTEL_RUN_ID, self.run_id, ctx)
         # Baggage goes on every outgoing request, model APIs included: identities only when asked for.
         if self.propagate_identity and self.session_id is not None:
@@ -181,7 +194,7 @@ class Run:
             ctx = baggage.set_baggage(semconv.USER_ID, self.user_id, ctx)
         # started under ``ctx`` so the parent (if any) is the current span and the processor sees this run
         span = _tracer.start_span(
-            self.name, context=ctx, kind=SpanKind.INTERNAL, attributes={**attrs, semconv.LLMTEL_RUN_NAME: self.name}
+            self.name, context=ctx, kind=self.kind, attributes={**attrs, semconv.LLMTEL_RUN_NAME: self.name}
         )
         self.span = span
         self._tokens.append((otel_context.attach(trace.set_span_in_context(span, ctx)), span))
@@ -202,6 +215,18 @@ class Run:
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         self.__exit__(exc_type, exc, tb)
 
+    def feedback_target(self) -> Any:
+        """Trace / span / response ids to attach feedback to: the run's latest LLM call, else the run's span.
+
+        Usable inside the run and after it ended; hand ``.as_dict()`` to the UI and back to
+        ``llmtel.record_feedback(**ids, score=...)``."""
+        from llmtel.feedback import target_of_span
+
+        span = self.last_call if self.last_call is not None else self.span
+        if span is None:
+            raise ValueError("feedback_target: the run has not started; nothing to attach feedback to")
+        return target_of_span(span)
+
 
 def run(
     name: str,
@@ -210,6 +235,7 @@ def run(
     session_id: str | None = None,
     user_id: str | None = None,
     conversation_id: str | None = None,
+    turn: int | None = None,
     propagate_identity: bool = False,
     **attributes: Any,
 ) -> Run:
@@ -219,6 +245,9 @@ def run(
     session, user and conversation ids and ``attributes`` go onto every span started inside. The run id
     travels in W3C baggage to the services the run calls; session and user ids only with
     ``propagate_identity=True``, because baggage reaches every outgoing request, third-party APIs included.
+    ``turn`` (1, 2, ...) numbers the run within its session's conversation: ``llmtel.session.turn`` on every
+    span of the run. It is the caller's to give (the app knows the conversation; a counter kept in one
+    process would be wrong as soon as a session's turns are served by several processes).
     """
     return Run(
         name,
@@ -226,6 +255,7 @@ def run(
         session_id=session_id,
         user_id=user_id,
         conversation_id=conversation_id,
+        turn=turn,
         propagate_identity=propagate_identity,
         **attributes,
     )
@@ -417,6 +447,10 @@ class PipelineSpanProcessor(SpanProcessor):
         state = otel_context.get_value(_STATE_KEY, parent_context)
         if state is not None:
             span.set_attributes(state.span_attributes)  # type: ignore[attr-defined]
+            if state.run is not None:
+                scope = span.instrumentation_scope  # cheaper than looking into the span's attributes
+                if scope is not None and scope.name == _GENAI_SCOPE:
+                    state.run.last_call = span  # the run's latest LLM call, for feedback_target()
             return
         values = baggage.get_all(parent_context)
         if values:

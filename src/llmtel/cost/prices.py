@@ -84,10 +84,9 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from datetime import time as dtime
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 __all__ = ["PRICES_ENV", "Cost", "CostStatus", "PriceBook", "TokenUsage"]
 
@@ -134,9 +133,10 @@ _ERROR_RETRY_S: Final = 3600.0
 _DEFAULT_CACHE_SIZE: Final = 1024
 
 
-@dataclass(frozen=True, slots=True)
-class TokenUsage:
-    """Token counts of one call; ``cache_*`` are subsets of input, ``reasoning_tokens`` of output."""
+class TokenUsage(NamedTuple):
+    """Token counts of one call; ``cache_*`` are subsets of input, ``reasoning_tokens`` of output.
+
+    Immutable tuples (not frozen dataclasses) because one is built on every priced call."""
 
     input_tokens: int | None
     output_tokens: int | None
@@ -145,9 +145,8 @@ class TokenUsage:
     reasoning_tokens: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Cost:
-    """The priced result of one call."""
+class Cost(NamedTuple):
+    """The priced result of one call (an immutable tuple: cheap to build on the hot path)."""
 
     usd: float | None  # None unless status == "priced"
     status: CostStatus

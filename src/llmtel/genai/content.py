@@ -11,7 +11,7 @@ import enum
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 Redactor = Callable[[str], str]
@@ -100,10 +100,11 @@ class ContentPolicy:
     mode: CaptureMode = CaptureMode.NO_CONTENT
     max_length: int = 4096
     redactor: Redactor | None = default_redactor
+    collect: bool = False  # extract content into the record even when it is not exported (LLMTEL_DEBUG)
+    capture: bool = field(init=False)  # whether extraction fills content into the record (computed once)
 
-    @property
-    def capture(self) -> bool:
-        return self.mode is not CaptureMode.NO_CONTENT
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "capture", self.collect or self.mode is not CaptureMode.NO_CONTENT)
 
     @property
     def on_span(self) -> bool:

@@ -19,6 +19,7 @@ from llmtel import semconv as sc
 from llmtel._version import __version__
 from llmtel.cost import Cost, PriceBook, TokenUsage
 from llmtel.genai.content import ContentPolicy
+from llmtel.genai.diagnostics import report_failure
 from llmtel.genai.record import GenAICall
 
 _logger = logging.getLogger("llmtel.genai")
@@ -80,16 +81,13 @@ _OPENAI_FIELDS: tuple[tuple[str, str], ...] = (
 
 def end_attributes(call: GenAICall, cost: Cost | None) -> dict[str, Any]:
     """Attributes known once the call has ended: request parameters, response, usage, cost, timing."""
-    attrs: dict[str, Any] = {}
-    for name, field_name in _REQUEST_FIELDS:
-        value = getattr(call, field_name)
-        if value is not None:
-            attrs[name] = value
+    attrs: dict[str, Any] = {
+        name: value for name, field_name in _REQUEST_FIELDS if (value := getattr(call, field_name)) is not None
+    }
     if call.provider == sc.PROVIDER_OPENAI:
-        for name, field_name in _OPENAI_FIELDS:
-            value = getattr(call, field_name)
-            if value is not None:
-                attrs[name] = value
+        attrs.update(
+            (name, value) for name, field_name in _OPENAI_FIELDS if (value := getattr(call, field_name)) is not None
+        )
     if call.stream:
         attrs[sc.GEN_AI_REQUEST_STREAM] = True
         attrs[sc.LLMTEL_STREAM_CHUNKS] = call.chunk_count
@@ -144,6 +142,11 @@ def metric_attributes(call: GenAICall) -> dict[str, Any]:
     if call.error_type is not None:
         attrs[sc.ERROR_TYPE] = call.error_type
     return attrs
+
+
+def _end_time_ns(call: GenAICall) -> int:
+    """Wall-clock end of the call: its wall-clock start plus the monotonic duration."""
+    return call.start_time_ns + int(((call.end_perf or call.start_perf) - call.start_perf) * 1e9)
 
 
 def error_type_of(error: BaseException) -> str:
@@ -219,6 +222,8 @@ class GenAITelemetry:
         if error is not None and call.error_type is None:
             call.error_type = error_type_of(error)
             call.error_message = str(error)
+            if call.diagnosis is not None:
+                report_failure(call, span)  # failure path only: mode/hint on the span, a WARNING/ERROR log
         cost = self._price(call)
         if span.is_recording():
             span.set_attributes(end_attributes(call, cost))
@@ -233,7 +238,7 @@ class GenAITelemetry:
             self._emit_event(call, span, cost)
         if self.on_finish is not None:
             self.on_finish(call)
-        span.end(end_time=call.start_time_ns + int((call.end_perf - call.start_perf) * 1e9))
+        span.end(end_time=_end_time_ns(call))
 
     def _price(self, call: GenAICall) -> Cost | None:
         if self.prices is None or call.operation == sc.OP_FETCH_RESPONSE or call.error_type is not None:
@@ -265,6 +270,7 @@ class GenAITelemetry:
         attributes = {**start_attributes(call), **end_attributes(call, cost), **captured_content(call)}
         self.events.emit(
             event_name=sc.EVENT_INFERENCE_DETAILS,
+            timestamp=_end_time_ns(call),  # when the call ended, not when the exporter saw the record
             attributes=attributes,
             context=trace.set_span_in_context(span),
         )

@@ -7,7 +7,10 @@ events and cost (emission). Neither side knows the other's details.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llmtel.genai.diagnostics import Diagnosis
 
 
 @dataclass(slots=True)
@@ -66,6 +69,7 @@ class GenAICall:
     error_type: str | None = None
     error_message: str | None = None
     http_status: int | None = None
+    diagnosis: Diagnosis | None = None  # failure mode and hint, filled by the provider's error extraction
 
     # content, filled only when the content policy captures it (structured, pre-serialisation)
     input_messages: list[dict[str, Any]] | None = None

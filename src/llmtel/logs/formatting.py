@@ -145,14 +145,17 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = record.__dict__
         stamp = record_stamp(record)
+        event_dict = record.msg if isinstance(record.msg, dict) else None  # structlog's, via ProcessorFormatter
+        message = str(event_dict.get("event", "")) if event_dict is not None else record.getMessage()
         event = fields.get(semconv.LOG_EVENT)
         if not isinstance(event, str) or not event:
-            event = snake_case(record.msg) if isinstance(record.msg, str) else type(record.msg).__name__
+            template = message if event_dict is not None else record.msg
+            event = snake_case(template) if isinstance(template, str) else type(template).__name__
         out: dict[str, Any] = {
             "timestamp": _timestamp(record),
             "level": record.levelname,
             "event": event,
-            "message": record.getMessage(),
+            "message": message,
             "logger": record.name,
         }
         for key in (semconv.LOG_RUN_ID, semconv.LOG_STEP, semconv.LOG_TRACE_ID, semconv.LOG_SPAN_ID):
@@ -171,6 +174,9 @@ class JsonFormatter(logging.Formatter):
             ):
                 continue
             out[key] = value
+        for key, value in (event_dict or {}).items():
+            if isinstance(key, str) and not key.startswith("_") and key not in out and key not in ("level", "exc_info"):
+                out[key] = value
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:

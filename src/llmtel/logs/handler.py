@@ -11,8 +11,11 @@ Adding a handler to the root logger must not change what the application sees: `
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -62,9 +65,74 @@ _PIPELINE_ATTRIBUTES = (
 )
 
 
+# structlog event-dict keys with a meaning of their own (everything else is payload, kept under its own key)
+_EVENT_DICT_RENAMES = {
+    semconv.LOG_RUN_ID: semconv.LLMTEL_RUN_ID,
+    semconv.LOG_STEP: semconv.LLMTEL_STEP,
+    semconv.LOG_SESSION_ID: semconv.SESSION_ID,
+    semconv.LOG_USER_ID: semconv.USER_ID,
+    "logger": "logger.name",
+    "exception": "exception.stacktrace",  # the text structlog's format_exc_info puts there
+}
+_EVENT_DICT_SKIPPED = frozenset({"event", "level", "exc_info", "positional_args"})
+_IDS = (semconv.LOG_TRACE_ID, semconv.LOG_SPAN_ID, semconv.LOG_TRACE_FLAGS)
+
+
+def _structured_value(value: Any) -> Any:
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, bool, int, float)) for v in value):
+        return list(value)
+    try:
+        return json.dumps(value, ensure_ascii=False, default=repr)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def event_dict_attributes(event_dict: Mapping[str, Any], stamp: Mapping[str, str]) -> dict[str, Any]:
+    """A structlog event dict's key-value pairs as OpenTelemetry attributes.
+
+    ``event`` is the body and ``level`` the severity, so neither is repeated; keys starting with ``_`` are
+    structlog's own; trace / span ids equal to the record's context are carried by the record itself;
+    ``run_id``, ``step``, ``session_id``, ``user_id`` get the span attributes' names; other values are kept
+    as they are when OpenTelemetry can hold them, as JSON otherwise."""
+    attributes: dict[str, Any] = {}
+    for key, value in event_dict.items():
+        if not isinstance(key, str) or key.startswith("_") or key in _EVENT_DICT_SKIPPED or value is None:
+            continue
+        if key in _IDS and (value == stamp.get(key) or value == ""):
+            continue
+        if key in _EVENT_DICT_RENAMES:
+            if value == "":
+                continue
+            key = _EVENT_DICT_RENAMES[key]
+        attributes[key] = _structured_value(value)
+    return attributes
+
+
+def exception_of(exc_info: Any) -> BaseException | None:
+    """The exception an ``exc_info`` value designates: an exception, a ``sys.exc_info()`` tuple, or True
+    (the one being handled now)."""
+    if isinstance(exc_info, BaseException):
+        return exc_info
+    if isinstance(exc_info, tuple) and len(exc_info) == 3 and isinstance(exc_info[1], BaseException):
+        return exc_info[1]
+    if exc_info is True:
+        return sys.exc_info()[1]
+    return None
+
+
+def record_body(record: logging.LogRecord) -> str:
+    """The record's message; for a structlog event dict handed over by ``ProcessorFormatter.wrap_for_formatter``,
+    its ``event``."""
+    if isinstance(record.msg, dict):
+        return str(record.msg.get("event", ""))
+    return record.getMessage()
+
+
 def record_attributes(record: logging.LogRecord) -> dict[str, Any]:
     """Code location, logger name, run / step / session / user and ``extra=`` fields of a record, as
-    OpenTelemetry attributes."""
+    OpenTelemetry attributes; for a structlog event dict carried as the message, its key-value pairs too."""
     attributes: dict[str, Any] = {
         "code.file.path": record.pathname,
         "code.function.name": record.funcName,
@@ -81,6 +149,8 @@ def record_attributes(record: logging.LogRecord) -> dict[str, Any]:
             if key in STAMP_FIELDS and value == stamp.get(key):
                 continue  # stamped by llmtel, not the app's payload (an ``extra=`` override is kept)
             attributes[key] = _attribute_value(value)
+    if isinstance(record.msg, dict):
+        attributes.update(event_dict_attributes(record.msg, stamp))
     return attributes
 
 
@@ -115,11 +185,13 @@ class OTelLogHandler(logging.Handler):
         try:
             logger = self._provider.get_logger(record.name)
             exc = record.exc_info[1] if record.exc_info else None
+            if exc is None and isinstance(record.msg, dict):  # structlog's ``exc_info`` in the event dict
+                exc = exception_of(record.msg.get("exc_info"))
             logger.emit(
                 timestamp=int(record.created * 1e9),
                 severity_number=severity_number(record.levelno),
                 severity_text=record.levelname,
-                body=record.getMessage(),
+                body=record_body(record),
                 attributes=record_attributes(record),
                 exception=exc if isinstance(exc, BaseException) else None,
             )

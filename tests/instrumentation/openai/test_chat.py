@@ -159,7 +159,8 @@ def test_captured_content_with_tools_is_redacted_and_bounded(instrument, telemet
     assert attrs[sc.LLMTEL_CONTENT_TRUNCATED] is True
     outputs = json.loads(attrs[sc.GEN_AI_OUTPUT_MESSAGES])
     assert outputs == [{"role": "assistant", "parts": [
-        {"type": "tool_call", "id": "call_1", "name": "lookup", "arguments": {"email": "[REDACTED:email]"}}]}]
+        {"type": "tool_call", "id": "call_1", "name": "lookup", "arguments": {"email": "[REDACTED:email]"}}],
+        "finish_reason": "tool_calls"}]
     assert json.loads(attrs[sc.GEN_AI_TOOL_DEFINITIONS]) == [
         {"type": "function", "name": "lookup", "parameters": {"type": "object"}}]
     assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_calls",)

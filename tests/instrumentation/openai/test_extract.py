@@ -187,8 +187,8 @@ def test_chat_response():
         {"role": "assistant", "parts": [
             {"type": "text", "content": "thinking"},
             {"type": "tool_call", "id": "call_9", "name": "lookup", "arguments": {"q": "x"}},
-        ]},
-        {"role": "assistant", "parts": [{"type": "text", "content": "cut"}]},
+        ], "finish_reason": "tool_calls"},
+        {"role": "assistant", "parts": [{"type": "text", "content": "cut"}], "finish_reason": "length"},
     ]
 
 
@@ -201,6 +201,31 @@ def test_malformed_chat_response_keeps_what_is_known():
     odd = ChatCompletion.construct(id="y", choices=[type("C", (), {"finish_reason": None, "message": None})()])
     extract.apply_response(call, odd, ON)
     assert call.finish_reasons == ["error"]
+
+
+def test_output_messages_carry_their_finish_reason():
+    # a chat choice without a finish reason: its output message says "error" (the conventions require one)
+    unfinished = ChatCompletion.construct(
+        id="chatcmpl-2", object="chat.completion", created=1, model="gpt-4o-mini",
+        choices=[{"index": 0, "finish_reason": None, "message": {"role": "assistant", "content": "par"}}])
+    call = chat_call()
+    extract.apply_response(call, unfinished, ON)
+    assert call.output_messages == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "par"}], "finish_reason": "error"}]
+    # a Responses reply cut short by max_output_tokens: its one output message says "length"
+    responses = pytest.importorskip("openai.types.responses")
+    incomplete = responses.Response.model_validate({
+        "id": "resp_1", "object": "response", "created_at": 1, "model": "gpt-4o-mini", "status": "incomplete",
+        "incomplete_details": {"reason": "max_output_tokens"},
+        "output": [{"type": "message", "id": "msg_1", "role": "assistant", "status": "incomplete",
+                    "content": [{"type": "output_text", "text": "Par", "annotations": []}]}],
+        "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
+    })
+    call = GenAICall(operation=sc.OP_CHAT, provider=sc.PROVIDER_OPENAI, api_type=sc.API_TYPE_RESPONSES)
+    extract.apply_response(call, incomplete, ON)
+    assert call.finish_reasons == ["length"]
+    assert call.output_messages == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Par"}], "finish_reason": "length"}]
 
 
 def chunk(**body):
@@ -230,7 +255,7 @@ def test_chunk_accumulator_reassembles_tool_calls_and_usage():
     assert call.output_messages == [{"role": "assistant", "parts": [
         {"type": "text", "content": "Hello"},
         {"type": "tool_call", "id": "call_1", "name": "get", "arguments": {"city": "Oslo"}},
-    ]}]
+    ], "finish_reason": "tool_calls"}]
 
 
 def test_chunk_accumulator_marks_missing_finish_reasons_as_error_when_cut_short():

@@ -85,8 +85,8 @@ def test_completion_content_and_choices(instrument, telemetry, client, fake):
     assert json.loads(attrs[sc.GEN_AI_INPUT_MESSAGES]) == [{"role": "user", "parts": [
         {"type": "text", "content": "write"}]}]
     assert json.loads(attrs[sc.GEN_AI_OUTPUT_MESSAGES]) == [
-        {"role": "assistant", "parts": [{"type": "text", "content": "first"}]},
-        {"role": "assistant", "parts": [{"type": "text", "content": "second"}]}]
+        {"role": "assistant", "parts": [{"type": "text", "content": "first"}], "finish_reason": "length"},
+        {"role": "assistant", "parts": [{"type": "text", "content": "second"}], "finish_reason": "length"}]
 
 
 def test_completion_error(instrument, telemetry, client, fake):
@@ -122,7 +122,7 @@ def test_stream_with_usage_and_content(instrument, telemetry, client, fake, guar
     assert stream_attrs[sc.LLMTEL_STREAM_END] == "completed"
     assert without_prices(attrs) == expected_attrs
     assert json.loads(content[sc.GEN_AI_OUTPUT_MESSAGES]) == [
-        {"role": "assistant", "parts": [{"type": "text", "content": "one two three"}]}]
+        {"role": "assistant", "parts": [{"type": "text", "content": "one two three"}], "finish_reason": "stop"}]
     (ttfc,) = telemetry.metric_points(sc.METRIC_TIME_TO_FIRST_CHUNK)
     assert ttfc.count == 1
     guard.check()

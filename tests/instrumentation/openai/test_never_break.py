@@ -254,7 +254,7 @@ def test_with_streaming_response_parsed(instrument, telemetry, client, fake, gua
     assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_calls",)
     assert attrs[sc.LLMTEL_USAGE_SOURCE] == "response"
     assert json.loads(attrs[sc.GEN_AI_OUTPUT_MESSAGES]) == [{"role": "assistant", "parts": [
-        {"type": "tool_call", "id": "call_1", "name": "lookup", "arguments": {"q": 1}}]}]
+        {"type": "tool_call", "id": "call_1", "name": "lookup", "arguments": {"q": 1}}], "finish_reason": "tool_calls"}]
     assert sc.LLMTEL_STREAM_END not in attrs
     guard.check()
 

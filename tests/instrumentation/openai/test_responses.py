@@ -158,7 +158,8 @@ def test_parse_with_a_pydantic_model(instrument, telemetry, client, fake):
     assert attrs[sc.GEN_AI_RESPONSE_ID] == parsed.id
     assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
     assert json.loads(attrs[sc.GEN_AI_OUTPUT_MESSAGES]) == [
-        {"role": "assistant", "parts": [{"type": "text", "content": '{"city": "example", "population": 1}'}]}]
+        {"role": "assistant", "parts": [{"type": "text", "content": '{"city": "example", "population": 1}'}],
+         "finish_reason": "stop"}]
 
 
 def test_retrieve_is_fetch_response_without_usage(instrument, telemetry, client, fake):
@@ -230,7 +231,7 @@ def test_content_when_captured(instrument, telemetry, client, fake):
         {"type": "reasoning", "content": "weather tool answered"},
         {"type": "text", "content": "It is sunny."},
         {"type": "tool_call", "id": "call_2", "name": "notify", "arguments": {"to": "ann"}},
-    ]}]
+    ], "finish_reason": "tool_calls"}]
     assert json.loads(attrs[sc.GEN_AI_TOOL_DEFINITIONS]) == [
         {"type": "function", "name": "notify", "description": "send", "parameters": {"type": "object"}}]
     assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_calls",)
@@ -263,7 +264,7 @@ def test_async_create_parse_and_retrieve(instrument, telemetry, aclient, fake):
     assert without_cost_values({k: v for k, v in attrs.items() if k not in content}) == expected_attributes(
         fake, created.id)
     assert json.loads(attrs[sc.GEN_AI_OUTPUT_MESSAGES]) == [
-        {"role": "assistant", "parts": [{"type": "text", "content": "Paris."}]}]
+        {"role": "assistant", "parts": [{"type": "text", "content": "Paris."}], "finish_reason": "stop"}]
     assert (second.attributes[sc.GEN_AI_OUTPUT_TYPE], second.attributes[sc.GEN_AI_RESPONSE_ID]) == ("json",
                                                                                                    parsed.id)
     assert third.name == "fetch_response"

@@ -17,6 +17,7 @@ from wrapt import wrap_function_wrapper
 from llmtel.config import resolve_genai_settings
 from llmtel.cost import PriceBook
 from llmtel.genai.content import CaptureMode, ContentPolicy, Redactor, default_redactor
+from llmtel.genai.debug import DebugView
 from llmtel.genai.emit import GenAITelemetry
 from llmtel.instrumentation.openai.wrappers import OpenAIHooks
 
@@ -49,15 +50,20 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             mode=CaptureMode(settings.capture_content),
             max_length=settings.content_max_length,
             redactor=redactor,
+            collect=settings.debug,  # the debug view shows content that is exported only if capture is on
         )
         prices: Mapping[str, Any] | None = kwargs.get("prices")
+        price_book = PriceBook(prices)
+        on_finish = kwargs.get("on_finish")
+        if settings.debug:  # decided once here: with debug off the finish path has no extra work
+            on_finish = DebugView(price_book, then=on_finish)
         telemetry = GenAITelemetry(
             tracer_provider=kwargs.get("tracer_provider"),
             meter_provider=kwargs.get("meter_provider"),
             logger_provider=kwargs.get("logger_provider"),
             content=policy,
-            prices=PriceBook(prices),
-            on_finish=kwargs.get("on_finish"),
+            prices=price_book,
+            on_finish=on_finish,
         )
         hooks = OpenAIHooks(telemetry, inject_stream_usage=settings.stream_usage == "inject")
         for target, method in _TARGETS:

@@ -13,6 +13,7 @@ from typing import Any
 
 from llmtel import semconv as sc
 from llmtel.genai.content import ContentPolicy
+from llmtel.genai.diagnostics import diagnose
 from llmtel.genai.record import GenAICall
 
 # --- routing ---------------------------------------------------------------------------------------------
@@ -82,6 +83,18 @@ def _arguments(raw: Any) -> Any:
 # --- requests --------------------------------------------------------------------------------------------
 
 
+# Request keys shared by chat, Responses and legacy completions -> (record field, reader).
+_SAMPLING_PARAMS: dict[str, tuple[str, Any]] = {
+    "temperature": ("temperature", _number),
+    "top_p": ("top_p", _number),
+    "seed": ("seed", _int),
+    "frequency_penalty": ("frequency_penalty", _number),
+    "presence_penalty": ("presence_penalty", _number),
+    "stop": ("stop_sequences", _stop),
+    "service_tier": ("request_service_tier", _service_tier),
+}
+
+
 def apply_request(call: GenAICall, body: Mapping[str, Any], policy: ContentPolicy) -> None:
     """Fill request parameters (and, when captured, request content) from the JSON body being sent."""
     call.request_model = _str(body.get("model"))
@@ -91,15 +104,13 @@ def apply_request(call: GenAICall, body: Mapping[str, Any], policy: ContentPolic
         call.encoding_formats = (fmt,) if isinstance(fmt, str) else None
         call.dimensions = _int(body.get("dimensions"))
         return
-    call.temperature = _number(body.get("temperature"))
-    call.top_p = _number(body.get("top_p"))
-    call.seed = _int(body.get("seed"))
-    call.frequency_penalty = _number(body.get("frequency_penalty"))
-    call.presence_penalty = _number(body.get("presence_penalty"))
-    call.stop_sequences = _stop(body.get("stop"))
+    # Only the keys present are read (a request body usually has a handful of the dozens possible).
+    for key, value in body.items():
+        param = _SAMPLING_PARAMS.get(key)
+        if param is not None:
+            setattr(call, param[0], param[1](value))
     n = _int(body.get("n"))
     call.choice_count = n if n is not None and n != 1 else None
-    call.request_service_tier = _service_tier(body.get("service_tier"))
     if call.api_type == sc.API_TYPE_RESPONSES:
         _apply_responses_request(call, body, policy)
     else:
@@ -330,13 +341,15 @@ def _finish_reason(value: Any) -> str:
 
 
 def _choice_message(choice: Any, policy: ContentPolicy) -> dict[str, Any]:
+    """One choice as an output message; the conventions require its finish reason on it."""
+    reason = _finish_reason(getattr(choice, "finish_reason", None))
     message = getattr(choice, "message", None)
     parts: list[dict[str, Any]] = []
     if message is None:  # legacy completions carry text on the choice itself
         text = getattr(choice, "text", None)
         if isinstance(text, str):
             parts.append(policy.text_part(text))
-        return {"role": "assistant", "parts": parts}
+        return {"role": "assistant", "parts": parts, "finish_reason": reason}
     content = getattr(message, "content", None)
     if isinstance(content, str):
         parts.append(policy.text_part(content))
@@ -353,7 +366,7 @@ def _choice_message(choice: Any, policy: ContentPolicy) -> dict[str, Any]:
                 "arguments": policy.value(_arguments(getattr(function, "arguments", None))),
             }
         )
-    return {"role": getattr(message, "role", None) or "assistant", "parts": parts}
+    return {"role": getattr(message, "role", None) or "assistant", "parts": parts, "finish_reason": reason}
 
 
 _INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
@@ -386,10 +399,10 @@ def apply_responses_object(call: GenAICall, response: Any, policy: ContentPolicy
         reasons.append("tool_calls" if has_call else "stop")
     call.finish_reasons = reasons
     if policy.capture and call.operation != sc.OP_FETCH_RESPONSE:
-        call.output_messages = responses_output_messages(output, policy)
+        call.output_messages = responses_output_messages(output, policy, reasons[0] if reasons else "error")
 
 
-def responses_output_messages(output: Any, policy: ContentPolicy) -> list[dict[str, Any]]:
+def responses_output_messages(output: Any, policy: ContentPolicy, finish_reason: str) -> list[dict[str, Any]]:
     """Responses API output items as one assistant message with text, tool-call and reasoning parts."""
     parts: list[dict[str, Any]] = []
     for item in output:
@@ -418,7 +431,7 @@ def responses_output_messages(output: Any, policy: ContentPolicy) -> list[dict[s
                     parts.append(policy.text_part(text, "reasoning"))
         elif isinstance(kind, str):
             parts.append({"type": "server_tool_call", "name": kind, "server_tool_call": {"type": kind}})
-    return [{"role": "assistant", "parts": parts}]
+    return [{"role": "assistant", "parts": parts, "finish_reason": finish_reason}]
 
 
 # --- streams ---------------------------------------------------------------------------------------------
@@ -505,7 +518,8 @@ class ChunkAccumulator:
                         "arguments": self.policy.value(_arguments("".join(entry["arguments"]))),
                     }
                 )
-            messages.append({"role": "assistant", "parts": parts})
+            messages.append({"role": "assistant", "parts": parts, "finish_reason": call.finish_reasons[i]
+                             if i < len(call.finish_reasons) else "error"})
         call.output_messages = messages
 
 
@@ -543,3 +557,33 @@ class EventAccumulator:
                 self.call.usage_source = "absent"
             if completed and self.call.error_type is not None:
                 self.call.stream_end = "error"  # the body ended after an ``error`` event, not a response
+
+
+# --- errors ----------------------------------------------------------------------------------------------
+
+
+def error_inputs(error: BaseException) -> dict[str, Any]:
+    """What ``diagnostics.diagnose`` needs, read from an ``openai`` exception (or any exception): the HTTP
+    status, the error body's code / type / param / message, the class names along the MRO, the headers."""
+    body = getattr(error, "body", None)
+    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
+        body = body["error"]  # some servers send the whole reply; the SDK usually unwraps it
+    body = body if isinstance(body, Mapping) else {}
+    code = getattr(error, "code", None) or body.get("code")
+    response = getattr(error, "response", None)
+    headers = getattr(response, "headers", None)
+    status = getattr(error, "status_code", None)
+    return {
+        "status": status if isinstance(status, int) else None,
+        "code": str(code) if code is not None else None,
+        "error_type": _str(getattr(error, "type", None)) or _str(body.get("type")),
+        "param": _str(getattr(error, "param", None)) or _str(body.get("param")),
+        "message": _str(getattr(error, "message", None)) or _str(body.get("message")) or str(error),
+        "exception_names": [cls.__name__ for cls in type(error).__mro__],
+        "headers": dict(headers.items()) if headers is not None and hasattr(headers, "items") else None,
+    }
+
+
+def apply_error(call: GenAICall, error: BaseException) -> None:
+    """Diagnose a failed call: its failure mode, hint and requested retry delay go on the record."""
+    call.diagnosis = diagnose(**error_inputs(error))

@@ -21,6 +21,7 @@ from opentelemetry.trace import Span
 
 from llmtel.genai.emit import GenAITelemetry
 from llmtel.genai.record import GenAICall
+from llmtel.instrumentation.openai.extract import apply_error
 
 _logger = logging.getLogger("llmtel.instrumentation.openai")
 
@@ -77,6 +78,8 @@ class StreamState:
             self.accumulator.close(end == "completed")
             if self.hide_usage_chunk and self.call.usage_source == "stream_usage_chunk":
                 self.call.usage_source = "injected"  # the usage chunk was asked for by llmtel, not the caller
+            if isinstance(error, Exception):
+                apply_error(self.call, error)  # the stream broke: failure mode and hint, as for a failed call
         except Exception:  # noqa: BLE001
             _log_once("close", "llmtel: could not summarise a stream")
         self.telemetry.finish(self.call, self.span, error)

@@ -50,6 +50,7 @@ class OpenAIHooks:
         self.inject_stream_usage = inject_stream_usage
         self._stream_types: tuple[type, type] | None = None
         self._raw_types: tuple[type, ...] = ()
+        self._server: tuple[Any, str | None, int | None] = (object(), None, None)  # (base_url, host, port)
 
     # --- preparing a call ---------------------------------------------------------------------------------
 
@@ -65,8 +66,10 @@ class OpenAIHooks:
         operation, api_type = found
         call = GenAICall(operation=operation, provider=_provider(client), api_type=api_type)
         base_url = getattr(client, "base_url", None)
-        call.server_address = getattr(base_url, "host", None) or None
-        call.server_port = _port(base_url)
+        server = self._server
+        if server[0] is not base_url:  # the client's URL object is immutable: read it once per URL seen
+            server = self._server = (base_url, getattr(base_url, "host", None) or None, _port(base_url))
+        call.server_address, call.server_port = server[1], server[2]
         body = _request_body(options)
         injected = False
         if isinstance(body, dict):
@@ -127,6 +130,10 @@ class OpenAIHooks:
             call.stream_end = "cancelled" if call.stream else None
             self.telemetry.finish(call, span)
         else:
+            try:
+                extract.apply_error(call, error)  # failure mode + hint for the span, the log line and debug view
+            except Exception:  # noqa: BLE001
+                _log_once("diagnose", "llmtel: could not diagnose an OpenAI error; the span keeps its type")
             self.telemetry.finish(call, span, error)
 
     def sync_request(self, wrapped: Any, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -39,7 +39,8 @@ def test_tool_call_deltas_become_whole_calls(instrument, telemetry, client, fake
     argument_pieces = [t.function.arguments for c in chunks for t in (c.choices[0].delta.tool_calls or ())]
     assert len(argument_pieces) > 10
     attrs = check_stream_span(telemetry, end="completed", chunks=len(chunks), finish=["tool_calls"])
-    assert outputs(attrs) == [{"role": "assistant", "parts": [tool_part(LOOKUP), tool_part(CLOCK)]}]
+    assert outputs(attrs) == [{"role": "assistant", "parts": [tool_part(LOOKUP), tool_part(CLOCK)],
+                               "finish_reason": "tool_calls"}]
     assert json.loads(attrs[sc.GEN_AI_TOOL_DEFINITIONS]) == [
         {"type": "function", "name": "lookup", "parameters": {"type": "object"}},
         {"type": "function", "name": "clock", "parameters": {"type": "object"}}]
@@ -64,7 +65,8 @@ def test_tool_call_with_text_before_it(instrument, telemetry, client, fake, guar
     attrs = check_stream_span(telemetry, end="completed", chunks=6, finish=["tool_calls"])
     assert outputs(attrs) == [{"role": "assistant", "parts": [
         {"type": "text", "content": "Let me check."},
-        {"type": "tool_call", "id": "call_9", "name": "lookup", "arguments": {"q": "x"}}]}]
+        {"type": "tool_call", "id": "call_9", "name": "lookup", "arguments": {"q": "x"}}],
+        "finish_reason": "tool_calls"}]
     guard.check()
 
 
@@ -88,7 +90,7 @@ def test_async_tool_call_deltas_become_whole_calls(instrument, telemetry, aclien
 
     chunks = asyncio.run(main())
     attrs = check_stream_span(telemetry, end="completed", chunks=len(chunks), finish=["tool_calls", "tool_calls"])
-    message = {"role": "assistant", "parts": [tool_part(LOOKUP), tool_part(CLOCK)]}
+    message = {"role": "assistant", "parts": [tool_part(LOOKUP), tool_part(CLOCK)], "finish_reason": "tool_calls"}
     assert outputs(attrs) == [message, message]
     assert attrs[sc.GEN_AI_REQUEST_CHOICE_COUNT] == 2
     guard.check()
@@ -126,8 +128,10 @@ def test_n2_finish_reasons_per_choice(instrument, telemetry, client, fake, guard
     assert attrs[sc.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2024-07-18"
     if capture:
         assert outputs(attrs) == [
-            {"role": "assistant", "parts": [{"type": "text", "content": "Paris is the capital."}]},
-            {"role": "assistant", "parts": [{"type": "text", "content": "The capital of France is"}]}]
+            {"role": "assistant", "parts": [{"type": "text", "content": "Paris is the capital."}],
+             "finish_reason": "stop"},
+            {"role": "assistant", "parts": [{"type": "text", "content": "The capital of France is"}],
+             "finish_reason": "length"}]
     else:
         assert sc.GEN_AI_OUTPUT_MESSAGES not in attrs
     guard.check()

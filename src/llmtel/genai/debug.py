@@ -1,0 +1,137 @@
+"""Debug view (``LLMTEL_DEBUG=true``): each finished GenAI call printed readably on stderr, for development.
+
+It consumes the provider-neutral ``GenAICall`` when the call finishes: model, latency, tokens, cost, finish
+reasons, the full prompt and response, and the diagnosis of a failure. The prompt and response shown here
+are collected for the console only; they are exported over OTLP only when content capture is on as well.
+``format_call`` is a pure function; ``DebugView`` is the thin part that prices the call and writes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from llmtel.cost import Cost, PriceBook, TokenUsage
+from llmtel.genai.record import GenAICall
+
+_logger = logging.getLogger("llmtel.genai")
+_INDENT = "    "
+
+
+def _ms(seconds: float | None) -> str:
+    return "?" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
+def _indent(text: str) -> str:
+    return text.replace("\n", "\n" + _INDENT + "  ")
+
+
+def _part_text(part: dict[str, Any]) -> str:
+    kind = part.get("type")
+    if kind in ("text", "refusal", "reasoning"):
+        text = str(part.get("content", ""))
+        if "truncated" in part:
+            text += f" [... {part['truncated'].get('length')} chars in all]"
+        return text if kind == "text" else f"({kind}) {text}"
+    if kind == "tool_call":
+        arguments = json.dumps(part.get("arguments"), ensure_ascii=False, default=str)
+        return f"tool call {part.get('name')}({arguments}) id={part.get('id')}"
+    if kind == "tool_call_response":
+        response = json.dumps(part.get("response"), ensure_ascii=False, default=str)
+        return f"tool result id={part.get('id')}: {response}"
+    if kind in ("blob", "uri", "file"):
+        return f"[{part.get('modality', kind)} {part.get('mime_type') or part.get('uri') or ''}]".replace(" ]", "]")
+    return f"[{kind}]"
+
+
+def _messages(label: str, messages: list[dict[str, Any]] | None) -> list[str]:
+    lines = []
+    for message in messages or ():
+        role = message.get("role", "?")
+        texts = [_part_text(p) for p in message.get("parts", ()) if isinstance(p, dict)]
+        lines.append(f"{_INDENT}{label} {role}: {_indent(' | '.join(texts)) if texts else '(empty)'}")
+    return lines
+
+
+def format_call(call: GenAICall, cost: Cost | None = None) -> str:
+    """A few readable lines about one finished call (no trailing newline)."""
+    model = call.request_model or "?"
+    if call.response_model and call.response_model != call.request_model:
+        model = f"{model} -> {call.response_model}"
+    head = f"[llmtel] {call.operation} {model} ({call.provider}) {_ms(call.duration)}"
+    if call.time_to_first_chunk is not None:
+        head += f", first chunk {_ms(call.time_to_first_chunk)}"
+    lines = [head]
+
+    usage = []
+    if call.input_tokens is not None:
+        extra = f" ({call.cache_read_tokens} cached)" if call.cache_read_tokens else ""
+        usage.append(f"{call.input_tokens} in{extra}")
+    if call.output_tokens is not None:
+        extra = f" ({call.reasoning_tokens} reasoning)" if call.reasoning_tokens else ""
+        usage.append(f"{call.output_tokens} out{extra}")
+    details = [f"tokens: {', '.join(usage) if usage else 'not reported'}"]
+    if cost is not None:
+        details.append(f"cost: ${cost.usd:.6f}" if cost.usd is not None else f"cost: {cost.status}")
+    if call.finish_reasons:
+        details.append(f"finish: {','.join(call.finish_reasons)}")
+    if call.response_id:
+        details.append(f"id: {call.response_id}")
+    lines.append(_INDENT + "  ".join(details))
+
+    if call.system_instructions:
+        texts = [_part_text(p) for p in call.system_instructions]
+        lines.append(f"{_INDENT}> system: {_indent(' | '.join(texts))}")
+    lines.extend(_messages(">", call.input_messages))
+    lines.extend(_messages("<", call.output_messages))
+    if call.error_type is not None:
+        lines.append(f"{_INDENT}! error: {call.error_type}: {call.error_message or ''}".rstrip())
+        if call.diagnosis is not None:
+            lines.append(f"{_INDENT}! {call.diagnosis.mode}: {call.diagnosis.hint}")
+    return "\n".join(lines)
+
+
+def price(prices: PriceBook | None, call: GenAICall) -> Cost | None:
+    """The call's cost as emission computes it (None for failures, fetches, or without a price book)."""
+    if prices is None or call.error_type is not None or call.operation == "fetch_response":
+        return None
+    usage = TokenUsage(
+        input_tokens=call.input_tokens,
+        output_tokens=call.output_tokens,
+        cache_read_tokens=call.cache_read_tokens or 0,
+        cache_write_tokens=call.cache_write_tokens or 0,
+        reasoning_tokens=call.reasoning_tokens or 0,
+    )
+    return prices.cost(call.provider, call.response_model or call.request_model, usage)
+
+
+class DebugView:
+    """The ``on_finish`` consumer behind ``LLMTEL_DEBUG``: prints each call to ``stream`` (stderr by default,
+    looked up at write time), then hands the call to the next consumer, if any. Never raises."""
+
+    def __init__(
+        self,
+        prices: PriceBook | None = None,
+        then: Callable[[GenAICall], None] | None = None,
+        stream: TextIO | None = None,
+    ) -> None:
+        self.prices = prices
+        self.then = then
+        self.stream = stream
+        self._warned = False
+
+    def __call__(self, call: GenAICall) -> None:
+        try:
+            text = format_call(call, price(self.prices, call))
+            stream = self.stream or sys.stderr
+            stream.write(text + "\n")
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a debug aid must never break the call
+            if not self._warned:
+                self._warned = True
+                _logger.warning("llmtel: the debug view could not print a call (logged once)", exc_info=True)
+        if self.then is not None:
+            self.then(call)

@@ -1,0 +1,87 @@
+"""The debug view: the pure formatter, the consumer, and content collected for it without being exported."""
+
+from __future__ import annotations
+
+import io
+
+from llmtel.cost import Cost, PriceBook
+from llmtel.genai.content import CaptureMode, ContentPolicy
+from llmtel.genai.debug import DebugView, format_call
+from llmtel.genai.diagnostics import diagnose
+from llmtel.genai.record import GenAICall
+
+
+def finished_call(**fields) -> GenAICall:
+    call = GenAICall(operation="chat", provider="openai", request_model="gpt-4o-mini", start_perf=10.0, end_perf=10.25)
+    for name, value in fields.items():
+        setattr(call, name, value)
+    return call
+
+
+def test_format_call_shows_model_latency_tokens_cost_and_content():
+    call = finished_call(
+        response_model="gpt-4o-mini-2024-07-18",
+        input_tokens=120,
+        cache_read_tokens=100,
+        output_tokens=7,
+        finish_reasons=["stop"],
+        response_id="chatcmpl-1",
+        input_messages=[
+            {"role": "system", "parts": [{"type": "text", "content": "Be brief."}]},
+            {"role": "user", "parts": [{"type": "text", "content": "line one\nline two"}]},
+        ],
+        output_messages=[
+            {"role": "assistant", "parts": [
+                {"type": "text", "content": "Sure."},
+                {"type": "tool_call", "id": "call_1", "name": "lookup", "arguments": {"q": "x"}},
+            ]}
+        ],
+    )
+    text = format_call(call, Cost(usd=0.0000123, status="priced", prices="test"))
+    lines = text.splitlines()
+    assert lines[0] == "[llmtel] chat gpt-4o-mini -> gpt-4o-mini-2024-07-18 (openai) 250.0 ms"
+    assert "tokens: 120 in (100 cached), 7 out" in lines[1]
+    assert "cost: $0.000012" in lines[1] and "finish: stop" in lines[1] and "id: chatcmpl-1" in lines[1]
+    assert "    > system: Be brief." in lines
+    assert "    > user: line one" in lines and "      line two" in lines  # continuation lines indented
+    assert '    < assistant: Sure. | tool call lookup({"q": "x"}) id=call_1' in lines
+
+
+def test_format_call_failure_and_stream_timing():
+    call = finished_call(
+        stream=True,
+        first_chunk_perf=10.05,
+        error_type="RateLimitError",
+        error_message="Error code: 429",
+        diagnosis=diagnose(status=429, headers={"retry-after": "2"}),
+    )
+    text = format_call(call)
+    assert "first chunk 50.0 ms" in text.splitlines()[0]
+    assert "tokens: not reported" in text
+    assert "! error: RateLimitError: Error code: 429" in text
+    assert "! rate_limited: rate limit reached" in text and "wait 2 s" in text
+
+
+def test_debug_view_writes_and_hands_on_and_survives_a_broken_stream():
+    out = io.StringIO()
+    seen = []
+    view = DebugView(PriceBook({"gpt-4o-mini": {"input": 1.0, "output": 2.0}}), then=seen.append, stream=out)
+    call = finished_call(input_tokens=1_000_000, output_tokens=0)
+    view(call)
+    assert "cost: $1.000000" in out.getvalue()
+    assert seen == [call]
+
+    class Broken(io.StringIO):
+        def write(self, text):
+            raise OSError("closed")
+
+    broken = DebugView(None, then=seen.append, stream=Broken())
+    broken(call)  # never raises
+    assert seen == [call, call]
+
+
+def test_collect_extracts_content_without_exporting_it():
+    collect_only = ContentPolicy(collect=True)
+    assert collect_only.capture and not collect_only.on_span and not collect_only.on_event
+    assert not ContentPolicy().capture
+    assert ContentPolicy(mode=CaptureMode.EVENT_ONLY).capture

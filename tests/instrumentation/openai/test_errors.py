@@ -1,0 +1,131 @@
+"""Failed OpenAI calls, through the real client against the fake server: each failure mode on the span and in
+one WARNING (retryable) or ERROR log record stamped with the call's span."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from opentelemetry.trace import StatusCode
+
+from llmtel.logs import OTelLogHandler
+from llmtel.testing import ChatReply, Delay, Disconnect, ErrorReply, StreamFault
+from tests.instrumentation.openai.conftest import API_KEY
+
+openai = pytest.importorskip("openai")
+
+pytestmark = pytest.mark.timeout(30)
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture
+def diagnostic_logs(telemetry):
+    logger = logging.getLogger("llmtel.genai.diagnostics")
+    handler = OTelLogHandler(telemetry.logger_provider)
+    logger.addHandler(handler)
+    yield lambda: [r for r in telemetry.events() if r.attributes.get("event") == "llm_call_failed"]
+    logger.removeHandler(handler)
+
+
+CASES = [
+    (ErrorReply.rate_limited(3), "RateLimitError", "rate_limited", "WARNING", 3.0, "rate_limit_exceeded"),
+    (ErrorReply.context_length_exceeded(), "BadRequestError", "context_length_exceeded", "ERROR", None,
+     "context_length_exceeded"),
+    (ErrorReply.invalid_api_key(), "AuthenticationError", "authentication", "ERROR", None, "invalid_api_key"),
+    (ErrorReply.permission_denied(), "PermissionDeniedError", "permission_denied", "ERROR", None,
+     "unsupported_country_region_territory"),
+    (ErrorReply.model_not_found(), "NotFoundError", "model_not_found", "ERROR", None, "model_not_found"),
+    (ErrorReply.insufficient_quota(), "RateLimitError", "insufficient_quota", "ERROR", None, "insufficient_quota"),
+    (ErrorReply.bad_request("flagged", code="content_filter"), "BadRequestError", "content_filter", "ERROR", None,
+     "content_filter"),
+    (ErrorReply.server_error(), "InternalServerError", "server_error", "WARNING", 0.0, None),
+    (ErrorReply.overloaded(), "InternalServerError", "overloaded", "WARNING", 0.0, None),
+    (Disconnect(), "APIConnectionError", "connection_error", "WARNING", None, None),
+    (Delay(1.0), "APITimeoutError", "timeout", "WARNING", None, None),
+]
+
+
+@pytest.mark.parametrize(("reply", "error", "mode", "level", "retry_after", "code"), CASES, ids=[c[2] for c in CASES])
+def test_failure_mode_on_span_and_log(
+    instrument, telemetry, fake, diagnostic_logs, reply, error, mode, level, retry_after, code
+):
+    instrument()
+    client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0, timeout=0.3)
+    fake.enqueue(reply)
+    with pytest.raises(openai.APIError) as raised:
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert type(raised.value).__name__ == error
+
+    span = telemetry.one_llm_span()
+    assert span.status.status_code == StatusCode.ERROR
+    attrs = span.attributes
+    assert attrs["error.type"] == error
+    assert attrs["llmtel.error.mode"] == mode
+    assert attrs["llmtel.error.retryable"] is (level == "WARNING")
+    assert attrs["llmtel.error.hint"]
+    assert attrs.get("llmtel.error.retry_after") == retry_after
+    assert attrs.get("llmtel.error.code") == code
+
+    (record,) = diagnostic_logs()
+    assert record.severity_text == level
+    assert record.span_id == span.context.span_id and record.trace_id == span.context.trace_id
+    assert record.attributes["llmtel.error.mode"] == mode
+    assert record.attributes["error.type"] == error
+    assert record.attributes["gen_ai.request.model"] == "gpt-4o-mini"
+    assert mode in record.body
+
+
+def test_retried_then_successful_call_has_no_diagnosis(instrument, telemetry, fake, diagnostic_logs):
+    instrument()
+    client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=1)
+    fake.enqueue(ErrorReply.rate_limited(0))
+    fake.enqueue(ChatReply("fine"))
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    span = telemetry.one_llm_span()
+    assert span.status.status_code == StatusCode.UNSET
+    assert not any(k.startswith("llmtel.error.") for k in span.attributes)
+    assert diagnostic_logs() == []
+
+
+def test_diagnosis_failure_never_reaches_the_caller(instrument, telemetry, fake, monkeypatch):
+    from llmtel.instrumentation.openai import extract, wrappers
+
+    monkeypatch.setattr(wrappers, "_logged", set())
+
+    def broken(call, error):
+        raise RuntimeError("llmtel bug")
+
+    monkeypatch.setattr(extract, "apply_error", broken)
+    instrument()
+    client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
+    fake.enqueue(ErrorReply.invalid_api_key())
+    with pytest.raises(openai.AuthenticationError):
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    span = telemetry.one_llm_span()
+    assert span.attributes["error.type"] == "AuthenticationError"
+    assert "llmtel.error.mode" not in span.attributes
+
+
+@pytest.mark.parametrize(
+    ("fault", "mode", "level"),
+    [
+        (StreamFault(after=2, kind="disconnect"), "connection_error", "WARNING"),
+        (StreamFault(after=2, kind="error", error=ErrorReply.context_length_exceeded()), "context_length_exceeded",
+         "ERROR"),
+    ],
+    ids=["disconnect", "error_chunk"],
+)
+def test_stream_broken_mid_way_is_diagnosed(instrument, telemetry, fake, diagnostic_logs, fault, mode, level):
+    instrument()
+    client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
+    fake.enqueue(ChatReply("one two three four five", chunks=5, fault=fault))
+    received = []
+    with pytest.raises(Exception):  # noqa: B017 - whatever the SDK raises for this break
+        for chunk in client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True):
+            received.append(chunk)
+    assert received  # it broke mid-way, not before the first chunk
+    span = telemetry.one_llm_span()
+    assert span.attributes["llmtel.stream.end"] == "error"
+    assert span.attributes["llmtel.error.mode"] == mode
+    (record,) = diagnostic_logs()
+    assert record.severity_text == level and record.span_id == span.context.span_id
