@@ -164,31 +164,34 @@ def main() -> None:
     floor = floor_operation(tracer_provider, meter_provider)
     for _ in range(200):
         floor()
-    floor_us = per_call_us(floor, CALLS)
 
-    # Baseline and instrumented batches alternate within each round, so drift on a shared, noisy machine
-    # hits both alike; the overhead is the median of the per-round differences.
+    # Baseline, instrumented and floor batches alternate within each round, so drift on a shared, noisy
+    # machine hits all three alike; each figure is the median over rounds, and "x floor" is the median of
+    # the per-round ratios (overhead of the round / floor of the same round).
     instrumentor = OpenAIInstrumentor()
-    base: dict[str, float] = {}
-    instrumented: dict[str, float] = {}
+    rows: dict[str, tuple[float, float, float, float]] = {}
+    floors: list[float] = []
     for name, (fn, calls) in workloads.items():
-        pairs = []
+        rounds = []
         for _ in range(ROUNDS):
             plain = timed(fn, calls)
             instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
             fn()
             traced = timed(fn, calls)
             instrumentor.uninstrument()
-            pairs.append((plain, traced))
-        base[name] = statistics.median(p for p, _ in pairs)
-        instrumented[name] = base[name] + statistics.median(t - p for p, t in pairs)
+            floor_us = timed(floor, calls)
+            rounds.append((plain, traced, floor_us))
+        floors += [f for _, _, f in rounds]
+        plain_us = statistics.median(p for p, _, _ in rounds)
+        overhead = statistics.median(t - p for p, t, _ in rounds)
+        ratio = statistics.median((t - p) / f for p, t, f in rounds)
+        rows[name] = (plain_us, plain_us + overhead, overhead, ratio)
 
     print(f"llmtel OpenAI instrumentation overhead (openai {openai.__version__}, {ROUNDS} interleaved rounds, median)")
-    print(f"floor (bare SDK span, same attributes, same 4 metric records): {floor_us:7.1f} us")
+    print(f"floor (bare SDK span, same attributes, same 4 metric records): {statistics.median(floors):7.1f} us")
     print(f"{'workload':<12}{'baseline':>12}{'instrumented':>14}{'overhead':>11}{'x floor':>9}")
-    for name in workloads:
-        overhead = instrumented[name] - base[name]
-        print(f"{name:<12}{base[name]:>10.1f}us{instrumented[name]:>12.1f}us{overhead:>9.1f}us{overhead / floor_us:>9.2f}")
+    for name, (plain_us, traced_us, overhead, ratio) in rows.items():
+        print(f"{name:<12}{plain_us:>10.1f}us{traced_us:>12.1f}us{overhead:>9.1f}us{ratio:>9.2f}")
     per_chunk = per_chunk_us(tracer_provider, meter_provider)
     print(f"streaming: {per_chunk:.2f} us per chunk (wrapper over 1,000 real chunks vs a bare generator)")
 

@@ -1,4 +1,5 @@
-"""The ``llmtel`` command: ``demo`` runs an instrumented pipeline locally; ``receive`` runs an OTLP receiver."""
+"""The ``llmtel`` command: ``demo`` runs an instrumented pipeline locally; ``receive`` runs an OTLP receiver;
+``serve`` runs the local trace viewer; ``report`` summarises what it stored."""
 
 from __future__ import annotations
 
@@ -10,11 +11,27 @@ from collections.abc import Sequence
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import os
+
     from llmtel.demo import run_demo
 
-    result = run_demo(protocol=args.protocol, out=sys.stdout)
-    ok = bool(result.llm_spans) and result.correlated_logs > 0 and result.traceparent_propagated
-    return 0 if ok else 1
+    if args.real and not os.environ.get("OPENAI_API_KEY"):
+        print("llmtel demo: --real calls the OpenAI API and needs OPENAI_API_KEY in the environment", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    if args.keep_serving:
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        result = run_demo(
+            protocol=args.protocol, out=sys.stdout, real=args.real, viewer_url=args.viewer,
+            otlp_endpoint=args.otlp_endpoint, db=args.db, keep_serving=args.keep_serving, stop=stop,
+            timeout=args.timeout,
+        )
+    except OSError as error:  # e.g. --keep-serving and a default port taken by something that is not a viewer
+        print(f"llmtel demo: {error}", file=sys.stderr)
+        return 2
+    return 0 if result.complete else 1
 
 
 def _receive(args: argparse.Namespace) -> int:
@@ -43,6 +60,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     demo = commands.add_parser("demo", help="run an instrumented pipeline against local stand-ins")
     demo.add_argument("--protocol", choices=("http/protobuf", "grpc"), default="http/protobuf")
+    demo.add_argument("--real", action="store_true", help="call the real OpenAI API (needs OPENAI_API_KEY)")
+    demo.add_argument("--viewer", default="http://127.0.0.1:16686", metavar="URL",
+                      help="send to the viewer (or Jaeger) answering here, if one does (default %(default)s)")
+    demo.add_argument("--otlp-endpoint", default=None, metavar="URL",
+                      help="that viewer's OTLP endpoint (default http://127.0.0.1:4318, or :4317 for grpc)")
+    demo.add_argument("--db", default=None, help="database of the viewer the demo starts when none is running "
+                                                 "(default: llmtel serve's)")
+    demo.add_argument("--keep-serving", action="store_true",
+                      help="keep the demo's own viewer running on the default ports until Ctrl-C")
+    demo.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                      help="how long to wait for the whole trace to be queryable (default %(default)s)")
     demo.set_defaults(run=_demo)
 
     receive = commands.add_parser("receive", help="run an OTLP receiver and print the spans it gets")
@@ -50,6 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     receive.add_argument("--grpc-port", type=int, default=4317)
     receive.add_argument("--http-port", type=int, default=4318)
     receive.set_defaults(run=_receive)
+
+    from llmtel.viewer._commands import add_report_parser, add_serve_parser
+
+    add_serve_parser(commands)
+    add_report_parser(commands)
 
     args = parser.parse_args(argv)
     return int(args.run(args))

@@ -119,6 +119,15 @@ TOKEN_BUCKETS: Final = (
     67108864,
 )
 
+# --- resilient export: the export pipeline's own counters (observable, unit {item}) -------------------------
+METRIC_EXPORT_EXPORTED: Final = "llmtel.export.exported"  # delivered on the first attempt
+METRIC_EXPORT_SPOOLED: Final = "llmtel.export.spooled"  # written to the disk spool
+METRIC_EXPORT_REPLAYED: Final = "llmtel.export.replayed"  # delivered from the spool
+METRIC_EXPORT_DROPPED: Final = "llmtel.export.dropped"  # lost for good
+METRIC_EXPORT_SPOOL_SIZE: Final = "llmtel.export.spool.size"  # bytes on disk now (observable gauge, By)
+LLMTEL_EXPORT_SIGNAL: Final = "llmtel.export.signal"  # traces | logs | metrics
+LLMTEL_EXPORT_DROP_REASON: Final = "llmtel.export.drop.reason"  # queue_full | spool_full | rejected | damaged | ...
+
 # --- pipeline context (llmtel.run / llmtel.step) ----------------------------------------------------------
 LLMTEL_RUN_ID: Final = "llmtel.run.id"
 LLMTEL_RUN_NAME: Final = "llmtel.run.name"
@@ -140,3 +149,19 @@ LOG_STAMP_FIELDS: Final = (LOG_TRACE_ID, LOG_SPAN_ID, LOG_TRACE_FLAGS, LOG_RUN_I
 LOG_DURATION_MS: Final = "duration_ms"
 LOG_OUTCOME: Final = "outcome"  # ok | error
 LOG_EVENT: Final = "event"
+LLMTEL_SESSION_TURN: Final = "llmtel.session.turn"  # 1-based turn of a multi-turn conversation (no convention yet)
+
+# --- error diagnostics (llmtel's own) ---------------------------------------------------------------------
+LLMTEL_ERROR_MODE: Final = "llmtel.error.mode"  # rate_limited | context_length_exceeded | authentication | ...
+LLMTEL_ERROR_HINT: Final = "llmtel.error.hint"  # one actionable line
+LLMTEL_ERROR_RETRY_AFTER: Final = "llmtel.error.retry_after"  # seconds the provider asked to wait
+LLMTEL_ERROR_CODE: Final = "llmtel.error.code"  # the provider's own error code (rate_limit_exceeded, ...)
+LLMTEL_ERROR_RETRYABLE: Final = "llmtel.error.retryable"
+LOG_EVENT_LLM_CALL_FAILED: Final = "llm_call_failed"
+
+# --- evaluation / user feedback (gen_ai.evaluation.result event, since v1.38) -----------------------------
+EVENT_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
+GEN_AI_EVALUATION_NAME: Final = "gen_ai.evaluation.name"
+GEN_AI_EVALUATION_SCORE_VALUE: Final = "gen_ai.evaluation.score.value"
+GEN_AI_EVALUATION_SCORE_LABEL: Final = "gen_ai.evaluation.score.label"
+GEN_AI_EVALUATION_EXPLANATION: Final = "gen_ai.evaluation.explanation"
