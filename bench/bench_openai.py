@@ -3,7 +3,10 @@
 The openai client talks to an in-process transport (no sockets), so what differs between the runs is the
 instrumentation. The "floor" is what any instrumentation must pay on this machine: one bare SDK span with
 the same attributes plus the same metric records (recorded, like ours, with the span as their context, so
-the SDK samples an exemplar linking each point to the trace). The budget: overhead within 1.3x the floor
+the SDK samples an exemplar linking each point to the trace), timed right after the same uninstrumented
+call so that it runs with the caches that call leaves behind, as the SDK work inside an instrumented call
+does (alone in a tight loop it stays cache-hot and takes about half the time, which would flatter no one
+but the floor). The budget: overhead within 1.3x the floor
 (content off, cost and metrics on), and under 2 us per streamed chunk. Per-chunk cost is measured apart,
 by iterating the same real chunk objects through llmtel's stream wrapper and through a bare generator.
 The process pins itself to one core (where the OS allows) because this machine is noisy.
@@ -166,12 +169,19 @@ def main() -> None:
         floor()
 
     # Baseline, instrumented and floor batches alternate within each round, so drift on a shared, noisy
-    # machine hits all three alike; each figure is the median over rounds, and "x floor" is the median of
-    # the per-round ratios (overhead of the round / floor of the same round).
+    # machine hits all three alike. The floor runs *in context*: the same uninstrumented call followed by the
+    # floor operation, so the SDK work meets the same cold caches as it does inside an instrumented call
+    # (alone in a tight loop it runs cache-hot, about twice as fast: printed for reference). Each figure is
+    # the median over rounds; "x floor" is the median of per-round ratios, overhead / floor of that round.
     instrumentor = OpenAIInstrumentor()
-    rows: dict[str, tuple[float, float, float, float]] = {}
-    floors: list[float] = []
+    rows: dict[str, tuple[float, float, float, float, float]] = {}
+    hot: list[float] = []
     for name, (fn, calls) in workloads.items():
+
+        def with_floor(fn: Callable[[], object] = fn) -> None:
+            fn()
+            floor()
+
         rounds = []
         for _ in range(ROUNDS):
             plain = timed(fn, calls)
@@ -179,19 +189,21 @@ def main() -> None:
             fn()
             traced = timed(fn, calls)
             instrumentor.uninstrument()
-            floor_us = timed(floor, calls)
-            rounds.append((plain, traced, floor_us))
-        floors += [f for _, _, f in rounds]
+            floored = timed(with_floor, calls)
+            hot.append(timed(floor, calls))
+            rounds.append((plain, traced, floored - plain))
         plain_us = statistics.median(p for p, _, _ in rounds)
         overhead = statistics.median(t - p for p, t, _ in rounds)
+        floor_us = statistics.median(f for _, _, f in rounds)
         ratio = statistics.median((t - p) / f for p, t, f in rounds)
-        rows[name] = (plain_us, plain_us + overhead, overhead, ratio)
+        rows[name] = (plain_us, plain_us + overhead, overhead, floor_us, ratio)
 
     print(f"llmtel OpenAI instrumentation overhead (openai {openai.__version__}, {ROUNDS} interleaved rounds, median)")
-    print(f"floor (bare SDK span, same attributes, same 4 metric records): {statistics.median(floors):7.1f} us")
-    print(f"{'workload':<12}{'baseline':>12}{'instrumented':>14}{'overhead':>11}{'x floor':>9}")
-    for name, (plain_us, traced_us, overhead, ratio) in rows.items():
-        print(f"{name:<12}{plain_us:>10.1f}us{traced_us:>12.1f}us{overhead:>9.1f}us{ratio:>9.2f}")
+    print("floor: a bare SDK span with the same attributes and the same 4 metric records, run after the same")
+    print(f"uninstrumented call (alone in a tight loop, cache-hot, it takes {statistics.median(hot):.1f} us)")
+    print(f"{'workload':<12}{'baseline':>12}{'instrumented':>14}{'overhead':>11}{'floor':>10}{'x floor':>9}")
+    for name, (plain_us, traced_us, overhead, floor_us, ratio) in rows.items():
+        print(f"{name:<12}{plain_us:>10.1f}us{traced_us:>12.1f}us{overhead:>9.1f}us{floor_us:>8.1f}us{ratio:>9.2f}")
     per_chunk = per_chunk_us(tracer_provider, meter_provider)
     print(f"streaming: {per_chunk:.2f} us per chunk (wrapper over 1,000 real chunks vs a bare generator)")
 
