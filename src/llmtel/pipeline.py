@@ -93,36 +93,234 @@ def log_fields(context: otel_context.Context | None = None) -> dict[str, str]:
     }
 
 
-def _sync_or_async(scope_factory: Callable[[], Any], func: F) -> F:
-    """Wrap a plain or ``async def`` function so each call runs inside a fresh scope."""
-    if inspect.iscoroutinefunction(func):
-
-        @functools.wraps(func)
-        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            async with scope_factory():
-                return await func(*args, **kwargs)
-
-        return async_wrapper  # type: ignore[return-value]
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with scope_factory():
-            return func(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
 def _fail(span: trace.Span, exc: BaseException) -> None:
     span.record_exception(exc)
     span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
     span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
 
 
-class Run:
-    """``llmtel.run(name, ...)``: context manager and decorator (sync and async) for one pipeline run.
+class _Entry:
+    """One entry into a run or step: its span and the Context to attach while the code inside runs."""
 
-    As a context manager it yields itself; ``run.run_id`` is the id in use. As a decorator, every call is
-    a new run (with a new id unless ``run_id`` was given).
+    __slots__ = ("span", "context")
+
+    def __init__(self, span: trace.Span, context: otel_context.Context) -> None:
+        self.span = span
+        self.context = context
+
+    def start(self) -> None:
+        """Called once, with ``context`` attached, before the code inside runs; a run has nothing to add."""
+
+    def finish(self, exc: BaseException | None) -> None:
+        """Record a failure and end the span; called once, with ``context`` attached."""
+        try:
+            if exc is not None:
+                _fail(self.span, exc)
+        finally:
+            self.span.end()
+
+
+class _StepEntry(_Entry):
+    """One entry into a step: its span under the current run and step, and its start / finish log records."""
+
+    __slots__ = ("started",)
+
+    def __init__(self, name: str) -> None:
+        parent = _state()
+        run_ = parent.run if parent else None
+        attrs = {**(parent.span_attributes if parent else {}), semconv.LLMTEL_STEP: name}
+        ctx = otel_context.set_value(_STATE_KEY, _State(run_, name, attrs))
+        span = _tracer.start_span(
+            f"step {name}", context=ctx, kind=SpanKind.INTERNAL, attributes={semconv.LLMTEL_STEP: name}
+        )
+        super().__init__(span, trace.set_span_in_context(span, ctx))
+        self.started = time.perf_counter()
+
+    def start(self) -> None:
+        """Log "step started"."""
+        log.info("step started")
+
+    def finish(self, exc: BaseException | None) -> None:
+        """Log "step finished" (duration, outcome), then record a failure and end the span."""
+        duration_ms = round((time.perf_counter() - self.started) * 1000, 3)
+        try:
+            if exc is None:
+                log.info("step finished", extra={semconv.LOG_DURATION_MS: duration_ms, semconv.LOG_OUTCOME: "ok"})
+            else:
+                log.error(
+                    "step finished",
+                    exc_info=(type(exc), exc, exc.__traceback__),
+                    extra={semconv.LOG_DURATION_MS: duration_ms, semconv.LOG_OUTCOME: "error"},
+                )
+        finally:
+            super().finish(exc)
+
+
+class _GeneratorEntry:
+    """One entry held over a generator's whole life, attached only while the generator's own code runs.
+
+    ``with`` it around each resume of the inner generator: its Context is attached there and detached
+    before the item goes to the consumer. The entry finishes when the inner generator returns or raises
+    inside such a block, or, for the block under ``closing()``, when that block ends.
+    """
+
+    __slots__ = ("entry", "token", "ending")
+
+    def __init__(self, entry: _Entry) -> None:
+        self.entry = entry
+        self.token: object = None
+        self.ending = False
+
+    def open(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Start the entry and create the inner generator, inside the entry's Context."""
+        with self:
+            self.entry.start()
+            return func(*args, **kwargs)
+
+    def closing(self) -> _GeneratorEntry:
+        """The block that closes the inner generator early: the entry finishes there, however it ends."""
+        self.ending = True
+        return self
+
+    def __enter__(self) -> None:
+        self.token = otel_context.attach(self.entry.context)
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        try:
+            if isinstance(exc, (StopIteration, StopAsyncIteration)):
+                self.entry.finish(None)
+            elif exc is not None or self.ending:
+                self.entry.finish(exc)
+        finally:
+            otel_context.detach(self.token)  # type: ignore[arg-type]
+
+
+def _wrap_generator(fresh: Callable[[], _Scope], func: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        entry = _GeneratorEntry(fresh()._begin())  # runs at the first next(): the run or step starts here
+        gen = entry.open(func, args, kwargs)
+        to_send: Any = None
+        to_throw: BaseException | None = None
+        while True:
+            try:
+                with entry:
+                    item = gen.throw(to_throw) if to_throw is not None else gen.send(to_send)
+            except StopIteration as stop:
+                return stop.value
+            try:
+                to_send, to_throw = (yield item), None
+            except GeneratorExit:  # the consumer closed us early: close the inner generator; an ok end
+                with entry.closing():
+                    gen.close()
+                raise
+            except BaseException as exc:  # thrown in by the consumer: the inner generator gets it
+                to_send, to_throw = None, exc
+
+    return wrapper
+
+
+def _wrap_async_generator(fresh: Callable[[], _Scope], func: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(func)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        entry = _GeneratorEntry(fresh()._begin())
+        agen = entry.open(func, args, kwargs)
+        to_send: Any = None
+        to_throw: BaseException | None = None
+        while True:
+            try:
+                with entry:
+                    item = await (agen.athrow(to_throw) if to_throw is not None else agen.asend(to_send))
+            except StopAsyncIteration:
+                return
+            try:
+                to_send, to_throw = (yield item), None
+            except GeneratorExit:
+                with entry.closing():
+                    await agen.aclose()
+                raise
+            except BaseException as exc:
+                to_send, to_throw = None, exc
+
+    return wrapper
+
+
+def _decorate(fresh: Callable[[], _Scope], func: F) -> F:
+    """Wrap a function, coroutine, generator or async generator function: each call in a fresh run or step."""
+    if inspect.isasyncgenfunction(func):
+        return _wrap_async_generator(fresh, func)  # type: ignore[return-value]
+    if inspect.isgeneratorfunction(func):
+        return _wrap_generator(fresh, func)  # type: ignore[return-value]
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            async with fresh():
+                return await func(*args, **kwargs)
+
+        return async_wrapper  # type: ignore[return-value]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with fresh():
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+_S = TypeVar("_S", bound="_Scope")
+
+
+class _Scope:
+    """What runs and steps share: a context manager (sync and async) and a decorator for functions,
+    coroutines, generators and async generators, each call of which is a fresh entry.
+
+    A decorated generator (sync or async) is one entry over its whole iteration: it starts at the first
+    ``next``, finishes when the generator is exhausted, closed or raises. Its Context is attached only
+    while the generator's own code runs (around each resume) and detached at every ``yield``, so the
+    consumer never runs inside it.
+    """
+
+    def __init__(self) -> None:
+        self._entered: list[tuple[_Entry, object]] = []
+
+    def _fresh(self: _S) -> _S:
+        """A new copy, not entered: what each call of a decorated function enters."""
+        raise NotImplementedError
+
+    def _begin(self) -> _Entry:
+        """Start a new entry: its span and its Context, not attached yet."""
+        raise NotImplementedError
+
+    def __call__(self, func: F) -> F:
+        return _decorate(self._fresh, func)
+
+    def __enter__(self: _S) -> _S:
+        entry = self._begin()
+        self._entered.append((entry, otel_context.attach(entry.context)))
+        entry.start()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        entry, token = self._entered.pop()
+        try:
+            entry.finish(exc)
+        finally:
+            otel_context.detach(token)  # type: ignore[arg-type]
+
+    async def __aenter__(self: _S) -> _S:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+class Run(_Scope):
+    """``llmtel.run(name, ...)``: context manager and decorator for one pipeline run.
+
+    As a context manager it yields itself; ``run.run_id`` is the id in use. As a decorator (on a function,
+    coroutine function, generator function or async generator function), every call is a new run, with a
+    new id unless ``run_id`` was given; a generator's run spans its whole iteration.
     """
 
     def __init__(
@@ -139,6 +337,7 @@ class Run:
     ) -> None:
         if turn is not None and (isinstance(turn, bool) or not isinstance(turn, int) or turn < 1):
             raise ValueError(f"turn: expected a whole number from 1 (the conversation's n-th turn), got {turn!r}")
+        super().__init__()
         self.name = name
         self.turn = turn
         self.propagate_identity = propagate_identity
@@ -152,7 +351,6 @@ class Run:
         self.conversation_id = conversation_id
         self.attributes = attributes
         self.span: trace.Span | None = None
-        self._tokens: list[object] = []
         self.span_attributes: dict[str, Any] = {}
 
     def _fresh(self) -> Run:
@@ -167,10 +365,7 @@ class Run:
             **self.attributes,
         )
 
-    def __call__(self, func: F) -> F:
-        return _sync_or_async(self._fresh, func)
-
-    def __enter__(self) -> Run:
+    def _begin(self) -> _Entry:
         self.run_id = self._given_run_id or uuid.uuid4().hex
         attrs: dict[str, Any] = {k: v for k, v in self.attributes.items() if v is not None}
         attrs[semconv.LLMTEL_RUN_ID] = self.run_id
@@ -197,23 +392,7 @@ class Run:
             self.name, context=ctx, kind=self.kind, attributes={**attrs, semconv.LLMTEL_RUN_NAME: self.name}
         )
         self.span = span
-        self._tokens.append((otel_context.attach(trace.set_span_in_context(span, ctx)), span))
-        return self
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        token, span = self._tokens.pop()
-        try:
-            if exc is not None:
-                _fail(span, exc)
-            span.end()
-        finally:
-            otel_context.detach(token)
-
-    async def __aenter__(self) -> Run:
-        return self.__enter__()
-
-    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        self.__exit__(exc_type, exc, tb)
+        return _Entry(span, trace.set_span_in_context(span, ctx))
 
     def feedback_target(self) -> Any:
         """Trace / span / response ids to attach feedback to: the run's latest LLM call, else the run's span.
@@ -241,6 +420,10 @@ def run(
 ) -> Run:
     """Start a pipeline run: ``with llmtel.run("ingest", session_id=...) as r:`` or ``@llmtel.run("ingest")``.
 
+    As a decorator it takes functions, coroutine functions, generator functions and async generator
+    functions; each call is a new run. A generator's run spans its whole iteration (from the first ``next``
+    until it is exhausted, closed or raises), and its context is attached only while the generator's own
+    code runs, never across ``yield``.
     The run gets a root INTERNAL span named ``name``; its id (a new uuid4 hex unless ``run_id`` is given),
     session, user and conversation ids and ``attributes`` go onto every span started inside. The run id
     travels in W3C baggage to the services the run calls; session and user ids only with
@@ -261,172 +444,22 @@ def run(
     )
 
 
-class _ActiveStep:
-    """One entry into a step: its span, its Context, its start time."""
-
-    __slots__ = ("name", "span", "context", "started")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        parent = _state()
-        run_ = parent.run if parent else None
-        attrs = {**(parent.span_attributes if parent else {}), semconv.LLMTEL_STEP: name}
-        ctx = otel_context.set_value(_STATE_KEY, _State(run_, name, attrs))
-        self.span = _tracer.start_span(
-            f"step {name}", context=ctx, kind=SpanKind.INTERNAL, attributes={semconv.LLMTEL_STEP: name}
-        )
-        self.context = trace.set_span_in_context(self.span, ctx)
-        self.started = time.perf_counter()
-
-    def log_start(self) -> None:
-        """Log "step started"; call with ``self.context`` attached."""
-        log.info("step started")
-
-    def finish(self, exc: BaseException | None) -> None:
-        """Log "step finished", record a failure, end the span; call with ``self.context`` attached."""
-        duration_ms = round((time.perf_counter() - self.started) * 1000, 3)
-        try:
-            if exc is None:
-                log.info("step finished", extra={semconv.LOG_DURATION_MS: duration_ms, semconv.LOG_OUTCOME: "ok"})
-            else:
-                _fail(self.span, exc)
-                log.error(
-                    "step finished",
-                    exc_info=(type(exc), exc, exc.__traceback__),
-                    extra={semconv.LOG_DURATION_MS: duration_ms, semconv.LOG_OUTCOME: "error"},
-                )
-        finally:
-            self.span.end()
-
-
-class Step:
+class Step(_Scope):
     """``llmtel.step(name)``: context manager and decorator for functions, coroutines and generators.
 
-    A decorated generator (sync or async) is one step over its whole iteration: the span starts at the
-    first ``next``, ends when the generator is exhausted, closed or raises. The step's Context is attached
-    only while the generator's own code runs (around each resume) and detached at every ``yield``, so the
-    consumer never runs inside the step.
+    A decorated generator (sync or async) is one step over its whole iteration; the consumer never runs
+    inside the step (see ``_Scope``).
     """
 
     def __init__(self, name: str) -> None:
+        super().__init__()
         self.name = name
-        self._active: list[tuple[_ActiveStep, object]] = []
 
-    def __enter__(self) -> Step:
-        active = _ActiveStep(self.name)
-        token = otel_context.attach(active.context)
-        self._active.append((active, token))
-        active.log_start()
-        return self
+    def _fresh(self) -> Step:
+        return Step(self.name)
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        active, token = self._active.pop()
-        try:
-            active.finish(exc)
-        finally:
-            otel_context.detach(token)
-
-    async def __aenter__(self) -> Step:
-        return self.__enter__()
-
-    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        self.__exit__(exc_type, exc, tb)
-
-    def __call__(self, func: F) -> F:
-        if inspect.isasyncgenfunction(func):
-            return self._wrap_async_generator(func)  # type: ignore[return-value]
-        if inspect.isgeneratorfunction(func):
-            return self._wrap_generator(func)  # type: ignore[return-value]
-        return _sync_or_async(lambda: Step(self.name), func)
-
-    def _wrap_generator(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        name = self.name
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            # runs at the first next(): that is when the step starts
-            active = _ActiveStep(name)
-            token = otel_context.attach(active.context)
-            try:
-                active.log_start()
-                gen = func(*args, **kwargs)
-            finally:
-                otel_context.detach(token)
-            to_send: Any = None
-            to_throw: BaseException | None = None
-            while True:
-                token = otel_context.attach(active.context)
-                try:
-                    item = gen.throw(to_throw) if to_throw is not None else gen.send(to_send)
-                except StopIteration as stop:
-                    active.finish(None)
-                    return stop.value
-                except BaseException as exc:
-                    active.finish(exc)
-                    raise
-                finally:
-                    otel_context.detach(token)
-                try:
-                    to_send, to_throw = (yield item), None
-                except GeneratorExit:  # the consumer closed us early: close the inner generator, step ends ok
-                    token = otel_context.attach(active.context)
-                    try:
-                        gen.close()
-                        active.finish(None)
-                    except BaseException as exc:
-                        active.finish(exc)
-                        raise
-                    finally:
-                        otel_context.detach(token)
-                    raise
-                except BaseException as exc:
-                    to_send, to_throw = None, exc
-
-        return wrapper
-
-    def _wrap_async_generator(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        name = self.name
-
-        @functools.wraps(func)
-        async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            active = _ActiveStep(name)
-            token = otel_context.attach(active.context)
-            try:
-                active.log_start()
-                agen = func(*args, **kwargs)
-            finally:
-                otel_context.detach(token)
-            to_send: Any = None
-            to_throw: BaseException | None = None
-            while True:
-                token = otel_context.attach(active.context)
-                try:
-                    item = await (agen.athrow(to_throw) if to_throw is not None else agen.asend(to_send))
-                except StopAsyncIteration:
-                    active.finish(None)
-                    return
-                except BaseException as exc:
-                    active.finish(exc)
-                    raise
-                finally:
-                    otel_context.detach(token)
-                try:
-                    to_send, to_throw = (yield item), None
-                except GeneratorExit:
-                    token = otel_context.attach(active.context)
-                    try:
-                        await agen.aclose()
-                        active.finish(None)
-                    except BaseException as exc:
-                        active.finish(exc)
-                        raise
-                    finally:
-                        otel_context.detach(token)
-                    raise
-                except BaseException as exc:
-                    to_send, to_throw = None, exc
-
-        return wrapper
+    def _begin(self) -> _Entry:
+        return _StepEntry(self.name)
 
 
 def step(name: str) -> Step:

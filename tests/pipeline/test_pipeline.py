@@ -265,6 +265,108 @@ def test_async_generator_step(tel):
     assert tel.spans()["step astream"].parent is not None
 
 
+def test_generator_run_spans_the_whole_iteration_and_each_call_is_a_new_run(tel):
+    @llmtel.run("stream-job", user_id="u-5")
+    def chunks(n):
+        for i in range(n):
+            with tel.tracer.start_as_current_span(f"chunk-{i}"):
+                app_log.info("producing chunk")
+            yield pipeline.current_run().run_id
+
+    gen = chunks(2)
+    assert tel.span_list() == []  # nothing starts before the first next()
+    seen = []
+    for run_id in gen:
+        seen.append(run_id)
+        assert pipeline.current_run() is None  # the consumer is not inside the run
+        assert otel_context.get_value(pipeline._STATE_KEY) is None
+        app_log.info("consuming chunk")
+    assert len(set(seen)) == 1 and re.fullmatch(r"[0-9a-f]{32}", seen[0])
+    spans = tel.spans()
+    root = spans["stream-job"]
+    assert root.parent is None and root.attributes["llmtel.run.id"] == seen[0]
+    for i in range(2):
+        assert spans[f"chunk-{i}"].parent.span_id == root.context.span_id
+        assert run_values(spans[f"chunk-{i}"]) == (seen[0], None, "u-5")
+    assert max(spans[f"chunk-{i}"].end_time for i in range(2)) <= root.end_time
+    produced = [rec for rec in tel.logs() if rec.body == "producing chunk"]
+    consumed = [rec for rec in tel.logs() if rec.body == "consuming chunk"]
+    assert [rec.attributes["llmtel.run.id"] for rec in produced] == seen
+    assert all("llmtel.run.id" not in rec.attributes for rec in consumed) and len(consumed) == 2
+
+    again = list(chunks(1))  # a second call: a new run with a new id
+    assert again[0] != seen[0]
+    assert [s.attributes["llmtel.run.id"] for s in tel.span_list() if s.name == "stream-job"] == [seen[0], again[0]]
+
+
+def test_generator_run_with_a_given_run_id_and_a_generator_step_inside(tel):
+    @llmtel.step("stream")
+    def inner():
+        yield pipeline.current_run().run_id, pipeline.current_step()
+
+    @llmtel.run("job", run_id="run-9")
+    def outer():
+        yield from inner()
+
+    assert list(outer()) == [("run-9", "stream")]
+    assert list(outer()) == [("run-9", "stream")]
+    spans = tel.span_list()
+    roots = [s for s in spans if s.name == "job"]
+    steps = [s for s in spans if s.name == "step stream"]
+    assert len(roots) == len(steps) == 2
+    for root, step_span in zip(roots, steps):
+        assert step_span.parent.span_id == root.context.span_id
+        assert step_span.attributes["llmtel.run.id"] == "run-9"
+
+
+def test_generator_run_closed_early_and_failing(tel):
+    @llmtel.run("gen-job")
+    def gen(fail):
+        yield 1
+        if fail:
+            raise RuntimeError("broken stream")
+        yield 2
+
+    g = gen(False)
+    assert next(g) == 1
+    g.close()
+    assert [s.name for s in tel.span_list()] == ["gen-job"]  # ended at close, not later
+    with pytest.raises(RuntimeError):
+        list(gen(True))
+    runs = [s for s in tel.span_list() if s.name == "gen-job"]
+    assert [s.status.status_code for s in runs] == [StatusCode.UNSET, StatusCode.ERROR]
+    assert [e.name for e in runs[1].events] == ["exception"]
+    assert runs[1].attributes["error.type"] == "RuntimeError"
+    assert otel_context.get_value(pipeline._STATE_KEY) is None  # detached despite the error
+
+
+def test_async_generator_run(tel):
+    @llmtel.run("astream-job", session_id="s-4")
+    async def chunks():
+        for _ in range(2):
+            await asyncio.sleep(0)
+            with tel.tracer.start_as_current_span("achunk"):
+                app_log.info("producing chunk")
+            yield pipeline.current_run().run_id
+
+    async def consume():
+        out = []
+        async for run_id in chunks():
+            out.append((run_id, pipeline.current_run()))
+        return out
+
+    first, second = asyncio.run(consume()), asyncio.run(consume())
+    assert [r for _, r in first + second] == [None] * 4  # the consumer is not inside the run
+    assert len({run_id for run_id, _ in first}) == 1 and first[0][0] != second[0][0]
+    roots = [s for s in tel.span_list() if s.name == "astream-job"]
+    assert [s.attributes["llmtel.run.id"] for s in roots] == [first[0][0], second[0][0]]
+    for span in (s for s in tel.span_list() if s.name == "achunk"):
+        assert span.parent.span_id in {r.context.span_id for r in roots}
+        assert span.attributes["session.id"] == "s-4"
+    produced = [rec for rec in tel.logs() if rec.body == "producing chunk"]
+    assert [rec.attributes["llmtel.run.id"] for rec in produced] == [run_id for run_id, _ in first + second]
+
+
 def test_only_the_run_id_travels_in_baggage_by_default(tel):
     carrier: dict[str, str] = {}
     with llmtel.run("pipe", session_id="s-1", user_id="u-1") as r:
