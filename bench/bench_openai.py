@@ -164,9 +164,10 @@ def main() -> None:
     tracer_provider.add_span_processor(BatchSpanProcessor(NullExporter(), max_queue_size=100_000))
     meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
 
-    floor = floor_operation(tracer_provider, meter_provider)
+    floors = {kind: floor_operation(tracer_provider, meter_provider, kind) for kind in FLOORS}
     for _ in range(200):
-        floor()
+        for floor in floors.values():
+            floor()
 
     # Baseline, instrumented and floor batches alternate within each round, so drift on a shared, noisy
     # machine hits all three alike. The floor runs *in context*: the same uninstrumented call followed by the
@@ -177,8 +178,9 @@ def main() -> None:
     rows: dict[str, tuple[float, float, float, float, float]] = {}
     hot: list[float] = []
     for name, (fn, calls) in workloads.items():
+        floor = floors[FLOOR_OF[name]]
 
-        def with_floor(fn: Callable[[], object] = fn) -> None:
+        def with_floor(fn: Callable[[], object] = fn, floor: Callable[[], None] = floor) -> None:
             fn()
             floor()
 
@@ -190,7 +192,8 @@ def main() -> None:
             traced = timed(fn, calls)
             instrumentor.uninstrument()
             floored = timed(with_floor, calls)
-            hot.append(timed(floor, calls))
+            if name == "chat":
+                hot.append(timed(floor, calls))
             rounds.append((plain, traced, floored - plain))
         plain_us = statistics.median(p for p, _, _ in rounds)
         overhead = statistics.median(t - p for p, t, _ in rounds)
@@ -199,8 +202,8 @@ def main() -> None:
         rows[name] = (plain_us, plain_us + overhead, overhead, floor_us, ratio)
 
     print(f"llmtel OpenAI instrumentation overhead (openai {openai.__version__}, {ROUNDS} interleaved rounds, median)")
-    print("floor: a bare SDK span with the same attributes and the same 4 metric records, run after the same")
-    print(f"uninstrumented call (alone in a tight loop, cache-hot, it takes {statistics.median(hot):.1f} us)")
+    print("floor: a bare SDK span with the same attributes and the same metric records, run after the same")
+    print(f"uninstrumented call (the chat floor alone in a tight loop, cache-hot: {statistics.median(hot):.1f} us)")
     print(f"{'workload':<12}{'baseline':>12}{'instrumented':>14}{'overhead':>11}{'floor':>10}{'x floor':>9}")
     for name, (plain_us, traced_us, overhead, floor_us, ratio) in rows.items():
         print(f"{name:<12}{plain_us:>10.1f}us{traced_us:>12.1f}us{overhead:>9.1f}us{floor_us:>8.1f}us{ratio:>9.2f}")
@@ -275,7 +278,7 @@ def build_workloads() -> dict[str, Callable[[], object]]:
 
 
 def child(mode: str, workload: str, calls: int) -> None:
-    """One counted process: warm every workload up, then run ``calls`` of one (or of the floor)."""
+    """One counted process: warm every workload up, then run ``calls`` of one (or of a floor: ``floor-chat``…)."""
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(NullExporter(), max_queue_size=100_000,
                                                           schedule_delay_millis=10**9))
@@ -283,42 +286,71 @@ def child(mode: str, workload: str, calls: int) -> None:
     if mode == "traced":
         OpenAIInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
     workloads = build_workloads()
-    floor = floor_operation(tracer_provider, meter_provider)
-    for fn in [*workloads.values(), floor]:
+    floors = {f"floor-{kind}": floor_operation(tracer_provider, meter_provider, kind) for kind in FLOORS}
+    for fn in [*workloads.values(), *floors.values()]:
         for _ in range(10):
             fn()
-    run = floor if workload == "floor" else workloads[workload]
+    run = floors[workload] if workload in floors else workloads[workload]
     for _ in range(calls):
         run()
 
 
-def floor_operation(tracer_provider: TracerProvider, meter_provider: MeterProvider) -> Callable[[], None]:
-    """One bare span with the chat span's attributes plus the same four metric records, with its context."""
+# What each workload's span carries: (start attributes, end attributes, token types recorded, records TTFC)
+_START = {sc.GEN_AI_OPERATION_NAME: "chat", sc.GEN_AI_PROVIDER_NAME: "openai", sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+          sc.SERVER_ADDRESS: "bench.invalid", sc.SERVER_PORT: 80}
+_CHAT_END = {sc.GEN_AI_REQUEST_TEMPERATURE: 0.3, sc.GEN_AI_REQUEST_MAX_TOKENS: 50, sc.GEN_AI_RESPONSE_ID: "chatcmpl-bench",
+             sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2024-07-18", sc.GEN_AI_RESPONSE_FINISH_REASONS: ["stop"],
+             sc.GEN_AI_USAGE_INPUT_TOKENS: 120, sc.GEN_AI_USAGE_OUTPUT_TOKENS: 30,
+             sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 64, sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: 0,
+             sc.OPENAI_API_TYPE: "chat_completions", sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: "fp_bench",
+             sc.LLMTEL_USAGE_SOURCE: "response", sc.LLMTEL_COST_USD: 0.0001, sc.LLMTEL_COST_STATUS: "priced",
+             sc.LLMTEL_COST_PRICES: "x"}
+_EMBEDDINGS_END = {sc.GEN_AI_REQUEST_ENCODING_FORMATS: ["base64"], sc.GEN_AI_RESPONSE_MODEL: "text-embedding-3-small",
+                   sc.GEN_AI_USAGE_INPUT_TOKENS: 5, sc.LLMTEL_USAGE_SOURCE: "response", sc.LLMTEL_COST_USD: 1e-7,
+                   sc.LLMTEL_COST_STATUS: "priced", sc.LLMTEL_COST_PRICES: "x"}
+_STREAM_END = {sc.GEN_AI_REQUEST_MAX_TOKENS: 10, sc.GEN_AI_RESPONSE_ID: "chatcmpl-s",
+               sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2024-07-18", sc.GEN_AI_USAGE_INPUT_TOKENS: 10,
+               sc.GEN_AI_USAGE_OUTPUT_TOKENS: 10, sc.LLMTEL_USAGE_SOURCE: "stream_usage_chunk",
+               sc.OPENAI_API_TYPE: "chat_completions", sc.GEN_AI_REQUEST_STREAM: True, sc.LLMTEL_STREAM_CHUNKS: 11,
+               sc.LLMTEL_STREAM_END: "completed", sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: 0.004,
+               sc.GEN_AI_RESPONSE_FINISH_REASONS: ["stop"], sc.LLMTEL_COST_USD: 7.5e-6, sc.LLMTEL_COST_STATUS: "priced",
+               sc.LLMTEL_COST_PRICES: "x"}
+FLOORS: dict[str, tuple[dict[str, object], dict[str, object], tuple[str, ...], bool]] = {
+    "chat": (_START, _CHAT_END, ("input", "output"), False),
+    "embeddings": ({**_START, sc.GEN_AI_OPERATION_NAME: "embeddings", sc.GEN_AI_REQUEST_MODEL: "text-embedding-3-small"},
+                   _EMBEDDINGS_END, ("input",), False),
+    "stream": (_START, _STREAM_END, ("input", "output"), True),
+}
+FLOOR_OF = {"chat": "chat", "embeddings": "embeddings", "stream10": "stream", "stream200": "stream"}
+
+
+def floor_operation(tracer_provider: TracerProvider, meter_provider: MeterProvider,
+                    kind: str = "chat") -> Callable[[], None]:
+    """One bare span with the attributes llmtel puts on ``kind``'s span, plus the same metric records (the
+    duration, one token-usage point per token type, the cost, and time to first chunk for streams), each with
+    the span as its context."""
+    start_attrs, end_attrs, token_types, ttfc = FLOORS[kind]
     tracer = tracer_provider.get_tracer("floor")
     meter = meter_provider.get_meter("floor")
     duration = meter.create_histogram(sc.METRIC_OPERATION_DURATION + ".floor", unit="s",
                                       explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS)
+    first_chunk = meter.create_histogram(sc.METRIC_TIME_TO_FIRST_CHUNK + ".floor", unit="s",
+                                         explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS)
     tokens = meter.create_histogram(sc.METRIC_TOKEN_USAGE + ".floor", unit="{token}",
                                     explicit_bucket_boundaries_advisory=sc.TOKEN_BUCKETS)
     cost = meter.create_counter(sc.METRIC_COST + ".floor", unit="USD")
-    start_attrs = {sc.GEN_AI_OPERATION_NAME: "chat", sc.GEN_AI_PROVIDER_NAME: "openai",
-                   sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini", sc.SERVER_ADDRESS: "bench.invalid", sc.SERVER_PORT: 80}
-    end_attrs = {sc.GEN_AI_REQUEST_TEMPERATURE: 0.3, sc.GEN_AI_REQUEST_MAX_TOKENS: 50,
-                 sc.GEN_AI_RESPONSE_ID: "chatcmpl-bench", sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2024-07-18",
-                 sc.GEN_AI_RESPONSE_FINISH_REASONS: ["stop"], sc.GEN_AI_USAGE_INPUT_TOKENS: 120,
-                 sc.GEN_AI_USAGE_OUTPUT_TOKENS: 30, sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 64,
-                 sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: 0, sc.OPENAI_API_TYPE: "chat_completions",
-                 sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: "fp_bench", sc.LLMTEL_USAGE_SOURCE: "response",
-                 sc.LLMTEL_COST_USD: 0.0001, sc.LLMTEL_COST_STATUS: "priced", sc.LLMTEL_COST_PRICES: "x"}
-    metric_attrs = {**start_attrs, sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2024-07-18"}
+    metric_attrs = {**start_attrs, sc.GEN_AI_RESPONSE_MODEL: end_attrs[sc.GEN_AI_RESPONSE_MODEL]}
+    name = f"{start_attrs[sc.GEN_AI_OPERATION_NAME]} {start_attrs[sc.GEN_AI_REQUEST_MODEL]}"
 
     def floor() -> None:
-        span = tracer.start_span("chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=start_attrs)
+        span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=start_attrs)
         span.set_attributes(end_attrs)
         ctx = trace.set_span_in_context(span)
         duration.record(0.5, metric_attrs, ctx)
-        tokens.record(120, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "input"}, ctx)
-        tokens.record(30, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "output"}, ctx)
+        for token_type in token_types:
+            tokens.record(30, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: token_type}, ctx)
+        if ttfc:
+            first_chunk.record(0.004, metric_attrs, ctx)
         cost.add(0.0001, metric_attrs, ctx)
         span.end()
 
@@ -335,9 +367,10 @@ def instruction_counts() -> None:
     if shutil.which("valgrind") is None:
         print("instruction counts: valgrind is not installed; skipped")
         return
-    calls = {"chat": 200, "embeddings": 200, "stream10": 50, "stream200": 10, "floor": 200}
-    jobs = [("plain", "chat", 0), ("traced", "chat", 0), ("plain", "floor", calls["floor"])]
-    jobs += [(mode, name, n) for name, n in calls.items() if name != "floor" for mode in ("plain", "traced")]
+    calls = {"chat": 200, "embeddings": 200, "stream10": 50, "stream200": 10}
+    jobs = [("plain", "chat", 0), ("traced", "chat", 0)]
+    jobs += [("plain", f"floor-{kind}", 200) for kind in FLOORS]
+    jobs += [(mode, name, n) for name, n in calls.items() for mode in ("plain", "traced")]
     with tempfile.TemporaryDirectory() as tmp:
 
         def count(job: tuple[str, str, int]) -> int:
@@ -352,18 +385,22 @@ def instruction_counts() -> None:
             totals = dict(zip(jobs, pool.map(count, jobs)))
     base = {mode: totals[(mode, "chat", 0)] for mode in ("plain", "traced")}
     per_call = {job: (total - base[job[0]]) / job[2] for job, total in totals.items() if job[2]}
-    floor = per_call[("plain", "floor", calls["floor"])]
-    print(f"instructions (callgrind, deterministic): floor {floor / 1e3:.0f}k per operation")
-    print(f"{'workload':<12}{'plain':>12}{'instrumented':>14}{'overhead':>11}{'x floor':>9}")
+    floors = {kind: per_call[("plain", f"floor-{kind}", 200)] for kind in FLOORS}
+    print("instructions (callgrind, deterministic) per operation; floors: "
+          + ", ".join(f"{kind} {n / 1e3:.0f}k" for kind, n in floors.items()))
+    print(f"{'workload':<12}{'plain':>12}{'instrumented':>14}{'overhead':>11}{'floor':>9}{'x floor':>9}")
     overhead = {}
-    for name in ("chat", "embeddings", "stream10", "stream200"):
+    for name in calls:
         plain, traced = per_call[("plain", name, calls[name])], per_call[("traced", name, calls[name])]
         overhead[name] = traced - plain
+        floor = floors[FLOOR_OF[name]]
         print(f"{name:<12}{plain / 1e3:>11.0f}k{traced / 1e3:>13.0f}k{overhead[name] / 1e3:>10.0f}k"
-              f"{overhead[name] / floor:>9.2f}")
+              f"{floor / 1e3:>8.0f}k{overhead[name] / floor:>9.2f}")
     per_chunk = (overhead["stream200"] - overhead["stream10"]) / 190
+    fixed = overhead["stream10"] - 10 * per_chunk
+    print(f"per stream, without its chunks: {fixed / 1e3:.0f}k = {fixed / floors['stream']:.2f}x the stream floor")
     print(f"streaming: {per_chunk:.0f} instructions per chunk "
-          f"(= {per_chunk / floor * 100:.2f}% of the floor per chunk)")
+          f"(the uninstrumented client spends {per_call[('plain', 'stream200', 10)] / 200 / 1e3:.0f}k per chunk)")
 
 
 if __name__ == "__main__":

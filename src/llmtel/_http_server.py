@@ -1,7 +1,7 @@
 """A small threaded HTTP/1.1 server base for llmtel's loopback servers (OTLP receiver, fake OpenAI).
 
 It skips the FQDN lookup ``HTTPServer`` does on bind, serves IPv6 hosts, and remembers open connections so
-``cut_connections()`` can end keep-alive clients at once when the server stops.
+``stop()`` can end keep-alive clients at once. ``send_reply`` writes a whole response for the handlers.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import socket
 import socketserver
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -23,7 +24,23 @@ class TrackingHTTPServer(ThreadingHTTPServer):
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        self._serving: threading.Thread | None = None
         super().__init__((host, port), handler)
+
+    def serve_in_thread(self, name: str) -> None:
+        """Serve on a daemon thread called ``name`` until ``stop()``."""
+        thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True)
+        self._serving = thread
+        thread.start()
+
+    def stop(self) -> None:
+        """Stop serving (if it was), close the listening socket and cut the open connections."""
+        thread, self._serving = self._serving, None
+        if thread is not None:
+            self.shutdown()
+            thread.join(timeout=2.0)
+        self.server_close()
+        self.cut_connections()
 
     def server_bind(self) -> None:
         socketserver.TCPServer.server_bind(self)  # HTTPServer's version would do a DNS lookup of the host
@@ -51,3 +68,24 @@ class TrackingHTTPServer(ThreadingHTTPServer):
                 connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+
+def send_reply(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes,
+    content_type: str,
+    headers: Iterable[tuple[str, str]] = (),
+) -> None:
+    """Write a complete response (no body for HEAD); a client that went away just closes the connection."""
+    try:
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        for name, value in headers:
+            handler.send_header(name, value)
+        handler.end_headers()
+        if handler.command != "HEAD":
+            handler.wfile.write(body)
+    except OSError:
+        handler.close_connection = True

@@ -8,6 +8,7 @@ from llmtel.cost import Cost, PriceBook
 from llmtel.genai.content import CaptureMode, ContentPolicy
 from llmtel.genai.debug import DebugView, format_call
 from llmtel.genai.diagnostics import diagnose
+from llmtel.genai.emit import price
 from llmtel.genai.record import GenAICall
 
 
@@ -62,22 +63,22 @@ def test_format_call_failure_and_stream_timing():
     assert "! rate_limited: rate limit reached" in text and "wait 2 s" in text
 
 
-def test_debug_view_writes_and_hands_on_and_survives_a_broken_stream():
+def test_debug_view_writes_the_cost_emission_computed_and_survives_a_broken_stream():
     out = io.StringIO()
-    seen = []
-    view = DebugView(PriceBook({"gpt-4o-mini": {"input": 1.0, "output": 2.0}}), then=seen.append, stream=out)
     call = finished_call(input_tokens=1_000_000, output_tokens=0)
-    view(call)
+    cost = price(PriceBook({"gpt-4o-mini": {"input": 1.0, "output": 2.0}}), call)
+    DebugView(stream=out)(call, cost)
     assert "cost: $1.000000" in out.getvalue()
-    assert seen == [call]
+    assert price(None, call) is None
 
     class Broken(io.StringIO):
         def write(self, text):
             raise OSError("closed")
 
-    broken = DebugView(None, then=seen.append, stream=Broken())
-    broken(call)  # never raises
-    assert seen == [call, call]
+    broken = DebugView(stream=Broken())
+    broken(call, cost)  # never raises
+    broken(call, cost)  # and warns only once
+    assert broken._warned
 
 
 def test_collect_extracts_content_without_exporting_it():

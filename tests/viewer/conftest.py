@@ -7,7 +7,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
@@ -41,12 +41,27 @@ def get_json(viewer: Viewer, path: str) -> tuple[int, Any]:
 
 
 TracerFactory = Callable[..., TracerProvider]
+P = ParamSpec("P")
+Provider = TypeVar("Provider", TracerProvider, LoggerProvider)
+
+
+def shut_down_after(build: Callable[P, Provider]) -> Iterator[Callable[P, Provider]]:
+    """Fixture body: yield `build` remembering what it makes, then shut all of that down (exporters stop)."""
+    made: list[Provider] = []
+
+    def make(*args: P.args, **kwargs: P.kwargs) -> Provider:
+        provider = build(*args, **kwargs)
+        made.append(provider)
+        return provider
+
+    yield make
+    for provider in made:
+        provider.shutdown()
 
 
 @pytest.fixture
 def tracer_provider(viewer: Viewer) -> Iterator[TracerFactory]:
     """Make TracerProviders exporting synchronously to the viewer (HTTP/protobuf unless ``grpc=True``)."""
-    made: list[TracerProvider] = []
 
     def make(service: str = "svc", *, grpc: bool = False, gzip: bool = False, **resource: Any) -> TracerProvider:
         provider = TracerProvider(resource=Resource.create({"service.name": service, **resource}))
@@ -59,28 +74,22 @@ def tracer_provider(viewer: Viewer) -> Iterator[TracerFactory]:
                 compression=Compression.Gzip if gzip else Compression.NoCompression,
             )
         provider.add_span_processor(SimpleSpanProcessor(exporter))
-        made.append(provider)
         return provider
 
-    yield make
-    for provider in made:
-        provider.shutdown()
+    yield from shut_down_after(make)
 
 
 @pytest.fixture
 def logger_provider(viewer: Viewer) -> Iterator[Callable[[str], LoggerProvider]]:
-    made: list[LoggerProvider] = []
+    """Make LoggerProviders exporting synchronously to the viewer over HTTP/protobuf."""
 
     def make(service: str = "svc") -> LoggerProvider:
         provider = LoggerProvider(resource=Resource.create({"service.name": service}))
         exporter = OTLPLogExporter(endpoint=f"{viewer.otlp_http_endpoint}/v1/logs", timeout=5)
         provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
-        made.append(provider)
         return provider
 
-    yield make
-    for provider in made:
-        provider.shutdown()
+    yield from shut_down_after(make)
 
 
 def hex_trace_id(span: Any) -> str:

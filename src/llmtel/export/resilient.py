@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -97,23 +97,23 @@ class ResilientExport:
         self.pipelines[signal] = pipeline
         return pipeline
 
-    def span_processor(self, export: SignalExport) -> DurableSpanProcessor:
-        pipeline = self._pipeline("traces", export)
+    def _batched(
+        self, signal: Signal, export: SignalExport, encode: Callable[[list[Any]], bytes]
+    ) -> tuple[DeliveryPipeline, Batcher[Any]]:
+        """The signal's started pipeline and the batcher feeding it (encoding with ``encode``)."""
+        pipeline = self._pipeline(signal, export)
         batcher: Batcher[Any] = Batcher(
-            "traces", batch_tuning("traces", self._environ), encode_span_batch, pipeline.counters, self._warn
+            signal, batch_tuning(signal, self._environ), encode, pipeline.counters, self._warn
         )
         pipeline.attach(batcher)
         pipeline.start()
-        return DurableSpanProcessor(pipeline, batcher)
+        return pipeline, batcher
+
+    def span_processor(self, export: SignalExport) -> DurableSpanProcessor:
+        return DurableSpanProcessor(*self._batched("traces", export, encode_span_batch))
 
     def log_processor(self, export: SignalExport) -> DurableLogProcessor:
-        pipeline = self._pipeline("logs", export)
-        batcher: Batcher[Any] = Batcher(
-            "logs", batch_tuning("logs", self._environ), encode_log_batch, pipeline.counters, self._warn
-        )
-        pipeline.attach(batcher)
-        pipeline.start()
-        return DurableLogProcessor(pipeline, batcher)
+        return DurableLogProcessor(*self._batched("logs", export, encode_log_batch))
 
     def metric_exporter(self, export: SignalExport, preferred: Any | None = None) -> Any:
         return durable_metric_exporter(self._pipeline("metrics", export).start(), preferred)

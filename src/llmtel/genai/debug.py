@@ -3,7 +3,7 @@
 It consumes the provider-neutral ``GenAICall`` when the call finishes: model, latency, tokens, cost, finish
 reasons, the full prompt and response, and the diagnosis of a failure. The prompt and response shown here
 are collected for the console only; they are exported over OTLP only when content capture is on as well.
-``format_call`` is a pure function; ``DebugView`` is the thin part that prices the call and writes.
+``format_call`` is a pure function; ``DebugView`` is the thin part that writes, given the cost emission computed.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
 from typing import Any, TextIO
 
-from llmtel.cost import Cost, PriceBook, TokenUsage
+from llmtel.cost import Cost
 from llmtel.genai.record import GenAICall
 
 _logger = logging.getLogger("llmtel.genai")
@@ -94,38 +93,17 @@ def format_call(call: GenAICall, cost: Cost | None = None) -> str:
     return "\n".join(lines)
 
 
-def price(prices: PriceBook | None, call: GenAICall) -> Cost | None:
-    """The call's cost as emission computes it (None for failures, fetches, or without a price book)."""
-    if prices is None or call.error_type is not None or call.operation == "fetch_response":
-        return None
-    usage = TokenUsage(
-        input_tokens=call.input_tokens,
-        output_tokens=call.output_tokens,
-        cache_read_tokens=call.cache_read_tokens or 0,
-        cache_write_tokens=call.cache_write_tokens or 0,
-        reasoning_tokens=call.reasoning_tokens or 0,
-    )
-    return prices.cost(call.provider, call.response_model or call.request_model, usage)
-
-
 class DebugView:
-    """The ``on_finish`` consumer behind ``LLMTEL_DEBUG``: prints each call to ``stream`` (stderr by default,
-    looked up at write time), then hands the call to the next consumer, if any. Never raises."""
+    """The ``debug_view`` consumer behind ``LLMTEL_DEBUG``: prints each call, with the cost emission computed,
+    to ``stream`` (stderr by default, looked up at write time). Never raises."""
 
-    def __init__(
-        self,
-        prices: PriceBook | None = None,
-        then: Callable[[GenAICall], None] | None = None,
-        stream: TextIO | None = None,
-    ) -> None:
-        self.prices = prices
-        self.then = then
+    def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
         self._warned = False
 
-    def __call__(self, call: GenAICall) -> None:
+    def __call__(self, call: GenAICall, cost: Cost | None = None) -> None:
         try:
-            text = format_call(call, price(self.prices, call))
+            text = format_call(call, cost)
             stream = self.stream or sys.stderr
             stream.write(text + "\n")
             stream.flush()
@@ -133,5 +111,3 @@ class DebugView:
             if not self._warned:
                 self._warned = True
                 _logger.warning("llmtel: the debug view could not print a call (logged once)", exc_info=True)
-        if self.then is not None:
-            self.then(call)

@@ -154,6 +154,20 @@ def error_type_of(error: BaseException) -> str:
     return type(error).__qualname__ or sc.ERROR_TYPE_OTHER
 
 
+def price(prices: PriceBook | None, call: GenAICall) -> Cost | None:
+    """The call's cost (None for failures, fetches, or without a price book); the debug view shows the same."""
+    if prices is None or call.operation == sc.OP_FETCH_RESPONSE or call.error_type is not None:
+        return None
+    usage = TokenUsage(
+        input_tokens=call.input_tokens,
+        output_tokens=call.output_tokens,
+        cache_read_tokens=call.cache_read_tokens or 0,
+        cache_write_tokens=call.cache_write_tokens or 0,
+        reasoning_tokens=call.reasoning_tokens or 0,
+    )
+    return prices.cost(call.provider, call.response_model or call.request_model, usage)
+
+
 class GenAITelemetry:
     """Creates the tracer, instruments and event logger once; starts and finishes spans for calls."""
 
@@ -166,6 +180,7 @@ class GenAITelemetry:
         content: ContentPolicy | None = None,
         prices: PriceBook | None = None,
         on_finish: Callable[[GenAICall], None] | None = None,
+        debug_view: Callable[[GenAICall, Cost | None], None] | None = None,
     ) -> None:
         from opentelemetry import _logs, metrics
 
@@ -173,6 +188,7 @@ class GenAITelemetry:
         self.content = content or ContentPolicy()
         self.prices = prices
         self.on_finish = on_finish
+        self.debug_view = debug_view  # sees the cost emission computed, so the call is priced once
         self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider, schema_url=sc.SCHEMA_URL)
         meter = metrics.get_meter(_SCOPE, __version__, meter_provider, schema_url=sc.SCHEMA_URL)
         self.duration = meter.create_histogram(
@@ -224,7 +240,7 @@ class GenAITelemetry:
             call.error_message = str(error)
             if call.diagnosis is not None:
                 report_failure(call, span)  # failure path only: mode/hint on the span, a WARNING/ERROR log
-        cost = self._price(call)
+        cost = price(self.prices, call)
         if span.is_recording():
             span.set_attributes(end_attributes(call, cost))
             if self.content.on_span:
@@ -236,21 +252,11 @@ class GenAITelemetry:
         self._record_metrics(call, span, cost)
         if self.content.on_event:
             self._emit_event(call, span, cost)
+        if self.debug_view is not None:
+            self.debug_view(call, cost)
         if self.on_finish is not None:
             self.on_finish(call)
         span.end(end_time=_end_time_ns(call))
-
-    def _price(self, call: GenAICall) -> Cost | None:
-        if self.prices is None or call.operation == sc.OP_FETCH_RESPONSE or call.error_type is not None:
-            return None
-        usage = TokenUsage(
-            input_tokens=call.input_tokens,
-            output_tokens=call.output_tokens,
-            cache_read_tokens=call.cache_read_tokens or 0,
-            cache_write_tokens=call.cache_write_tokens or 0,
-            reasoning_tokens=call.reasoning_tokens or 0,
-        )
-        return self.prices.cost(call.provider, call.response_model or call.request_model, usage)
 
     def _record_metrics(self, call: GenAICall, span: Span, cost: Cost | None) -> None:
         attrs = metric_attributes(call)

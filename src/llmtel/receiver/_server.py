@@ -24,7 +24,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from llmtel._http_server import TrackingHTTPServer
+from llmtel._http_server import TrackingHTTPServer, send_reply
 from llmtel.receiver._json import REQUEST_TYPES, otlp_json_to_proto
 from llmtel.receiver._store import Compression, Encoding, MemoryStore, RequestMeta, Signal, Sink
 
@@ -267,17 +267,7 @@ class _OTLPHTTPHandler(BaseHTTPRequestHandler):
             _logger.exception("OTLP/HTTP receiver failed on %s %s", self.command, self.path[:200])
             status, body, content_type = 500, b"llmtel receiver: internal error", "text/plain; charset=utf-8"
             headers = [("Connection", "close")]
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in headers:
-                self.send_header(name, value)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-        except OSError:  # the client went away (typically after a blackhole or its own timeout)
-            self.close_connection = True
+        send_reply(self, status, body, content_type, headers)  # a client gone (after a blackhole, say) is fine
 
     def _process(self) -> tuple[int, bytes, str, list[tuple[str, str]]]:
         body = self._read_body()
@@ -415,7 +405,6 @@ class OTLPReceiver:
         self._grpc_server: grpc.Server | None = None
         self._grpc_executor: ThreadPoolExecutor | None = None
         self._http_server: _HTTPServer | None = None
-        self._http_thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
         state = "running" if self._running else "stopped"
@@ -492,24 +481,13 @@ class OTLPReceiver:
         server = _HTTPServer(self._host, port, self._gate, self._sink)
         self._http_server = server
         self._http_port = server.server_port
-        self._http_thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="otlp-receiver-http",
-            daemon=True,
-        )
-        self._http_thread.start()
+        server.serve_in_thread("otlp-receiver-http")
 
     def _stop_servers(self) -> None:
         self._gate.release_waiters()
-        http_server, http_thread = self._http_server, self._http_thread
-        self._http_server = self._http_thread = None
+        http_server, self._http_server = self._http_server, None
         if http_server is not None:
-            if http_thread is not None:
-                http_server.shutdown()
-                http_thread.join(timeout=2.0)
-            http_server.server_close()
-            http_server.cut_connections()
+            http_server.stop()
         grpc_server, executor = self._grpc_server, self._grpc_executor
         self._grpc_server = self._grpc_executor = None
         if grpc_server is not None:

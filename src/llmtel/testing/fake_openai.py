@@ -456,7 +456,6 @@ class FakeOpenAI:
         self._disconnects = 0
         self._stopping = threading.Event()
         self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
         return f"<FakeOpenAI {self.root_url if self._server else 'stopped'}>"
@@ -471,25 +470,17 @@ class FakeOpenAI:
             self._stopping.clear()
             server = _Server(self._host, self._port, self)
             self._server = server
-            self._thread = threading.Thread(
-                target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
-            )
-            self._thread.start()
+            server.serve_in_thread("fake-openai")
         return self
 
     def stop(self) -> None:
         """Stop serving; in-flight replies (delays, slow streams) are cut off promptly. Idempotent."""
         with self._lock:
-            server, thread = self._server, self._thread
-            self._server = self._thread = None
+            server, self._server = self._server, None
         if server is None:
             return
         self._stopping.set()
-        server.shutdown()
-        if thread is not None:
-            thread.join(timeout=2.0)
-        server.server_close()
-        server.cut_connections()
+        server.stop()
 
     def __enter__(self) -> FakeOpenAI:
         return self.start()

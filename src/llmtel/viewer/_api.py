@@ -49,7 +49,6 @@ from __future__ import annotations
 import json
 import logging
 import mimetypes
-import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
@@ -57,7 +56,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from llmtel._http_server import TrackingHTTPServer
+from llmtel._http_server import TrackingHTTPServer, send_reply
 from llmtel.viewer._jaeger import envelope, error_envelope, jaeger_trace, log_json, summary_json
 from llmtel.viewer._params import parse_trace_id, parse_trace_query
 from llmtel.viewer._store import TraceStore
@@ -137,17 +136,7 @@ class _ViewerHandler(BaseHTTPRequestHandler):
             _logger.exception("llmtel viewer failed on GET %s", self.path[:200])
             status, content_type = 500, "application/json"
             body = json.dumps(error_envelope(500, "internal error in the llmtel viewer")).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in headers:
-                self.send_header(name, value)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-        except OSError:
-            self.close_connection = True
+        send_reply(self, status, body, content_type, headers)
 
     # -- API ---------------------------------------------------------------------------------------------
 
@@ -281,11 +270,3 @@ def _static_route(static_dir: Path, path: str) -> tuple[int, bytes, str]:
         return _read_static(static_dir, "favicon.ico")
     return 404, _NOT_FOUND_PAGE, "text/plain; charset=utf-8"
 
-
-def serve_in_thread(server: ViewerHTTPServer) -> threading.Thread:
-    """Run `server` on a daemon thread."""
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="llmtel-viewer-http", daemon=True
-    )
-    thread.start()
-    return thread

@@ -717,23 +717,19 @@ class TraceStore:
 
     def find_trace_ids(self, query: TraceQuery) -> list[str]:
         """Jaeger search: ids of traces with a span matching every criterion, newest matching span first."""
-        where = ["s.service = ?"] if query.service is not None else []
-        params: list[Any] = [query.service] if query.service is not None else []
-        if query.operation is not None:
-            where.append("s.name = ?")
-            params.append(query.operation)
-        if query.start_us is not None:
-            where.append("s.start_us >= ?")
-            params.append(query.start_us)
-        if query.end_us is not None:
-            where.append("s.start_us <= ?")
-            params.append(query.end_us)
-        if query.min_duration_us is not None:
-            where.append("s.duration_us >= ?")
-            params.append(query.min_duration_us)
-        if query.max_duration_us is not None:
-            where.append("s.duration_us <= ?")
-            params.append(query.max_duration_us)
+        where: list[str] = []
+        params: list[Any] = []
+        for condition, value in (
+            ("s.service = ?", query.service),
+            ("s.name = ?", query.operation),
+            ("s.start_us >= ?", query.start_us),
+            ("s.start_us <= ?", query.end_us),
+            ("s.duration_us >= ?", query.min_duration_us),
+            ("s.duration_us <= ?", query.max_duration_us),
+        ):
+            if value is not None:
+                where.append(condition)
+                params.append(value)
         joins_resources = False
         for key, value in query.tags.items():
             sql, extra = _tag_condition(key, value)

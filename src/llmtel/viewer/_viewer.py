@@ -10,7 +10,7 @@ from pathlib import Path
 from types import TracebackType
 
 from llmtel.receiver import OTLPReceiver
-from llmtel.viewer._api import ViewerHTTPServer, serve_in_thread
+from llmtel.viewer._api import ViewerHTTPServer
 from llmtel.viewer._store import Retention, TraceStore
 
 _logger = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class Viewer:
             if self._ui_port is not None:
                 kwargs = {} if self._static_dir is None else {"static_dir": self._static_dir}
                 self._ui_server = ViewerHTTPServer(self._host, self._ui_port, store, **kwargs)
-                serve_in_thread(self._ui_server)
+                self._ui_server.serve_in_thread("llmtel-viewer-http")
         except BaseException:
             if self._receiver is not None:
                 self._receiver.stop()
@@ -116,9 +116,7 @@ class Viewer:
             self._receiver.stop()
             self._receiver = None
         if self._ui_server is not None:
-            self._ui_server.shutdown()
-            self._ui_server.server_close()
-            self._ui_server.cut_connections()
+            self._ui_server.stop()
             self._ui_server = None
         if self._store is not None:
             self._store.close()

@@ -61,3 +61,13 @@ def test_off_by_default_nothing_printed_nothing_collected(instrument, telemetry,
     ask(fake)
     assert "[llmtel]" not in stderr.getvalue()
     assert seen[0].input_messages is None and seen[0].output_messages is None  # nothing extracted
+
+
+def test_view_shows_the_span_cost_and_the_app_hook_still_runs(instrument, telemetry, fake, monkeypatch, stderr):
+    monkeypatch.setenv("LLMTEL_DEBUG", "true")
+    seen = []
+    instrument(on_finish=seen.append, prices={"gpt-4o-mini": {"input": 1.0, "output": 2.0}})
+    ask(fake)
+    usd = telemetry.one_llm_span().attributes["llmtel.cost.usd"]
+    assert f"cost: ${usd:.6f}" in stderr.getvalue()
+    assert len(seen) == 1 and seen[0].input_messages is not None  # the app's hook sees the collected content

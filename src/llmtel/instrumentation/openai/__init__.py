@@ -54,16 +54,14 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         )
         prices: Mapping[str, Any] | None = kwargs.get("prices")
         price_book = PriceBook(prices)
-        on_finish = kwargs.get("on_finish")
-        if settings.debug:  # decided once here: with debug off the finish path has no extra work
-            on_finish = DebugView(price_book, then=on_finish)
         telemetry = GenAITelemetry(
             tracer_provider=kwargs.get("tracer_provider"),
             meter_provider=kwargs.get("meter_provider"),
             logger_provider=kwargs.get("logger_provider"),
             content=policy,
             prices=price_book,
-            on_finish=on_finish,
+            on_finish=kwargs.get("on_finish"),
+            debug_view=DebugView() if settings.debug else None,  # decided once here
         )
         hooks = OpenAIHooks(telemetry, inject_stream_usage=settings.stream_usage == "inject")
         for target, method in _TARGETS:
