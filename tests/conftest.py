@@ -10,10 +10,12 @@ from llmtel.receiver import OTLPReceiver
 
 
 @pytest.fixture(autouse=True)
-def _private_spool(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep every test's export spool (the default lives under the user's cache) in a fresh temporary
-    directory; subprocesses inherit it, as ``XDG_CACHE_HOME`` survives the e2e harness's clean_env()."""
+def _private_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every test's export spool (under the user's cache) and trace database (under the user's data
+    directory) in fresh temporary directories; subprocesses inherit them, as ``XDG_*`` survive the e2e
+    harness's clean_env()."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data")))
     monkeypatch.delenv("LLMTEL_SPOOL_DIR", raising=False)
 
 
