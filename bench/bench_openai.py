@@ -3,24 +3,26 @@
 The openai client talks to an in-process transport (no sockets), so what differs between the runs is the
 instrumentation. The "floor" is what any instrumentation must pay on this machine: one bare SDK span with
 the same attributes plus the same metric records (recorded, like ours, with the span as their context, so
-the SDK samples an exemplar linking each point to the trace), timed right after the same uninstrumented
-call so that it runs with the caches that call leaves behind, as the SDK work inside an instrumented call
-does (alone in a tight loop it stays cache-hot and takes about half the time, which would flatter no one
-but the floor). The budget: overhead within 1.3x the floor
-(content off, cost and metrics on), and under 2 us per streamed chunk. Per-chunk cost is measured apart,
-by iterating the same real chunk objects through llmtel's stream wrapper and through a bare generator.
-The process pins itself to one core (where the OS allows) because this machine is noisy.
+the SDK samples an exemplar linking each point to the trace). The budget: overhead within 1.3x the floor
+(content off, cost and metrics on), and under 2 us per streamed chunk.
+
+Wall clock: uninstrumented calls (a client class whose ``request`` is the SDK's own, unwrapped), the same
+calls inside the floor's bare span (started before, ended after, as any instrumentation must) and
+instrumented calls interleave one by one, and each figure is a median over every call. Per-chunk cost is
+measured apart, by iterating the same real chunk objects through llmtel's stream wrapper and through a
+bare generator. The process pins itself to one core (where the OS allows) because this machine is noisy.
 
     ./run bench            or      .venv/bin/python bench/bench_openai.py [--quick] [--instructions]
 
-Wall-clock numbers on a shared 2-core machine swing by tens of percent from run to run, so
-``--instructions`` also counts CPU instructions under ``valgrind --tool=callgrind`` (deterministic for the
-same inputs): each workload is run 0 and N times in a fresh process, plain and instrumented, and the
-differences give instructions per call.
+Wall-clock ratios on a shared 2-core machine still swing by tenths from run to run, so ``--instructions``
+also counts CPU instructions under ``valgrind --tool=callgrind`` (deterministic for the same inputs): each
+workload is run 0 and N times in a fresh process, plain and instrumented, and the differences give
+instructions per call; the floor is counted the same way.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import statistics
@@ -111,14 +113,6 @@ class NullExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def timed(fn: Callable[[], object], calls: int) -> float:
-    """Mean microseconds per call over one batch."""
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return (time.perf_counter() - start) / calls * 1e6
-
-
 def per_call_us(fn: Callable[[], object], calls: int) -> float:
     """Best (least disturbed) mean over ROUNDS rounds, in microseconds."""
     best = []
@@ -130,83 +124,76 @@ def per_call_us(fn: Callable[[], object], calls: int) -> float:
     return statistics.median(sorted(best)[: max(1, ROUNDS // 2)])
 
 
+class _UninstrumentedRequest:
+    """A client class whose ``request`` is the SDK's own, unwrapped, even while the instrumentation is on: the
+    baseline then runs call by call between instrumented calls, through exactly the same SDK code."""
+
+    @staticmethod
+    def client_class() -> type:
+        from openai._base_client import SyncAPIClient
+
+        original = SyncAPIClient.request  # read before instrumenting
+
+        class PlainOpenAI(openai.OpenAI):  # type: ignore[misc]
+            request = original
+
+        return PlainOpenAI
+
+
 def main() -> None:
     if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1:
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
-    client = openai.OpenAI(base_url="http://bench.invalid/v1", api_key="sk-bench", max_retries=0,
-                           http_client=httpx.Client(transport=httpx.MockTransport(handler)))
-    messages = [{"role": "user", "content": "hello"}]
-
-    def chat() -> object:
-        return client.chat.completions.create(model="gpt-4o-mini", messages=messages, temperature=0.3, max_tokens=50)
-
-    def embed() -> object:
-        return client.embeddings.create(model="text-embedding-3-small", input="hello")
-
-    def stream(n: int) -> Callable[[], object]:
-        def run() -> object:
-            for _ in client.chat.completions.create(
-                model="gpt-4o-mini", messages=messages, stream=True, max_tokens=n,
-                stream_options={"include_usage": True},
-            ):
-                pass
-            return None
-
-        return run
-
-    workloads = {"chat": (chat, CALLS), "embeddings": (embed, CALLS), "stream10": (stream(10), CALLS // 2),
-                 "stream200": (stream(200), CALLS // 10)}
-    for fn, _ in workloads.values():  # warm caches, imports, connection pools
+    plain_workloads = build_workloads(_UninstrumentedRequest.client_class())
+    traced_workloads = build_workloads()
+    calls = {"chat": CALLS, "embeddings": CALLS, "stream10": CALLS // 2, "stream200": CALLS // 10}
+    for fn in [*plain_workloads.values(), *traced_workloads.values()]:  # warm caches, imports, pools
         for _ in range(20):
             fn()
 
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(NullExporter(), max_queue_size=100_000))
     meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
-
     floors = {kind: floor_operation(tracer_provider, meter_provider, kind) for kind in FLOORS}
     for _ in range(200):
         for floor in floors.values():
             floor()
 
-    # Baseline, instrumented and floor batches alternate within each round, so drift on a shared, noisy
-    # machine hits all three alike. The floor runs *in context*: the same uninstrumented call followed by the
-    # floor operation, so the SDK work meets the same cold caches as it does inside an instrumented call
-    # (alone in a tight loop it runs cache-hot, about twice as fast: printed for reference). Each figure is
-    # the median over rounds; "x floor" is the median of per-round ratios, overhead / floor of that round.
-    instrumentor = OpenAIInstrumentor()
-    rows: dict[str, tuple[float, float, float, float, float]] = {}
-    hot: list[float] = []
-    for name, (fn, calls) in workloads.items():
-        floor = floors[FLOOR_OF[name]]
+    # Calls interleave one by one: an uninstrumented call, the same call inside the floor's bare span (started
+    # before it and ended after it, with the floor's attributes and metric records), and an instrumented call,
+    # in an order that rotates. Drift on a shared, noisy machine then hits all three alike, and each figure is
+    # the median over every call, so a preempted call or a collection pause moves nothing. The floor is what
+    # the bare span adds to the call; alone in a tight loop it stays cache-hot and runs about twice as fast
+    # (printed for reference).
+    OpenAIInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    rows: dict[str, tuple[float, float, float, float]] = {}
+    clock = time.perf_counter
+    for name, plain in plain_workloads.items():
+        operations = {"plain": plain, "traced": traced_workloads[name],
+                      "floored": floor_operation(tracer_provider, meter_provider, FLOOR_OF[name], around=plain)}
+        times: dict[str, list[float]] = {key: [] for key in operations}
+        orders = [list(operations.items())[k:] + list(operations.items())[:k] for k in range(3)]
+        for i in range(ROUNDS * calls[name]):
+            for key, operation in orders[i % 3]:
+                start = clock()
+                operation()
+                times[key].append(clock() - start)
+        plain_us, traced_us, floored_us = (statistics.median(times[k]) * 1e6 for k in ("plain", "traced", "floored"))
+        rows[name] = (plain_us, traced_us, traced_us - plain_us, floored_us - plain_us)
+    hot = []
+    for _ in range(CALLS):
+        start = clock()
+        floors["chat"]()
+        hot.append(clock() - start)
+    OpenAIInstrumentor().uninstrument()
 
-        def with_floor(fn: Callable[[], object] = fn, floor: Callable[[], None] = floor) -> None:
-            fn()
-            floor()
-
-        rounds = []
-        for _ in range(ROUNDS):
-            plain = timed(fn, calls)
-            instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
-            fn()
-            traced = timed(fn, calls)
-            instrumentor.uninstrument()
-            floored = timed(with_floor, calls)
-            if name == "chat":
-                hot.append(timed(floor, calls))
-            rounds.append((plain, traced, floored - plain))
-        plain_us = statistics.median(p for p, _, _ in rounds)
-        overhead = statistics.median(t - p for p, t, _ in rounds)
-        floor_us = statistics.median(f for _, _, f in rounds)
-        ratio = statistics.median((t - p) / f for p, t, f in rounds)
-        rows[name] = (plain_us, plain_us + overhead, overhead, floor_us, ratio)
-
-    print(f"llmtel OpenAI instrumentation overhead (openai {openai.__version__}, {ROUNDS} interleaved rounds, median)")
-    print("floor: a bare SDK span with the same attributes and the same metric records, run after the same")
-    print(f"uninstrumented call (the chat floor alone in a tight loop, cache-hot: {statistics.median(hot):.1f} us)")
+    print(f"llmtel OpenAI instrumentation overhead (openai {openai.__version__}, calls interleaved one by one, "
+          "median per call)")
+    print("floor: what a bare SDK span around the same uninstrumented call, with the same attributes and the same")
+    print(f"metric records, adds to it (the chat floor alone in a tight loop, cache-hot: {statistics.median(hot) * 1e6:.1f} us)")
     print(f"{'workload':<12}{'baseline':>12}{'instrumented':>14}{'overhead':>11}{'floor':>10}{'x floor':>9}")
-    for name, (plain_us, traced_us, overhead, floor_us, ratio) in rows.items():
-        print(f"{name:<12}{plain_us:>10.1f}us{traced_us:>12.1f}us{overhead:>9.1f}us{floor_us:>8.1f}us{ratio:>9.2f}")
+    for name, (plain_us, traced_us, overhead, floor_us) in rows.items():
+        print(f"{name:<12}{plain_us:>10.1f}us{traced_us:>12.1f}us{overhead:>9.1f}us{floor_us:>8.1f}us"
+              f"{overhead / floor_us:>9.2f}")
     per_chunk = per_chunk_us(tracer_provider, meter_provider)
     print(f"streaming: {per_chunk:.2f} us per chunk (wrapper over 1,000 real chunks vs a bare generator)")
 
@@ -254,10 +241,10 @@ def _started(telemetry):  # type: ignore[no-untyped-def]
     return call, telemetry.start(call)
 
 
-def build_workloads() -> dict[str, Callable[[], object]]:
-    """The same calls as main(), for the instruction-counting child processes."""
-    client = openai.OpenAI(base_url="http://bench.invalid/v1", api_key="sk-bench", max_retries=0,
-                           http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+def build_workloads(client_class: type = openai.OpenAI) -> dict[str, Callable[[], object]]:
+    """The benchmarked calls, on a client of ``client_class`` talking to the in-process transport."""
+    client = client_class(base_url="http://bench.invalid/v1", api_key="sk-bench", max_retries=0,
+                          http_client=httpx.Client(transport=httpx.MockTransport(handler)))
     messages = [{"role": "user", "content": "hello"}]
 
     def stream(n: int) -> Callable[[], object]:
@@ -280,8 +267,7 @@ def build_workloads() -> dict[str, Callable[[], object]]:
 def child(mode: str, workload: str, calls: int) -> None:
     """One counted process: warm every workload up, then run ``calls`` of one (or of a floor: ``floor-chat``…)."""
     tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(BatchSpanProcessor(NullExporter(), max_queue_size=100_000,
-                                                          schedule_delay_millis=10**9))
+    tracer_provider.add_span_processor(BatchSpanProcessor(NullExporter()))  # exported, so the heap stays flat
     meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
     if mode == "traced":
         OpenAIInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
@@ -291,6 +277,11 @@ def child(mode: str, workload: str, calls: int) -> None:
         for _ in range(10):
             fn()
     run = floors[workload] if workload in floors else workloads[workload]
+    # What warm-up left behind moves out of the collector's reach: otherwise whether a full collection of the
+    # whole heap (imports included) happens to fall inside the counted calls swings the count per call by
+    # hundreds of thousands of instructions. Collections of what the calls themselves allocate still count.
+    gc.collect()
+    gc.freeze()
     for _ in range(calls):
         run()
 
@@ -325,10 +316,11 @@ FLOOR_OF = {"chat": "chat", "embeddings": "embeddings", "stream10": "stream", "s
 
 
 def floor_operation(tracer_provider: TracerProvider, meter_provider: MeterProvider,
-                    kind: str = "chat") -> Callable[[], None]:
+                    kind: str = "chat", around: Callable[[], object] | None = None) -> Callable[[], None]:
     """One bare span with the attributes llmtel puts on ``kind``'s span, plus the same metric records (the
     duration, one token-usage point per token type, the cost, and time to first chunk for streams), each with
-    the span as its context."""
+    the span as its context. With ``around``, the span is started before that (uninstrumented) call and
+    ended after it, as any instrumentation must: what the floor costs is then the time it adds to the call."""
     start_attrs, end_attrs, token_types, ttfc = FLOORS[kind]
     tracer = tracer_provider.get_tracer("floor")
     meter = meter_provider.get_meter("floor")
@@ -344,6 +336,8 @@ def floor_operation(tracer_provider: TracerProvider, meter_provider: MeterProvid
 
     def floor() -> None:
         span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=start_attrs)
+        if around is not None:
+            around()
         span.set_attributes(end_attrs)
         ctx = trace.set_span_in_context(span)
         duration.record(0.5, metric_attrs, ctx)
@@ -377,7 +371,8 @@ def instruction_counts() -> None:
             mode, name, n = job
             out = f"{tmp}/{mode}.{name}.{n}"
             subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
-                            __file__, "--child", mode, name, str(n)], check=True, capture_output=True)
+                            __file__, "--child", mode, name, str(n)], check=True, capture_output=True,
+                           env={**os.environ, "PYTHONHASHSEED": "0"})  # the same dict layouts in every run
             with open(out) as f:
                 return next(int(line.split()[1]) for line in f if line.startswith(("summary:", "totals:")))
 

@@ -456,6 +456,7 @@ class GenAISettings:
     content_max_length: int
     redact_content: bool
     stream_usage: StreamUsage
+    chunk_timing: bool = False  # one time_per_output_chunk point per streamed chunk (costs a record each)
     debug: bool = False  # LLMTEL_DEBUG: a readable console view of each call on stderr (environment only)
 
 
@@ -466,6 +467,7 @@ def resolve_genai_settings(
     content_max_length: int | None = None,
     redact_content: bool | None = None,
     stream_usage: str | None = None,
+    chunk_timing: bool | str | None = None,
 ) -> GenAISettings:
     """Resolve the GenAI recording settings (keyword > environment > default); ``ValueError`` names the setting."""
     from llmtel.genai.content import parse_capture_mode
@@ -490,6 +492,9 @@ def resolve_genai_settings(
     usage_raw, origin = r.pick("stream_usage", stream_usage, "LLMTEL_STREAM_USAGE", default="off")
     usage = _choice(usage_raw, ("off", "inject"), origin)
 
+    timing_raw, origin = r.pick("chunk_timing", chunk_timing, "LLMTEL_CHUNK_TIMING", default=False)
+    timing = _bool(timing_raw, origin)
+
     debug_raw, origin = r.pick("debug", None, "LLMTEL_DEBUG", default="false")
     debug = _bool(debug_raw, origin)
 
@@ -498,5 +503,6 @@ def resolve_genai_settings(
         content_max_length=length,
         redact_content=redact,
         stream_usage=usage,  # type: ignore[arg-type]
+        chunk_timing=timing,
         debug=debug,
     )

@@ -90,6 +90,10 @@ API_TYPE_RESPONSES: Final = "responses"
 
 # --- events ------------------------------------------------------------------------------------------
 EVENT_INFERENCE_DETAILS: Final = "gen_ai.client.inference.operation.details"
+EVENT_OPERATION_EXCEPTION: Final = "gen_ai.client.operation.exception"  # v1.41: an operation raised
+EXCEPTION_TYPE: Final = "exception.type"
+EXCEPTION_MESSAGE: Final = "exception.message"
+EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
 
 # --- metrics (v1.41.0 names) -------------------------------------------------------------------------
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"

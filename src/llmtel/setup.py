@@ -298,6 +298,7 @@ def instrument(
     content_max_length: int | None = None,
     redactor: Callable[[str], str] | None | _Unset = _UNSET,
     stream_usage: str | None = None,
+    chunk_timing: bool | None = None,
     prices: Mapping[str, Mapping[str, float]] | None = None,
     spool: bool | None = None,
     spool_dir: str | os.PathLike[str] | None = None,
@@ -315,6 +316,7 @@ def instrument(
             ("capture_content", capture_content),
             ("content_max_length", content_max_length),
             ("stream_usage", stream_usage),
+            ("chunk_timing", chunk_timing),
             ("prices", prices),
         )
         if value is not None
@@ -322,7 +324,10 @@ def instrument(
     if not isinstance(redactor, _Unset):
         genai["redactor"] = redactor
     resolve_genai_settings(  # validate now, not inside the instrumentor
-        capture_content=capture_content, content_max_length=content_max_length, stream_usage=stream_usage
+        capture_content=capture_content,
+        content_max_length=content_max_length,
+        stream_usage=stream_usage,
+        chunk_timing=chunk_timing,
     )
     if prices is not None:
         PriceBook(prices)

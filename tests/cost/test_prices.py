@@ -588,3 +588,19 @@ def test_compiled_tiers_equal_genai_prices_with_several_thresholds() -> None:
         expected = price.calc_price(gp_usage)["total_price"]
         got = rates.usd(inp, inp // 3, inp // 5, 7_000, 10)
         assert got is not None and math.isclose(got, float(expected), rel_tol=1e-12), (inp, got, expected)
+
+
+@pytest.mark.parametrize(
+    ("model", "usage", "status"),
+    [
+        ("gpt-4o-mini", TokenUsage(1000, 200, cache_read_tokens=600, reasoning_tokens=50), "priced"),
+        ("gpt-4o-mini", TokenUsage(None, None), "no_usage"),
+        ("gpt-4o-mini", TokenUsage(10, 5, cache_read_tokens=20), "invalid_usage"),  # more cached than input
+        ("no-such-model-anywhere", TokenUsage(10, 5), "unknown_model"),
+    ],
+)
+def test_cost_of_counts_equals_cost(book: PriceBook, model: str, usage: TokenUsage, status: str) -> None:
+    """The count-taking entry point emission uses gives what ``cost`` gives, for every status."""
+    expected = book.cost("openai", model, usage)
+    assert expected.status == status
+    assert book.cost_of_counts("openai", model, *usage) == expected

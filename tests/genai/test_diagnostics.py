@@ -31,6 +31,13 @@ from llmtel.genai import diagnostics as d
         ({"status": 503, "message": "The engine is currently overloaded"}, d.OVERLOADED, True),
         ({"status": 502}, d.OVERLOADED, True),
         ({}, d.UNKNOWN, False),
+        # a failed Responses call: an error code and no HTTP status
+        ({"code": "server_error"}, d.SERVER_ERROR, True),
+        ({"code": "vector_store_timeout"}, d.TIMEOUT, True),
+        ({"code": "image_content_policy_violation"}, d.CONTENT_FILTER, False),
+        ({"code": "failed_to_download_image"}, d.BAD_REQUEST, False),
+        ({"code": "image_too_large"}, d.BAD_REQUEST, False),
+        ({"code": "some_new_code"}, d.UNKNOWN, False),
     ],
 )
 def test_failure_modes(evidence, mode, retryable):

@@ -445,6 +445,23 @@ class PriceBook:
         service_tier: str | None = None,
     ) -> Cost:
         """Cost of one call. ``model``: the model the API reported back. Never raises."""
+        if usage is None:
+            return self.cost_of_counts(provider, model, None, None, service_tier=service_tier)
+        return self.cost_of_counts(provider, model, *usage, service_tier=service_tier)
+
+    def cost_of_counts(
+        self,
+        provider: str | None,
+        model: str | None,
+        input_tokens: int | None,
+        output_tokens: int | None,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        reasoning_tokens: int = 0,
+        *,
+        service_tier: str | None = None,
+    ) -> Cost:
+        """``cost`` from the counts themselves (what emission calls once per call: no ``TokenUsage`` built)."""
         try:
             key = (provider, model, service_tier)
             entry = self._cache.get(key)
@@ -453,19 +470,15 @@ class PriceBook:
             rates = entry.rates
             if rates is None:
                 return entry.unknown
-            if usage is None:
-                return entry.no_usage
-            inp = usage.input_tokens
-            out = usage.output_tokens
-            if inp is None and out is None:
+            if input_tokens is None and output_tokens is None:
                 return entry.no_usage
             try:
                 usd = rates.usd(
-                    inp or 0,
-                    usage.cache_read_tokens or 0,
-                    usage.cache_write_tokens or 0,
-                    out or 0,
-                    usage.reasoning_tokens or 0,
+                    input_tokens or 0,
+                    cache_read_tokens or 0,
+                    cache_write_tokens or 0,
+                    output_tokens or 0,
+                    reasoning_tokens or 0,
                 )
             except Exception:  # noqa: BLE001 - e.g. non-numeric counts
                 return entry.invalid

@@ -69,7 +69,11 @@ _MODES: dict[str, tuple[bool, str]] = {
     UNKNOWN: (False, "unrecognised failure: see error.type and the exception message"),
 }
 
-_CONTENT_FILTER_CODES = frozenset({"content_filter", "content_policy_violation", "invalid_prompt"})
+_CONTENT_FILTER_CODES = frozenset(
+    {"content_filter", "content_policy_violation", "invalid_prompt", "image_content_policy_violation"}
+)
+# Error codes of a failed Responses call (no HTTP status) that reject what was sent.
+_REJECTED_INPUT_PREFIXES = ("invalid_", "image_", "unsupported_", "empty_", "failed_to_download")
 _AUTH_CODES = frozenset({"invalid_api_key", "invalid_authentication", "missing_api_key", "incorrect_api_key"})
 
 
@@ -149,9 +153,13 @@ def failure_mode(
         return TIMEOUT
     if status in (502, 503, 504, 529) or "overloaded" in message_l:
         return OVERLOADED
-    if status is not None and status >= 500:
+    if (status is not None and status >= 500) or code_l == "server_error":
         return SERVER_ERROR
     if status in (400, 409, 422):
+        return BAD_REQUEST
+    if status is None and code_l.endswith("_timeout"):  # Responses error codes: vector_store_timeout, ...
+        return TIMEOUT
+    if status is None and code_l.startswith(_REJECTED_INPUT_PREFIXES):  # invalid_image_url, image_too_large...
         return BAD_REQUEST
     if status is None and names & {"apiconnectionerror", "connecterror", "connectionerror", "remoteprotocolerror"}:
         return CONNECTION_ERROR

@@ -9,15 +9,18 @@ from __future__ import annotations
 import json
 import logging
 import time
+import traceback
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry._logs import SeverityNumber
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from llmtel import semconv as sc
 from llmtel._version import __version__
-from llmtel.cost import Cost, PriceBook, TokenUsage
+from llmtel.cost import Cost, PriceBook
 from llmtel.genai.content import ContentPolicy
 from llmtel.genai.diagnostics import report_failure
 from llmtel.genai.record import GenAICall
@@ -77,17 +80,22 @@ _OPENAI_FIELDS: tuple[tuple[str, str], ...] = (
     (sc.OPENAI_RESPONSE_SERVICE_TIER, "response_service_tier"),
     (sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, "system_fingerprint"),
 )
+# Built once: one C-level read of every field per call, then the known values are kept.
+_REQUEST_NAMES = tuple(name for name, _ in _REQUEST_FIELDS)
+_read_request_fields = attrgetter(*(field_name for _, field_name in _REQUEST_FIELDS))
+_OPENAI_NAMES = tuple(name for name, _ in _OPENAI_FIELDS)
+_read_openai_fields = attrgetter(*(field_name for _, field_name in _OPENAI_FIELDS))
 
 
 def end_attributes(call: GenAICall, cost: Cost | None) -> dict[str, Any]:
     """Attributes known once the call has ended: request parameters, response, usage, cost, timing."""
     attrs: dict[str, Any] = {
-        name: value for name, field_name in _REQUEST_FIELDS if (value := getattr(call, field_name)) is not None
+        name: value for name, value in zip(_REQUEST_NAMES, _read_request_fields(call)) if value is not None
     }
     if call.provider == sc.PROVIDER_OPENAI:
-        attrs.update(
-            (name, value) for name, field_name in _OPENAI_FIELDS if (value := getattr(call, field_name)) is not None
-        )
+        for name, value in zip(_OPENAI_NAMES, _read_openai_fields(call)):
+            if value is not None:
+                attrs[name] = value
     if call.stream:
         attrs[sc.GEN_AI_REQUEST_STREAM] = True
         attrs[sc.LLMTEL_STREAM_CHUNKS] = call.chunk_count
@@ -154,18 +162,35 @@ def error_type_of(error: BaseException) -> str:
     return type(error).__qualname__ or sc.ERROR_TYPE_OTHER
 
 
+def exception_attributes(
+    call: GenAICall, error: BaseException, clean: Callable[[str], str] = str
+) -> dict[str, Any]:
+    """The ``gen_ai.client.operation.exception`` event's attributes: the exception (message and stack trace
+    passed through ``clean``, the redaction hook), plus the call's low-cardinality attributes so the event
+    can be filtered like the metrics."""
+    cls = type(error)
+    qualified = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    return {
+        **metric_attributes(call),
+        sc.EXCEPTION_TYPE: qualified,
+        sc.EXCEPTION_MESSAGE: call.error_message if call.error_message is not None else clean(str(error)),
+        sc.EXCEPTION_STACKTRACE: clean("".join(traceback.format_exception(error))),
+    }
+
+
 def price(prices: PriceBook | None, call: GenAICall) -> Cost | None:
     """The call's cost (None for failures, fetches, or without a price book); the debug view shows the same."""
     if prices is None or call.operation == sc.OP_FETCH_RESPONSE or call.error_type is not None:
         return None
-    usage = TokenUsage(
-        input_tokens=call.input_tokens,
-        output_tokens=call.output_tokens,
-        cache_read_tokens=call.cache_read_tokens or 0,
-        cache_write_tokens=call.cache_write_tokens or 0,
-        reasoning_tokens=call.reasoning_tokens or 0,
+    return prices.cost_of_counts(
+        call.provider,
+        call.response_model or call.request_model,
+        call.input_tokens,
+        call.output_tokens,
+        call.cache_read_tokens or 0,
+        call.cache_write_tokens or 0,
+        call.reasoning_tokens or 0,
     )
-    return prices.cost(call.provider, call.response_model or call.request_model, usage)
 
 
 class GenAITelemetry:
@@ -186,6 +211,8 @@ class GenAITelemetry:
 
         self._warned = False
         self.content = content or ContentPolicy()
+        self._content_on_span = self.content.on_span  # the policy is immutable: read its flags once
+        self._content_on_event = self.content.on_event
         self.prices = prices
         self.on_finish = on_finish
         self.debug_view = debug_view  # sees the cost emission computed, so the call is priced once
@@ -207,6 +234,12 @@ class GenAITelemetry:
             sc.METRIC_TIME_TO_FIRST_CHUNK,
             unit="s",
             description="Time from request to the first chunk of a streamed response",
+            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
+        )
+        self.time_per_output_chunk = meter.create_histogram(
+            sc.METRIC_TIME_PER_OUTPUT_CHUNK,
+            unit="s",
+            description="Time between consecutive chunks of a streamed response (recorded when chunk timing is on)",
             explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
         )
         self.cost = meter.create_counter(sc.METRIC_COST, unit="USD", description="Cost of GenAI client operations")
@@ -235,22 +268,30 @@ class GenAITelemetry:
     def _finish(self, call: GenAICall, span: Span, error: BaseException | None) -> None:
         if call.end_perf is None:
             call.end_perf = time.perf_counter()
-        if error is not None and call.error_type is None:
-            call.error_type = error_type_of(error)
-            call.error_message = str(error)
-            if call.diagnosis is not None:
-                report_failure(call, span)  # failure path only: mode/hint on the span, a WARNING/ERROR log
+        exception: dict[str, Any] | None = None
+        if error is not None:  # the failure path: nothing here runs for a successful call
+            if call.error_type is None:
+                call.error_type = error_type_of(error)
+                call.error_message = self.content.clean(str(error))  # error bodies may echo what was sent
+                if call.diagnosis is not None:
+                    report_failure(call, span)  # mode/hint on the span, a WARNING/ERROR log
+            exception = exception_attributes(call, error, self.content.clean)
+        elif call.error_type is not None and call.diagnosis is not None:
+            report_failure(call, span)  # failed without an exception (a Responses ``failed`` status, an error event)
         cost = price(self.prices, call)
         if span.is_recording():
             span.set_attributes(end_attributes(call, cost))
-            if self.content.on_span:
+            if self._content_on_span:
                 span.set_attributes(content_attributes(call))
             if call.error_type is not None:
                 span.set_status(Status(StatusCode.ERROR, call.error_message or call.error_type))
-                if error is not None:
-                    span.record_exception(error, escaped=True)
+                if error is not None and exception is not None:
+                    redacted = {key: exception[key] for key in (sc.EXCEPTION_MESSAGE, sc.EXCEPTION_STACKTRACE)}
+                    span.record_exception(error, attributes=redacted, escaped=True)
         self._record_metrics(call, span, cost)
-        if self.content.on_event:
+        if exception is not None:
+            self._emit_exception(call, span, exception)
+        if self._content_on_event:
             self._emit_event(call, span, cost)
         if self.debug_view is not None:
             self.debug_view(call, cost)
@@ -269,8 +310,23 @@ class GenAITelemetry:
                 self.tokens.record(call.output_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT}, context)
         if call.time_to_first_chunk is not None:
             self.time_to_first_chunk.record(call.time_to_first_chunk, attrs, context)
+        if call.chunk_times is not None:  # one point per chunk after the first: the gap since the one before
+            record = self.time_per_output_chunk.record
+            for earlier, later in zip(call.chunk_times, call.chunk_times[1:]):
+                record(later - earlier, attrs, context)
         if cost is not None and cost.usd is not None:
             self.cost.add(cost.usd, attrs, context)
+
+    def _emit_exception(self, call: GenAICall, span: Span, attributes: dict[str, Any]) -> None:
+        """The conventions' exception event (severity WARN), in the span's context; failure path only."""
+        self.events.emit(
+            event_name=sc.EVENT_OPERATION_EXCEPTION,
+            timestamp=_end_time_ns(call),
+            severity_number=SeverityNumber.WARN,
+            severity_text="WARN",
+            attributes=attributes,
+            context=trace.set_span_in_context(span),
+        )
 
     def _emit_event(self, call: GenAICall, span: Span, cost: Cost | None) -> None:
         attributes = {**start_attributes(call), **end_attributes(call, cost), **captured_content(call)}

@@ -63,6 +63,7 @@ class GenAICall:
     first_chunk_perf: float | None = None
     end_perf: float | None = None
     chunk_count: int = 0
+    chunk_times: list[float] | None = None  # monotonic arrival of each chunk, kept only when chunk timing is on
     stream_end: str | None = None  # completed | closed | abandoned | error | cancelled
 
     # failure

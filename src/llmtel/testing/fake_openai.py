@@ -10,8 +10,9 @@ shaped like the real API's, deterministically, and can be scripted per test with
         assert fake.requests[-1].json["model"] == "gpt-4o-mini"
 
 Endpoints (relative to ``base_url``): ``POST /chat/completions``, ``POST /responses``,
-``GET /responses/{id}``, ``POST /embeddings`` and ``POST /completions``; Azure deployment paths
-(``/openai/deployments/{deployment}/...?api-version=...``) are accepted too. Standard library only.
+``GET /responses/{id}`` (``?stream=true`` replays its events), ``POST /embeddings`` and
+``POST /completions``; Azure deployment paths (``/openai/deployments/{deployment}/...?api-version=...``) are
+accepted too. Standard library only.
 """
 
 from __future__ import annotations
@@ -776,6 +777,8 @@ class _Handler(BaseHTTPRequestHandler):
             if stored is None:
                 message = f"Response with id '{route.response_id}' not found."
                 rendered = _Json(404, ErrorReply.bad_request(message).body())
+            elif dict(parse_qsl(split.query)).get("stream") == "true":
+                rendered = _replay_stored(stored)
             else:
                 rendered = _Json(200, stored)
         if isinstance(rendered, _Sse):
@@ -1080,6 +1083,21 @@ def _resolve_usage(scripted: AutoUsage, prompt: int, completion: int) -> Usage |
     if isinstance(scripted, Usage) or scripted is None:
         return scripted
     return Usage(prompt=prompt, completion=completion)
+
+
+def _replay_stored(stored: dict[str, Any]) -> _Sse:
+    """``GET /responses/{id}?stream=true``: a stored response's events again, created to terminal event."""
+    events: list[bytes] = []
+
+    def emit(kind: str, **fields: Any) -> None:
+        events.append(_sse_event({"type": kind, "sequence_number": len(events), **fields}, kind))
+
+    emit("response.created", response={**stored, "status": "in_progress", "output": [], "usage": None})
+    for index, item in enumerate(stored.get("output") or ()):
+        emit("response.output_item.added", output_index=index, item=item)
+        emit("response.output_item.done", output_index=index, item=item)
+    emit(f"response.{stored.get('status') or 'completed'}", response=stored)
+    return _Sse(events, False, 0.0, None, _fault_event(None, responses=True))
 
 
 def _sse_event(data: object, event: str | None = None) -> bytes:

@@ -129,3 +129,86 @@ def test_stream_broken_mid_way_is_diagnosed(instrument, telemetry, fake, diagnos
     assert span.attributes["llmtel.error.mode"] == mode
     (record,) = diagnostic_logs()
     assert record.severity_text == level and record.span_id == span.context.span_id
+
+
+def _exception_events(telemetry):
+    return [r for r in telemetry.events() if r.event_name == "gen_ai.client.operation.exception"]
+
+
+def test_failed_call_emits_the_conventions_exception_event(instrument, telemetry, fake):
+    instrument()
+    client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
+    fake.enqueue(ErrorReply.rate_limited(3))
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    span = telemetry.one_llm_span()
+    (event,) = _exception_events(telemetry)
+    assert (event.trace_id, event.span_id) == (span.context.trace_id, span.context.span_id)
+    assert event.severity_text == "WARN" and event.severity_number.value == 13
+    assert event.timestamp == span.end_time  # when the call ended, not when the exporter saw it
+    attrs = dict(event.attributes)
+    assert attrs.pop("exception.type") in ("openai.RateLimitError", "openai._exceptions.RateLimitError")
+    assert attrs.pop("exception.message") == span.status.description
+    stacktrace = attrs.pop("exception.stacktrace")
+    assert stacktrace.startswith("Traceback") and "RateLimitError" in stacktrace
+    assert attrs == {  # the call's low-cardinality attributes, as on its metrics
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o-mini",
+        "server.address": "127.0.0.1",
+        "server.port": fake.port,
+        "error.type": "RateLimitError",
+    }
+
+
+def test_successful_and_retried_calls_emit_no_exception_event(instrument, telemetry, fake):
+    instrument()
+    client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=1)
+    fake.enqueue(ErrorReply.rate_limited(0))  # retried inside the SDK: the call itself succeeds
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert len(telemetry.llm_spans()) == 2
+    assert _exception_events(telemetry) == []
+
+
+def test_stream_broken_mid_way_emits_the_exception_event(instrument, telemetry, fake):
+    instrument()
+    client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
+    fake.enqueue(ChatReply("one two three four five", chunks=5, fault=StreamFault(after=2, kind="disconnect")))
+    with pytest.raises(Exception):  # noqa: B017 - whatever the SDK raises for this break
+        for _ in client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True):
+            pass
+    span = telemetry.one_llm_span()
+    (event,) = _exception_events(telemetry)
+    assert event.span_id == span.context.span_id
+    assert event.attributes["error.type"] == span.attributes["error.type"]
+
+
+def test_error_messages_are_redacted_everywhere(instrument, telemetry, fake):
+    """An error body that echoes what was sent (an e-mail address, a key) is redacted on the span's status,
+    its exception event and the conventions' exception event; the caller still gets the original error."""
+    instrument()
+    client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
+    secret = "sk-live0123456789abcdefghij"
+    fake.enqueue(ErrorReply.bad_request(f"Invalid 'user': ann@example.com (key {secret})"))
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert "ann@example.com" in str(raised.value)  # the application's own error is untouched
+    span = telemetry.one_llm_span()
+    (span_event,) = [e for e in span.events if e.name == "exception"]
+    (event,) = _exception_events(telemetry)
+    texts = [span.status.description, span_event.attributes["exception.message"],
+             span_event.attributes["exception.stacktrace"], event.attributes["exception.message"],
+             event.attributes["exception.stacktrace"]]
+    for text in texts:
+        assert "[REDACTED:email]" in text and "[REDACTED:api_key]" in text
+        assert "ann@example.com" not in text and secret not in text
+
+
+def test_redaction_can_be_turned_off_for_error_messages(instrument, telemetry, fake):
+    instrument(redactor=None)
+    client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
+    fake.enqueue(ErrorReply.bad_request("Invalid 'user': ann@example.com"))
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert "ann@example.com" in telemetry.one_llm_span().status.description

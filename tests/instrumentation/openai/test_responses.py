@@ -131,6 +131,42 @@ def test_failed_response_is_an_error_with_the_error_code(instrument, telemetry, 
     assert duration.attributes[sc.ERROR_TYPE] == "rate_limit_exceeded"
 
 
+@pytest.mark.parametrize(
+    ("code", "mode", "retryable"),
+    [("rate_limit_exceeded", "rate_limited", True), ("server_error", "server_error", True),
+     ("vector_store_timeout", "timeout", True), ("invalid_prompt", "content_filter", False),
+     ("invalid_image_url", "bad_request", False)],
+)
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+def test_failed_response_is_diagnosed(instrument, telemetry, client, fake, code, mode, retryable, streamed):
+    """A ``failed`` response is no exception, yet a failure: its error code gets a mode and hint as an HTTP
+    error would, and the failure log record in the span's context."""
+    import logging
+
+    from llmtel.logs import OTelLogHandler
+
+    handler = OTelLogHandler(telemetry.logger_provider)
+    logging.getLogger("llmtel.genai.diagnostics").addHandler(handler)
+    try:
+        instrument()
+        fake.enqueue(ResponsesReply(status="failed", error_code=code, error_message="it went wrong"))
+        if streamed:
+            assert list(client.responses.create(model="gpt-4o-mini", input="hi", stream=True))[-1].type == (
+                "response.failed")
+        else:
+            assert client.responses.create(model="gpt-4o-mini", input="hi").status == "failed"
+    finally:
+        logging.getLogger("llmtel.genai.diagnostics").removeHandler(handler)
+    span = telemetry.one_llm_span()
+    attrs = span.attributes
+    assert (attrs[sc.ERROR_TYPE], attrs[sc.LLMTEL_ERROR_MODE]) == (code, mode)
+    assert attrs[sc.LLMTEL_ERROR_RETRYABLE] is retryable and attrs[sc.LLMTEL_ERROR_HINT]
+    assert attrs[sc.LLMTEL_ERROR_CODE] == code
+    (record,) = [r for r in telemetry.events() if r.attributes.get("event") == "llm_call_failed"]
+    assert record.span_id == span.context.span_id
+    assert record.severity_text == ("WARNING" if retryable else "ERROR")
+
+
 def test_http_error_is_an_error(instrument, telemetry, client, fake):
     instrument()
     fake.enqueue(ErrorReply.rate_limited())
@@ -192,6 +228,73 @@ def test_retrieve_is_fetch_response_without_usage(instrument, telemetry, client,
     durations = {p.attributes[sc.GEN_AI_OPERATION_NAME]: p.count
                  for p in telemetry.metric_points(sc.METRIC_OPERATION_DURATION)}
     assert durations == {"chat": 1, "fetch_response": 1}
+
+
+def _retrieve_streams() -> bool:
+    import inspect
+
+    from openai.resources.responses import Responses
+
+    return "stream" in inspect.signature(Responses.retrieve).parameters
+
+
+@pytest.mark.skipif(not _retrieve_streams(), reason="this openai has no responses.retrieve(stream=True)")
+def test_retrieve_streamed_is_a_stream_span(instrument, telemetry, client, fake):
+    instrument()
+    fake.enqueue(ResponsesReply("Paris.", usage=USAGE))
+    created = client.responses.create(model="gpt-4o-mini", input="capital of France?")
+    telemetry.span_exporter.clear()
+    stream = client.responses.retrieve(created.id, stream=True)
+    assert isinstance(stream, openai.Stream)
+    kinds = [event.type for event in stream]
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+    assert dict(fake.last_request.query) == {"stream": "true"}
+    span = telemetry.one_llm_span()
+    attrs = dict(span.attributes)
+    ttfc = attrs.pop(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+    assert 0 < ttfc <= (span.end_time - span.start_time) / 1e9
+    assert attrs == {
+        sc.GEN_AI_OPERATION_NAME: "fetch_response",
+        sc.GEN_AI_PROVIDER_NAME: "openai",
+        sc.SERVER_ADDRESS: "127.0.0.1",
+        sc.SERVER_PORT: fake.port,
+        sc.OPENAI_API_TYPE: "responses",
+        sc.GEN_AI_REQUEST_STREAM: True,
+        sc.LLMTEL_STREAM_CHUNKS: len(kinds),
+        sc.LLMTEL_STREAM_END: "completed",
+        sc.GEN_AI_RESPONSE_ID: created.id,
+        sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini",
+        sc.OPENAI_RESPONSE_SERVICE_TIER: "default",
+        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("stop",),
+    }
+    assert [p.count for p in telemetry.metric_points(sc.METRIC_TIME_TO_FIRST_CHUNK)] == [1]
+    fetch_tokens = [p for p in telemetry.metric_points(sc.METRIC_TOKEN_USAGE)
+                    if p.attributes[sc.GEN_AI_OPERATION_NAME] == "fetch_response"]
+    assert fetch_tokens == []  # a fetch uses no tokens
+
+
+@pytest.mark.skipif(not _retrieve_streams(), reason="this openai has no responses.retrieve(stream=True)")
+def test_retrieve_streamed_async_left_early(instrument, telemetry, aclient, fake):
+    instrument()
+    fake.enqueue(ResponsesReply("Paris.", usage=USAGE))
+
+    async def main():
+        created = await aclient.responses.create(model="gpt-4o-mini", input="capital of France?")
+        stream = await aclient.responses.retrieve(created.id, stream=True)
+        assert isinstance(stream, openai.AsyncStream)
+        async with stream:
+            async for event in stream:
+                assert event.type == "response.created"
+                break
+        return created
+
+    created = asyncio.run(main())
+    span = telemetry.llm_spans()[-1]
+    assert span.name == "fetch_response"
+    assert span.attributes[sc.LLMTEL_STREAM_END] == "closed"
+    assert span.attributes[sc.LLMTEL_STREAM_CHUNKS] == 1
+    assert span.attributes[sc.GEN_AI_RESPONSE_ID] == created.id
+    assert span.attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("error",)  # no terminal event was read
 
 
 def test_retrieve_unknown_id_is_an_error(instrument, telemetry, client, fake):

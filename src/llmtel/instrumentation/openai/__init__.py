@@ -29,7 +29,8 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Instrument the ``openai`` package. ``instrument()`` keywords override the environment:
 
     ``capture_content`` (bool or a mode name), ``content_max_length``, ``redactor`` (callable over each
-    captured text, or None to disable redaction), ``stream_usage`` (``"off"`` or ``"inject"``), ``prices``
+    captured text, or None to disable redaction), ``stream_usage`` (``"off"`` or ``"inject"``), ``chunk_timing``
+    (bool: the ``time_per_output_chunk`` metric, one point per streamed chunk), ``prices``
     (overrides, see ``llmtel.cost``), and the usual ``tracer_provider``/``meter_provider``/``logger_provider``.
     """
 
@@ -44,6 +45,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             content_max_length=kwargs.get("content_max_length"),
             redact_content=None if "redactor" not in kwargs else kwargs["redactor"] is not None,
             stream_usage=kwargs.get("stream_usage"),
+            chunk_timing=kwargs.get("chunk_timing"),
         )
         redactor: Redactor | None = kwargs.get("redactor", default_redactor) if settings.redact_content else None
         policy = ContentPolicy(
@@ -63,7 +65,9 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             on_finish=kwargs.get("on_finish"),
             debug_view=DebugView() if settings.debug else None,  # decided once here
         )
-        hooks = OpenAIHooks(telemetry, inject_stream_usage=settings.stream_usage == "inject")
+        hooks = OpenAIHooks(
+            telemetry, inject_stream_usage=settings.stream_usage == "inject", chunk_timing=settings.chunk_timing
+        )
         for target, method in _TARGETS:
             wrap_function_wrapper(_MODULE, target, getattr(hooks, method))
         type(self).hooks = hooks

@@ -29,10 +29,14 @@ ROUTES: dict[tuple[str, str], tuple[str, str | None]] = {
 
 def route(method: str, url: str) -> tuple[str, str | None] | None:
     """The GenAI operation a request performs, or None for every other API call (files, models, …)."""
-    found = ROUTES.get((method.lower(), url))
+    found = ROUTES.get((method, url))  # the SDK sends lower-case methods: one lookup on the hot path
     if found is not None:
         return found
-    if method.lower() == "get" and url.startswith("/responses/") and url.count("/") == 2:
+    method = method.lower()
+    found = ROUTES.get((method, url))
+    if found is not None:
+        return found
+    if method == "get" and url.startswith("/responses/") and url.count("/") == 2:
         return sc.OP_FETCH_RESPONSE, sc.API_TYPE_RESPONSES
     return None
 
@@ -292,7 +296,7 @@ def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
 def _field(obj: Any, name: str) -> Any:
     """A field of a response object, or of the plain dict an older SDK keeps for a field it has no type for
     (openai 1.26 has no ``prompt_tokens_details``: the SDK stores it, untyped, as a dict)."""
-    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)  # not the slower ABC check
 
 
 def _usage_chat(call: GenAICall, usage: Any, source: str) -> None:
@@ -392,8 +396,11 @@ def apply_responses_object(call: GenAICall, response: Any, policy: ContentPolicy
     elif status == "failed":
         reasons.append("error")
         error = getattr(response, "error", None)
-        call.error_type = _str(getattr(error, "code", None)) or "response_failed"
-        call.error_message = _str(getattr(error, "message", None))
+        code = _str(getattr(error, "code", None))
+        call.error_type = code or "response_failed"
+        message = _str(getattr(error, "message", None))
+        call.error_message = policy.clean(message) if message is not None else None
+        call.diagnosis = diagnose(code=code, message=message)  # no exception, but a failure: mode and hint
     elif status == "completed":
         has_call = any(getattr(item, "type", None) == "function_call" for item in output)
         reasons.append("tool_calls" if has_call else "stop")
@@ -497,9 +504,9 @@ class ChunkAccumulator:
     def close(self, completed: bool) -> None:
         """Write finish reasons and accumulated output into the call."""
         call = self.call
-        indices = sorted(self.choices | set(self.finish) | set(self.text) | set(self.tool_calls))
-        expected = max(len(indices), call.choice_count or 1)
-        call.finish_reasons = [self.finish.get(i, "error") for i in range(expected)] if (indices or not completed) else []
+        seen = self.choices  # every choice ``add`` recorded anything for is in it
+        expected = max(len(seen), call.choice_count or 1)
+        call.finish_reasons = [self.finish.get(i, "error") for i in range(expected)] if (seen or not completed) else []
         if call.usage_source is None:
             call.usage_source = "absent"
         if not self.capture:
@@ -546,8 +553,10 @@ class EventAccumulator:
             self.call.response_id = _str(getattr(response, "id", None))
             self.call.response_model = _str(getattr(response, "model", None)) or self.call.response_model
         elif kind == "error":
-            self.call.error_type = _str(getattr(event, "code", None)) or "stream_error"
-            self.call.error_message = _str(getattr(event, "message", None))
+            code, message = _str(getattr(event, "code", None)), _str(getattr(event, "message", None))
+            self.call.error_type = code or "stream_error"
+            self.call.error_message = self.policy.clean(message) if message is not None else None
+            self.call.diagnosis = diagnose(code=code, message=message)
         return True
 
     def close(self, completed: bool) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-import weakref
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -25,15 +25,20 @@ from llmtel.instrumentation.openai.streams import (
     StreamState,
     instrument_async_stream,
     instrument_stream,
+    on_abandon,
 )
 
 _logger = logging.getLogger("llmtel.instrumentation.openai")
-_IN_CALL = otel_context.create_key("llmtel-openai-call")
+# Set while a traced request runs, so a nested ``request`` (a second wrapper, a second instrumentation route)
+# passes through instead of making a duplicate span. A ContextVar, like OpenTelemetry's own runtime context:
+# it follows the same tasks and threads, and costs less than a second context copy per call.
+_IN_CALL: ContextVar[bool] = ContextVar("llmtel_openai_in_call", default=False)
 _SUPPRESSED = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 _logged: set[str] = set()
 
-# A started call: its record, span, context token, whether usage was injected, and the (possibly changed) args.
-_Begun = tuple[GenAICall, Any, object, bool, tuple[Any, ...], dict[str, Any]]
+# A started call: its record, span, context tokens, whether usage was injected, and the (possibly changed) args.
+_Tokens = tuple[object, Any]  # (OpenTelemetry context token, _IN_CALL token)
+_Begun = tuple[GenAICall, Any, _Tokens, bool, tuple[Any, ...], dict[str, Any]]
 
 
 def _log_once(key: str, message: str) -> None:
@@ -45,9 +50,12 @@ def _log_once(key: str, message: str) -> None:
 class OpenAIHooks:
     """Holds the emitter and options; its two methods are what wrapt installs on the client classes."""
 
-    def __init__(self, telemetry: GenAITelemetry, *, inject_stream_usage: bool = False) -> None:
+    def __init__(
+        self, telemetry: GenAITelemetry, *, inject_stream_usage: bool = False, chunk_timing: bool = False
+    ) -> None:
         self.telemetry = telemetry
         self.inject_stream_usage = inject_stream_usage
+        self.chunk_timing = chunk_timing
         self._stream_types: tuple[type, type] | None = None
         self._raw_types: tuple[type, ...] = ()
         self._server: tuple[Any, str | None, int | None] = (object(), None, None)  # (base_url, host, port)
@@ -56,8 +64,7 @@ class OpenAIHooks:
 
     def _prepare(self, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[GenAICall, bool] | None:
         """The call record for this request, or None when it is not a GenAI call we trace."""
-        current = otel_context.get_current()
-        if current.get(_IN_CALL) or current.get(_SUPPRESSED):
+        if _IN_CALL.get() or otel_context.get_value(_SUPPRESSED):
             return None
         options = args[1] if len(args) > 1 else kwargs.get("options")
         found = extract.route(getattr(options, "method", ""), getattr(options, "url", ""))
@@ -65,11 +72,15 @@ class OpenAIHooks:
             return None
         operation, api_type = found
         call = GenAICall(operation=operation, provider=_provider(client), api_type=api_type)
-        base_url = getattr(client, "base_url", None)
+        # ``_base_url`` first: newer clients' ``base_url`` property runs an import statement on every read.
+        base_url = getattr(client, "_base_url", None) or getattr(client, "base_url", None)
         server = self._server
         if server[0] is not base_url:  # the client's URL object is immutable: read it once per URL seen
             server = self._server = (base_url, getattr(base_url, "host", None) or None, _port(base_url))
         call.server_address, call.server_port = server[1], server[2]
+        if operation == sc.OP_FETCH_RESPONSE:  # a GET: no body; ``retrieve(stream=True)`` replays the events
+            call.stream = kwargs.get("stream") is True
+            return call, False
         body = _request_body(options)
         injected = False
         if isinstance(body, dict):
@@ -116,11 +127,11 @@ class OpenAIHooks:
         if injected:
             args, kwargs = self._with_usage_requested(args, kwargs)
         span = self.telemetry.start(call)
-        token = otel_context.attach(otel_context.set_value(_IN_CALL, True, trace.set_span_in_context(span)))
-        return call, span, token, injected, args, kwargs
+        tokens = (otel_context.attach(trace.set_span_in_context(span)), _IN_CALL.set(True))
+        return call, span, tokens, injected, args, kwargs
 
-    def _failed(self, call: GenAICall, span: Any, token: object, error: BaseException) -> None:
-        otel_context.detach(token)
+    def _failed(self, call: GenAICall, span: Any, tokens: _Tokens, error: BaseException) -> None:
+        _end_scope(tokens)
         status = getattr(error, "status_code", None)  # openai.APIStatusError: the HTTP status of the reply
         if isinstance(status, int):
             call.http_status = status
@@ -140,26 +151,26 @@ class OpenAIHooks:
         begun = self._begin(client, args, kwargs)
         if begun is None:
             return wrapped(*args, **kwargs)
-        call, span, token, injected, args, kwargs = begun
+        call, span, tokens, injected, args, kwargs = begun
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as error:
-            self._failed(call, span, token, error)
+            self._failed(call, span, tokens, error)
             raise
-        otel_context.detach(token)
+        _end_scope(tokens)
         return self._observe(result, call, span, injected)
 
     async def async_request(self, wrapped: Any, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         begun = self._begin(client, args, kwargs)
         if begun is None:
             return await wrapped(*args, **kwargs)
-        call, span, token, injected, args, kwargs = begun
+        call, span, tokens, injected, args, kwargs = begun
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as error:
-            self._failed(call, span, token, error)
+            self._failed(call, span, tokens, error)
             raise
-        otel_context.detach(token)
+        _end_scope(tokens)
         return self._observe(result, call, span, injected)
 
     # --- what came back -----------------------------------------------------------------------------------
@@ -201,6 +212,8 @@ class OpenAIHooks:
             accumulator: Any = extract.EventAccumulator(call, self.telemetry.content)
         else:
             accumulator = extract.ChunkAccumulator(call, self.telemetry.content)
+        if self.chunk_timing:
+            call.chunk_times = []  # each chunk's arrival is kept, for time_per_output_chunk
         return StreamState(self.telemetry, call, span, accumulator, hide_usage_chunk=injected)
 
     def _observe_legacy_response(self, raw: Any, call: GenAICall, span: Any, injected: bool) -> None:
@@ -270,8 +283,16 @@ class OpenAIHooks:
         raw.parse = parse
         raw.close = close
         call.http_status = getattr(getattr(raw, "http_response", None), "status_code", None)
-        finalizer = weakref.finalize(raw, state.finish, "abandoned")
-        finalizer.atexit = False
+        on_abandon(state, raw)
+
+
+def _end_scope(tokens: _Tokens) -> None:
+    """Undo what ``_begin`` made current, innermost first."""
+    try:
+        _IN_CALL.reset(tokens[1])
+    except ValueError:  # reset from another context: cannot happen from the wrappers above, never raise
+        _log_once("scope", "llmtel: an OpenAI call ended in another context than it began in")
+    otel_context.detach(tokens[0])
 
 
 class _NoStream:
@@ -291,16 +312,18 @@ def _request_body(options: Any) -> Any:
     """The JSON body as the SDK will send it: ``json_data``, the caller's ``extra_body`` merged over it."""
     body = getattr(options, "json_data", None)
     extra = getattr(options, "extra_json", None)
-    if not isinstance(extra, Mapping) or not extra:
+    if not extra or not isinstance(extra, Mapping):  # usually None: skip the ABC check
         return body
     if body is None:
         return dict(extra)
     return {**body, **extra} if isinstance(body, Mapping) else body
 
 
+_AZURE_CLIENTS = frozenset({"AzureOpenAI", "AsyncAzureOpenAI"})
+
+
 def _provider(client: Any) -> str:
-    name = type(client).__name__
-    return sc.PROVIDER_AZURE_OPENAI if name in ("AzureOpenAI", "AsyncAzureOpenAI") else sc.PROVIDER_OPENAI
+    return sc.PROVIDER_AZURE_OPENAI if type(client).__name__ in _AZURE_CLIENTS else sc.PROVIDER_OPENAI
 
 
 def _port(base_url: Any) -> int | None:
