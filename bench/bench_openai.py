@@ -267,7 +267,9 @@ def build_workloads(client_class: type = openai.OpenAI) -> dict[str, Callable[[]
 def child(mode: str, workload: str, calls: int) -> None:
     """One counted process: warm every workload up, then run ``calls`` of one (or of a floor: ``floor-chat``…)."""
     tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(BatchSpanProcessor(NullExporter()))  # exported, so the heap stays flat
+    # Exported in batches of 512 as they fill (no timer: a timer firing by wall-clock time would make the count
+    # depend on how fast valgrind ran), so the heap stays flat and the work is the same in every run.
+    tracer_provider.add_span_processor(BatchSpanProcessor(NullExporter(), schedule_delay_millis=10**9))
     meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
     if mode == "traced":
         OpenAIInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)

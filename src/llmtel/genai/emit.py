@@ -11,7 +11,8 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
-from operator import attrgetter
+from itertools import compress, repeat
+from operator import attrgetter, is_not
 from typing import Any
 
 from opentelemetry import trace
@@ -80,22 +81,32 @@ _OPENAI_FIELDS: tuple[tuple[str, str], ...] = (
     (sc.OPENAI_RESPONSE_SERVICE_TIER, "response_service_tier"),
     (sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, "system_fingerprint"),
 )
-# Built once: one C-level read of every field per call, then the known values are kept.
-_REQUEST_NAMES = tuple(name for name, _ in _REQUEST_FIELDS)
-_read_request_fields = attrgetter(*(field_name for _, field_name in _REQUEST_FIELDS))
-_OPENAI_NAMES = tuple(name for name, _ in _OPENAI_FIELDS)
-_read_openai_fields = attrgetter(*(field_name for _, field_name in _OPENAI_FIELDS))
+
+
+def _known_fields(table: tuple[tuple[str, str], ...]) -> Callable[[GenAICall], dict[str, Any]]:
+    """A reader of ``table``'s fields that are known (not None), as ``{attribute name: value}``.
+
+    Built once per table; each call then runs in C (``attrgetter``, ``compress``, ``is_not``): it runs for
+    every call, over a couple of dozen fields of which a handful are usually set."""
+    names = tuple(name for name, _ in table)
+    read = attrgetter(*(field_name for _, field_name in table))
+
+    def known(call: GenAICall) -> dict[str, Any]:
+        values = read(call)
+        return dict(compress(zip(names, values), map(is_not, values, repeat(None))))
+
+    return known
+
+
+_known_request_fields = _known_fields(_REQUEST_FIELDS)
+_known_openai_fields = _known_fields(_OPENAI_FIELDS)
 
 
 def end_attributes(call: GenAICall, cost: Cost | None) -> dict[str, Any]:
     """Attributes known once the call has ended: request parameters, response, usage, cost, timing."""
-    attrs: dict[str, Any] = {
-        name: value for name, value in zip(_REQUEST_NAMES, _read_request_fields(call)) if value is not None
-    }
+    attrs = _known_request_fields(call)
     if call.provider == sc.PROVIDER_OPENAI:
-        for name, value in zip(_OPENAI_NAMES, _read_openai_fields(call)):
-            if value is not None:
-                attrs[name] = value
+        attrs.update(_known_openai_fields(call))
     if call.stream:
         attrs[sc.GEN_AI_REQUEST_STREAM] = True
         attrs[sc.LLMTEL_STREAM_CHUNKS] = call.chunk_count

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
 from llmtel import semconv as sc
@@ -293,27 +294,38 @@ def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
 # --- responses -------------------------------------------------------------------------------------------
 
 
-def _field(obj: Any, name: str) -> Any:
-    """A field of a response object, or of the plain dict an older SDK keeps for a field it has no type for
-    (openai 1.26 has no ``prompt_tokens_details``: the SDK stores it, untyped, as a dict)."""
-    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)  # not the slower ABC check
+def _fields(obj: Any) -> Any:
+    """``obj`` read by attribute: a response object as is, or the plain dict an older SDK keeps for a field it
+    has no type for (openai 1.26 has no ``prompt_tokens_details``: the SDK stores it, untyped, as a dict)."""
+    return SimpleNamespace(**{str(k): v for k, v in obj.items()}) if isinstance(obj, dict) else obj
+
+
+def _count(value: Any) -> int | None:
+    return value if type(value) is int else None  # not bool, not a float, not a string
 
 
 def _usage_chat(call: GenAICall, usage: Any, source: str) -> None:
-    """Chat/legacy-completions usage (``prompt_tokens``…), also what embeddings report."""
-    call.input_tokens = _int(_field(usage, "prompt_tokens"))
+    """Chat/legacy-completions usage (``prompt_tokens``…), also what embeddings report. Straight-line reads:
+    this runs on every call."""
+    usage = _fields(usage)
+    call.input_tokens = _count(getattr(usage, "prompt_tokens", None))
     if call.operation != sc.OP_EMBEDDINGS:
-        call.output_tokens = _int(_field(usage, "completion_tokens"))
-        call.reasoning_tokens = _int(_field(_field(usage, "completion_tokens_details"), "reasoning_tokens"))
-    call.cache_read_tokens = _int(_field(_field(usage, "prompt_tokens_details"), "cached_tokens"))
+        call.output_tokens = _count(getattr(usage, "completion_tokens", None))
+        details = _fields(getattr(usage, "completion_tokens_details", None))
+        call.reasoning_tokens = _count(getattr(details, "reasoning_tokens", None))
+    details = _fields(getattr(usage, "prompt_tokens_details", None))
+    call.cache_read_tokens = _count(getattr(details, "cached_tokens", None))
     call.usage_source = source
 
 
 def _usage_responses(call: GenAICall, usage: Any, source: str) -> None:
-    call.input_tokens = _int(_field(usage, "input_tokens"))
-    call.output_tokens = _int(_field(usage, "output_tokens"))
-    call.cache_read_tokens = _int(_field(_field(usage, "input_tokens_details"), "cached_tokens"))
-    call.reasoning_tokens = _int(_field(_field(usage, "output_tokens_details"), "reasoning_tokens"))
+    usage = _fields(usage)
+    call.input_tokens = _count(getattr(usage, "input_tokens", None))
+    call.output_tokens = _count(getattr(usage, "output_tokens", None))
+    call.cache_read_tokens = _count(getattr(_fields(getattr(usage, "input_tokens_details", None)), "cached_tokens", None))
+    call.reasoning_tokens = _count(
+        getattr(_fields(getattr(usage, "output_tokens_details", None)), "reasoning_tokens", None)
+    )
     call.usage_source = source
 
 
