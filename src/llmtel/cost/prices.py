@@ -83,7 +83,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from datetime import time as dtime
 from typing import Any, Final, Literal, NamedTuple
@@ -154,6 +154,10 @@ class Cost(NamedTuple):
     model: str | None = None  # model id the price was resolved for (genai-prices' id, or the override key)
     provider: str | None = None  # genai-prices provider whose price list was used
 
+
+# ``Cost(...)`` without its Python-level ``__new__`` (what the NamedTuple constructor does, minus a frame): the
+# priced result is built on every call.
+_priced: Callable[[tuple[Any, ...]], Cost] = functools.partial(tuple.__new__, Cost)
 
 # USD per token for: input, cache read, cache write, output, reasoning
 _RateTuple = tuple[float, float, float, float, float]
@@ -484,7 +488,7 @@ class PriceBook:
                 return entry.invalid
             if usd is None:
                 return entry.invalid
-            return Cost(usd, "priced", entry.prices, entry.model, entry.provider)
+            return _priced((usd, "priced", entry.prices, entry.model, entry.provider))
         except Exception:  # noqa: BLE001 - pricing must never break the application
             self._log_unexpected(provider, model)
             return Cost(None, "unknown_model", self.version)

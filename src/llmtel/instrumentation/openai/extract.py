@@ -101,36 +101,45 @@ _SAMPLING_PARAMS: dict[str, tuple[str, Any]] = {
 
 
 def apply_request(call: GenAICall, body: Mapping[str, Any], policy: ContentPolicy) -> None:
-    """Fill request parameters (and, when captured, request content) from the JSON body being sent."""
-    call.request_model = _str(body.get("model"))
-    call.stream = body.get("stream") is True
+    """Fill request parameters (and, when captured, request content) from the JSON body being sent.
+
+    Runs on every call: readers are only called for keys the body has (a handful of the dozens possible)."""
+    get = body.get
+    model = get("model")
+    call.request_model = model if isinstance(model, str) and model else None
+    call.stream = get("stream") is True
     if call.operation == sc.OP_EMBEDDINGS:
-        fmt = body.get("encoding_format")
+        fmt = get("encoding_format")
         call.encoding_formats = (fmt,) if isinstance(fmt, str) else None
-        call.dimensions = _int(body.get("dimensions"))
+        call.dimensions = _int(get("dimensions"))
         return
-    # Only the keys present are read (a request body usually has a handful of the dozens possible).
     for key, value in body.items():
         param = _SAMPLING_PARAMS.get(key)
         if param is not None:
             setattr(call, param[0], param[1](value))
-    n = _int(body.get("n"))
-    call.choice_count = n if n is not None and n != 1 else None
+    n = get("n")
+    if n is not None:
+        call.choice_count = n if type(n) is int and n != 1 else None
     if call.api_type == sc.API_TYPE_RESPONSES:
         _apply_responses_request(call, body, policy)
-    else:
-        max_tokens = body.get("max_completion_tokens")
-        call.max_tokens = _int(max_tokens if max_tokens is not None else body.get("max_tokens"))
-        call.reasoning_level = _str(body.get("reasoning_effort"))
-        response_format = body.get("response_format")
-        if isinstance(response_format, Mapping):
-            call.output_type = _output_type(response_format.get("type"))
-        if policy.capture:
-            if call.operation == sc.OP_TEXT_COMPLETION:
-                call.input_messages = _prompt_messages(body.get("prompt"), policy)
-            else:
-                call.input_messages = chat_input_messages(body.get("messages"), policy)
-            call.tool_definitions = tool_definitions(body.get("tools"))
+        return
+    max_tokens = get("max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = get("max_tokens")
+    if max_tokens is not None:
+        call.max_tokens = max_tokens if type(max_tokens) is int else None  # as ``_int``
+    effort = get("reasoning_effort")
+    if effort is not None:
+        call.reasoning_level = _str(effort)
+    response_format = get("response_format")
+    if response_format is not None and isinstance(response_format, Mapping):  # None skips the ABC check
+        call.output_type = _output_type(response_format.get("type"))
+    if policy.capture:
+        if call.operation == sc.OP_TEXT_COMPLETION:
+            call.input_messages = _prompt_messages(get("prompt"), policy)
+        else:
+            call.input_messages = chat_input_messages(get("messages"), policy)
+        call.tool_definitions = tool_definitions(get("tools"))
 
 
 def _apply_responses_request(call: GenAICall, body: Mapping[str, Any], policy: ContentPolicy) -> None:
@@ -301,17 +310,29 @@ def _fields(obj: Any) -> Any:
 
 
 def _usage_chat(call: GenAICall, usage: Any, source: str) -> None:
-    """Chat/legacy-completions usage (``prompt_tokens``…), also what embeddings report. Straight-line reads:
-    this runs on every call."""
-    usage = _fields(usage)
-    call.input_tokens = _int(getattr(usage, "prompt_tokens", None))
-    if call.operation != sc.OP_EMBEDDINGS:
-        call.output_tokens = _int(getattr(usage, "completion_tokens", None))
-        details = _fields(getattr(usage, "completion_tokens_details", None))
-        call.reasoning_tokens = _int(getattr(details, "reasoning_tokens", None))
-    details = _fields(getattr(usage, "prompt_tokens_details", None))
-    call.cache_read_tokens = _int(getattr(details, "cached_tokens", None))
+    """Chat/legacy-completions usage (``prompt_tokens``…), also what embeddings report. Straight-line reads
+    with the integer check inline (``_int``): this runs on every call."""
+    if type(usage) is dict:
+        usage = _fields(usage)
+    value = getattr(usage, "prompt_tokens", None)
+    call.input_tokens = value if type(value) is int else None
+    details = getattr(usage, "prompt_tokens_details", None)
+    if details is not None:
+        if type(details) is dict:
+            details = _fields(details)
+        value = getattr(details, "cached_tokens", None)
+        call.cache_read_tokens = value if type(value) is int else None
     call.usage_source = source
+    if call.operation == sc.OP_EMBEDDINGS:
+        return
+    value = getattr(usage, "completion_tokens", None)
+    call.output_tokens = value if type(value) is int else None
+    details = getattr(usage, "completion_tokens_details", None)
+    if details is not None:
+        if type(details) is dict:
+            details = _fields(details)
+        value = getattr(details, "reasoning_tokens", None)
+        call.reasoning_tokens = value if type(value) is int else None
 
 
 def _usage_responses(call: GenAICall, usage: Any, source: str) -> None:
@@ -330,7 +351,9 @@ def apply_response(call: GenAICall, response: Any, policy: ContentPolicy) -> Non
     if call.api_type == sc.API_TYPE_RESPONSES:
         apply_responses_object(call, response, policy)
         return
-    call.response_model = _str(getattr(response, "model", None)) or call.response_model
+    value = getattr(response, "model", None)
+    if isinstance(value, str) and value:
+        call.response_model = value
     usage = getattr(response, "usage", None)
     if usage is not None:
         _usage_chat(call, usage, "response")
@@ -338,13 +361,19 @@ def apply_response(call: GenAICall, response: Any, policy: ContentPolicy) -> Non
         call.usage_source = "absent"
     if call.operation == sc.OP_EMBEDDINGS:
         return
-    call.response_id = _str(getattr(response, "id", None))
-    call.system_fingerprint = _str(getattr(response, "system_fingerprint", None))
-    call.response_service_tier = _str(getattr(response, "service_tier", None))
-    choices = getattr(response, "choices", None) or ()
-    call.finish_reasons = [_finish_reason(getattr(c, "finish_reason", None)) for c in choices]
+    value = getattr(response, "id", None)
+    call.response_id = value if isinstance(value, str) and value else None
+    value = getattr(response, "system_fingerprint", None)
+    call.system_fingerprint = value if isinstance(value, str) and value else None
+    value = getattr(response, "service_tier", None)
+    call.response_service_tier = value if isinstance(value, str) and value else None
+    reasons = []
+    for choice in getattr(response, "choices", None) or ():
+        value = getattr(choice, "finish_reason", None)
+        reasons.append(value if isinstance(value, str) and value else "error")  # as ``_finish_reason``
+    call.finish_reasons = reasons
     if policy.capture:
-        call.output_messages = [_choice_message(c, policy) for c in choices]
+        call.output_messages = [_choice_message(c, policy) for c in getattr(response, "choices", None) or ()]
 
 
 def _finish_reason(value: Any) -> str:

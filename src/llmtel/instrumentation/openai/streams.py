@@ -18,6 +18,7 @@ import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Protocol
 
+from opentelemetry.context import Context
 from opentelemetry.trace import Span
 
 from llmtel.genai.emit import GenAITelemetry
@@ -36,7 +37,7 @@ class Accumulator(Protocol):
 class StreamState:
     """The span of one streamed call and everything needed to end it once."""
 
-    __slots__ = ("_once", "accumulator", "call", "hide_usage_chunk", "in_iteration", "span", "telemetry")
+    __slots__ = ("_once", "accumulator", "call", "context", "hide_usage_chunk", "in_iteration", "span", "telemetry")
 
     def __init__(
         self,
@@ -45,12 +46,14 @@ class StreamState:
         span: Span,
         accumulator: Accumulator,
         hide_usage_chunk: bool,
+        context: Context | None = None,
     ) -> None:
         self.telemetry = telemetry
         self.call = call
         self.span = span
         self.accumulator = accumulator
         self.hide_usage_chunk = hide_usage_chunk
+        self.context = context  # the span's context, for the metric points recorded when the stream ends
         # Who is inside the inner iterator's next() right now (a thread id, or an asyncio task), else None:
         # a close() from there is the iterator's own clean-up; from anywhere else it is the caller's.
         self.in_iteration: object = None
@@ -85,7 +88,7 @@ class StreamState:
                 apply_error(self.call, error)  # the stream broke: failure mode and hint, as for a failed call
         except Exception:  # noqa: BLE001
             _log_once("close", "llmtel: could not summarise a stream")
-        self.telemetry.finish(self.call, self.span, error)
+        self.telemetry.finish(self.call, self.span, error, self.context)
 
 
 _logged: set[str] = set()

@@ -12,10 +12,11 @@ import copy
 import logging
 from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 
 from llmtel import semconv as sc
 from llmtel.genai.emit import GenAITelemetry
@@ -36,9 +37,20 @@ _IN_CALL: ContextVar[bool] = ContextVar("llmtel_openai_in_call", default=False)
 _SUPPRESSED = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 _logged: set[str] = set()
 
-# A started call: its record, span, context tokens, whether usage was injected, and the (possibly changed) args.
+_PROVIDERS = {"AzureOpenAI": sc.PROVIDER_AZURE_OPENAI, "AsyncAzureOpenAI": sc.PROVIDER_AZURE_OPENAI}  # by class name
+
+
+class _Started(NamedTuple):
+    """A traced call's span, the context it was made current in, and whether usage was asked for by llmtel."""
+
+    span: Any
+    context: Context
+    injected: bool
+
+
 _Tokens = tuple[object, Any]  # (OpenTelemetry context token, _IN_CALL token)
-_Begun = tuple[GenAICall, Any, _Tokens, bool, tuple[Any, ...], dict[str, Any]]
+# A started call: its record, span and context, the context tokens, and the (possibly changed) args.
+_Begun = tuple[GenAICall, _Started, _Tokens, tuple[Any, ...], dict[str, Any]]
 
 
 def _log_once(key: str, message: str) -> None:
@@ -57,6 +69,9 @@ class OpenAIHooks:
         self.inject_stream_usage = inject_stream_usage
         self.chunk_timing = chunk_timing
         self._stream_types: tuple[type, type] | None = None
+        import openai  # instrumenting means openai is there: its parsed replies share this base class
+
+        self._model_type: type = getattr(openai, "BaseModel", _Never)
         self._raw_types: tuple[type, ...] = ()
         self._server: tuple[Any, str | None, int | None] = (object(), None, None)  # (base_url, host, port)
 
@@ -67,11 +82,12 @@ class OpenAIHooks:
         if _IN_CALL.get() or otel_context.get_value(_SUPPRESSED):
             return None
         options = args[1] if len(args) > 1 else kwargs.get("options")
-        found = extract.route(getattr(options, "method", ""), getattr(options, "url", ""))
+        method, url = getattr(options, "method", ""), getattr(options, "url", "")
+        found = extract.ROUTES.get((method, url)) or extract.route(method, url)
         if found is None:
             return None
         operation, api_type = found
-        call = GenAICall(operation=operation, provider=_provider(client), api_type=api_type)
+        call = GenAICall(operation, _PROVIDERS.get(type(client).__name__, sc.PROVIDER_OPENAI), api_type=api_type)
         # ``_base_url`` first: newer clients' ``base_url`` property runs an import statement on every read.
         base_url = getattr(client, "_base_url", None) or getattr(client, "base_url", None)
         server = self._server
@@ -81,15 +97,16 @@ class OpenAIHooks:
         if operation == sc.OP_FETCH_RESPONSE:  # a GET: no body; ``retrieve(stream=True)`` replays the events
             call.stream = kwargs.get("stream") is True
             return call, False
-        body = _request_body(options)
-        injected = False
-        if isinstance(body, dict):
-            extract.apply_request(call, body, self.telemetry.content)
-            injected = self._wants_injected_usage(call, body)
-        return call, injected
+        body = getattr(options, "json_data", None)
+        if getattr(options, "extra_json", None):  # usually None
+            body = _request_body(options)
+        if type(body) is not dict:
+            return call, False
+        extract.apply_request(call, body, self.telemetry.content)
+        return call, self.inject_stream_usage and self._wants_injected_usage(call, body)
 
     def _wants_injected_usage(self, call: GenAICall, body: dict[str, Any]) -> bool:
-        if not (self.inject_stream_usage and call.stream and call.api_type != sc.API_TYPE_RESPONSES):
+        if not (call.stream and call.api_type != sc.API_TYPE_RESPONSES):
             return False
         stream_options = body.get("stream_options")
         return not (isinstance(stream_options, dict) and "include_usage" in stream_options)
@@ -127,10 +144,11 @@ class OpenAIHooks:
         if injected:
             args, kwargs = self._with_usage_requested(args, kwargs)
         span = self.telemetry.start(call)
-        tokens = (otel_context.attach(trace.set_span_in_context(span)), _IN_CALL.set(True))
-        return call, span, tokens, injected, args, kwargs
+        context = trace.set_span_in_context(span)
+        tokens = (otel_context.attach(context), _IN_CALL.set(True))
+        return call, _Started(span, context, injected), tokens, args, kwargs
 
-    def _failed(self, call: GenAICall, span: Any, tokens: _Tokens, error: BaseException) -> None:
+    def _failed(self, call: GenAICall, started: _Started, tokens: _Tokens, error: BaseException) -> None:
         _end_scope(tokens)
         status = getattr(error, "status_code", None)  # openai.APIStatusError: the HTTP status of the reply
         if isinstance(status, int):
@@ -139,66 +157,70 @@ class OpenAIHooks:
             # The caller gave up (as when a stream is cancelled mid-way): no reply came, but nothing failed.
             call.finish_reasons = ["error"]
             call.stream_end = "cancelled" if call.stream else None
-            self.telemetry.finish(call, span)
+            self.telemetry.finish(call, started.span, None, started.context)
         else:
             try:
                 extract.apply_error(call, error)  # failure mode + hint for the span, the log line and debug view
             except Exception:  # noqa: BLE001
                 _log_once("diagnose", "llmtel: could not diagnose an OpenAI error; the span keeps its type")
-            self.telemetry.finish(call, span, error)
+            self.telemetry.finish(call, started.span, error, started.context)
 
     def sync_request(self, wrapped: Any, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         begun = self._begin(client, args, kwargs)
         if begun is None:
             return wrapped(*args, **kwargs)
-        call, span, tokens, injected, args, kwargs = begun
+        call, started, tokens, args, kwargs = begun
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as error:
-            self._failed(call, span, tokens, error)
+            self._failed(call, started, tokens, error)
             raise
         _end_scope(tokens)
-        return self._observe(result, call, span, injected)
+        return self._observe(result, call, started)
 
     async def async_request(self, wrapped: Any, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         begun = self._begin(client, args, kwargs)
         if begun is None:
             return await wrapped(*args, **kwargs)
-        call, span, tokens, injected, args, kwargs = begun
+        call, started, tokens, args, kwargs = begun
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as error:
-            self._failed(call, span, tokens, error)
+            self._failed(call, started, tokens, error)
             raise
         _end_scope(tokens)
-        return self._observe(result, call, span, injected)
+        return self._observe(result, call, started)
 
     # --- what came back -----------------------------------------------------------------------------------
 
-    def _observe(self, result: Any, call: GenAICall, span: Any, injected: bool) -> Any:
+    def _observe(self, result: Any, call: GenAICall, started: _Started) -> Any:
         """Record ``result`` (or arrange for it to be recorded) and return it unchanged."""
         try:
-            self._dispatch(result, call, span, injected)
+            if isinstance(result, self._model_type):  # the usual reply, parsed whole: checked first
+                extract.apply_response(call, result, self.telemetry.content)
+                self.telemetry.finish(call, started.span, None, started.context)
+            else:
+                self._dispatch(result, call, started)
         except Exception:  # noqa: BLE001
             _log_once("observe", "llmtel: could not read an OpenAI response; the span keeps what is known")
-            self.telemetry.finish(call, span)
+            self.telemetry.finish(call, started.span, None, started.context)
         return result
 
-    def _dispatch(self, result: Any, call: GenAICall, span: Any, injected: bool) -> None:
+    def _dispatch(self, result: Any, call: GenAICall, started: _Started) -> None:
         stream_types = self._streams()
         if isinstance(result, stream_types[0]):
-            if not instrument_stream(result, self._state(call, span, injected)):
-                self.telemetry.finish(call, span)
+            if not instrument_stream(result, self._state(call, started)):
+                self.telemetry.finish(call, started.span, None, started.context)
         elif isinstance(result, stream_types[1]):
-            if not instrument_async_stream(result, self._state(call, span, injected)):
-                self.telemetry.finish(call, span)
+            if not instrument_async_stream(result, self._state(call, started)):
+                self.telemetry.finish(call, started.span, None, started.context)
         elif type(result).__name__ == "LegacyAPIResponse":
-            self._observe_legacy_response(result, call, span, injected)
+            self._observe_legacy_response(result, call, started)
         elif type(result).__name__ in ("APIResponse", "AsyncAPIResponse"):
-            self._observe_api_response(result, call, span, injected)
+            self._observe_api_response(result, call, started)
         else:
             extract.apply_response(call, result, self.telemetry.content)
-            self.telemetry.finish(call, span)
+            self.telemetry.finish(call, started.span, None, started.context)
 
     def _streams(self) -> tuple[type, type]:
         if self._stream_types is None:
@@ -207,33 +229,37 @@ class OpenAIHooks:
             self._stream_types = (openai.Stream, openai.AsyncStream)
         return self._stream_types
 
-    def _state(self, call: GenAICall, span: Any, injected: bool) -> StreamState:
+    def _state(self, call: GenAICall, started: _Started) -> StreamState:
         if call.api_type == sc.API_TYPE_RESPONSES:
             accumulator: Any = extract.EventAccumulator(call, self.telemetry.content)
         else:
             accumulator = extract.ChunkAccumulator(call, self.telemetry.content)
         if self.chunk_timing:
             call.chunk_times = []  # each chunk's arrival is kept, for time_per_output_chunk
-        return StreamState(self.telemetry, call, span, accumulator, hide_usage_chunk=injected)
+        return StreamState(
+            self.telemetry, call, started.span, accumulator, hide_usage_chunk=started.injected, context=started.context
+        )
 
-    def _observe_legacy_response(self, raw: Any, call: GenAICall, span: Any, injected: bool) -> None:
+    def _observe_legacy_response(self, raw: Any, call: GenAICall, started: _Started) -> None:
         """``with_raw_response``: parse now (the SDK caches it, so the caller's ``parse()`` gets the same object)."""
         call.http_status = getattr(getattr(raw, "http_response", None), "status_code", None)
         try:
             parsed = raw.parse()
         except Exception:  # noqa: BLE001 - the caller will meet the same error when they parse
-            self.telemetry.finish(call, span)
+            self.telemetry.finish(call, started.span, None, started.context)
             return
-        self._dispatch(parsed, call, span, injected)
+        self._observe(parsed, call, started)
 
-    def _observe_api_response(self, raw: Any, call: GenAICall, span: Any, injected: bool) -> None:
+    def _observe_api_response(self, raw: Any, call: GenAICall, started: _Started) -> None:
         """``with_streaming_response``: the caller reads the body; record when they parse or close it.
 
         Closing the raw response ends the span (a stream made from it cannot go on after that)."""
         if call.stream:
-            state = self._state(call, span, injected)
+            state = self._state(call, started)
         else:  # read whole by parse(), or never: there is no stream to sum up, no finish reason to invent
-            state = StreamState(self.telemetry, call, span, _NO_STREAM, hide_usage_chunk=False)
+            state = StreamState(
+                self.telemetry, call, started.span, _NO_STREAM, hide_usage_chunk=False, context=started.context
+            )
         original_parse = raw.parse
         hooks = self
 
@@ -319,11 +345,8 @@ def _request_body(options: Any) -> Any:
     return {**body, **extra} if isinstance(body, Mapping) else body
 
 
-_AZURE_CLIENTS = frozenset({"AzureOpenAI", "AsyncAzureOpenAI"})
-
-
-def _provider(client: Any) -> str:
-    return sc.PROVIDER_AZURE_OPENAI if type(client).__name__ in _AZURE_CLIENTS else sc.PROVIDER_OPENAI
+class _Never:
+    """A class no reply is an instance of (an SDK without ``openai.BaseModel`` takes the general route)."""
 
 
 def _port(base_url: Any) -> int | None:
