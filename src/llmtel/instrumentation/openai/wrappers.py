@@ -68,10 +68,10 @@ class OpenAIHooks:
         self.telemetry = telemetry
         self.inject_stream_usage = inject_stream_usage
         self.chunk_timing = chunk_timing
-        self._stream_types: tuple[type, type] | None = None
-        import openai  # instrumenting means openai is there: its parsed replies share this base class
+        import openai  # instrumenting means openai is there
 
-        self._model_type: type = getattr(openai, "BaseModel", _Never)
+        self._stream_types: tuple[type, type] = (openai.Stream, openai.AsyncStream)
+        self._model_type: type = getattr(openai, "BaseModel", _Never)  # what every parsed reply is an instance of
         self._raw_types: tuple[type, ...] = ()
         self._server: tuple[Any, str | None, int | None] = (object(), None, None)  # (base_url, host, port)
 
@@ -207,7 +207,7 @@ class OpenAIHooks:
         return result
 
     def _dispatch(self, result: Any, call: GenAICall, started: _Started) -> None:
-        stream_types = self._streams()
+        stream_types = self._stream_types
         if isinstance(result, stream_types[0]):
             if not instrument_stream(result, self._state(call, started)):
                 self.telemetry.finish(call, started.span, None, started.context)
@@ -221,13 +221,6 @@ class OpenAIHooks:
         else:
             extract.apply_response(call, result, self.telemetry.content)
             self.telemetry.finish(call, started.span, None, started.context)
-
-    def _streams(self) -> tuple[type, type]:
-        if self._stream_types is None:
-            import openai
-
-            self._stream_types = (openai.Stream, openai.AsyncStream)
-        return self._stream_types
 
     def _state(self, call: GenAICall, started: _Started) -> StreamState:
         if call.api_type == sc.API_TYPE_RESPONSES:
@@ -265,7 +258,7 @@ class OpenAIHooks:
 
         def record_parsed(parsed: Any) -> Any:
             try:
-                stream_types = hooks._streams()
+                stream_types = hooks._stream_types
                 if isinstance(parsed, stream_types[0]):
                     if not instrument_stream(parsed, state):
                         state.finish("closed")

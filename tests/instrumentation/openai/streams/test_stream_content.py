@@ -170,3 +170,59 @@ def test_n2_from_the_fake_reply(instrument, telemetry, client, fake):
     assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop", "stop")
     assert [m["parts"] for m in outputs(attrs)] == [[{"type": "text", "content": "one two"}],
                                                     [{"type": "text", "content": "three four"}]]
+
+
+# --- long streams: every chunk is kept, whether the stream is read to its end or left at any point ------------
+
+LONG_WORDS = [f"w{i}" for i in range(150)]  # 150 content chunks: two full batches and part of a third
+
+
+def long_reply() -> RawReply:
+    pieces = [chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])]
+    pieces += [chunk([{"index": 0, "delta": {"content": f"{w} "}, "finish_reason": None}]) for w in LONG_WORDS]
+    pieces.append(chunk([{"index": 0, "delta": {}, "finish_reason": "stop"}]))
+    usage = {"prompt_tokens": 9, "completion_tokens": 150, "total_tokens": 159}
+    pieces.append({**chunk([]), "usage": usage})
+    return RawReply.sse(pieces)
+
+
+def test_a_long_stream_keeps_every_chunk(instrument, telemetry, client, fake, guard):
+    instrument(capture_content=True, redactor=None)
+    fake.enqueue(long_reply())
+    chunks = list(client.chat.completions.create(model=CHAT_MODEL, messages=MESSAGES, stream=True))
+    assert len(chunks) == 153
+    attrs = check_stream_span(telemetry, end="completed", chunks=153, finish=["stop"])
+    assert outputs(attrs)[0]["parts"] == [{"type": "text", "content": "".join(f"{w} " for w in LONG_WORDS)}]
+    assert (attrs[sc.GEN_AI_USAGE_INPUT_TOKENS], attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS]) == (9, 150)
+    assert attrs[sc.GEN_AI_RESPONSE_ID] == "chatcmpl-two"
+    guard.check()
+
+
+@pytest.mark.parametrize("read", [1, 63, 64, 65, 100])
+def test_a_long_stream_left_early_keeps_what_was_read(instrument, telemetry, client, fake, guard, read):
+    instrument(capture_content=True, redactor=None)
+    fake.enqueue(long_reply())
+    with client.chat.completions.create(model=CHAT_MODEL, messages=MESSAGES, stream=True) as stream:
+        for index, _ in enumerate(stream, start=1):
+            if index == read:
+                break
+    attrs = check_stream_span(telemetry, end="closed", chunks=read, finish=["error"])
+    # the role chunk (empty text), then read - 1 content chunks: all of them, across batch boundaries
+    text = "".join(f"{w} " for w in LONG_WORDS[: read - 1])
+    assert outputs(attrs)[0]["parts"] == [{"type": "text", "content": text}]
+    guard.check()
+
+
+def test_a_long_async_stream_keeps_every_chunk(instrument, telemetry, aclient, fake, guard):
+    instrument(capture_content=True, redactor=None)
+    fake.enqueue(long_reply())
+
+    async def consume() -> int:
+        stream = await aclient.chat.completions.create(model=CHAT_MODEL, messages=MESSAGES, stream=True)
+        return len([c async for c in stream])
+
+    assert asyncio.run(consume()) == 153
+    attrs = check_stream_span(telemetry, end="completed", chunks=153, finish=["stop"])
+    assert outputs(attrs)[0]["parts"] == [{"type": "text", "content": "".join(f"{w} " for w in LONG_WORDS)}]
+    assert attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 150
+    guard.check()
