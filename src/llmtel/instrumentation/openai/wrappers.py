@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
+from functools import partial
 from typing import Any, NamedTuple
 
 from opentelemetry import context as otel_context
@@ -48,6 +49,8 @@ class _Started(NamedTuple):
     injected: bool
 
 
+# ``_Started(...)`` without the NamedTuple's Python-level ``__new__``: built for every call.
+_started: Callable[[tuple[Any, Any, bool]], _Started] = partial(tuple.__new__, _Started)
 _Tokens = tuple[object, Any]  # (OpenTelemetry context token, _IN_CALL token)
 # A started call: its record, span and context, the context tokens, and the (possibly changed) args.
 _Begun = tuple[GenAICall, _Started, _Tokens, tuple[Any, ...], dict[str, Any]]
@@ -79,7 +82,7 @@ class OpenAIHooks:
 
     def _prepare(self, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[GenAICall, bool] | None:
         """The call record for this request, or None when it is not a GenAI call we trace."""
-        if _IN_CALL.get() or otel_context.get_value(_SUPPRESSED):
+        if _IN_CALL.get() or otel_context.get_current().get(_SUPPRESSED):
             return None
         options = args[1] if len(args) > 1 else kwargs.get("options")
         method, url = getattr(options, "method", ""), getattr(options, "url", "")
@@ -146,7 +149,7 @@ class OpenAIHooks:
         span = self.telemetry.start(call)
         context = trace.set_span_in_context(span)
         tokens = (otel_context.attach(context), _IN_CALL.set(True))
-        return call, _Started(span, context, injected), tokens, args, kwargs
+        return call, _started((span, context, injected)), tokens, args, kwargs
 
     def _failed(self, call: GenAICall, started: _Started, tokens: _Tokens, error: BaseException) -> None:
         _end_scope(tokens)
