@@ -316,15 +316,17 @@ def _usage_chat(call: GenAICall, usage: Any, source: str) -> None:
         usage = _fields(usage)
     value = getattr(usage, "prompt_tokens", None)
     call.input_tokens = value if type(value) is int else None
+    call.usage_source = source
+    if call.operation == sc.OP_EMBEDDINGS:
+        # Embeddings usage has no token details; reading a field a response model lacks goes through
+        # pydantic's ``__getattr__`` and a raised AttributeError: 3.5 µs, twenty times a present field.
+        return
     details = getattr(usage, "prompt_tokens_details", None)
     if details is not None:
         if type(details) is dict:
             details = _fields(details)
         value = getattr(details, "cached_tokens", None)
         call.cache_read_tokens = value if type(value) is int else None
-    call.usage_source = source
-    if call.operation == sc.OP_EMBEDDINGS:
-        return
     value = getattr(usage, "completion_tokens", None)
     call.output_tokens = value if type(value) is int else None
     details = getattr(usage, "completion_tokens_details", None)
@@ -365,8 +367,9 @@ def apply_response(call: GenAICall, response: Any, policy: ContentPolicy) -> Non
     call.response_id = value if isinstance(value, str) and value else None
     value = getattr(response, "system_fingerprint", None)
     call.system_fingerprint = value if isinstance(value, str) and value else None
-    value = getattr(response, "service_tier", None)
-    call.response_service_tier = value if isinstance(value, str) and value else None
+    if call.operation == sc.OP_CHAT:  # legacy completions have no service tier (a missing field is slow to read)
+        value = getattr(response, "service_tier", None)
+        call.response_service_tier = value if isinstance(value, str) and value else None
     reasons = []
     for choice in getattr(response, "choices", None) or ():
         value = getattr(choice, "finish_reason", None)
@@ -505,7 +508,8 @@ class ChunkAccumulator:
             call.response_id = _str(getattr(chunk, "id", None))
             call.response_model = _str(getattr(chunk, "model", None))
             call.system_fingerprint = _str(getattr(chunk, "system_fingerprint", None))
-            call.response_service_tier = _str(getattr(chunk, "service_tier", None))
+            if call.operation == sc.OP_CHAT:  # legacy completion chunks have no service tier (slow to miss)
+                call.response_service_tier = _str(getattr(chunk, "service_tier", None))
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             _usage_chat(call, usage, "stream_usage_chunk")
