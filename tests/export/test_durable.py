@@ -119,7 +119,8 @@ def test_a_black_holed_collector_never_holds_up_the_application(otlp_receiver, r
     # ...and its spans go to disk meanwhile, beyond a few batches held in memory for the sender
     others = 3100 - stuck_on.items  # the first 100 may have left in more than one batch
     assert eventually(lambda: r.stats().spooled + r.stats().queued == others)
-    assert r.stats().spooled >= others - 4 * 512
+    # the spool writer drains the queue on its own thread: on a loaded machine it may still be at it
+    assert eventually(lambda: r.stats().spooled >= others - 4 * 512)
     assert pipeline._inflight is stuck_on  # still the same unanswered request
 
     assert r.shutdown(timeout=0.5) is True  # bounded, and nothing lost: the stuck batch was spooled too

@@ -309,6 +309,15 @@ def _fields(obj: Any) -> Any:
     return SimpleNamespace(**{str(k): v for k, v in obj.items()}) if isinstance(obj, dict) else obj
 
 
+def _detail(usage: Any, details: str, name: str) -> int | None:
+    """An integer inside one of usage's detail objects (a plain dict in SDKs that have no type for it)."""
+    found = getattr(usage, details, None)
+    if found is None:
+        return None
+    value = found.get(name) if type(found) is dict else getattr(found, name, None)
+    return value if type(value) is int else None
+
+
 def _usage_chat(call: GenAICall, usage: Any, source: str) -> None:
     """Chat/legacy-completions usage (``prompt_tokens``…), also what embeddings report. Straight-line reads
     with the integer check inline (``_int``): this runs on every call."""
@@ -321,30 +330,18 @@ def _usage_chat(call: GenAICall, usage: Any, source: str) -> None:
         # Embeddings usage has no token details; reading a field a response model lacks goes through
         # pydantic's ``__getattr__`` and a raised AttributeError: 3.5 µs, twenty times a present field.
         return
-    details = getattr(usage, "prompt_tokens_details", None)
-    if details is not None:
-        if type(details) is dict:
-            details = _fields(details)
-        value = getattr(details, "cached_tokens", None)
-        call.cache_read_tokens = value if type(value) is int else None
+    call.cache_read_tokens = _detail(usage, "prompt_tokens_details", "cached_tokens")
     value = getattr(usage, "completion_tokens", None)
     call.output_tokens = value if type(value) is int else None
-    details = getattr(usage, "completion_tokens_details", None)
-    if details is not None:
-        if type(details) is dict:
-            details = _fields(details)
-        value = getattr(details, "reasoning_tokens", None)
-        call.reasoning_tokens = value if type(value) is int else None
+    call.reasoning_tokens = _detail(usage, "completion_tokens_details", "reasoning_tokens")
 
 
 def _usage_responses(call: GenAICall, usage: Any, source: str) -> None:
     usage = _fields(usage)
     call.input_tokens = _int(getattr(usage, "input_tokens", None))
     call.output_tokens = _int(getattr(usage, "output_tokens", None))
-    call.cache_read_tokens = _int(getattr(_fields(getattr(usage, "input_tokens_details", None)), "cached_tokens", None))
-    call.reasoning_tokens = _int(
-        getattr(_fields(getattr(usage, "output_tokens_details", None)), "reasoning_tokens", None)
-    )
+    call.cache_read_tokens = _detail(usage, "input_tokens_details", "cached_tokens")
+    call.reasoning_tokens = _detail(usage, "output_tokens_details", "reasoning_tokens")
     call.usage_source = source
 
 
