@@ -75,7 +75,6 @@ class OpenAIHooks:
 
         self._stream_types: tuple[type, type] = (openai.Stream, openai.AsyncStream)
         self._model_type: type = getattr(openai, "BaseModel", _Never)  # what every parsed reply is an instance of
-        self._raw_types: tuple[type, ...] = ()
         self._server: tuple[Any, str | None, int | None] = (object(), None, None)  # (base_url, host, port)
 
     # --- preparing a call ---------------------------------------------------------------------------------
