@@ -105,8 +105,7 @@ def apply_request(call: GenAICall, body: Mapping[str, Any], policy: ContentPolic
 
     Runs on every call: readers are only called for keys the body has (a handful of the dozens possible)."""
     get = body.get
-    model = get("model")
-    call.request_model = model if isinstance(model, str) and model else None
+    call.request_model = _str(get("model"))
     call.stream = get("stream") is True
     if call.operation == sc.OP_EMBEDDINGS:
         fmt = get("encoding_format")
@@ -119,7 +118,7 @@ def apply_request(call: GenAICall, body: Mapping[str, Any], policy: ContentPolic
             setattr(call, param[0], param[1](value))
     n = get("n")
     if n is not None:
-        call.choice_count = n if type(n) is int and n != 1 else None
+        call.choice_count = n if _int(n) is not None and n != 1 else None
     if call.api_type == sc.API_TYPE_RESPONSES:
         _apply_responses_request(call, body, policy)
         return
@@ -127,7 +126,7 @@ def apply_request(call: GenAICall, body: Mapping[str, Any], policy: ContentPolic
     if max_tokens is None:
         max_tokens = get("max_tokens")
     if max_tokens is not None:
-        call.max_tokens = max_tokens if type(max_tokens) is int else None  # as ``_int``
+        call.max_tokens = _int(max_tokens)
     effort = get("reasoning_effort")
     if effort is not None:
         call.reasoning_level = _str(effort)
@@ -319,20 +318,16 @@ def _detail(usage: Any, details: str, name: str) -> int | None:
 
 
 def _usage_chat(call: GenAICall, usage: Any, source: str) -> None:
-    """Chat/legacy-completions usage (``prompt_tokens``…), also what embeddings report. Straight-line reads
-    with the integer check inline (``_int``): this runs on every call."""
-    if type(usage) is dict:
-        usage = _fields(usage)
-    value = getattr(usage, "prompt_tokens", None)
-    call.input_tokens = value if type(value) is int else None
+    """Chat/legacy-completions usage (``prompt_tokens``…), also what embeddings report."""
+    usage = _fields(usage)
+    call.input_tokens = _int(getattr(usage, "prompt_tokens", None))
     call.usage_source = source
     if call.operation == sc.OP_EMBEDDINGS:
         # Embeddings usage has no token details; reading a field a response model lacks goes through
         # pydantic's ``__getattr__`` and a raised AttributeError: 3.5 µs, twenty times a present field.
         return
     call.cache_read_tokens = _detail(usage, "prompt_tokens_details", "cached_tokens")
-    value = getattr(usage, "completion_tokens", None)
-    call.output_tokens = value if type(value) is int else None
+    call.output_tokens = _int(getattr(usage, "completion_tokens", None))
     call.reasoning_tokens = _detail(usage, "completion_tokens_details", "reasoning_tokens")
 
 
@@ -350,9 +345,7 @@ def apply_response(call: GenAICall, response: Any, policy: ContentPolicy) -> Non
     if call.api_type == sc.API_TYPE_RESPONSES:
         apply_responses_object(call, response, policy)
         return
-    value = getattr(response, "model", None)
-    if isinstance(value, str) and value:
-        call.response_model = value
+    call.response_model = _str(getattr(response, "model", None)) or call.response_model
     usage = getattr(response, "usage", None)
     if usage is not None:
         _usage_chat(call, usage, "response")
@@ -360,20 +353,14 @@ def apply_response(call: GenAICall, response: Any, policy: ContentPolicy) -> Non
         call.usage_source = "absent"
     if call.operation == sc.OP_EMBEDDINGS:
         return
-    value = getattr(response, "id", None)
-    call.response_id = value if isinstance(value, str) and value else None
-    value = getattr(response, "system_fingerprint", None)
-    call.system_fingerprint = value if isinstance(value, str) and value else None
+    call.response_id = _str(getattr(response, "id", None))
+    call.system_fingerprint = _str(getattr(response, "system_fingerprint", None))
     if call.operation == sc.OP_CHAT:  # legacy completions have no service tier (a missing field is slow to read)
-        value = getattr(response, "service_tier", None)
-        call.response_service_tier = value if isinstance(value, str) and value else None
-    reasons = []
-    for choice in getattr(response, "choices", None) or ():
-        value = getattr(choice, "finish_reason", None)
-        reasons.append(value if isinstance(value, str) and value else "error")  # as ``_finish_reason``
-    call.finish_reasons = reasons
+        call.response_service_tier = _str(getattr(response, "service_tier", None))
+    choices = getattr(response, "choices", None) or ()
+    call.finish_reasons = [_finish_reason(getattr(c, "finish_reason", None)) for c in choices]
     if policy.capture:
-        call.output_messages = [_choice_message(c, policy) for c in getattr(response, "choices", None) or ()]
+        call.output_messages = [_choice_message(c, policy) for c in choices]
 
 
 def _finish_reason(value: Any) -> str:
