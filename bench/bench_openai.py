@@ -250,7 +250,7 @@ def per_chunk_us(tracer_provider: TracerProvider, meter_provider: MeterProvider)
     def traced() -> None:
         call = GenAICall(operation="chat", provider="openai", request_model="gpt-4o-mini", stream=True)
         span = telemetry.start(call)
-        state = StreamState(telemetry, call, span, ChunkAccumulator(call, ContentPolicy()), hide_usage_chunk=False)
+        state = StreamState(telemetry, call, span, ChunkAccumulator(call, ContentPolicy()))
         for _ in _traced_iterator(iter(chunks), state):
             pass
 

@@ -237,7 +237,7 @@ def chunk(**body):
 def test_chunk_accumulator_reassembles_tool_calls_and_usage():
     call = chat_call()
     call.stream = True
-    acc = extract.ChunkAccumulator(call, ON)
+    acc = extract.ChunkAccumulator(call, ON, hide_usage_chunk=True)
     chunks = [
         chunk(choices=[{"index": 0, "delta": {"role": "assistant", "content": "Hel"}}]),
         chunk(choices=[{"index": 0, "delta": {"content": "lo"}}]),
@@ -248,10 +248,11 @@ def test_chunk_accumulator_reassembles_tool_calls_and_usage():
         chunk(choices=[], usage={"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}),
     ]
     visible = [acc.add(c) for c in chunks]
-    assert visible == [True, True, True, True, True, False]  # the usage-only chunk is recognised
+    assert visible == [True, True, True, True, True, False]  # the usage-only chunk llmtel asked for is hidden
     acc.close(completed=True)
     assert call.finish_reasons == ["tool_calls"]
-    assert (call.input_tokens, call.output_tokens, call.usage_source) == (9, 4, "stream_usage_chunk")
+    assert call.chunk_count == 5  # what the caller was given
+    assert (call.input_tokens, call.output_tokens, call.usage_source) == (9, 4, "injected")
     assert call.output_messages == [{"role": "assistant", "parts": [
         {"type": "text", "content": "Hello"},
         {"type": "tool_call", "id": "call_1", "name": "get", "arguments": {"city": "Oslo"}},
@@ -268,3 +269,21 @@ def test_chunk_accumulator_marks_missing_finish_reasons_as_error_when_cut_short(
     assert call.finish_reasons == ["error", "stop"]
     assert call.usage_source == "absent"
     assert call.output_messages is None  # content off: nothing accumulated
+
+
+def test_chunk_accumulator_passes_the_callers_own_usage_chunk_and_counts_it():
+    call = chat_call()
+    call.stream = True
+    acc = extract.ChunkAccumulator(call, OFF, chunk_timing=True)
+    chunks = [
+        chunk(choices=[{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}]),
+        chunk(choices=[], usage={"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10}),
+    ]
+    assert [acc.add(c) for c in chunks] == [True, True]  # asked for by the caller: never hidden
+    assert call.chunk_count == 0  # counted on the accumulator, written when the stream closes
+    acc.close(completed=True)
+    assert call.chunk_count == 2
+    assert call.chunk_times is not None and len(call.chunk_times) == 2
+    assert call.chunk_times[0] <= call.chunk_times[1]
+    assert call.first_chunk_perf is not None and call.first_chunk_perf <= call.chunk_times[0]
+    assert (call.input_tokens, call.output_tokens, call.usage_source) == (9, 1, "stream_usage_chunk")

@@ -8,6 +8,7 @@ objects without validation, so any field may be missing or ``None`` in a malform
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
@@ -468,46 +469,86 @@ def responses_output_messages(output: Any, policy: ContentPolicy, finish_reason:
 # --- streams ---------------------------------------------------------------------------------------------
 
 
-class ChunkAccumulator:
+class _StreamCounts:
+    """What every stream accumulator keeps per item, on itself rather than on the call: the item count and,
+    when chunk timing is on, each item's arrival. The call is written when the stream closes."""
+
+    __slots__ = ("call", "count", "pending", "times")
+    # Set in the subclasses' ``__init__`` (no ``super()`` call for four fields):
+    call: GenAICall
+    count: int  # the items the caller is given (not the usage chunk hidden from it)
+    pending: bool  # True until the first item, or the first with the response's id, is read
+    times: list[float] | None  # each item's arrival, only when chunk timing is on
+
+    def unreadable(self) -> None:
+        self.count += 1
+        if self.times is not None:
+            self.times.append(time.perf_counter())
+
+    def _counts_into_call(self) -> None:
+        call = self.call
+        call.chunk_count = self.count
+        if self.times is not None:
+            call.chunk_times = self.times
+
+
+class ChunkAccumulator(_StreamCounts):
     """Folds Chat Completions / legacy Completions stream chunks into the call, one chunk at a time.
 
-    Kept minimal when content is off (counters, ids, finish reasons, usage): it runs once per chunk.
+    Kept minimal when content is off (count, ids, finish reasons, usage): it runs once per chunk.
     """
 
-    __slots__ = ("call", "capture", "choices", "finish", "policy", "text", "tool_calls")
+    __slots__ = ("capture", "choices", "finish", "hide_usage_chunk", "policy", "text", "tool_calls")
 
-    def __init__(self, call: GenAICall, policy: ContentPolicy) -> None:
-        self.call = call
+    def __init__(
+        self, call: GenAICall, policy: ContentPolicy, *, hide_usage_chunk: bool = False, chunk_timing: bool = False
+    ) -> None:
+        self.call, self.count, self.pending = call, 0, True
+        self.times = [] if chunk_timing else None
         self.policy = policy
         self.capture = policy.capture
+        self.hide_usage_chunk = hide_usage_chunk  # the usage chunk was asked for by llmtel, not the caller
         self.choices: set[int] = set()  # every choice index seen, so a choice cut short reports "error"
         self.finish: dict[int, str] = {}
         self.text: dict[int, list[str]] = {}
         self.tool_calls: dict[int, dict[int, dict[str, Any]]] = {}
 
     def add(self, chunk: Any) -> bool:
-        """Fold one chunk in; False for the usage-only chunk (no choices), which injected usage hides."""
-        call = self.call
-        if call.response_id is None:
-            call.response_id = _str(getattr(chunk, "id", None))
-            call.response_model = _str(getattr(chunk, "model", None))
-            call.system_fingerprint = _str(getattr(chunk, "system_fingerprint", None))
-            if call.operation == sc.OP_CHAT:  # legacy completion chunks have no service tier (slow to miss)
-                call.response_service_tier = _str(getattr(chunk, "service_tier", None))
+        """Fold one chunk in; False for the usage-only chunk (no choices) when llmtel asked for it."""
+        if self.pending:
+            self._first(chunk)
         usage = getattr(chunk, "usage", None)
         if usage is not None:
-            _usage_chat(call, usage, "stream_usage_chunk")
+            _usage_chat(self.call, usage, "stream_usage_chunk")
         choices = chunk.choices
         if not choices:  # only the usage-only chunk may be hidden, not e.g. Azure's prompt-filter chunk
-            return usage is None
-        for choice in choices:
-            self.choices.add(choice.index)
-            reason = choice.finish_reason
-            if reason is not None:
-                self.finish[choice.index] = reason
-            if self.capture:
-                self._content(choice)
+            if usage is not None and self.hide_usage_chunk:
+                return False
+        else:
+            for choice in choices:
+                index = choice.index
+                self.choices.add(index)
+                reason = choice.finish_reason
+                if reason is not None:
+                    self.finish[index] = reason
+                if self.capture:
+                    self._content(choice)
+        self.count += 1
+        if self.times is not None:
+            self.times.append(time.perf_counter())
         return True
+
+    def _first(self, chunk: Any) -> None:
+        """The first chunk's arrival, and the response's ids from the first chunk that has them."""
+        call = self.call
+        if call.first_chunk_perf is None:
+            call.first_chunk_perf = time.perf_counter()
+        call.response_id = _str(getattr(chunk, "id", None))
+        self.pending = call.response_id is None
+        call.response_model = _str(getattr(chunk, "model", None))
+        call.system_fingerprint = _str(getattr(chunk, "system_fingerprint", None))
+        if call.operation == sc.OP_CHAT:  # legacy completion chunks have no service tier (slow to miss)
+            call.response_service_tier = _str(getattr(chunk, "service_tier", None))
 
     def _content(self, choice: Any) -> None:
         index = choice.index
@@ -527,8 +568,11 @@ class ChunkAccumulator:
                 entry["arguments"].append(function.arguments)
 
     def close(self, completed: bool) -> None:
-        """Write finish reasons and accumulated output into the call."""
+        """Write the counts, finish reasons and accumulated output into the call."""
         call = self.call
+        self._counts_into_call()
+        if self.hide_usage_chunk and call.usage_source == "stream_usage_chunk":
+            call.usage_source = "injected"
         seen = self.choices  # every choice ``add`` recorded anything for is in it
         expected = max(len(seen), call.choice_count or 1)
         call.finish_reasons = [self.finish.get(i, "error") for i in range(expected)] if (seen or not completed) else []
@@ -558,17 +602,21 @@ class ChunkAccumulator:
 _TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
-class EventAccumulator:
+class EventAccumulator(_StreamCounts):
     """Folds Responses API stream events into the call: deltas are counted, the final response is read."""
 
-    __slots__ = ("call", "policy", "terminal")
+    __slots__ = ("policy", "terminal")
 
-    def __init__(self, call: GenAICall, policy: ContentPolicy) -> None:
-        self.call = call
+    def __init__(self, call: GenAICall, policy: ContentPolicy, *, chunk_timing: bool = False) -> None:
+        self.call, self.count, self.pending = call, 0, True
+        self.times = [] if chunk_timing else None
         self.policy = policy
         self.terminal = False
 
     def add(self, event: Any) -> bool:
+        if self.pending:  # the first event's arrival (the ids come with ``response.created``)
+            self.pending = False
+            self.call.first_chunk_perf = time.perf_counter()
         kind = getattr(event, "type", None)
         if kind in _TERMINAL_EVENTS:
             self.terminal = True
@@ -582,9 +630,13 @@ class EventAccumulator:
             self.call.error_type = code or "stream_error"
             self.call.error_message = self.policy.clean(message) if message is not None else None
             self.call.diagnosis = diagnose(code=code, message=message)
+        self.count += 1
+        if self.times is not None:
+            self.times.append(time.perf_counter())
         return True
 
     def close(self, completed: bool) -> None:
+        self._counts_into_call()
         if not self.terminal:
             self.call.finish_reasons = ["error"]
             if self.call.usage_source is None:

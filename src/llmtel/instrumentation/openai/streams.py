@@ -2,8 +2,8 @@
 ``openai.Stream`` / ``AsyncStream`` instance, with the same API.
 
 The stream is instrumented in place: its iterator is wrapped, its HTTP response's ``close`` is hooked (the
-SDK's ``close()``, ``with`` exit and the ``.stream()`` helpers all close the response), and a finaliser
-covers streams that are abandoned. Whichever comes first ends the span, exactly once. No context is
+SDK's ``close()``, ``with`` exit and the ``.stream()`` helpers all close the response), and a weak
+reference covers streams that are abandoned. Whichever comes first ends the span, exactly once. No context is
 attached across ``yield``, so nothing is ever detached in the wrong task.
 """
 
@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
-import threading
-import time
+import sys
 import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Protocol
@@ -29,15 +28,26 @@ _logger = logging.getLogger("llmtel.instrumentation.openai")
 
 
 class Accumulator(Protocol):
-    def add(self, item: Any) -> bool: ...
+    """Folds a stream's items into its call, one at a time: the per-item work of a stream, so it keeps its
+    own counters and touches the call only at the edges (first item, usage, close)."""
 
-    def close(self, completed: bool) -> None: ...
+    def add(self, item: Any) -> bool:
+        """Fold one item in; False when it must be hidden from the caller (the usage chunk llmtel asked for)."""
+        ...
+
+    def unreadable(self) -> None:
+        """Count an item ``add`` raised on (it is passed to the caller unchanged)."""
+        ...
+
+    def close(self, completed: bool) -> None:
+        """Write what the stream amounted to into the call."""
+        ...
 
 
 class StreamState:
-    """The span of one streamed call and everything needed to end it once."""
+    """The span of one streamed call and everything needed to end it exactly once."""
 
-    __slots__ = ("_once", "accumulator", "call", "context", "hide_usage_chunk", "in_iteration", "span", "telemetry")
+    __slots__ = ("_open", "_watch", "accumulator", "call", "context", "span", "telemetry")
 
     def __init__(
         self,
@@ -45,50 +55,49 @@ class StreamState:
         call: GenAICall,
         span: Span,
         accumulator: Accumulator,
-        hide_usage_chunk: bool,
         context: Context | None = None,
     ) -> None:
         self.telemetry = telemetry
         self.call = call
         self.span = span
         self.accumulator = accumulator
-        self.hide_usage_chunk = hide_usage_chunk
         self.context = context  # the span's context, for the metric points recorded when the stream ends
-        # Who is inside the inner iterator's next() right now (a thread id, or an asyncio task), else None:
-        # a close() from there is the iterator's own clean-up; from anywhere else it is the caller's.
-        self.in_iteration: object = None
-        self._once = threading.Lock()
-
-    def observe(self, item: Any) -> bool:
-        """Fold one item in; False when the item must be hidden from the caller (injected usage chunk)."""
-        call = self.call
-        if call.first_chunk_perf is None:
-            call.first_chunk_perf = time.perf_counter()
-        try:
-            visible = self.accumulator.add(item) or not self.hide_usage_chunk
-        except Exception:  # noqa: BLE001 - a malformed chunk must not break the caller's stream
-            _log_once("chunk", "llmtel: could not read a stream chunk; the span keeps what was read before")
-            visible = True
-        if visible:  # chunks counts what the caller is given, not the usage chunk hidden from it
-            call.chunk_count += 1
-            if call.chunk_times is not None:  # chunk timing is on (time_per_output_chunk)
-                call.chunk_times.append(time.perf_counter())
-        return visible
+        self._open = [True]  # popped by the one finish that ends the span: ``list.pop`` is atomic
+        self._watch: weakref.ref[Any] | None = None  # see ``on_abandon``
 
     def finish(self, end: str, error: BaseException | None = None) -> None:
         """End the span with what was received so far. Safe to call from any thread, any number of times."""
-        if not self._once.acquire(blocking=False):
+        try:
+            self._open.pop()
+        except IndexError:
             return
+        _watched.discard(self._watch)  # its object's collection has nothing left to end
         try:
             self.call.stream_end = end
             self.accumulator.close(end == "completed")
-            if self.hide_usage_chunk and self.call.usage_source == "stream_usage_chunk":
-                self.call.usage_source = "injected"  # the usage chunk was asked for by llmtel, not the caller
             if isinstance(error, Exception):
                 apply_error(self.call, error)  # the stream broke: failure mode and hint, as for a failed call
         except Exception:  # noqa: BLE001
             _log_once("close", "llmtel: could not summarise a stream")
         self.telemetry.finish(self.call, self.span, error, self.context)
+
+    def _collected(self, ref: weakref.ref[Any]) -> None:
+        _watched.discard(ref)  # not always ``_watch``: a raw response and the stream parsed from it are both watched
+        self.finish("abandoned")
+
+
+# Weak references to the objects whose collection ends a span as "abandoned". The set keeps each reference
+# alive until its object dies or the span ends otherwise (a weakref that dies first never calls back). Like
+# ``weakref.finalize(...).atexit = False``, nothing runs at interpreter exit, when the telemetry pipeline is
+# already shut down; cheaper per stream than ``finalize``.
+_watched: set[weakref.ref[Any] | None] = set()
+atexit.register(_watched.clear)
+
+
+def on_abandon(state: StreamState, target: Any) -> None:
+    """End ``state``'s span as abandoned when ``target`` is garbage-collected before the span ended."""
+    state._watch = ref = weakref.ref(target, state._collected)
+    _watched.add(ref)
 
 
 _logged: set[str] = set()
@@ -100,19 +109,21 @@ def _log_once(key: str, message: str) -> None:
         _logger.warning(message, exc_info=True)
 
 
+def _unreadable(state: StreamState) -> bool:
+    _log_once("chunk", "llmtel: could not read a stream chunk; the span keeps what was read before")
+    state.accumulator.unreadable()
+    return True
+
+
 def _traced_iterator(inner: Iterator[Any], state: StreamState) -> Iterator[Any]:
-    observe, get_ident = state.observe, threading.get_ident  # bound once: this loop runs for every chunk
+    add = state.accumulator.add  # bound once: the loop runs for every chunk, and touches nothing else of ours
     try:
-        while True:
-            state.in_iteration = get_ident()
+        for item in inner:
             try:
-                item = next(inner)
-            except StopIteration:
-                state.finish("completed")
-                return
-            finally:
-                state.in_iteration = None
-            if observe(item):
+                visible = add(item)
+            except Exception:  # noqa: BLE001 - a malformed chunk must not break the caller's stream
+                visible = _unreadable(state)
+            if visible:
                 yield item
     except GeneratorExit:
         inner_close = getattr(inner, "close", None)
@@ -123,21 +134,18 @@ def _traced_iterator(inner: Iterator[Any], state: StreamState) -> Iterator[Any]:
     except BaseException as error:
         state.finish("error", error)
         raise
+    state.finish("completed")
 
 
 async def _traced_async_iterator(inner: AsyncIterator[Any], state: StreamState) -> AsyncIterator[Any]:
-    observe, next_item = state.observe, inner.__anext__
+    add = state.accumulator.add
     try:
-        while True:
-            state.in_iteration = _current_task()
+        async for item in inner:
             try:
-                item = await next_item()
-            except StopAsyncIteration:
-                state.finish("completed")
-                return
-            finally:
-                state.in_iteration = None
-            if observe(item):
+                visible = add(item)
+            except Exception:  # noqa: BLE001
+                visible = _unreadable(state)
+            if visible:
                 yield item
     except GeneratorExit:
         state.finish("closed")
@@ -148,17 +156,23 @@ async def _traced_async_iterator(inner: AsyncIterator[Any], state: StreamState) 
     except BaseException as error:
         state.finish("error", error)
         raise
+    state.finish("completed")
 
 
-_NO_TASK = object()
+_TRACED_SYNC, _TRACED_ASYNC = _traced_iterator.__code__, _traced_async_iterator.__code__
 
 
-def _current_task() -> object:
-    try:
-        task = asyncio.current_task()
-    except RuntimeError:  # not under asyncio (e.g. trio): every close then counts as the iterator's own
-        task = None
-    return _NO_TASK if task is None else task
+def _inside_iteration(state: StreamState) -> bool:
+    """True when the caller runs inside ``state``'s own traced iteration, on this thread (or asyncio task):
+    the SDK's iterator closing its response as it ends, an outcome the iteration itself records. Walks the
+    stack once per close, so reading a chunk costs nothing for it."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        code = frame.f_code
+        if (code is _TRACED_SYNC or code is _TRACED_ASYNC) and frame.f_locals.get("state") is state:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _hook_close(target: Any, method: str, state: StreamState) -> None:
@@ -171,7 +185,7 @@ def _hook_close(target: Any, method: str, state: StreamState) -> None:
         try:
             return original(*args, **kwargs)
         finally:
-            if state.in_iteration != threading.get_ident():
+            if not _inside_iteration(state):
                 state.finish("closed")
 
     setattr(target, method, close)
@@ -184,28 +198,10 @@ def _hook_async_close(target: Any, method: str, state: StreamState) -> None:
         try:
             return await original(*args, **kwargs)
         finally:
-            if state.in_iteration is not _current_task():
+            if not _inside_iteration(state):
                 state.finish("closed")
 
     setattr(target, method, close)
-
-
-# Weak references to the objects whose collection ends a span as "abandoned". The set keeps each reference
-# alive until its object dies (a weakref that dies first never calls back). Cheaper than
-# ``weakref.finalize`` (a quarter of the cost per stream), and like ``finalize(...).atexit = False`` nothing
-# runs at interpreter exit, when the telemetry pipeline is already shut down.
-_watched: set[weakref.ref[Any]] = set()
-atexit.register(_watched.clear)  # a reference dropped before its object dies never calls back
-
-
-def on_abandon(state: StreamState, target: Any) -> None:
-    """End ``state``'s span as abandoned when ``target`` is garbage-collected before the span ended."""
-
-    def collected(ref: weakref.ref[Any]) -> None:
-        _watched.discard(ref)
-        state.finish("abandoned")
-
-    _watched.add(weakref.ref(target, collected))
 
 
 def _traced_already(inner: Any) -> bool:

@@ -211,11 +211,9 @@ class OpenAIHooks:
     def _dispatch(self, result: Any, call: GenAICall, started: _Started) -> None:
         stream_types = self._stream_types
         if isinstance(result, stream_types[0]):
-            if not instrument_stream(result, self._state(call, started)):
-                self.telemetry.finish(call, started.span, None, started.context)
+            self._instrument(instrument_stream, result, call, started)
         elif isinstance(result, stream_types[1]):
-            if not instrument_async_stream(result, self._state(call, started)):
-                self.telemetry.finish(call, started.span, None, started.context)
+            self._instrument(instrument_async_stream, result, call, started)
         elif type(result).__name__ == "LegacyAPIResponse":
             self._observe_legacy_response(result, call, started)
         elif type(result).__name__ in ("APIResponse", "AsyncAPIResponse"):
@@ -224,16 +222,20 @@ class OpenAIHooks:
             extract.apply_response(call, result, self.telemetry.content)
             self.telemetry.finish(call, started.span, None, started.context)
 
+    def _instrument(self, instrument: Callable[[Any, StreamState], bool], stream: Any, call: GenAICall,
+                    started: _Started) -> None:
+        state = self._state(call, started)
+        if not instrument(stream, state):  # not the internals we know: the span ends now, with the request
+            self.telemetry.finish(call, started.span, None, started.context)
+
     def _state(self, call: GenAICall, started: _Started) -> StreamState:
         if call.api_type == sc.API_TYPE_RESPONSES:
-            accumulator: Any = extract.EventAccumulator(call, self.telemetry.content)
+            accumulator: Any = extract.EventAccumulator(call, self.telemetry.content, chunk_timing=self.chunk_timing)
         else:
-            accumulator = extract.ChunkAccumulator(call, self.telemetry.content)
-        if self.chunk_timing:
-            call.chunk_times = []  # each chunk's arrival is kept, for time_per_output_chunk
-        return StreamState(
-            self.telemetry, call, started.span, accumulator, hide_usage_chunk=started.injected, context=started.context
-        )
+            accumulator = extract.ChunkAccumulator(
+                call, self.telemetry.content, hide_usage_chunk=started.injected, chunk_timing=self.chunk_timing
+            )
+        return StreamState(self.telemetry, call, started.span, accumulator, started.context)
 
     def _observe_legacy_response(self, raw: Any, call: GenAICall, started: _Started) -> None:
         """``with_raw_response``: parse now (the SDK caches it, so the caller's ``parse()`` gets the same object)."""
@@ -252,9 +254,7 @@ class OpenAIHooks:
         if call.stream:
             state = self._state(call, started)
         else:  # read whole by parse(), or never: there is no stream to sum up, no finish reason to invent
-            state = StreamState(
-                self.telemetry, call, started.span, _NO_STREAM, hide_usage_chunk=False, context=started.context
-            )
+            state = StreamState(self.telemetry, call, started.span, _NO_STREAM, started.context)
         original_parse = raw.parse
         hooks = self
 
@@ -321,6 +321,9 @@ class _NoStream:
 
     def add(self, item: Any) -> bool:
         return True
+
+    def unreadable(self) -> None:
+        pass
 
     def close(self, completed: bool) -> None:
         pass
