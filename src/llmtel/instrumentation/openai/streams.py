@@ -71,7 +71,8 @@ class StreamState:
             self._open.pop()
         except IndexError:
             return
-        _watched.discard(self._watch)  # its object's collection has nothing left to end
+        _watched.discard(self._watch)  # dropped: its object's collection has nothing left to end
+        self._watch = None
         try:
             self.call.stream_end = end
             self.accumulator.close(end == "completed")

@@ -16,6 +16,7 @@ import asyncio
 import gc
 import threading
 import time
+import weakref
 from typing import Any
 
 import pytest
@@ -114,6 +115,33 @@ def test_fully_consumed(instrument, telemetry, client, fake, guard, kind):
     assert last_text(kind, items) == TEXT
     check_stream_span(telemetry, end="completed", chunks=TOTAL[kind], finish=done_finish(kind))
     assert stream.response.is_closed
+    guard.check()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_ended_stream_leaves_no_abandon_watch_behind(instrument, telemetry, client, fake, guard, kind):
+    from llmtel.instrumentation.openai import streams
+
+    needs(client, kind)
+    instrument()
+    before = len(streams._watched)
+    fake.enqueue(reply(kind))
+    fake.enqueue(reply(kind))
+    read = resource(client, kind).create(**arguments(kind))
+    assert len(streams._watched) == before + 1  # watched while it may still be abandoned
+    assert weakref.getweakrefcount(read) == 1
+    assert len(list(read)) == TOTAL[kind]
+    assert len(streams._watched) == before  # ended: its collection has nothing left to end
+    assert weakref.getweakrefcount(read) == 0  # the reference is gone, not just forgotten: no callback
+    closed = resource(client, kind).create(**arguments(kind))
+    next(iter(closed))
+    closed.close()
+    assert len(streams._watched) == before
+    assert weakref.getweakrefcount(closed) == 0
+    del read, closed
+    gc.collect()
+    ends = sorted(span.attributes[sc.LLMTEL_STREAM_END] for span in telemetry.llm_spans())
+    assert ends == ["closed", "completed"]  # collected afterwards: nothing ended twice, nothing as abandoned
     guard.check()
 
 
