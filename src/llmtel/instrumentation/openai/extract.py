@@ -498,7 +498,7 @@ class ChunkAccumulator(_StreamCounts):
     Kept minimal when content is off (count, ids, finish reasons, usage): it runs once per chunk.
     """
 
-    __slots__ = ("capture", "choices", "finish", "hide_usage_chunk", "policy", "text", "tool_calls")
+    __slots__ = ("capture", "finish", "hide_usage_chunk", "policy", "text", "tool_calls", "top")
 
     def __init__(
         self, call: GenAICall, policy: ContentPolicy, *, hide_usage_chunk: bool = False, chunk_timing: bool = False
@@ -508,8 +508,9 @@ class ChunkAccumulator(_StreamCounts):
         self.policy = policy
         self.capture = policy.capture
         self.hide_usage_chunk = hide_usage_chunk  # the usage chunk was asked for by llmtel, not the caller
-        self.choices: set[int] = set()  # every choice index seen, so a choice cut short reports "error"
+        self.top = -1  # the highest choice index seen: every choice up to it reports a reason, "error" if cut short
         self.finish: dict[int, str] = {}
+        # Only for captured content (``_content``): a dict per choice index.
         self.text: dict[int, list[str]] = {}
         self.tool_calls: dict[int, dict[int, dict[str, Any]]] = {}
 
@@ -517,7 +518,7 @@ class ChunkAccumulator(_StreamCounts):
         """Fold one chunk in; False for the usage-only chunk (no choices) when llmtel asked for it."""
         if self.pending:
             self._first(chunk)
-        usage = getattr(chunk, "usage", None)
+        usage = chunk.usage  # a field of every chunk type since openai 1.26, the oldest supported
         if usage is not None:
             _usage_chat(self.call, usage, "stream_usage_chunk")
         choices = chunk.choices
@@ -527,7 +528,8 @@ class ChunkAccumulator(_StreamCounts):
         else:
             for choice in choices:
                 index = choice.index
-                self.choices.add(index)
+                if index > self.top:
+                    self.top = index
                 reason = choice.finish_reason
                 if reason is not None:
                     self.finish[index] = reason
@@ -573,9 +575,13 @@ class ChunkAccumulator(_StreamCounts):
         self._counts_into_call()
         if self.hide_usage_chunk and call.usage_source == "stream_usage_chunk":
             call.usage_source = "injected"
-        seen = self.choices  # every choice ``add`` recorded anything for is in it
-        expected = max(len(seen), call.choice_count or 1)
-        call.finish_reasons = [self.finish.get(i, "error") for i in range(expected)] if (seen or not completed) else []
+        expected = max(self.top + 1, call.choice_count or 1)
+        if self.top < 0 and completed:  # ended without a single choice: no reason to report
+            call.finish_reasons = []
+        elif expected == 1:
+            call.finish_reasons = [self.finish.get(0, "error")]
+        else:
+            call.finish_reasons = [self.finish.get(i, "error") for i in range(expected)]
         if call.usage_source is None:
             call.usage_source = "absent"
         if not self.capture:
