@@ -287,3 +287,37 @@ def test_chunk_accumulator_passes_the_callers_own_usage_chunk_and_counts_it():
     assert call.chunk_times[0] <= call.chunk_times[1]
     assert call.first_chunk_perf is not None and call.first_chunk_perf <= call.chunk_times[0]
     assert (call.input_tokens, call.output_tokens, call.usage_source) == (9, 1, "stream_usage_chunk")
+
+
+def test_fields_an_older_sdk_has_no_type_for_are_still_read():
+    """An SDK older than a field keeps it untyped among the model's extras (openai 1.26 and
+    ``prompt_tokens_details``); the SDK's own ``construct`` is what builds responses."""
+    from openai.types.completion_usage import CompletionUsage
+
+    class OldUsage(CompletionUsage):  # a usage type from before the detail fields existed
+        pass
+
+    for name in ("prompt_tokens_details", "completion_tokens_details"):
+        OldUsage.model_fields.pop(name, None)
+    OldUsage.model_rebuild(force=True)
+    usage = OldUsage.construct(prompt_tokens=100, completion_tokens=20, total_tokens=120,
+                               prompt_tokens_details={"cached_tokens": 64},
+                               completion_tokens_details={"reasoning_tokens": 8})
+    assert "prompt_tokens_details" not in usage.__dict__  # kept as an extra, untyped
+    call = chat_call()
+    extract.apply_response(call, completion(usage=None).model_copy(update={"usage": usage}), OFF)
+    assert (call.input_tokens, call.output_tokens, call.cache_read_tokens, call.reasoning_tokens) == (100, 20, 64, 8)
+
+
+def test_objects_that_are_not_pydantic_models_are_read_by_attribute():
+    from types import SimpleNamespace
+
+    usage = SimpleNamespace(prompt_tokens=7, completion_tokens=3, prompt_tokens_details=None,
+                            completion_tokens_details={"reasoning_tokens": 2})
+    response = SimpleNamespace(id="r-1", model="m-1", usage=usage,
+                               choices=[SimpleNamespace(index=0, finish_reason="stop")])
+    call = chat_call()
+    extract.apply_response(call, response, OFF)
+    assert (call.response_id, call.response_model, call.finish_reasons) == ("r-1", "m-1", ["stop"])
+    assert (call.input_tokens, call.output_tokens, call.cache_read_tokens, call.reasoning_tokens) == (7, 3, None, 2)
+    assert call.system_fingerprint is None and call.response_service_tier is None  # absent: None, not an error

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
-from types import SimpleNamespace
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from llmtel import semconv as sc
@@ -303,41 +302,71 @@ def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
 # --- responses -------------------------------------------------------------------------------------------
 
 
-def _fields(obj: Any) -> Any:
-    """``obj`` read by attribute: a response object as is, or the plain dict an older SDK keeps for a field it
-    has no type for (openai 1.26 has no ``prompt_tokens_details``: the SDK stores it, untyped, as a dict)."""
-    return SimpleNamespace(**{str(k): v for k, v in obj.items()}) if isinstance(obj, dict) else obj
+try:  # a pydantic 2 model's own field values and extras, read through the slots that hold them
+    from pydantic import BaseModel as _Model
+
+    _model_fields: Callable[[Any], dict[str, Any]] | None = _Model.__dict__["__dict__"].__get__
+    _model_extra: Callable[[Any], dict[str, Any] | None] | None = _Model.__dict__["__pydantic_extra__"].__get__
+except (ImportError, KeyError):  # pydantic 1: every object is read by attribute
+    _model_fields = _model_extra = None
 
 
-def _detail(usage: Any, details: str, name: str) -> int | None:
-    """An integer inside one of usage's detail objects (a plain dict in SDKs that have no type for it)."""
-    found = getattr(usage, details, None)
-    if found is None:
-        return None
-    value = found.get(name) if type(found) is dict else getattr(found, name, None)
-    return value if type(value) is int else None
+class _Attributes:
+    """An object's attributes behind a mapping's ``get``: how objects other than dicts and pydantic 2 models
+    (pydantic 1 models, test doubles) are read."""
+
+    __slots__ = ("_obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self._obj = obj
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return getattr(self._obj, name, default)
+
+
+def _fields(obj: Any) -> Mapping[str, Any] | _Attributes:
+    """A response object's fields, read with ``.get(name)`` (None when absent).
+
+    A pydantic model's instance dict is read directly. Pydantic models define ``__getattr__``, so CPython
+    cannot specialise reads of their attributes: each read looks the name up along the class hierarchy, and
+    inside a real call, with the caches cold after the SDK's own work, that costs about a microsecond a field
+    (a field the model lacks, 3.5 µs even warm). Fields an older SDK has no type for are kept in the model's
+    extras (openai 1.26 has no ``prompt_tokens_details``) and merged in when there are any.
+    """
+    if type(obj) is dict:
+        return obj
+    try:
+        fields = _model_fields(obj)  # type: ignore[misc]
+    except TypeError:  # not a pydantic 2 model (or pydantic 1)
+        return _Attributes(obj)
+    extra = _model_extra(obj)  # type: ignore[misc]
+    return {**fields, **extra} if extra else fields
+
+
+def _detail(usage: Mapping[str, Any] | _Attributes, details: str, name: str) -> int | None:
+    """An integer inside one of usage's detail objects."""
+    found = usage.get(details)
+    return None if found is None else _int(_fields(found).get(name))
 
 
 def _usage_chat(call: GenAICall, usage: Any, source: str) -> None:
     """Chat/legacy-completions usage (``prompt_tokens``…), also what embeddings report."""
-    usage = _fields(usage)
-    call.input_tokens = _int(getattr(usage, "prompt_tokens", None))
+    fields = _fields(usage)
+    call.input_tokens = _int(fields.get("prompt_tokens"))
     call.usage_source = source
-    if call.operation == sc.OP_EMBEDDINGS:
-        # Embeddings usage has no token details; reading a field a response model lacks goes through
-        # pydantic's ``__getattr__`` and a raised AttributeError: 3.5 µs, twenty times a present field.
+    if call.operation == sc.OP_EMBEDDINGS:  # embeddings usage has no output tokens and no details
         return
-    call.cache_read_tokens = _detail(usage, "prompt_tokens_details", "cached_tokens")
-    call.output_tokens = _int(getattr(usage, "completion_tokens", None))
-    call.reasoning_tokens = _detail(usage, "completion_tokens_details", "reasoning_tokens")
+    call.cache_read_tokens = _detail(fields, "prompt_tokens_details", "cached_tokens")
+    call.output_tokens = _int(fields.get("completion_tokens"))
+    call.reasoning_tokens = _detail(fields, "completion_tokens_details", "reasoning_tokens")
 
 
 def _usage_responses(call: GenAICall, usage: Any, source: str) -> None:
-    usage = _fields(usage)
-    call.input_tokens = _int(getattr(usage, "input_tokens", None))
-    call.output_tokens = _int(getattr(usage, "output_tokens", None))
-    call.cache_read_tokens = _detail(usage, "input_tokens_details", "cached_tokens")
-    call.reasoning_tokens = _detail(usage, "output_tokens_details", "reasoning_tokens")
+    fields = _fields(usage)
+    call.input_tokens = _int(fields.get("input_tokens"))
+    call.output_tokens = _int(fields.get("output_tokens"))
+    call.cache_read_tokens = _detail(fields, "input_tokens_details", "cached_tokens")
+    call.reasoning_tokens = _detail(fields, "output_tokens_details", "reasoning_tokens")
     call.usage_source = source
 
 
@@ -346,20 +375,20 @@ def apply_response(call: GenAICall, response: Any, policy: ContentPolicy) -> Non
     if call.api_type == sc.API_TYPE_RESPONSES:
         apply_responses_object(call, response, policy)
         return
-    call.response_model = _str(getattr(response, "model", None)) or call.response_model
-    usage = getattr(response, "usage", None)
+    fields = _fields(response)
+    call.response_model = _str(fields.get("model")) or call.response_model
+    usage = fields.get("usage")
     if usage is not None:
         _usage_chat(call, usage, "response")
     elif call.usage_source is None:
         call.usage_source = "absent"
     if call.operation == sc.OP_EMBEDDINGS:
         return
-    call.response_id = _str(getattr(response, "id", None))
-    call.system_fingerprint = _str(getattr(response, "system_fingerprint", None))
-    if call.operation == sc.OP_CHAT:  # legacy completions have no service tier (a missing field is slow to read)
-        call.response_service_tier = _str(getattr(response, "service_tier", None))
-    choices = getattr(response, "choices", None) or ()
-    call.finish_reasons = [_finish_reason(getattr(c, "finish_reason", None)) for c in choices]
+    call.response_id = _str(fields.get("id"))
+    call.system_fingerprint = _str(fields.get("system_fingerprint"))
+    call.response_service_tier = _str(fields.get("service_tier"))
+    choices = fields.get("choices") or ()
+    call.finish_reasons = [_finish_reason(_fields(c).get("finish_reason")) for c in choices]
     if policy.capture:
         call.output_messages = [_choice_message(c, policy) for c in choices]
 
@@ -403,24 +432,25 @@ _INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content
 
 def apply_responses_object(call: GenAICall, response: Any, policy: ContentPolicy, source: str = "response") -> None:
     """Fill fields from a Responses API ``Response`` object (final, retrieved or from a stream's last event)."""
-    call.response_id = _str(getattr(response, "id", None))
-    call.response_model = _str(getattr(response, "model", None)) or call.response_model
-    call.response_service_tier = _str(getattr(response, "service_tier", None))
+    fields = _fields(response)
+    call.response_id = _str(fields.get("id"))
+    call.response_model = _str(fields.get("model")) or call.response_model
+    call.response_service_tier = _str(fields.get("service_tier"))
     if call.operation != sc.OP_FETCH_RESPONSE:
-        usage = getattr(response, "usage", None)
+        usage = fields.get("usage")
         if usage is not None:
             _usage_responses(call, usage, source)
         elif call.usage_source is None:
             call.usage_source = "absent"
-    status = getattr(response, "status", None)
-    output = getattr(response, "output", None) or ()
+    status = fields.get("status")
+    output = fields.get("output") or ()
     reasons: list[str] = []
     if status == "incomplete":
-        details = getattr(response, "incomplete_details", None)
+        details = fields.get("incomplete_details")
         reasons.append(_INCOMPLETE_REASONS.get(getattr(details, "reason", None), "length"))
     elif status == "failed":
         reasons.append("error")
-        error = getattr(response, "error", None)
+        error = fields.get("error")
         code = _str(getattr(error, "code", None))
         call.error_type = code or "response_failed"
         message = _str(getattr(error, "message", None))
@@ -516,21 +546,25 @@ class ChunkAccumulator(_StreamCounts):
 
     def add(self, chunk: Any) -> bool:
         """Fold one chunk in; False for the usage-only chunk (no choices) when llmtel asked for it."""
+        fields = _fields(chunk)
         if self.pending:
-            self._first(chunk)
-        usage = chunk.usage  # a field of every chunk type since openai 1.26, the oldest supported
+            self._first(fields)
+        usage = fields.get("usage")
         if usage is not None:
             _usage_chat(self.call, usage, "stream_usage_chunk")
-        choices = chunk.choices
+        choices = fields.get("choices")
         if not choices:  # only the usage-only chunk may be hidden, not e.g. Azure's prompt-filter chunk
             if usage is not None and self.hide_usage_chunk:
                 return False
         else:
             for choice in choices:
-                index = choice.index
+                read = _fields(choice)
+                index = read.get("index")
+                if type(index) is not int:
+                    index = 0
                 if index > self.top:
                     self.top = index
-                reason = choice.finish_reason
+                reason = read.get("finish_reason")
                 if reason is not None:
                     self.finish[index] = reason
                 if self.capture:
@@ -540,17 +574,16 @@ class ChunkAccumulator(_StreamCounts):
             self.times.append(time.perf_counter())
         return True
 
-    def _first(self, chunk: Any) -> None:
+    def _first(self, fields: Mapping[str, Any] | _Attributes) -> None:
         """The first chunk's arrival, and the response's ids from the first chunk that has them."""
         call = self.call
         if call.first_chunk_perf is None:
             call.first_chunk_perf = time.perf_counter()
-        call.response_id = _str(getattr(chunk, "id", None))
+        call.response_id = _str(fields.get("id"))
         self.pending = call.response_id is None
-        call.response_model = _str(getattr(chunk, "model", None))
-        call.system_fingerprint = _str(getattr(chunk, "system_fingerprint", None))
-        if call.operation == sc.OP_CHAT:  # legacy completion chunks have no service tier (slow to miss)
-            call.response_service_tier = _str(getattr(chunk, "service_tier", None))
+        call.response_model = _str(fields.get("model"))
+        call.system_fingerprint = _str(fields.get("system_fingerprint"))
+        call.response_service_tier = _str(fields.get("service_tier"))
 
     def _content(self, choice: Any) -> None:
         index = choice.index
@@ -623,12 +656,13 @@ class EventAccumulator(_StreamCounts):
         if self.pending:  # the first event's arrival (the ids come with ``response.created``)
             self.pending = False
             self.call.first_chunk_perf = time.perf_counter()
-        kind = getattr(event, "type", None)
+        fields = _fields(event)
+        kind = fields.get("type")
         if kind in _TERMINAL_EVENTS:
             self.terminal = True
-            apply_responses_object(self.call, getattr(event, "response", None), self.policy, "stream_usage_chunk")
+            apply_responses_object(self.call, fields.get("response"), self.policy, "stream_usage_chunk")
         elif kind == "response.created":
-            response = getattr(event, "response", None)
+            response = fields.get("response")
             self.call.response_id = _str(getattr(response, "id", None))
             self.call.response_model = _str(getattr(response, "model", None)) or self.call.response_model
         elif kind == "error":
