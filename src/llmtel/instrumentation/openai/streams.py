@@ -167,13 +167,22 @@ def _inside_iteration(state: StreamState) -> bool:
     """True when the caller runs inside ``state``'s own traced iteration, on this thread (or asyncio task):
     the SDK's iterator closing its response as it ends, an outcome the iteration itself records. Walks the
     stack once per close, so reading a chunk costs nothing for it."""
-    frame = sys._getframe(2)
+    frame: Any = sys._getframe(1)  # the hooked close (always there: it called us)
     while frame is not None:
         code = frame.f_code
         if (code is _TRACED_SYNC or code is _TRACED_ASYNC) and frame.f_locals.get("state") is state:
             return True
         frame = frame.f_back
     return False
+
+
+def _closed(state: StreamState) -> None:
+    """The stream's response was closed: the caller's close ends the span (never raises into the close)."""
+    try:
+        if not _inside_iteration(state):
+            state.finish("closed")
+    except Exception:  # noqa: BLE001
+        _log_once("hook", "llmtel: could not tell who closed a stream; its span ends when the stream does")
 
 
 def _hook_close(target: Any, method: str, state: StreamState) -> None:
@@ -186,8 +195,7 @@ def _hook_close(target: Any, method: str, state: StreamState) -> None:
         try:
             return original(*args, **kwargs)
         finally:
-            if not _inside_iteration(state):
-                state.finish("closed")
+            _closed(state)
 
     setattr(target, method, close)
 
@@ -199,8 +207,7 @@ def _hook_async_close(target: Any, method: str, state: StreamState) -> None:
         try:
             return await original(*args, **kwargs)
         finally:
-            if not _inside_iteration(state):
-                state.finish("closed")
+            _closed(state)
 
     setattr(target, method, close)
 
