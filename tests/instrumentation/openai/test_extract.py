@@ -321,3 +321,22 @@ def test_objects_that_are_not_pydantic_models_are_read_by_attribute():
     assert (call.response_id, call.response_model, call.finish_reasons) == ("r-1", "m-1", ["stop"])
     assert (call.input_tokens, call.output_tokens, call.cache_read_tokens, call.reasoning_tokens) == (7, 3, None, 2)
     assert call.system_fingerprint is None and call.response_service_tier is None  # absent: None, not an error
+
+
+def test_stream_finish_reasons_cover_every_index_up_to_the_highest_seen():
+    call = chat_call()
+    call.stream = True
+    acc = extract.ChunkAccumulator(call, OFF)
+    acc.add(chunk(choices=[{"index": 1, "delta": {"content": "only choice 1"}}]))
+    acc.add(chunk(choices=[{"index": 1, "delta": {}, "finish_reason": "stop"}]))
+    acc.close(completed=True)
+    assert call.finish_reasons == ["error", "stop"]  # choice 0 never came; choice 1 keeps its own reason
+
+
+def test_a_model_built_without_pydantic_constructors_is_still_read():
+    raw = CreateEmbeddingResponse.__new__(CreateEmbeddingResponse)  # no extras slot set
+    object.__setattr__(raw, "__dict__", {"model": "text-embedding-3-small", "data": [], "object": "list",
+                                         "usage": {"prompt_tokens": 3, "total_tokens": 3}})
+    call = GenAICall(operation=sc.OP_EMBEDDINGS, provider=sc.PROVIDER_OPENAI)
+    extract.apply_response(call, raw, OFF)
+    assert (call.response_model, call.input_tokens, call.usage_source) == ("text-embedding-3-small", 3, "response")

@@ -339,7 +339,10 @@ def _fields(obj: Any) -> Mapping[str, Any] | _Attributes:
         fields = _model_fields(obj)  # type: ignore[misc]
     except TypeError:  # not a pydantic 2 model (or pydantic 1)
         return _Attributes(obj)
-    extra = _model_extra(obj)  # type: ignore[misc]
+    try:
+        extra = _model_extra(obj)  # type: ignore[misc]
+    except AttributeError:  # a model made without pydantic's constructors has no extras slot set
+        return fields
     return {**fields, **extra} if extra else fields
 
 
@@ -546,25 +549,24 @@ class ChunkAccumulator(_StreamCounts):
 
     def add(self, chunk: Any) -> bool:
         """Fold one chunk in; False for the usage-only chunk (no choices) when llmtel asked for it."""
-        fields = _fields(chunk)
+        # A chunk's few fields are read as attributes: unlike a whole response's, they are read again for every
+        # chunk, so the type's lookups stay cached, and the mapping view would only add calls (measured inside
+        # real streams; the first chunk and the usage are read through ``_fields``).
         if self.pending:
-            self._first(fields)
-        usage = fields.get("usage")
+            self._first(_fields(chunk))
+        usage = chunk.usage  # a field of every chunk type since openai 1.26, the oldest supported
         if usage is not None:
             _usage_chat(self.call, usage, "stream_usage_chunk")
-        choices = fields.get("choices")
+        choices = chunk.choices
         if not choices:  # only the usage-only chunk may be hidden, not e.g. Azure's prompt-filter chunk
             if usage is not None and self.hide_usage_chunk:
                 return False
         else:
             for choice in choices:
-                read = _fields(choice)
-                index = read.get("index")
-                if type(index) is not int:
-                    index = 0
+                index = choice.index
                 if index > self.top:
                     self.top = index
-                reason = read.get("finish_reason")
+                reason = choice.finish_reason
                 if reason is not None:
                     self.finish[index] = reason
                 if self.capture:
@@ -656,13 +658,12 @@ class EventAccumulator(_StreamCounts):
         if self.pending:  # the first event's arrival (the ids come with ``response.created``)
             self.pending = False
             self.call.first_chunk_perf = time.perf_counter()
-        fields = _fields(event)
-        kind = fields.get("type")
+        kind = getattr(event, "type", None)  # read as an attribute, as a chunk's fields are (see ``ChunkAccumulator``)
         if kind in _TERMINAL_EVENTS:
             self.terminal = True
-            apply_responses_object(self.call, fields.get("response"), self.policy, "stream_usage_chunk")
+            apply_responses_object(self.call, getattr(event, "response", None), self.policy, "stream_usage_chunk")
         elif kind == "response.created":
-            response = fields.get("response")
+            response = getattr(event, "response", None)
             self.call.response_id = _str(getattr(response, "id", None))
             self.call.response_model = _str(getattr(response, "model", None)) or self.call.response_model
         elif kind == "error":
