@@ -571,7 +571,7 @@ class ChunkAccumulator(_StreamCounts):
                     self.finish[index] = reason
                 if self.capture:
                     self._content(choice)
-        self.count += 1
+        self.count += 1  # ``unreadable``'s counting, inline: this runs for every chunk
         if self.times is not None:
             self.times.append(time.perf_counter())
         return True

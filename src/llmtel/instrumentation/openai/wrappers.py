@@ -211,9 +211,9 @@ class OpenAIHooks:
     def _dispatch(self, result: Any, call: GenAICall, started: _Started) -> None:
         stream_types = self._stream_types
         if isinstance(result, stream_types[0]):
-            self._instrument(instrument_stream, result, call, started)
+            self._instrument_stream(instrument_stream, result, call, started)
         elif isinstance(result, stream_types[1]):
-            self._instrument(instrument_async_stream, result, call, started)
+            self._instrument_stream(instrument_async_stream, result, call, started)
         elif type(result).__name__ == "LegacyAPIResponse":
             self._observe_legacy_response(result, call, started)
         elif type(result).__name__ in ("APIResponse", "AsyncAPIResponse"):
@@ -222,8 +222,8 @@ class OpenAIHooks:
             extract.apply_response(call, result, self.telemetry.content)
             self.telemetry.finish(call, started.span, None, started.context)
 
-    def _instrument(self, instrument: Callable[[Any, StreamState], bool], stream: Any, call: GenAICall,
-                    started: _Started) -> None:
+    def _instrument_stream(self, instrument: Callable[[Any, StreamState], bool], stream: Any, call: GenAICall,
+                           started: _Started) -> None:
         state = self._state(call, started)
         if not instrument(stream, state):  # not the internals we know: the span ends now, with the request
             self.telemetry.finish(call, started.span, None, started.context)
