@@ -117,6 +117,17 @@ def test_uninstrument_stops_tracing(instrument, telemetry, client):
     assert telemetry.llm_spans() == []
 
 
+def test_uninstrument_puts_the_sdk_methods_back(instrument):
+    from openai._base_client import AsyncAPIClient, SyncAPIClient
+
+    originals = (SyncAPIClient.__dict__["request"], AsyncAPIClient.__dict__["request"])
+    instrumentor = instrument()
+    assert (SyncAPIClient.request.__wrapped__, AsyncAPIClient.request.__wrapped__) == originals
+    assert inspect.iscoroutinefunction(AsyncAPIClient.request)
+    instrumentor.uninstrument()
+    assert (SyncAPIClient.__dict__["request"], AsyncAPIClient.__dict__["request"]) == originals
+
+
 def test_azure_provider_and_response_model(instrument, telemetry, fake):
     instrument()
     azure = openai.AzureOpenAI(azure_endpoint=fake.root_url, api_key=API_KEY, api_version="2024-10-21",

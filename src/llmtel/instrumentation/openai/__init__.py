@@ -11,8 +11,6 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
-from opentelemetry.instrumentation.utils import unwrap
-from wrapt import wrap_function_wrapper
 
 from llmtel.config import resolve_genai_settings
 from llmtel.cost import PriceBook
@@ -20,9 +18,9 @@ from llmtel.genai.content import CaptureMode, ContentPolicy, Redactor, default_r
 from llmtel.genai.debug import DebugView
 from llmtel.genai.emit import GenAITelemetry
 from llmtel.instrumentation.openai.wrappers import OpenAIHooks
+from llmtel.instrumentation.patching import patch_method, unpatch_method
 
-_MODULE = "openai._base_client"
-_TARGETS = (("SyncAPIClient.request", "sync_request"), ("AsyncAPIClient.request", "async_request"))
+_TARGETS = (("SyncAPIClient", "sync_request"), ("AsyncAPIClient", "async_request"))  # in ``openai._base_client``
 
 
 class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -68,16 +66,17 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         hooks = OpenAIHooks(
             telemetry, inject_stream_usage=settings.stream_usage == "inject", chunk_timing=settings.chunk_timing
         )
-        for target, method in _TARGETS:
-            wrap_function_wrapper(_MODULE, target, getattr(hooks, method))
+        import openai._base_client as base_client
+
+        for cls_name, method in _TARGETS:
+            patch_method(getattr(base_client, cls_name), "request", getattr(hooks, method))
         type(self).hooks = hooks
 
     def _uninstrument(self, **kwargs: Any) -> None:
         import openai._base_client as base_client
 
-        for target, _ in _TARGETS:
-            cls_name, method = target.split(".")
-            unwrap(getattr(base_client, cls_name), method)
+        for cls_name, _ in _TARGETS:
+            unpatch_method(getattr(base_client, cls_name), "request")
         type(self).hooks = None
 
 

@@ -63,7 +63,9 @@ def _log_once(key: str, message: str) -> None:
 
 
 class OpenAIHooks:
-    """Holds the emitter and options; its two methods are what wrapt installs on the client classes."""
+    """Holds the emitter and options; its two ``*_request`` methods are the hooks patched onto the client classes'
+    ``request`` (``llmtel.instrumentation.patching``): each gets the original function, the client and the
+    call's arguments."""
 
     def __init__(
         self, telemetry: GenAITelemetry, *, inject_stream_usage: bool = False, chunk_timing: bool = False
@@ -167,26 +169,26 @@ class OpenAIHooks:
                 _log_once("diagnose", "llmtel: could not diagnose an OpenAI error; the span keeps its type")
             self.telemetry.finish(call, started.span, error, started.context)
 
-    def sync_request(self, wrapped: Any, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def sync_request(self, request: Any, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         begun = self._begin(client, args, kwargs)
         if begun is None:
-            return wrapped(*args, **kwargs)
+            return request(client, *args, **kwargs)
         call, started, tokens, args, kwargs = begun
         try:
-            result = wrapped(*args, **kwargs)
+            result = request(client, *args, **kwargs)
         except BaseException as error:
             self._failed(call, started, tokens, error)
             raise
         _end_scope(tokens)
         return self._observe(result, call, started)
 
-    async def async_request(self, wrapped: Any, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    async def async_request(self, request: Any, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         begun = self._begin(client, args, kwargs)
         if begun is None:
-            return await wrapped(*args, **kwargs)
+            return await request(client, *args, **kwargs)
         call, started, tokens, args, kwargs = begun
         try:
-            result = await wrapped(*args, **kwargs)
+            result = await request(client, *args, **kwargs)
         except BaseException as error:
             self._failed(call, started, tokens, error)
             raise
