@@ -9,9 +9,11 @@ the SDK samples an exemplar linking each point to the trace). The budget: overhe
 Wall clock: uninstrumented calls (a client class whose ``request`` is the SDK's own, unwrapped), the same
 calls inside the floor's bare span (started before, ended after, as any instrumentation must),
 instrumented calls, and calls traced with no-op providers ("llmtel alone": llmtel's own work inside real
-calls) interleave one by one, and each figure is a median over every call. Per-chunk cost is
-measured apart, by iterating the same real chunk objects through llmtel's stream wrapper and through a
-bare generator. The process pins itself to one core (where the OS allows) because this machine is noisy.
+calls) interleave one by one, and each figure is a median over every call. This runs in several processes
+in turn, each with its own hash seed, because one process is one memory layout and the layout alone moves
+the ratios (see ``LAYOUTS``). Per-chunk cost is measured apart, by iterating the same real chunk objects
+through llmtel's stream wrapper and through a bare generator. Each process pins itself to one core (where
+the OS allows) because this machine is noisy.
 
     ./run bench            or      .venv/bin/python bench/bench_openai.py [--quick] [--instructions]
 
@@ -48,8 +50,15 @@ from llmtel import semconv as sc
 from llmtel.instrumentation.openai import OpenAIInstrumentor
 
 QUICK = "--quick" in sys.argv
-ROUNDS = 5 if QUICK else 9
+ROUNDS = 5 if QUICK else 9  # rounds of the tight-loop (per-chunk) timings
 CALLS = 200 if QUICK else 600
+# The wall-clock comparison runs in this many processes, one after another, each with its own hash seed. Where
+# CPython puts types, strings and objects decides which attribute lookups collide in its caches, and one
+# process is one such layout: the same code measured 1.24 to 1.39x its floor from one process to the next.
+# Each process compares within itself; the summary is the median over processes, with the range.
+LAYOUTS = 2 if QUICK else 4
+INTERLEAVED = {"chat": 500, "embeddings": 500, "stream10": 250} if QUICK else {"chat": 1500, "embeddings": 1500,
+                                                                             "stream10": 700}
 
 CHAT = json.dumps(
     {
@@ -144,25 +153,27 @@ class _UninstrumentedRequest:
 def own_client_class() -> type:
     """A client class traced by llmtel with no-op tracer and meter providers: what its calls add over the
     uninstrumented ones is llmtel's own work (plus the OpenTelemetry API's no-op calls), inside real calls."""
-    import wrapt
-    from openai._base_client import SyncAPIClient
     from opentelemetry import metrics
 
     from llmtel.cost import PriceBook
     from llmtel.genai.emit import GenAITelemetry
     from llmtel.instrumentation.openai.wrappers import OpenAIHooks
+    from llmtel.instrumentation.patching import patch_method
 
     telemetry = GenAITelemetry(tracer_provider=trace.NoOpTracerProvider(),
                                meter_provider=metrics.NoOpMeterProvider(), prices=PriceBook())
     hooks = OpenAIHooks(telemetry)
 
     class OwnOpenAI(openai.OpenAI):  # type: ignore[misc]
-        request = wrapt.FunctionWrapper(SyncAPIClient.request, hooks.sync_request)
+        pass
 
+    patch_method(OwnOpenAI, "request", hooks.sync_request)  # as instrumenting patches SyncAPIClient's
     return OwnOpenAI
 
 
-def main() -> None:
+def measure() -> dict[str, object]:
+    """One process's wall-clock figures: per workload (baseline, instrumented, overhead, floor, llmtel alone)
+    in microseconds, the per-chunk cost, and the chat floor alone in a tight loop."""
     if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1:
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
     plain_workloads = build_workloads(_UninstrumentedRequest.client_class())
@@ -170,8 +181,7 @@ def main() -> None:
     traced_workloads = build_workloads()
     # In wall clock the 200-chunk stream is left out: the noise of a median of 40 ms calls on this machine
     # (about a millisecond) exceeds its overhead. The instruction counts use it for the per-chunk figure.
-    calls = {"chat": CALLS, "embeddings": CALLS, "stream10": CALLS // 2}
-    for name in calls:  # warm up
+    for name in INTERLEAVED:  # warm up
         for fn in (plain_workloads[name], own_workloads[name], traced_workloads[name]):
             for _ in range(20):
                 fn()
@@ -193,13 +203,13 @@ def main() -> None:
     OpenAIInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
     rows: dict[str, tuple[float, float, float, float, float]] = {}
     clock = time.perf_counter
-    for name in calls:
+    for name, count in INTERLEAVED.items():
         plain = plain_workloads[name]
         operations = {"plain": plain, "traced": traced_workloads[name], "own": own_workloads[name],
                       "floored": floor_operation(tracer_provider, meter_provider, FLOOR_OF[name], around=plain)}
         times: dict[str, list[float]] = {key: [] for key in operations}
         orders = [list(operations.items())[k:] + list(operations.items())[:k] for k in range(len(operations))]
-        for i in range(ROUNDS * calls[name]):
+        for i in range(count):
             for key, operation in orders[i % len(orders)]:
                 start = clock()
                 operation()
@@ -213,24 +223,46 @@ def main() -> None:
         floors["chat"]()
         hot.append(clock() - start)
     OpenAIInstrumentor().uninstrument()
+    return {"rows": rows, "per_chunk": per_chunk_us(tracer_provider, meter_provider),
+            "hot_floor": statistics.median(hot) * 1e6}
 
-    print(f"llmtel OpenAI instrumentation overhead (openai {openai.__version__}, calls interleaved one by one, "
-          "median per call)")
+
+def main() -> None:
+    import subprocess
+
+    results = []
+    for seed in range(1, LAYOUTS + 1):  # one process per layout, one after another (never two at once)
+        worker = subprocess.run([sys.executable, __file__, "--worker", *(["--quick"] if QUICK else [])],
+                                env={**os.environ, "PYTHONHASHSEED": str(seed)}, capture_output=True, text=True,
+                                check=True)
+        results.append(json.loads(worker.stdout.splitlines()[-1]))
+    print(f"llmtel OpenAI instrumentation overhead (openai {openai.__version__}): calls interleaved one by one, "
+          f"median per call, in {LAYOUTS} processes (hash seeds 1-{LAYOUTS})")
     print("floor: what a bare SDK span around the same uninstrumented call, with the same attributes and the same")
-    print(f"metric records, adds to it (the chat floor alone in a tight loop, cache-hot: {statistics.median(hot) * 1e6:.1f} us)")
+    hot = statistics.median(r["hot_floor"] for r in results)
+    print(f"metric records, adds to it (the chat floor alone in a tight loop, cache-hot: {hot:.1f} us)")
     print("llmtel alone: the same calls traced with no-op tracer and meter providers (llmtel's own work)")
+    print("x floor: the median of the processes' own ratios, and their range")
     print(f"{'workload':<12}{'baseline':>12}{'instrumented':>14}{'overhead':>11}{'floor':>10}{'x floor':>9}"
-          f"{'llmtel alone':>14}")
-    for name, (plain_us, traced_us, overhead, floor_us, own) in rows.items():
+          f"{'range':>13}{'llmtel alone':>14}")
+    ratios: dict[str, list[float]] = {}
+    for name in INTERLEAVED:
+        per_process = [r["rows"][name] for r in results]
+        plain_us, traced_us, overhead, floor_us, own = (statistics.median(column) for column in zip(*per_process))
+        ratios[name] = [row[2] / row[3] for row in per_process]
         print(f"{name:<12}{plain_us:>10.1f}us{traced_us:>12.1f}us{overhead:>9.1f}us{floor_us:>8.1f}us"
-              f"{overhead / floor_us:>9.2f}{own:>12.1f}us")
-    per_chunk = per_chunk_us(tracer_provider, meter_provider)
+              f"{statistics.median(ratios[name]):>9.2f}{min(ratios[name]):>8.2f}-{max(ratios[name]):.2f}"
+              f"{own:>12.1f}us")
+    print("x floor by process: " + "; ".join(
+        f"{name} " + " ".join(f"{ratio:.2f}" for ratio in values) for name, values in ratios.items()))
+    per_chunk = statistics.median(r["per_chunk"] for r in results)
     print(f"streaming, per chunk: {per_chunk:.2f} us (wrapper over 1,000 real chunks vs a bare generator, a tight loop;"
           " inside a real stream a chunk's share is below this machine's wall-clock noise: see --instructions)")
-    _, _, overhead, floor_us, _ = rows["stream10"]
-    fixed = overhead - 10 * per_chunk
-    print(f"streaming, per stream without its chunks: {fixed:.1f} us = {fixed / floor_us:.2f}x the stream floor"
-          " (the 10-chunk stream less 10 tight-loop chunks)")
+    fixed = [r["rows"]["stream10"][2] - 10 * r["per_chunk"] for r in results]
+    fixed_ratios = [f / r["rows"]["stream10"][3] for f, r in zip(fixed, results)]
+    print(f"streaming, per stream without its chunks: {statistics.median(fixed):.1f} us = "
+          f"{statistics.median(fixed_ratios):.2f}x the stream floor (range {min(fixed_ratios):.2f}-"
+          f"{max(fixed_ratios):.2f}; the 10-chunk stream less 10 tight-loop chunks)")
 
 
 def per_chunk_us(tracer_provider: TracerProvider, meter_provider: MeterProvider) -> float:
@@ -439,6 +471,8 @@ if __name__ == "__main__":
     if "--child" in sys.argv:
         mode, workload, calls = sys.argv[sys.argv.index("--child") + 1:][:3]
         child(mode, workload, int(calls))
+    elif "--worker" in sys.argv:
+        print(json.dumps(measure()))
     else:
         main()
         if "--instructions" in sys.argv:
