@@ -54,8 +54,9 @@ ROUNDS = 5 if QUICK else 9  # rounds of the tight-loop (per-chunk) timings
 CALLS = 200 if QUICK else 600
 # The wall-clock comparison runs in this many processes, one after another, each with its own hash seed. Where
 # CPython puts types, strings and objects decides which attribute lookups collide in its caches, and one
-# process is one such layout: the same code measured 1.24 to 1.39x its floor from one process to the next.
-# Each process compares within itself; the summary is the median over processes, with the range.
+# process is one such layout: the same code's 10-chunk stream measured 1.10 to 1.47x its floor from one process
+# to the next in one run. Each process compares within itself; the summary is the median over processes, with
+# the range.
 LAYOUTS = 2 if QUICK else 4
 INTERLEAVED = {"chat": 500, "embeddings": 500, "stream10": 250} if QUICK else {"chat": 1500, "embeddings": 1500,
                                                                              "stream10": 700}
