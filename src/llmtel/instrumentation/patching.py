@@ -21,13 +21,16 @@ Hook = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 # Our wrappers, each with the one-item list holding its hook (None once switched off). Known by identity, not by
 # an attribute: ``functools.wraps`` on someone else's wrapper of ours would copy an attribute over.
 _hooks: weakref.WeakKeyDictionary[Callable[..., Any], list[Hook | None]] = weakref.WeakKeyDictionary()
+_inherited: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()  # wrappers of a method the class inherited
 
 
 def patch_method(cls: type, name: str, hook: Hook) -> None:
     """Make ``cls.name(instance, *args, **kwargs)`` run ``hook(original, instance, args, kwargs)``. The
     wrapper of a coroutine function is a coroutine function; name, docstring and ``__wrapped__`` carry over."""
     original = getattr(cls, name)
+    inherited = name not in cls.__dict__
     if _is_ours(original):  # patched by us before: wrap what we wrapped then, not our own wrapper
+        inherited = original in _inherited
         original = original.__wrapped__
     slot: list[Hook | None] = [hook]
 
@@ -51,6 +54,8 @@ def patch_method(cls: type, name: str, hook: Hook) -> None:
         patched = patched_sync
     functools.update_wrapper(patched, original)
     _hooks[patched] = slot
+    if inherited:
+        _inherited.add(patched)
     setattr(cls, name, patched)
 
 
@@ -62,7 +67,10 @@ def unpatch_method(cls: type, name: str) -> None:
         return
     if _is_ours(current):
         _hooks[current][0] = None
-        setattr(cls, name, current.__wrapped__)
+        if current in _inherited:  # the class had no method of its own: it inherits again
+            delattr(cls, name)
+        else:
+            setattr(cls, name, current.__wrapped__)
         return
     inner = getattr(current, "__wrapped__", None)
     for _ in range(64):  # someone else's wrapper on top of ours: switch ours off, leave theirs be
