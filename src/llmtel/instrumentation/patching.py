@@ -2,8 +2,8 @@
 
 The wrapper is a plain function set on the class: Python binds and calls it as it would the method it
 replaces. A proxy object (``wrapt``) builds a bound proxy on every attribute access and re-parses the arguments
-in C on every call: for a streamed chat call, 40k–150k more instructions and 850–2,000 more instruction-cache
-misses (cachegrind, three hash seeds) than this function.
+in C on every call: in a tight loop, 1.6 µs per call against 0.8 µs for this function. (Inside a real call the
+difference is below what memory layout alone moves the count: see the README's Overhead section.)
 """
 
 from __future__ import annotations
