@@ -270,7 +270,6 @@ def per_chunk_us(tracer_provider: TracerProvider, meter_provider: MeterProvider)
     """Iterate the same real ChatCompletionChunk objects through llmtel's stream wrapper and without it."""
     from openai.types.chat import ChatCompletionChunk
 
-    from llmtel.genai.content import ContentPolicy
     from llmtel.genai.emit import GenAITelemetry
     from llmtel.genai.record import GenAICall
     from llmtel.instrumentation.openai.extract import ChunkAccumulator
@@ -292,7 +291,7 @@ def per_chunk_us(tracer_provider: TracerProvider, meter_provider: MeterProvider)
     def traced() -> None:
         call = GenAICall(operation="chat", provider="openai", request_model="gpt-4o-mini", stream=True)
         span = telemetry.start(call)
-        state = StreamState(telemetry, call, span, ChunkAccumulator(call, ContentPolicy()))
+        state = StreamState(telemetry, call, span, ChunkAccumulator(call))
         for _ in _traced_iterator(iter(chunks), state):
             pass
 

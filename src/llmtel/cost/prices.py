@@ -180,13 +180,14 @@ class _Rates:
         """Cost in USD, or None when the counts are inconsistent."""
         in_rest = inp - cache_read - cache_write
         out_rest = out - reasoning
-        if in_rest < 0 or out_rest < 0 or cache_read < 0 or cache_write < 0 or reasoning < 0:
+        if min(in_rest, out_rest, cache_read, cache_write, reasoning) < 0:
             return None
         rates = self.base
-        for start, tier_rates in self.tiers:
-            if inp > start:
-                rates = tier_rates
-                break
+        if self.tiers:
+            for start, tier_rates in self.tiers:
+                if inp > start:
+                    rates = tier_rates
+                    break
         r_in, r_read, r_write, r_out, r_reason = rates
         return (
             in_rest * r_in
@@ -201,7 +202,7 @@ class _Rates:
 class _Entry:
     """One cache entry: compiled rates (None: unknown) and the ready-made non-priced results."""
 
-    __slots__ = ("expires", "invalid", "model", "no_usage", "prices", "provider", "rates", "unknown")
+    __slots__ = ("expires", "invalid", "model", "no_usage", "priced", "prices", "provider", "rates", "unknown")
 
     def __init__(
         self, rates: _Rates | None, expires: float, prices: str, model: str | None, provider: str | None
@@ -214,6 +215,7 @@ class _Entry:
         self.unknown = Cost(None, "unknown_model", prices, model, provider)
         self.no_usage = Cost(None, "no_usage", prices, model, provider)
         self.invalid = Cost(None, "invalid_usage", prices, model, provider)
+        self.priced = ("priced", prices, model, provider)  # a priced ``Cost`` is ``(usd, *priced)``
 
 
 # --- genai-prices, imported lazily (loading its data takes ~0.4 s) -----------------------------------------
@@ -459,13 +461,14 @@ class PriceBook:
         model: str | None,
         input_tokens: int | None,
         output_tokens: int | None,
-        cache_read_tokens: int = 0,
-        cache_write_tokens: int = 0,
-        reasoning_tokens: int = 0,
+        cache_read_tokens: int | None = 0,
+        cache_write_tokens: int | None = 0,
+        reasoning_tokens: int | None = 0,
         *,
         service_tier: str | None = None,
     ) -> Cost:
-        """``cost`` from the counts themselves (what emission calls once per call: no ``TokenUsage`` built)."""
+        """``cost`` from the counts themselves (what emission calls once per call: no ``TokenUsage`` built).
+        An unknown (None) count of cached, cache-write or reasoning tokens counts as none."""
         try:
             key = (provider, model, service_tier)
             entry = self._cache.get(key)
@@ -488,7 +491,7 @@ class PriceBook:
                 return entry.invalid
             if usd is None:
                 return entry.invalid
-            return _priced((usd, "priced", entry.prices, entry.model, entry.provider))
+            return _priced((usd, *entry.priced))
         except Exception:  # noqa: BLE001 - pricing must never break the application
             self._log_unexpected(provider, model)
             return Cost(None, "unknown_model", self.version)

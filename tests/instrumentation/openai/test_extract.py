@@ -237,7 +237,7 @@ def chunk(**body):
 def test_chunk_accumulator_reassembles_tool_calls_and_usage():
     call = chat_call()
     call.stream = True
-    acc = extract.ChunkAccumulator(call, ON, hide_usage_chunk=True)
+    acc = extract.chunk_accumulator(call, ON, hide_usage_chunk=True)
     chunks = [
         chunk(choices=[{"index": 0, "delta": {"role": "assistant", "content": "Hel"}}]),
         chunk(choices=[{"index": 0, "delta": {"content": "lo"}}]),
@@ -262,7 +262,7 @@ def test_chunk_accumulator_reassembles_tool_calls_and_usage():
 def test_chunk_accumulator_marks_missing_finish_reasons_as_error_when_cut_short():
     call = chat_call()
     call.choice_count = 2
-    acc = extract.ChunkAccumulator(call, OFF)
+    acc = extract.chunk_accumulator(call, OFF)
     acc.add(chunk(choices=[{"index": 0, "delta": {"content": "a"}}, {"index": 1, "delta": {"content": "b"},
                                                                       "finish_reason": "stop"}]))
     acc.close(completed=False)
@@ -274,7 +274,7 @@ def test_chunk_accumulator_marks_missing_finish_reasons_as_error_when_cut_short(
 def test_chunk_accumulator_passes_the_callers_own_usage_chunk_and_counts_it():
     call = chat_call()
     call.stream = True
-    acc = extract.ChunkAccumulator(call, OFF, chunk_timing=True)
+    acc = extract.chunk_accumulator(call, OFF, chunk_timing=True)
     chunks = [
         chunk(choices=[{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}]),
         chunk(choices=[], usage={"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10}),
@@ -326,11 +326,32 @@ def test_objects_that_are_not_pydantic_models_are_read_by_attribute():
 def test_stream_finish_reasons_cover_every_index_up_to_the_highest_seen():
     call = chat_call()
     call.stream = True
-    acc = extract.ChunkAccumulator(call, OFF)
+    acc = extract.chunk_accumulator(call, OFF)
     acc.add(chunk(choices=[{"index": 1, "delta": {"content": "only choice 1"}}]))
     acc.add(chunk(choices=[{"index": 1, "delta": {}, "finish_reason": "stop"}]))
     acc.close(completed=True)
     assert call.finish_reasons == ["error", "stop"]  # choice 0 never came; choice 1 keeps its own reason
+
+
+def test_a_choice_is_noted_even_when_the_first_chunk_has_none():
+    """A first chunk with an id but no choices (a filter or role-less chunk) must not hide that choice 0 came
+    later without a finish reason: that stream was cut short ("error"), not choiceless."""
+    call = chat_call()
+    call.stream = True
+    acc = extract.chunk_accumulator(call, OFF)
+    acc.add(chunk(choices=[]))
+    acc.add(chunk(choices=[{"index": 0, "delta": {"content": "a"}}]))
+    acc.add(chunk(choices=[{"index": 0, "delta": {"content": "b"}}]))
+    acc.close(completed=True)
+    assert call.finish_reasons == ["error"]
+    assert call.chunk_count == 3
+
+    empty = chat_call()
+    empty.stream = True
+    acc = extract.chunk_accumulator(empty, OFF)
+    acc.add(chunk(choices=[]))
+    acc.close(completed=True)
+    assert empty.finish_reasons == []  # no choice at all: no reason to report
 
 
 def test_a_model_built_without_pydantic_constructors_is_still_read():

@@ -88,22 +88,85 @@ def _arguments(raw: Any) -> Any:
 # --- requests --------------------------------------------------------------------------------------------
 
 
-# Request keys shared by chat, Responses and legacy completions -> (record field, reader).
-_SAMPLING_PARAMS: dict[str, tuple[str, Any]] = {
-    "temperature": ("temperature", _number),
-    "top_p": ("top_p", _number),
-    "seed": ("seed", _int),
-    "frequency_penalty": ("frequency_penalty", _number),
-    "presence_penalty": ("presence_penalty", _number),
-    "stop": ("stop_sequences", _stop),
-    "service_tier": ("request_service_tier", _service_tier),
+RequestReader = Callable[[GenAICall, Any], None]
+
+
+def _into(field: str, read: Callable[[Any], Any]) -> RequestReader:
+    """A reader that stores ``read(value)`` in the record's ``field``."""
+
+    def store(call: GenAICall, value: Any) -> None:
+        setattr(call, field, read(value))
+
+    return store
+
+
+def _choice_count(call: GenAICall, value: Any) -> None:
+    call.choice_count = value if _int(value) is not None and value != 1 else None  # one choice is the default
+
+
+def _max_completion_tokens(call: GenAICall, value: Any) -> None:
+    count = _int(value)
+    if count is not None:  # wins over ``max_tokens``, whichever is read first
+        call.max_tokens = count
+
+
+def _max_tokens(call: GenAICall, value: Any) -> None:
+    if call.max_tokens is None:
+        call.max_tokens = _int(value)
+
+
+def _response_format(call: GenAICall, value: Any) -> None:
+    if isinstance(value, Mapping):
+        call.output_type = _output_type(value.get("type"))
+
+
+def _reasoning(call: GenAICall, value: Any) -> None:
+    if isinstance(value, Mapping):
+        call.reasoning_level = _str(value.get("effort"))
+
+
+def _text(call: GenAICall, value: Any) -> None:
+    if isinstance(value, Mapping) and isinstance(value.get("format"), Mapping):
+        call.output_type = _output_type(value["format"].get("type"))
+
+
+def _conversation(call: GenAICall, value: Any) -> None:
+    call.conversation_id = _str(value.get("id") if isinstance(value, Mapping) else value)
+
+
+# Request keys -> reader, per API. A body has a handful of the dozens of keys these APIs take, so extraction
+# visits only the keys both have (``apply_request``).
+_SHARED_PARAMS: dict[str, RequestReader] = {
+    "temperature": _into("temperature", _number),
+    "top_p": _into("top_p", _number),
+    "seed": _into("seed", _int),
+    "frequency_penalty": _into("frequency_penalty", _number),
+    "presence_penalty": _into("presence_penalty", _number),
+    "stop": _into("stop_sequences", _stop),
+    "service_tier": _into("request_service_tier", _service_tier),
+    "n": _choice_count,
+}
+_CHAT_PARAMS: dict[str, RequestReader] = {
+    **_SHARED_PARAMS,
+    "max_completion_tokens": _max_completion_tokens,
+    "max_tokens": _max_tokens,
+    "reasoning_effort": _into("reasoning_level", _str),
+    "response_format": _response_format,
+}
+_RESPONSES_PARAMS: dict[str, RequestReader] = {
+    **_SHARED_PARAMS,
+    "max_output_tokens": _into("max_tokens", _int),
+    "reasoning": _reasoning,
+    "text": _text,
+    "previous_response_id": _into("previous_response_id", _str),
+    "conversation": _conversation,
 }
 
 
 def apply_request(call: GenAICall, body: Mapping[str, Any], policy: ContentPolicy) -> None:
     """Fill request parameters (and, when captured, request content) from the JSON body being sent.
 
-    Runs on every call: readers are only called for keys the body has (a handful of the dozens possible)."""
+    Runs on every call: only the keys the body has are read (a handful of the dozens possible)."""
     get = body.get
     call.request_model = _str(get("model"))
     call.stream = get("stream") is True
@@ -112,54 +175,21 @@ def apply_request(call: GenAICall, body: Mapping[str, Any], policy: ContentPolic
         call.encoding_formats = (fmt,) if isinstance(fmt, str) else None
         call.dimensions = _int(get("dimensions"))
         return
-    for key, value in body.items():
-        param = _SAMPLING_PARAMS.get(key)
-        if param is not None:
-            setattr(call, param[0], param[1](value))
-    n = get("n")
-    if n is not None:
-        call.choice_count = n if _int(n) is not None and n != 1 else None
-    if call.api_type == sc.API_TYPE_RESPONSES:
-        _apply_responses_request(call, body, policy)
+    readers = _RESPONSES_PARAMS if call.api_type == sc.API_TYPE_RESPONSES else _CHAT_PARAMS
+    for key in body.keys() & readers.keys():
+        readers[key](call, body[key])
+    if not policy.capture:
         return
-    max_tokens = get("max_completion_tokens")
-    if max_tokens is None:
-        max_tokens = get("max_tokens")
-    if max_tokens is not None:
-        call.max_tokens = _int(max_tokens)
-    effort = get("reasoning_effort")
-    if effort is not None:
-        call.reasoning_level = _str(effort)
-    response_format = get("response_format")
-    if response_format is not None and isinstance(response_format, Mapping):  # None skips the ABC check
-        call.output_type = _output_type(response_format.get("type"))
-    if policy.capture:
-        if call.operation == sc.OP_TEXT_COMPLETION:
-            call.input_messages = _prompt_messages(get("prompt"), policy)
-        else:
-            call.input_messages = chat_input_messages(get("messages"), policy)
-        call.tool_definitions = tool_definitions(get("tools"))
-
-
-def _apply_responses_request(call: GenAICall, body: Mapping[str, Any], policy: ContentPolicy) -> None:
-    call.max_tokens = _int(body.get("max_output_tokens"))
-    reasoning = body.get("reasoning")
-    if isinstance(reasoning, Mapping):
-        call.reasoning_level = _str(reasoning.get("effort"))
-    text = body.get("text")
-    if isinstance(text, Mapping) and isinstance(text.get("format"), Mapping):
-        call.output_type = _output_type(text["format"].get("type"))
-    call.previous_response_id = _str(body.get("previous_response_id"))
-    conversation = body.get("conversation")
-    if isinstance(conversation, Mapping):
-        conversation = conversation.get("id")
-    call.conversation_id = _str(conversation)
-    if policy.capture:
-        instructions = body.get("instructions")
+    if call.api_type == sc.API_TYPE_RESPONSES:
+        instructions = get("instructions")
         if isinstance(instructions, str) and instructions:
             call.system_instructions = [policy.text_part(instructions)]
-        call.input_messages = responses_input_messages(body.get("input"), policy)
-        call.tool_definitions = tool_definitions(body.get("tools"))
+        call.input_messages = responses_input_messages(get("input"), policy)
+    elif call.operation == sc.OP_TEXT_COMPLETION:
+        call.input_messages = _prompt_messages(get("prompt"), policy)
+    else:
+        call.input_messages = chat_input_messages(get("messages"), policy)
+    call.tool_definitions = tool_definitions(get("tools"))
 
 
 # --- request content -------------------------------------------------------------------------------------
@@ -526,66 +556,105 @@ class _StreamCounts:
 
 
 class ChunkAccumulator(_StreamCounts):
-    """Folds Chat Completions / legacy Completions stream chunks into the call, one chunk at a time.
+    """Folds Chat Completions / legacy Completions stream chunks into the call, one chunk at a time: the
+    ids, usage, finish reasons and counts (``DetailedChunkAccumulator`` adds content and chunk timing).
 
-    Kept minimal when content is off (count, ids, finish reasons, usage): it runs once per chunk.
+    Its ``add`` runs for every chunk, between the SDK's own work on the next one, so it reads as little as it
+    can: a typical chunk (one choice, index 0, no finish reason yet) costs four attribute reads.
     """
 
-    __slots__ = ("capture", "finish", "hide_usage_chunk", "policy", "text", "tool_calls", "top")
+    __slots__ = ("finish", "hide_usage_chunk", "top")
 
-    def __init__(
-        self, call: GenAICall, policy: ContentPolicy, *, hide_usage_chunk: bool = False, chunk_timing: bool = False
-    ) -> None:
-        self.call, self.count, self.pending = call, 0, True
-        self.times = [] if chunk_timing else None
-        self.policy = policy
-        self.capture = policy.capture
+    def __init__(self, call: GenAICall, *, hide_usage_chunk: bool = False) -> None:
+        self.call, self.count, self.pending, self.times = call, 0, True, None
         self.hide_usage_chunk = hide_usage_chunk  # the usage chunk was asked for by llmtel, not the caller
         self.top = -1  # the highest choice index seen: every choice up to it reports a reason, "error" if cut short
         self.finish: dict[int, str] = {}
-        # Only for captured content (``_content``): a dict per choice index.
-        self.text: dict[int, list[str]] = {}
-        self.tool_calls: dict[int, dict[int, dict[str, Any]]] = {}
 
     def add(self, chunk: Any) -> bool:
         """Fold one chunk in; False for the usage-only chunk (no choices) when llmtel asked for it."""
         # A chunk's few fields are read as attributes: unlike a whole response's, they are read again for every
         # chunk, so the type's lookups stay cached, and the mapping view would only add calls (measured inside
-        # real streams; the first chunk and the usage are read through ``_fields``).
+        # real streams, and in a tight loop against the instance dict; the first chunk and the usage are read
+        # through ``_fields``).
         if self.pending:
-            self._first(_fields(chunk))
-        usage = chunk.usage  # a field of every chunk type since openai 1.26, the oldest supported
-        if usage is not None:
-            _usage_chat(self.call, usage, "stream_usage_chunk")
-        choices = chunk.choices
-        if not choices:  # only the usage-only chunk may be hidden, not e.g. Azure's prompt-filter chunk
-            if usage is not None and self.hide_usage_chunk:
+            self._first(chunk)
+        if chunk.usage is not None:  # a field of every chunk type since openai 1.26, the oldest supported
+            _usage_chat(self.call, chunk.usage, "stream_usage_chunk")
+            if self.hide_usage_chunk and not chunk.choices:  # not e.g. Azure's prompt-filter chunk
                 return False
-        else:
-            for choice in choices:
-                index = choice.index
-                if index > self.top:
-                    self.top = index
-                reason = choice.finish_reason
-                if reason is not None:
-                    self.finish[index] = reason
-                if self.capture:
-                    self._content(choice)
+        for choice in chunk.choices or ():
+            if choice.index or choice.finish_reason is not None:  # else choice 0 again, and nothing new to note
+                self._choice(choice)
         self.count += 1  # ``unreadable``'s counting, inline: this runs for every chunk
-        if self.times is not None:
-            self.times.append(time.perf_counter())
         return True
 
-    def _first(self, fields: Mapping[str, Any] | _Attributes) -> None:
-        """The first chunk's arrival, and the response's ids from the first chunk that has them."""
+    def _choice(self, choice: Any) -> None:
+        index = choice.index
+        if index > self.top:
+            self.top = index
+        reason = choice.finish_reason
+        if reason is not None:
+            self.finish[index] = reason
+
+    def _first(self, chunk: Any) -> None:
+        """The first chunk's arrival, and the response's ids, from each chunk until one has both an id and a
+        choice (Azure's prompt-filter chunk comes first, with neither): the first choice seen makes ``top`` 0,
+        so that ``add`` need only note a choice with another index or a finish reason."""
         call = self.call
         if call.first_chunk_perf is None:
             call.first_chunk_perf = time.perf_counter()
+        fields = _fields(chunk)
+        if fields.get("choices") and self.top < 0:
+            self.top = 0
         call.response_id = _str(fields.get("id"))
-        self.pending = call.response_id is None
+        self.pending = call.response_id is None or self.top < 0
         call.response_model = _str(fields.get("model"))
         call.system_fingerprint = _str(fields.get("system_fingerprint"))
         call.response_service_tier = _str(fields.get("service_tier"))
+
+    def close(self, completed: bool) -> None:
+        """Write the counts and finish reasons into the call."""
+        call = self.call
+        self._counts_into_call()
+        if self.hide_usage_chunk and call.usage_source == "stream_usage_chunk":
+            call.usage_source = "injected"
+        expected = max(self.top + 1, call.choice_count or 1)
+        if self.top < 0 and completed:  # ended without a single choice: no reason to report
+            call.finish_reasons = []
+        elif expected == 1:
+            call.finish_reasons = [self.finish.get(0, "error")]
+        else:
+            call.finish_reasons = [self.finish.get(i, "error") for i in range(expected)]
+        if call.usage_source is None:
+            call.usage_source = "absent"
+
+
+class DetailedChunkAccumulator(ChunkAccumulator):
+    """A ``ChunkAccumulator`` that also keeps each chunk's arrival (chunk timing) and, when content is captured,
+    the text and tool-call deltas, reassembled into output messages when the stream closes."""
+
+    __slots__ = ("capture", "policy", "text", "tool_calls")
+
+    def __init__(
+        self, call: GenAICall, policy: ContentPolicy, *, hide_usage_chunk: bool = False, chunk_timing: bool = False
+    ) -> None:
+        super().__init__(call, hide_usage_chunk=hide_usage_chunk)
+        self.times = [] if chunk_timing else None
+        self.policy = policy
+        self.capture = policy.capture
+        self.text: dict[int, list[str]] = {}  # choice index -> text deltas
+        self.tool_calls: dict[int, dict[int, dict[str, Any]]] = {}  # choice index -> tool-call index -> parts
+
+    def add(self, chunk: Any) -> bool:
+        if not super().add(chunk):
+            return False
+        if self.times is not None:
+            self.times.append(time.perf_counter())
+        if self.capture:
+            for choice in chunk.choices or ():
+                self._content(choice)
+        return True
 
     def _content(self, choice: Any) -> None:
         index = choice.index
@@ -606,23 +675,12 @@ class ChunkAccumulator(_StreamCounts):
 
     def close(self, completed: bool) -> None:
         """Write the counts, finish reasons and accumulated output into the call."""
-        call = self.call
-        self._counts_into_call()
-        if self.hide_usage_chunk and call.usage_source == "stream_usage_chunk":
-            call.usage_source = "injected"
-        expected = max(self.top + 1, call.choice_count or 1)
-        if self.top < 0 and completed:  # ended without a single choice: no reason to report
-            call.finish_reasons = []
-        elif expected == 1:
-            call.finish_reasons = [self.finish.get(0, "error")]
-        else:
-            call.finish_reasons = [self.finish.get(i, "error") for i in range(expected)]
-        if call.usage_source is None:
-            call.usage_source = "absent"
+        super().close(completed)
         if not self.capture:
             return
+        call = self.call
         messages = []
-        for i in range(expected):
+        for i in range(max(self.top + 1, call.choice_count or 1)):
             parts: list[dict[str, Any]] = []
             if i in self.text:
                 parts.append(self.policy.text_part("".join(self.text[i])))
@@ -638,6 +696,16 @@ class ChunkAccumulator(_StreamCounts):
             messages.append({"role": "assistant", "parts": parts, "finish_reason": call.finish_reasons[i]
                              if i < len(call.finish_reasons) else "error"})
         call.output_messages = messages
+
+
+def chunk_accumulator(
+    call: GenAICall, policy: ContentPolicy, *, hide_usage_chunk: bool = False, chunk_timing: bool = False
+) -> ChunkAccumulator:
+    """The accumulator for a Chat Completions / legacy Completions stream: the lean one unless content is
+    captured or chunk timing is on."""
+    if policy.capture or chunk_timing:
+        return DetailedChunkAccumulator(call, policy, hide_usage_chunk=hide_usage_chunk, chunk_timing=chunk_timing)
+    return ChunkAccumulator(call, hide_usage_chunk=hide_usage_chunk)
 
 
 _TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})

@@ -110,10 +110,10 @@ def _log_once(key: str, message: str) -> None:
         _logger.warning(message, exc_info=True)
 
 
-def _unreadable(state: StreamState) -> bool:
+def _unreadable(state: StreamState) -> None:
+    """An item the accumulator raised on: logged once and counted; the caller gets it unchanged."""
     _log_once("chunk", "llmtel: could not read a stream chunk; the span keeps what was read before")
     state.accumulator.unreadable()
-    return True
 
 
 def _traced_iterator(inner: Iterator[Any], state: StreamState) -> Iterator[Any]:
@@ -121,11 +121,11 @@ def _traced_iterator(inner: Iterator[Any], state: StreamState) -> Iterator[Any]:
     try:
         for item in inner:
             try:
-                visible = add(item)
+                if not add(item):
+                    continue
             except Exception:  # noqa: BLE001 - a malformed chunk must not break the caller's stream
-                visible = _unreadable(state)
-            if visible:
-                yield item
+                _unreadable(state)
+            yield item
     except GeneratorExit:
         inner_close = getattr(inner, "close", None)
         if inner_close is not None:
@@ -143,11 +143,11 @@ async def _traced_async_iterator(inner: AsyncIterator[Any], state: StreamState) 
     try:
         async for item in inner:
             try:
-                visible = add(item)
+                if not add(item):
+                    continue
             except Exception:  # noqa: BLE001
-                visible = _unreadable(state)
-            if visible:
-                yield item
+                _unreadable(state)
+            yield item
     except GeneratorExit:
         state.finish("closed")
         raise
@@ -160,36 +160,32 @@ async def _traced_async_iterator(inner: AsyncIterator[Any], state: StreamState) 
     state.finish("completed")
 
 
-_TRACED_SYNC, _TRACED_ASYNC = _traced_iterator.__code__, _traced_async_iterator.__code__
-
-
-def _inside_iteration(state: StreamState) -> bool:
-    """True when the caller runs inside ``state``'s own traced iteration, on this thread (or asyncio task):
-    the SDK's iterator closing its response as it ends, an outcome the iteration itself records. Walks the
-    stack once per close, so reading a chunk costs nothing for it."""
-    frame: Any = sys._getframe(1)  # the hooked close (always there: it called us)
-    while frame is not None:
-        code = frame.f_code
-        if (code is _TRACED_SYNC or code is _TRACED_ASYNC) and frame.f_locals.get("state") is state:
-            return True
-        frame = frame.f_back
-    return False
+_TRACED_CODES = (_traced_iterator.__code__, _traced_async_iterator.__code__)
 
 
 def _closed(state: StreamState) -> None:
-    """The stream's response was closed: the caller's close ends the span (never raises into the close)."""
+    """The stream's response was closed (called by the hooked close, never raises into it).
+
+    Unless the close comes from inside ``state``'s own traced iteration, on this thread or asyncio task (the
+    SDK's iterator closing its response as it ends, an outcome the iteration records itself), it is the
+    caller's: the span ends as closed. Walks the stack once per close, so reading a chunk costs nothing for it."""
     try:
-        if not _inside_iteration(state):
-            state.finish("closed")
+        if not state._open:  # already ended (closed after being read to the end, as ``with`` does)
+            return
+        frame: Any = sys._getframe(2)  # the hooked close's caller
+        while frame is not None:
+            if frame.f_code in _TRACED_CODES and frame.f_locals.get("state") is state:
+                return
+            frame = frame.f_back
+        state.finish("closed")
     except Exception:  # noqa: BLE001
         _log_once("hook", "llmtel: could not tell who closed a stream; its span ends when the stream does")
 
 
-def _hook_close(target: Any, method: str, state: StreamState) -> None:
-    """Make ``target.method()`` (sync) end the span too, unless it is the iterator's own clean-up (called
-    from inside the iteration, which then records the outcome). A close from another thread, while the
-    stream is being read, is the caller's: it ends the span as closed."""
-    original = getattr(target, method)
+def _hook_close(response: Any, state: StreamState) -> None:
+    """Make ``response.close()`` end the span too, unless it is the iterator's own clean-up (see ``_closed``).
+    A close from another thread, while the stream is being read, is the caller's: it ends the span as closed."""
+    original = response.close
 
     def close(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -197,45 +193,39 @@ def _hook_close(target: Any, method: str, state: StreamState) -> None:
         finally:
             _closed(state)
 
-    setattr(target, method, close)
+    response.close = close
 
 
-def _hook_async_close(target: Any, method: str, state: StreamState) -> None:
-    original = getattr(target, method)
+def _hook_async_close(response: Any, state: StreamState) -> None:
+    original = response.aclose
 
-    async def close(*args: Any, **kwargs: Any) -> Any:
+    async def aclose(*args: Any, **kwargs: Any) -> Any:
         try:
             return await original(*args, **kwargs)
         finally:
             _closed(state)
 
-    setattr(target, method, close)
+    response.aclose = aclose
 
 
-def _traced_already(inner: Any) -> bool:
-    """True for a stream instrumented before (``APIResponse.parse()`` returns its cached stream again)."""
-    code = getattr(inner, "gi_code", None) or getattr(inner, "ag_code", None)
-    return code is _traced_iterator.__code__ or code is _traced_async_iterator.__code__
-
-
-def _instrument(stream: Any, state: StreamState, traced: Any, hook: Any, close_method: str) -> bool:
+def _instrument(stream: Any, state: StreamState, traced: Any, hook: Any, code_attribute: str) -> bool:
     inner = getattr(stream, "_iterator", None)
     response = getattr(stream, "response", None)
     if inner is None or response is None:
         return False
-    if _traced_already(inner):
+    if getattr(inner, code_attribute, None) is traced.__code__:  # ``APIResponse.parse()`` returns its stream again
         return True
     stream._iterator = traced(inner, state)
-    hook(response, close_method, state)
+    hook(response, state)
     on_abandon(state, stream)
     return True
 
 
 def instrument_stream(stream: Any, state: StreamState) -> bool:
     """Instrument an ``openai.Stream`` in place; False if its internals are not what we expect."""
-    return _instrument(stream, state, _traced_iterator, _hook_close, "close")
+    return _instrument(stream, state, _traced_iterator, _hook_close, "gi_code")
 
 
 def instrument_async_stream(stream: Any, state: StreamState) -> bool:
     """Instrument an ``openai.AsyncStream`` in place; False if its internals are not what we expect."""
-    return _instrument(stream, state, _traced_async_iterator, _hook_async_close, "aclose")
+    return _instrument(stream, state, _traced_async_iterator, _hook_async_close, "ag_code")

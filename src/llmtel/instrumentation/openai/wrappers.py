@@ -213,9 +213,11 @@ class OpenAIHooks:
     def _dispatch(self, result: Any, call: GenAICall, started: _Started) -> None:
         stream_types = self._stream_types
         if isinstance(result, stream_types[0]):
-            self._instrument_stream(instrument_stream, result, call, started)
+            if not instrument_stream(result, self._state(call, started)):  # internals we don't know: end it now
+                self.telemetry.finish(call, started.span, None, started.context)
         elif isinstance(result, stream_types[1]):
-            self._instrument_stream(instrument_async_stream, result, call, started)
+            if not instrument_async_stream(result, self._state(call, started)):
+                self.telemetry.finish(call, started.span, None, started.context)
         elif type(result).__name__ == "LegacyAPIResponse":
             self._observe_legacy_response(result, call, started)
         elif type(result).__name__ in ("APIResponse", "AsyncAPIResponse"):
@@ -224,17 +226,11 @@ class OpenAIHooks:
             extract.apply_response(call, result, self.telemetry.content)
             self.telemetry.finish(call, started.span, None, started.context)
 
-    def _instrument_stream(self, instrument: Callable[[Any, StreamState], bool], stream: Any, call: GenAICall,
-                           started: _Started) -> None:
-        state = self._state(call, started)
-        if not instrument(stream, state):  # not the internals we know: the span ends now, with the request
-            self.telemetry.finish(call, started.span, None, started.context)
-
     def _state(self, call: GenAICall, started: _Started) -> StreamState:
         if call.api_type == sc.API_TYPE_RESPONSES:
             accumulator: Any = extract.EventAccumulator(call, self.telemetry.content, chunk_timing=self.chunk_timing)
         else:
-            accumulator = extract.ChunkAccumulator(
+            accumulator = extract.chunk_accumulator(
                 call, self.telemetry.content, hide_usage_chunk=started.injected, chunk_timing=self.chunk_timing
             )
         return StreamState(self.telemetry, call, started.span, accumulator, started.context)
