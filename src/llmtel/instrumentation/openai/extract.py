@@ -619,13 +619,13 @@ class ChunkAccumulator(_StreamCounts):
         self._counts_into_call()
         if self.hide_usage_chunk and call.usage_source == "stream_usage_chunk":
             call.usage_source = "injected"
-        expected = max(self.top + 1, call.choice_count or 1)
-        if self.top < 0 and completed:  # ended without a single choice: no reason to report
+        top = self.top
+        if top < 0 and completed:  # ended without a single choice: no reason to report
             call.finish_reasons = []
-        elif expected == 1:
+        elif top <= 0 and not call.choice_count:  # one choice, as most streams have
             call.finish_reasons = [self.finish.get(0, "error")]
         else:
-            call.finish_reasons = [self.finish.get(i, "error") for i in range(expected)]
+            call.finish_reasons = [self.finish.get(i, "error") for i in range(max(top + 1, call.choice_count or 1))]
         if call.usage_source is None:
             call.usage_source = "absent"
 

@@ -76,7 +76,7 @@ class StreamState:
         try:
             self.call.stream_end = end
             self.accumulator.close(end == "completed")
-            if isinstance(error, Exception):
+            if error is not None and isinstance(error, Exception):  # not a KeyboardInterrupt and the like
                 apply_error(self.call, error)  # the stream broke: failure mode and hint, as for a failed call
         except Exception:  # noqa: BLE001
             _log_once("close", "llmtel: could not summarise a stream")

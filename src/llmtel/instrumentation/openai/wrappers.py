@@ -91,13 +91,13 @@ class OpenAIHooks:
         if found is None:
             return None
         operation, api_type = found
-        call = GenAICall(operation, _PROVIDERS.get(type(client).__name__, sc.PROVIDER_OPENAI), api_type=api_type)
         # ``_base_url`` first: newer clients' ``base_url`` property runs an import statement on every read.
         base_url = getattr(client, "_base_url", None) or getattr(client, "base_url", None)
         server = self._server
         if server[0] is not base_url:  # the client's URL object is immutable: read it once per URL seen
             server = self._server = (base_url, getattr(base_url, "host", None) or None, _port(base_url))
-        call.server_address, call.server_port = server[1], server[2]
+        call = GenAICall(operation, _PROVIDERS.get(type(client).__name__, sc.PROVIDER_OPENAI), api_type=api_type,
+                         server_address=server[1], server_port=server[2])
         if operation == sc.OP_FETCH_RESPONSE:  # a GET: no body; ``retrieve(stream=True)`` replays the events
             call.stream = kwargs.get("stream") is True
             return call, False
