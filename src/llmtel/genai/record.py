@@ -6,7 +6,8 @@ events and cost (emission). Neither side knows the other's details.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ class GenAICall:
     # response
     response_id: str | None = None
     response_model: str | None = None
-    finish_reasons: list[str] = field(default_factory=list)  # one per choice, in choice order
+    finish_reasons: Sequence[str] = ()  # one per choice, in choice order
     response_service_tier: str | None = None
     system_fingerprint: str | None = None
 
