@@ -17,10 +17,11 @@ the OS allows) because this machine is noisy.
 
     ./run bench            or      .venv/bin/python bench/bench_openai.py [--quick] [--instructions]
 
-Wall-clock ratios on a shared 2-core machine still swing by tenths from run to run, so ``--instructions``
-also counts CPU instructions under ``valgrind --tool=callgrind`` (deterministic for the same inputs): each
-workload is run 0 and N times in a fresh process, plain and instrumented, and the differences give
-instructions per call; the floor is counted the same way.
+Wall-clock ratios on a shared 2-core machine still swing by tenths from run to run, so the benchmark also
+counts the Python bytecodes one call executes (``sys.settrace``; deterministic and independent of the memory
+layout), instrumented less uninstrumented, against the floor's. ``--instructions`` adds CPU instructions
+under ``valgrind --tool=callgrind``: each workload is run 0 and N times in a fresh process, plain and
+instrumented, and the differences give instructions per call; the floor is counted the same way.
 """
 
 from __future__ import annotations
