@@ -339,12 +339,13 @@ def test_a_choice_is_noted_even_when_the_first_chunk_has_none():
     call = chat_call()
     call.stream = True
     acc = extract.chunk_accumulator(call, OFF)
-    acc.add(chunk(choices=[]))
+    acc.add(chunk(choices=[], system_fingerprint="fp_1"))
     acc.add(chunk(choices=[{"index": 0, "delta": {"content": "a"}}]))
     acc.add(chunk(choices=[{"index": 0, "delta": {"content": "b"}}]))
     acc.close(completed=True)
     assert call.finish_reasons == ["error"]
     assert call.chunk_count == 3
+    assert (call.response_id, call.system_fingerprint) == ("chatcmpl-s", "fp_1")  # kept from the first chunk
 
     empty = chat_call()
     empty.stream = True

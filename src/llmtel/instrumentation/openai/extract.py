@@ -607,11 +607,12 @@ class ChunkAccumulator(_StreamCounts):
         fields = _fields(chunk)
         if fields.get("choices") and self.top < 0:
             self.top = 0
-        call.response_id = _str(fields.get("id"))
+        # A later chunk read here keeps what an earlier one had and it lacks.
+        call.response_id = _str(fields.get("id")) or call.response_id
         self.pending = call.response_id is None or self.top < 0
-        call.response_model = _str(fields.get("model"))
-        call.system_fingerprint = _str(fields.get("system_fingerprint"))
-        call.response_service_tier = _str(fields.get("service_tier"))
+        call.response_model = _str(fields.get("model")) or call.response_model
+        call.system_fingerprint = _str(fields.get("system_fingerprint")) or call.system_fingerprint
+        call.response_service_tier = _str(fields.get("service_tier")) or call.response_service_tier
 
     def close(self, completed: bool) -> None:
         """Write the counts and finish reasons into the call."""
