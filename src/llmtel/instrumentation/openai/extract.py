@@ -626,9 +626,13 @@ class ChunkAccumulator(_StreamCounts):
         elif top <= 0 and not call.choice_count:  # one choice, as most streams have
             call.finish_reasons = [self.finish.get(0, "error")]
         else:
-            call.finish_reasons = [self.finish.get(i, "error") for i in range(max(top + 1, call.choice_count or 1))]
+            call.finish_reasons = [self.finish.get(i, "error") for i in range(self._choices())]
         if call.usage_source is None:
             call.usage_source = "absent"
+
+    def _choices(self) -> int:
+        """How many choices the stream reports: up to the highest index seen, at least as many as asked for."""
+        return max(self.top + 1, self.call.choice_count or 1)
 
 
 class DetailedChunkAccumulator(ChunkAccumulator):
@@ -681,7 +685,7 @@ class DetailedChunkAccumulator(ChunkAccumulator):
             return
         call = self.call
         messages = []
-        for i in range(max(self.top + 1, call.choice_count or 1)):
+        for i in range(self._choices()):
             parts: list[dict[str, Any]] = []
             if i in self.text:
                 parts.append(self.policy.text_part("".join(self.text[i])))
