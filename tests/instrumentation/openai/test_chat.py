@@ -121,11 +121,15 @@ def test_uninstrument_puts_the_sdk_methods_back(instrument):
     from openai._base_client import AsyncAPIClient, SyncAPIClient
 
     originals = (SyncAPIClient.__dict__["request"], AsyncAPIClient.__dict__["request"])
+    closes = (openai.Stream.__dict__["close"], openai.AsyncStream.__dict__["close"])
     instrumentor = instrument()
     assert (SyncAPIClient.request.__wrapped__, AsyncAPIClient.request.__wrapped__) == originals
     assert inspect.iscoroutinefunction(AsyncAPIClient.request)
+    assert (openai.Stream.close.__wrapped__, openai.AsyncStream.close.__wrapped__) == closes  # they end stream spans
+    assert inspect.iscoroutinefunction(openai.AsyncStream.close)
     instrumentor.uninstrument()
     assert (SyncAPIClient.__dict__["request"], AsyncAPIClient.__dict__["request"]) == originals
+    assert (openai.Stream.__dict__["close"], openai.AsyncStream.__dict__["close"]) == closes
 
 
 def test_azure_provider_and_response_model(instrument, telemetry, fake):

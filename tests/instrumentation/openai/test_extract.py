@@ -234,6 +234,30 @@ def chunk(**body):
     return ChatCompletionChunk.model_validate(base)
 
 
+def fold(acc, chunks, *, completed=True):
+    """Run ``chunks`` through the fold as a stream runs it (the traced iterator around ``acc``), and end the stream:
+    read to the end when ``completed``, else closed after the last chunk. Returns the chunks the caller is given."""
+    from opentelemetry.metrics import NoOpMeterProvider
+    from opentelemetry.trace import NoOpTracerProvider
+
+    from llmtel.genai.emit import GenAITelemetry
+    from llmtel.instrumentation.openai import streams
+
+    telemetry = GenAITelemetry(tracer_provider=NoOpTracerProvider(), meter_provider=NoOpMeterProvider())
+    state = streams.StreamState(telemetry, acc.call, telemetry.start(acc.call), acc)
+    source = iter(chunks)
+    reader = streams._traced_chunks(source, state)
+    given = []
+    while completed or source.__length_hint__():
+        try:
+            given.append(next(reader))
+        except StopIteration:
+            break
+    reader.close()
+    assert acc.call.stream_end == ("completed" if completed else "closed")
+    return given
+
+
 def test_chunk_accumulator_reassembles_tool_calls_and_usage():
     call = chat_call()
     call.stream = True
@@ -247,9 +271,7 @@ def test_chunk_accumulator_reassembles_tool_calls_and_usage():
         chunk(choices=[{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]),
         chunk(choices=[], usage={"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}),
     ]
-    visible = [acc.add(c) for c in chunks]
-    assert visible == [True, True, True, True, True, False]  # the usage-only chunk llmtel asked for is hidden
-    acc.close(completed=True)
+    assert fold(acc, chunks) == chunks[:5]  # the usage-only chunk llmtel asked for is hidden
     assert call.finish_reasons == ["tool_calls"]
     assert call.chunk_count == 5  # what the caller was given
     assert (call.input_tokens, call.output_tokens, call.usage_source) == (9, 4, "injected")
@@ -263,9 +285,8 @@ def test_chunk_accumulator_marks_missing_finish_reasons_as_error_when_cut_short(
     call = chat_call()
     call.choice_count = 2
     acc = extract.chunk_accumulator(call, OFF)
-    acc.add(chunk(choices=[{"index": 0, "delta": {"content": "a"}}, {"index": 1, "delta": {"content": "b"},
-                                                                      "finish_reason": "stop"}]))
-    acc.close(completed=False)
+    fold(acc, [chunk(choices=[{"index": 0, "delta": {"content": "a"}},
+                              {"index": 1, "delta": {"content": "b"}, "finish_reason": "stop"}])], completed=False)
     assert call.finish_reasons == ["error", "stop"]
     assert call.usage_source == "absent"
     assert call.output_messages is None  # content off: nothing accumulated
@@ -279,9 +300,7 @@ def test_chunk_accumulator_passes_the_callers_own_usage_chunk_and_counts_it():
         chunk(choices=[{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}]),
         chunk(choices=[], usage={"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10}),
     ]
-    assert [acc.add(c) for c in chunks] == [True, True]  # asked for by the caller: never hidden
-    assert call.chunk_count == 0  # counted on the accumulator, written when the stream closes
-    acc.close(completed=True)
+    assert fold(acc, chunks) == chunks  # asked for by the caller: never hidden
     assert call.chunk_count == 2
     assert call.chunk_times is not None and len(call.chunk_times) == 2
     assert call.chunk_times[0] <= call.chunk_times[1]
@@ -327,9 +346,8 @@ def test_stream_finish_reasons_cover_every_index_up_to_the_highest_seen():
     call = chat_call()
     call.stream = True
     acc = extract.chunk_accumulator(call, OFF)
-    acc.add(chunk(choices=[{"index": 1, "delta": {"content": "only choice 1"}}]))
-    acc.add(chunk(choices=[{"index": 1, "delta": {}, "finish_reason": "stop"}]))
-    acc.close(completed=True)
+    fold(acc, [chunk(choices=[{"index": 1, "delta": {"content": "only choice 1"}}]),
+               chunk(choices=[{"index": 1, "delta": {}, "finish_reason": "stop"}])])
     assert call.finish_reasons == ["error", "stop"]  # choice 0 never came; choice 1 keeps its own reason
 
 
@@ -339,10 +357,8 @@ def test_a_choice_is_noted_even_when_the_first_chunk_has_none():
     call = chat_call()
     call.stream = True
     acc = extract.chunk_accumulator(call, OFF)
-    acc.add(chunk(choices=[], system_fingerprint="fp_1"))
-    acc.add(chunk(choices=[{"index": 0, "delta": {"content": "a"}}]))
-    acc.add(chunk(choices=[{"index": 0, "delta": {"content": "b"}}]))
-    acc.close(completed=True)
+    fold(acc, [chunk(choices=[], system_fingerprint="fp_1"), chunk(choices=[{"index": 0, "delta": {"content": "a"}}]),
+               chunk(choices=[{"index": 0, "delta": {"content": "b"}}])])
     assert call.finish_reasons == ["error"]
     assert call.chunk_count == 3
     assert (call.response_id, call.system_fingerprint) == ("chatcmpl-s", "fp_1")  # kept from the first chunk
@@ -350,8 +366,7 @@ def test_a_choice_is_noted_even_when_the_first_chunk_has_none():
     empty = chat_call()
     empty.stream = True
     acc = extract.chunk_accumulator(empty, OFF)
-    acc.add(chunk(choices=[]))
-    acc.close(completed=True)
+    fold(acc, [chunk(choices=[])])
     assert empty.finish_reasons == []  # no choice at all: no reason to report
 
 

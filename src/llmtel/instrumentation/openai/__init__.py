@@ -17,10 +17,26 @@ from llmtel.cost import PriceBook
 from llmtel.genai.content import CaptureMode, ContentPolicy, Redactor, default_redactor
 from llmtel.genai.debug import DebugView
 from llmtel.genai.emit import GenAITelemetry
+from llmtel.instrumentation.openai.streams import CLOSING_CLASSES, close_hooks
 from llmtel.instrumentation.openai.wrappers import OpenAIHooks
 from llmtel.instrumentation.patching import patch_method, unpatch_method
 
 _TARGETS = (("SyncAPIClient", "sync_request"), ("AsyncAPIClient", "async_request"))  # in ``openai._base_client``
+
+
+def _closing_classes() -> list[tuple[type, bool, Any]]:
+    """The stream and stream-helper classes this SDK has, with how to reach each one's stream."""
+    import importlib
+
+    found = []
+    for module_name, class_name, is_async, stream_of in CLOSING_CLASSES:
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError):  # an older SDK without this helper
+            continue
+        if isinstance(cls, type) and callable(getattr(cls, "close", None)):
+            found.append((cls, is_async, stream_of))
+    return found
 
 
 class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -70,6 +86,8 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
         for cls_name, method in _TARGETS:
             patch_method(getattr(base_client, cls_name), "request", getattr(hooks, method))
+        for cls, is_async, stream_of in _closing_classes():
+            patch_method(cls, "close", close_hooks(stream_of)[is_async])
         type(self).hooks = hooks
 
     def _uninstrument(self, **kwargs: Any) -> None:
@@ -77,6 +95,8 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
         for cls_name, _ in _TARGETS:
             unpatch_method(getattr(base_client, cls_name), "request")
+        for cls, _, _ in _closing_classes():
+            unpatch_method(cls, "close")
         type(self).hooks = None
 
 

@@ -533,8 +533,9 @@ def responses_output_messages(output: Any, policy: ContentPolicy, finish_reason:
 
 
 class _StreamCounts:
-    """What every stream accumulator keeps per item, on itself rather than on the call: the item count and,
-    when chunk timing is on, each item's arrival. The call is written when the stream closes."""
+    """What every stream accumulator keeps per item, on itself rather than on the call: the item count (kept by
+    the traced iterator) and, when chunk timing is on, each item's arrival. The call is written when the stream
+    closes."""
 
     __slots__ = ("call", "count", "pending", "times")
     # Set in the subclasses' ``__init__`` (no ``super()`` call for four fields):
@@ -544,7 +545,7 @@ class _StreamCounts:
     times: list[float] | None  # each item's arrival, only when chunk timing is on
 
     def unreadable(self) -> None:
-        self.count += 1
+        """An item that could not be read still arrived (the iterator counts it)."""
         if self.times is not None:
             self.times.append(time.perf_counter())
 
@@ -556,11 +557,13 @@ class _StreamCounts:
 
 
 class ChunkAccumulator(_StreamCounts):
-    """Folds Chat Completions / legacy Completions stream chunks into the call, one chunk at a time: the
-    ids, usage, finish reasons and counts (``DetailedChunkAccumulator`` adds content and chunk timing).
+    """Folds Chat Completions / legacy Completions stream chunks into the call: the ids, usage and finish
+    reasons (``DetailedChunkAccumulator`` adds content and chunk timing).
 
-    Its ``add`` runs for every chunk, between the SDK's own work on the next one, so it reads as little as it
-    can: a typical chunk (one choice, index 0, no finish reason yet) costs four attribute reads.
+    The per-chunk fold itself is written inline in the stream's traced iterator
+    (``streams._traced_chunks``), which runs it for every chunk between the SDK's own work on the next one: a
+    typical chunk (one choice, no finish reason yet) costs four attribute reads there, and calls nothing here.
+    What it calls are the methods below: ``first`` while ``pending``, the others rarely.
     """
 
     __slots__ = ("finish", "hide_usage_chunk", "top")
@@ -568,28 +571,20 @@ class ChunkAccumulator(_StreamCounts):
     def __init__(self, call: GenAICall, *, hide_usage_chunk: bool = False) -> None:
         self.call, self.count, self.pending, self.times = call, 0, True, None
         self.hide_usage_chunk = hide_usage_chunk  # the usage chunk was asked for by llmtel, not the caller
-        self.top = -1  # the highest choice index seen: every choice up to it reports a reason, "error" if cut short
+        # The highest choice index seen (from the first chunk with a choice, and from each finish reason): every
+        # choice up to it, and up to the number asked for, reports a reason, "error" if cut short.
+        self.top = -1
         self.finish: dict[int, str] = {}
 
-    def add(self, chunk: Any) -> bool:
-        """Fold one chunk in; False for the usage-only chunk (no choices) when llmtel asked for it."""
-        # A chunk's few fields are read as attributes: unlike a whole response's, they are read again for every
-        # chunk, so the type's lookups stay cached, and the mapping view would only add calls (measured inside
-        # real streams, and in a tight loop against the instance dict; the first chunk and the usage are read
-        # through ``_fields``).
-        if self.pending:
-            self._first(chunk)
-        if chunk.usage is not None:  # a field of every chunk type since openai 1.26, the oldest supported
-            _usage_chat(self.call, chunk.usage, "stream_usage_chunk")
-            if self.hide_usage_chunk and not chunk.choices:  # not e.g. Azure's prompt-filter chunk
-                return False
-        for choice in chunk.choices or ():
-            if choice.index or choice.finish_reason is not None:  # else choice 0 again, and nothing new to note
-                self._choice(choice)
-        self.count += 1  # ``unreadable``'s counting, inline: this runs for every chunk
-        return True
+    def usage(self, chunk: Any) -> bool:
+        """Read a chunk's usage; True when the chunk must be hidden (the usage-only chunk llmtel asked for)."""
+        _usage_chat(self.call, chunk.usage, "stream_usage_chunk")
+        # A chunk's fields are read as attributes: unlike a whole response's, they are read for every chunk, so
+        # the type's lookups stay cached (the first chunk and the usage are read through ``_fields``).
+        return self.hide_usage_chunk and not chunk.choices  # not e.g. Azure's prompt-filter chunk
 
-    def _choice(self, choice: Any) -> None:
+    def choice(self, choice: Any) -> None:
+        """Note a choice's finish reason."""
         index = choice.index
         if index > self.top:
             self.top = index
@@ -597,22 +592,34 @@ class ChunkAccumulator(_StreamCounts):
         if reason is not None:
             self.finish[index] = reason
 
-    def _first(self, chunk: Any) -> None:
-        """The first chunk's arrival, and the response's ids, from each chunk until one has both an id and a
-        choice (Azure's prompt-filter chunk comes first, with neither): the first choice seen makes ``top`` 0,
-        so that ``add`` need only note a choice with another index or a finish reason."""
+    def first(self, chunk: Any) -> None:
+        """Read each chunk while ``pending``: the first one's arrival, and the response's ids, until a chunk has
+        both an id and a choice (Azure's prompt-filter chunk comes first, with neither)."""
+        self.pending = self._ids(chunk)
+
+    def _ids(self, chunk: Any) -> bool:
+        """Read the ids (and, the first time, the arrival); True while a chunk with an id and a choice is yet to
+        come. The first choice seen makes ``top`` 0."""
         call = self.call
         if call.first_chunk_perf is None:
             call.first_chunk_perf = time.perf_counter()
         fields = _fields(chunk)
         if fields.get("choices") and self.top < 0:
             self.top = 0
-        # A later chunk read here keeps what an earlier one had and it lacks.
-        call.response_id = _str(fields.get("id")) or call.response_id
-        self.pending = call.response_id is None or self.top < 0
-        call.response_model = _str(fields.get("model")) or call.response_model
-        call.system_fingerprint = _str(fields.get("system_fingerprint")) or call.system_fingerprint
-        call.response_service_tier = _str(fields.get("service_tier")) or call.response_service_tier
+        # A later chunk read here keeps what an earlier one had and it lacks. (``_str``, inline.)
+        value = fields.get("id")
+        if isinstance(value, str) and value:
+            call.response_id = value
+        value = fields.get("model")
+        if isinstance(value, str) and value:
+            call.response_model = value
+        value = fields.get("system_fingerprint")
+        if isinstance(value, str) and value:
+            call.system_fingerprint = value
+        value = fields.get("service_tier")
+        if isinstance(value, str) and value:
+            call.response_service_tier = value
+        return call.response_id is None or self.top < 0
 
     def close(self, completed: bool) -> None:
         """Write the counts and finish reasons into the call."""
@@ -637,9 +644,10 @@ class ChunkAccumulator(_StreamCounts):
 
 class DetailedChunkAccumulator(ChunkAccumulator):
     """A ``ChunkAccumulator`` that also keeps each chunk's arrival (chunk timing) and, when content is captured,
-    the text and tool-call deltas, reassembled into output messages when the stream closes."""
+    the text and tool-call deltas, reassembled into output messages when the stream closes. It stays
+    ``pending``: ``first`` reads every chunk."""
 
-    __slots__ = ("capture", "policy", "text", "tool_calls")
+    __slots__ = ("capture", "ids_pending", "policy", "text", "tool_calls")
 
     def __init__(
         self, call: GenAICall, policy: ContentPolicy, *, hide_usage_chunk: bool = False, chunk_timing: bool = False
@@ -650,16 +658,20 @@ class DetailedChunkAccumulator(ChunkAccumulator):
         self.capture = policy.capture
         self.text: dict[int, list[str]] = {}  # choice index -> text deltas
         self.tool_calls: dict[int, dict[int, dict[str, Any]]] = {}  # choice index -> tool-call index -> parts
+        self.ids_pending = True
 
-    def add(self, chunk: Any) -> bool:
-        if not super().add(chunk):
-            return False
+    def first(self, chunk: Any) -> None:
+        """Read every chunk: the ids until known, then the arrival and content of each chunk the caller is given."""
+        if self.ids_pending:
+            self.ids_pending = self._ids(chunk)
+        choices = chunk.choices
+        if self.hide_usage_chunk and not choices and chunk.usage is not None:
+            return  # the usage-only chunk llmtel asked for: not the caller's
         if self.times is not None:
             self.times.append(time.perf_counter())
         if self.capture:
-            for choice in chunk.choices or ():
+            for choice in choices or ():
                 self._content(choice)
-        return True
 
     def _content(self, choice: Any) -> None:
         index = choice.index
@@ -744,7 +756,6 @@ class EventAccumulator(_StreamCounts):
             self.call.error_type = code or "stream_error"
             self.call.error_message = self.policy.clean(message) if message is not None else None
             self.call.diagnosis = diagnose(code=code, message=message)
-        self.count += 1
         if self.times is not None:
             self.times.append(time.perf_counter())
         return True

@@ -1,10 +1,11 @@
 """Stream instrumentation that keeps the SDK's own objects: a returned stream is still the same
 ``openai.Stream`` / ``AsyncStream`` instance, with the same API.
 
-The stream is instrumented in place: its iterator is wrapped, its HTTP response's ``close`` is hooked (the
-SDK's ``close()``, ``with`` exit and the ``.stream()`` helpers all close the response), and a weak
-reference covers streams that are abandoned. Whichever comes first ends the span, exactly once. No context is
-attached across ``yield``, so nothing is ever detached in the wrong task.
+The stream is instrumented in place: its iterator is wrapped, and a weak reference covers streams that are
+abandoned. The ``close`` methods of the stream classes and of the ``.stream()`` helpers' classes are wrapped
+once, when instrumenting (``stream_closed``): a stream costs nothing for them, and the SDK's iterator closing
+its HTTP response as it ends does not go through them. Whichever comes first ends the span, exactly once. No
+context is attached across ``yield``, so nothing is ever detached in the wrong task.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
-import sys
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Protocol
 
 from opentelemetry.context import Context
@@ -22,7 +22,8 @@ from opentelemetry.trace import Span
 
 from llmtel.genai.emit import GenAITelemetry
 from llmtel.genai.record import GenAICall
-from llmtel.instrumentation.openai.extract import apply_error
+from llmtel.instrumentation.openai.extract import ChunkAccumulator, apply_error
+from llmtel.instrumentation.patching import Hook
 
 _logger = logging.getLogger("llmtel.instrumentation.openai")
 
@@ -35,8 +36,10 @@ class Accumulator(Protocol):
         """Fold one item in; False when it must be hidden from the caller (the usage chunk llmtel asked for)."""
         ...
 
+    count: int  # the items given to the caller, counted by the traced iterator
+
     def unreadable(self) -> None:
-        """Count an item ``add`` raised on (it is passed to the caller unchanged)."""
+        """Note an item ``add`` raised on (it is passed to the caller unchanged, and counted)."""
         ...
 
     def close(self, completed: bool) -> None:
@@ -110,6 +113,18 @@ def _log_once(key: str, message: str) -> None:
         _logger.warning(message, exc_info=True)
 
 
+def _ended(state: StreamState, error: BaseException, inner_close: Any = None) -> None:
+    """A traced iterator stopped early: closed (``break``, ``close()``, collection), cancelled, or broken."""
+    if isinstance(error, GeneratorExit):
+        if inner_close is not None:
+            inner_close()
+        state.finish("closed")
+    elif isinstance(error, asyncio.CancelledError):
+        state.finish("cancelled")
+    else:
+        state.finish("error", error)
+
+
 def _unreadable(state: StreamState) -> None:
     """An item the accumulator raised on: logged once and counted; the caller gets it unchanged."""
     _log_once("chunk", "llmtel: could not read a stream chunk; the span keeps what was read before")
@@ -117,29 +132,52 @@ def _unreadable(state: StreamState) -> None:
 
 
 def _traced_iterator(inner: Iterator[Any], state: StreamState) -> Iterator[Any]:
-    add = state.accumulator.add  # bound once: the loop runs for every chunk, and touches nothing else of ours
+    """Passes ``inner``'s items on, folding each into the accumulator with its ``add`` (Responses events)."""
+    accumulator = state.accumulator
+    add = accumulator.add  # bound once: the loop runs for every item
     try:
         for item in inner:
             try:
                 if not add(item):
                     continue
+            except Exception:  # noqa: BLE001 - a malformed item must not break the caller's stream
+                _unreadable(state)
+            accumulator.count += 1
+            yield item
+    except BaseException as error:
+        _ended(state, error, getattr(inner, "close", None))
+        raise
+    state.finish("completed")
+
+
+def _traced_chunks(inner: Iterator[Any], state: StreamState) -> Iterator[Any]:
+    """Passes Chat Completions (or legacy Completions) chunks on, with ``ChunkAccumulator``'s fold written
+    inline: it runs for every chunk, and a method call per chunk would cost a third as much again."""
+    fold: Any = state.accumulator  # a ChunkAccumulator
+    try:
+        for chunk in inner:
+            try:
+                if fold.pending:
+                    fold.first(chunk)
+                if chunk.usage is not None and fold.usage(chunk):
+                    continue  # the usage-only chunk llmtel asked for: hidden from the caller
+                for choice in chunk.choices or ():
+                    if choice.finish_reason is not None:
+                        fold.choice(choice)
             except Exception:  # noqa: BLE001 - a malformed chunk must not break the caller's stream
                 _unreadable(state)
-            yield item
-    except GeneratorExit:
-        inner_close = getattr(inner, "close", None)
-        if inner_close is not None:
-            inner_close()
-        state.finish("closed")
-        raise
+            fold.count += 1
+            yield chunk
     except BaseException as error:
-        state.finish("error", error)
+        _ended(state, error, getattr(inner, "close", None))
         raise
     state.finish("completed")
 
 
 async def _traced_async_iterator(inner: AsyncIterator[Any], state: StreamState) -> AsyncIterator[Any]:
-    add = state.accumulator.add
+    """``_traced_iterator`` for async streams."""
+    accumulator = state.accumulator
+    add = accumulator.add
     try:
         async for item in inner:
             try:
@@ -147,85 +185,118 @@ async def _traced_async_iterator(inner: AsyncIterator[Any], state: StreamState) 
                     continue
             except Exception:  # noqa: BLE001
                 _unreadable(state)
+            accumulator.count += 1
             yield item
-    except GeneratorExit:
-        state.finish("closed")
-        raise
-    except asyncio.CancelledError:
-        state.finish("cancelled")
-        raise
     except BaseException as error:
-        state.finish("error", error)
+        _ended(state, error)
         raise
     state.finish("completed")
 
 
-_TRACED_CODES = (_traced_iterator.__code__, _traced_async_iterator.__code__)
-
-
-def _closed(state: StreamState) -> None:
-    """The stream's response was closed (called by the hooked close, never raises into it).
-
-    Unless the close comes from inside ``state``'s own traced iteration, on this thread or asyncio task (the
-    SDK's iterator closing its response as it ends, an outcome the iteration records itself), it is the
-    caller's: the span ends as closed. Walks the stack once per close, so reading a chunk costs nothing for it."""
+async def _traced_async_chunks(inner: AsyncIterator[Any], state: StreamState) -> AsyncIterator[Any]:
+    """``_traced_chunks`` for async streams."""
+    fold: Any = state.accumulator
     try:
-        if not state._open:  # already ended (closed after being read to the end, as ``with`` does)
+        async for chunk in inner:
+            try:
+                if fold.pending:
+                    fold.first(chunk)
+                if chunk.usage is not None and fold.usage(chunk):
+                    continue
+                for choice in chunk.choices or ():
+                    if choice.finish_reason is not None:
+                        fold.choice(choice)
+            except Exception:  # noqa: BLE001
+                _unreadable(state)
+            fold.count += 1
+            yield chunk
+    except BaseException as error:
+        _ended(state, error)
+        raise
+    state.finish("completed")
+
+
+_TRACED_CODES = (_traced_chunks.__code__, _traced_async_chunks.__code__, _traced_iterator.__code__,
+                 _traced_async_iterator.__code__)
+
+
+def stream_closed(stream: Any) -> None:
+    """The caller closed ``stream`` (an ``openai.Stream`` / ``AsyncStream``, also from a helper around it): end
+    its span as closed, unless the span has ended. Called by the wrapped ``close`` methods; never raises.
+
+    The span is found through the stream's traced iterator, whose frame holds it: nothing is stored on the
+    stream for this, so a stream costs nothing for the close it may never get."""
+    try:
+        reader = getattr(stream, "_iterator", None)
+        if (getattr(reader, "gi_code", None) or getattr(reader, "ag_code", None)) not in _TRACED_CODES:
+            return  # not traced
+        frame = getattr(reader, "gi_frame", None) or getattr(reader, "ag_frame", None)
+        if frame is None:  # the iteration is over: it ended the span
             return
-        frame: Any = sys._getframe(2)  # the hooked close's caller
-        while frame is not None:
-            if frame.f_code in _TRACED_CODES and frame.f_locals.get("state") is state:
-                return
-            frame = frame.f_back
-        state.finish("closed")
+        state = frame.f_locals.get("state")
+        if isinstance(state, StreamState):
+            state.finish("closed")
     except Exception:  # noqa: BLE001
-        _log_once("hook", "llmtel: could not tell who closed a stream; its span ends when the stream does")
+        _log_once("hook", "llmtel: could not end the span of a closed stream; it ends when the stream is collected")
 
 
-def _hook_close(response: Any, state: StreamState) -> None:
-    """Make ``response.close()`` end the span too, unless it is the iterator's own clean-up (see ``_closed``).
-    A close from another thread, while the stream is being read, is the caller's: it ends the span as closed."""
-    original = response.close
+def _own(stream: Any) -> Any:
+    return stream
 
-    def close(*args: Any, **kwargs: Any) -> Any:
+
+def _raw_stream(helper: Any) -> Any:
+    return getattr(helper, "_raw_stream", None)
+
+
+def close_hooks(stream_of: Callable[[Any], Any]) -> tuple[Hook, Hook]:
+    """The (sync, async) hooks for the ``close`` method of a class whose instances' stream ``stream_of`` returns:
+    the close runs as it would, then ``stream_closed`` ends the stream's span."""
+
+    def close(original: Callable[..., Any], owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         try:
-            return original(*args, **kwargs)
+            return original(owner, *args, **kwargs)
         finally:
-            _closed(state)
+            stream_closed(stream_of(owner))
 
-    response.close = close
-
-
-def _hook_async_close(response: Any, state: StreamState) -> None:
-    original = response.aclose
-
-    async def aclose(*args: Any, **kwargs: Any) -> Any:
+    async def aclose(original: Callable[..., Any], owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         try:
-            return await original(*args, **kwargs)
+            return await original(owner, *args, **kwargs)
         finally:
-            _closed(state)
+            stream_closed(stream_of(owner))
 
-    response.aclose = aclose
+    return close, aclose
 
 
-def _instrument(stream: Any, state: StreamState, traced: Any, hook: Any, code_attribute: str) -> bool:
+# The classes whose ``close`` ends a stream's span: (module, class, async, how to reach the stream). The
+# ``.stream()`` helpers close the HTTP response themselves, not the stream they wrap; an SDK without one skips it.
+CLOSING_CLASSES: tuple[tuple[str, str, bool, Callable[[Any], Any]], ...] = (
+    ("openai", "Stream", False, _own),
+    ("openai", "AsyncStream", True, _own),
+    ("openai.lib.streaming.chat", "ChatCompletionStream", False, _raw_stream),
+    ("openai.lib.streaming.chat", "AsyncChatCompletionStream", True, _raw_stream),
+    ("openai.lib.streaming.responses", "ResponseStream", False, _raw_stream),
+    ("openai.lib.streaming.responses", "AsyncResponseStream", True, _raw_stream),
+)
+
+
+def _instrument(stream: Any, state: StreamState, traced: Any, code_attribute: str) -> bool:
     inner = getattr(stream, "_iterator", None)
-    response = getattr(stream, "response", None)
-    if inner is None or response is None:
+    if inner is None:
         return False
-    if getattr(inner, code_attribute, None) is traced.__code__:  # ``APIResponse.parse()`` returns its stream again
+    if getattr(inner, code_attribute, None) in _TRACED_CODES:  # ``APIResponse.parse()`` returns its stream again
         return True
     stream._iterator = traced(inner, state)
-    hook(response, state)
     on_abandon(state, stream)
     return True
 
 
 def instrument_stream(stream: Any, state: StreamState) -> bool:
     """Instrument an ``openai.Stream`` in place; False if its internals are not what we expect."""
-    return _instrument(stream, state, _traced_iterator, _hook_close, "gi_code")
+    traced = _traced_chunks if isinstance(state.accumulator, ChunkAccumulator) else _traced_iterator
+    return _instrument(stream, state, traced, "gi_code")
 
 
 def instrument_async_stream(stream: Any, state: StreamState) -> bool:
     """Instrument an ``openai.AsyncStream`` in place; False if its internals are not what we expect."""
-    return _instrument(stream, state, _traced_async_iterator, _hook_async_close, "ag_code")
+    traced = _traced_async_chunks if isinstance(state.accumulator, ChunkAccumulator) else _traced_async_iterator
+    return _instrument(stream, state, traced, "ag_code")

@@ -81,18 +81,15 @@ class OpenAIHooks:
 
     # --- preparing a call ---------------------------------------------------------------------------------
 
-    def _prepare(self, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[GenAICall, bool] | None:
-        """The call record for this request, or None when it is not a GenAI call we trace."""
-        if _IN_CALL.get() or otel_context.get_current().get(_SUPPRESSED):
-            return None
-        options = args[1] if len(args) > 1 else kwargs.get("options")
-        method, url = getattr(options, "method", ""), getattr(options, "url", "")
+    def _prepare(self, client: Any, options: Any, kwargs: dict[str, Any]) -> tuple[GenAICall, bool] | None:
+        """The call record for this request, and whether llmtel must ask for its stream's usage; None when it
+        is not a GenAI call we trace. Reads what every supported SDK has (a missing one raises)."""
+        method, url = options.method, options.url
         found = extract.ROUTES.get((method, url)) or extract.route(method, url)
         if found is None:
             return None
         operation, api_type = found
-        # ``_base_url`` first: newer clients' ``base_url`` property runs an import statement on every read.
-        base_url = getattr(client, "_base_url", None) or getattr(client, "base_url", None)
+        base_url = client._base_url  # not ``base_url``: newer clients' property runs an import statement per read
         server = self._server
         if server[0] is not base_url:  # the client's URL object is immutable: read it once per URL seen
             server = self._server = (base_url, getattr(base_url, "host", None) or None, _port(base_url))
@@ -101,9 +98,7 @@ class OpenAIHooks:
         if operation == sc.OP_FETCH_RESPONSE:  # a GET: no body; ``retrieve(stream=True)`` replays the events
             call.stream = kwargs.get("stream") is True
             return call, False
-        body = getattr(options, "json_data", None)
-        if getattr(options, "extra_json", None):  # usually None
-            body = _request_body(options)
+        body = options.json_data if options.extra_json is None else _request_body(options)
         if type(body) is not dict:
             return call, False
         extract.apply_request(call, body, self.telemetry.content)
@@ -137,8 +132,10 @@ class OpenAIHooks:
     def _begin(self, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Begun | None:
         """Start the span of a GenAI request (made current, so the HTTP span nests under it), or return None
         for a request that passes through untraced."""
+        if _IN_CALL.get() or otel_context.get_current().get(_SUPPRESSED):
+            return None
         try:
-            prepared = self._prepare(client, args, kwargs)
+            prepared = self._prepare(client, args[1] if len(args) > 1 else kwargs["options"], kwargs)
         except Exception:  # noqa: BLE001
             _log_once("prepare", "llmtel: could not read an OpenAI request; it is sent untraced")
             return None
