@@ -274,7 +274,7 @@ def per_chunk_us(tracer_provider: TracerProvider, meter_provider: MeterProvider)
     from llmtel.genai.emit import GenAITelemetry
     from llmtel.genai.record import GenAICall
     from llmtel.instrumentation.openai.extract import ChunkAccumulator
-    from llmtel.instrumentation.openai.streams import StreamState, _traced_iterator
+    from llmtel.instrumentation.openai.streams import StreamState, _traced_chunks
 
     chunks = [
         ChatCompletionChunk.model_validate(
@@ -293,7 +293,7 @@ def per_chunk_us(tracer_provider: TracerProvider, meter_provider: MeterProvider)
         call = GenAICall(operation="chat", provider="openai", request_model="gpt-4o-mini", stream=True)
         span = telemetry.start(call)
         state = StreamState(telemetry, call, span, ChunkAccumulator(call))
-        for _ in _traced_iterator(iter(chunks), state):
+        for _ in _traced_chunks(iter(chunks), state):
             pass
 
     bare_us = per_call_us(bare, 50)

@@ -238,6 +238,8 @@ class GenAITelemetry:
         self.prices = prices
         self.on_finish = on_finish
         self.debug_view = debug_view  # sees the cost emission computed, so the call is priced once
+        # Whether anything beyond the span and the metrics is recorded after a call (``_after``): usually not.
+        self._after_call = bool(self._content_on_event or debug_view is not None or on_finish is not None)
         self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider, schema_url=sc.SCHEMA_URL)
         meter = metrics.get_meter(_SCOPE, __version__, meter_provider, schema_url=sc.SCHEMA_URL)
         self.duration = meter.create_histogram(
@@ -322,12 +324,8 @@ class GenAITelemetry:
             self._record_metrics(call, context or trace.set_span_in_context(span), cost)
             if exception is not None:
                 self._emit_exception(call, span, exception)
-            if self._content_on_event:
-                self._emit_event(call, span, cost)
-            if self.debug_view is not None:
-                self.debug_view(call, cost)
-            if self.on_finish is not None:
-                self.on_finish(call)
+            if self._after_call:
+                self._after(call, span, cost)
             span.end(end_time=call.start_time_ns + int((end - call.start_perf) * 1e9))  # as ``_end_time_ns``
         except Exception:  # noqa: BLE001 - emission must never break the application
             if not self._warned:
@@ -335,6 +333,16 @@ class GenAITelemetry:
                 _logger.warning("llmtel: recording a GenAI call failed (logged once)", exc_info=True)
             if span.is_recording():
                 span.end()
+
+    def _after(self, call: GenAICall, span: Span, cost: Cost | None) -> None:
+        """What is recorded after a call besides its span and metrics, when configured: the inference-details
+        event, the debug view, the ``on_finish`` hook."""
+        if self._content_on_event:
+            self._emit_event(call, span, cost)
+        if self.debug_view is not None:
+            self.debug_view(call, cost)
+        if self.on_finish is not None:
+            self.on_finish(call)
 
     def _failure(self, call: GenAICall, span: Span, error: BaseException | None) -> dict[str, Any] | None:
         """The failure path (nothing here runs for a successful call): error type and message, the failure

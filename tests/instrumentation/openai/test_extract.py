@@ -261,7 +261,7 @@ def fold(acc, chunks, *, completed=True):
 def test_chunk_accumulator_reassembles_tool_calls_and_usage():
     call = chat_call()
     call.stream = True
-    acc = extract.chunk_accumulator(call, ON, hide_usage_chunk=True)
+    acc = extract.DetailedChunkAccumulator(call, ON, hide_usage_chunk=True)
     chunks = [
         chunk(choices=[{"index": 0, "delta": {"role": "assistant", "content": "Hel"}}]),
         chunk(choices=[{"index": 0, "delta": {"content": "lo"}}]),
@@ -284,7 +284,7 @@ def test_chunk_accumulator_reassembles_tool_calls_and_usage():
 def test_chunk_accumulator_marks_missing_finish_reasons_as_error_when_cut_short():
     call = chat_call()
     call.choice_count = 2
-    acc = extract.chunk_accumulator(call, OFF)
+    acc = extract.ChunkAccumulator(call)
     fold(acc, [chunk(choices=[{"index": 0, "delta": {"content": "a"}},
                               {"index": 1, "delta": {"content": "b"}, "finish_reason": "stop"}])], completed=False)
     assert call.finish_reasons == ["error", "stop"]
@@ -295,7 +295,7 @@ def test_chunk_accumulator_marks_missing_finish_reasons_as_error_when_cut_short(
 def test_chunk_accumulator_passes_the_callers_own_usage_chunk_and_counts_it():
     call = chat_call()
     call.stream = True
-    acc = extract.chunk_accumulator(call, OFF, chunk_timing=True)
+    acc = extract.DetailedChunkAccumulator(call, OFF, chunk_timing=True)
     chunks = [
         chunk(choices=[{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}]),
         chunk(choices=[], usage={"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10}),
@@ -345,7 +345,7 @@ def test_objects_that_are_not_pydantic_models_are_read_by_attribute():
 def test_stream_finish_reasons_cover_every_index_up_to_the_highest_seen():
     call = chat_call()
     call.stream = True
-    acc = extract.chunk_accumulator(call, OFF)
+    acc = extract.ChunkAccumulator(call)
     fold(acc, [chunk(choices=[{"index": 1, "delta": {"content": "only choice 1"}}]),
                chunk(choices=[{"index": 1, "delta": {}, "finish_reason": "stop"}])])
     assert call.finish_reasons == ["error", "stop"]  # choice 0 never came; choice 1 keeps its own reason
@@ -356,7 +356,7 @@ def test_a_choice_is_noted_even_when_the_first_chunk_has_none():
     later without a finish reason: that stream was cut short ("error"), not choiceless."""
     call = chat_call()
     call.stream = True
-    acc = extract.chunk_accumulator(call, OFF)
+    acc = extract.ChunkAccumulator(call)
     fold(acc, [chunk(choices=[], system_fingerprint="fp_1"), chunk(choices=[{"index": 0, "delta": {"content": "a"}}]),
                chunk(choices=[{"index": 0, "delta": {"content": "b"}}])])
     assert call.finish_reasons == ["error"]
@@ -365,7 +365,7 @@ def test_a_choice_is_noted_even_when_the_first_chunk_has_none():
 
     empty = chat_call()
     empty.stream = True
-    acc = extract.chunk_accumulator(empty, OFF)
+    acc = extract.ChunkAccumulator(empty)
     fold(acc, [chunk(choices=[])])
     assert empty.finish_reasons == []  # no choice at all: no reason to report
 

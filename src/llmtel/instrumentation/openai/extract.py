@@ -385,12 +385,14 @@ def _detail(usage: Mapping[str, Any] | _Attributes, details: str, name: str) -> 
 def _usage_chat(call: GenAICall, usage: Any, source: str) -> None:
     """Chat/legacy-completions usage (``prompt_tokens``…), also what embeddings report."""
     fields = _fields(usage)
-    call.input_tokens = _int(fields.get("prompt_tokens"))
+    count = fields.get("prompt_tokens")
+    call.input_tokens = count if type(count) is int else None  # ``_int``, inline: read for every call
     call.usage_source = source
     if call.operation == sc.OP_EMBEDDINGS:  # embeddings usage has no output tokens and no details
         return
+    count = fields.get("completion_tokens")
+    call.output_tokens = count if type(count) is int else None
     call.cache_read_tokens = _detail(fields, "prompt_tokens_details", "cached_tokens")
-    call.output_tokens = _int(fields.get("completion_tokens"))
     call.reasoning_tokens = _detail(fields, "completion_tokens_details", "reasoning_tokens")
 
 
@@ -624,7 +626,9 @@ class ChunkAccumulator(_StreamCounts):
     def close(self, completed: bool) -> None:
         """Write the counts and finish reasons into the call."""
         call = self.call
-        self._counts_into_call()
+        call.chunk_count = self.count
+        if self.times is not None:
+            call.chunk_times = self.times
         if self.hide_usage_chunk and call.usage_source == "stream_usage_chunk":
             call.usage_source = "injected"
         top = self.top
@@ -713,16 +717,6 @@ class DetailedChunkAccumulator(ChunkAccumulator):
             messages.append({"role": "assistant", "parts": parts, "finish_reason": call.finish_reasons[i]
                              if i < len(call.finish_reasons) else "error"})
         call.output_messages = messages
-
-
-def chunk_accumulator(
-    call: GenAICall, policy: ContentPolicy, *, hide_usage_chunk: bool = False, chunk_timing: bool = False
-) -> ChunkAccumulator:
-    """The accumulator for a Chat Completions / legacy Completions stream: the lean one unless content is
-    captured or chunk timing is on."""
-    if policy.capture or chunk_timing:
-        return DetailedChunkAccumulator(call, policy, hide_usage_chunk=hide_usage_chunk, chunk_timing=chunk_timing)
-    return ChunkAccumulator(call, hide_usage_chunk=hide_usage_chunk)
 
 
 _TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})

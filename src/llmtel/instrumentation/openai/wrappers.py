@@ -73,6 +73,8 @@ class OpenAIHooks:
         self.telemetry = telemetry
         self.inject_stream_usage = inject_stream_usage
         self.chunk_timing = chunk_timing
+        # Chat chunks need only the lean fold unless their content is captured or their arrival timed.
+        self._lean_chunks = not (telemetry.content.capture or chunk_timing)
         import openai  # instrumenting means openai is there
 
         self._stream_types: tuple[type, type] = (openai.Stream, openai.AsyncStream)
@@ -226,8 +228,10 @@ class OpenAIHooks:
     def _state(self, call: GenAICall, started: _Started) -> StreamState:
         if call.api_type == sc.API_TYPE_RESPONSES:
             accumulator: Any = extract.EventAccumulator(call, self.telemetry.content, chunk_timing=self.chunk_timing)
+        elif self._lean_chunks:
+            accumulator = extract.ChunkAccumulator(call, hide_usage_chunk=started.injected)
         else:
-            accumulator = extract.chunk_accumulator(
+            accumulator = extract.DetailedChunkAccumulator(
                 call, self.telemetry.content, hide_usage_chunk=started.injected, chunk_timing=self.chunk_timing
             )
         return StreamState(self.telemetry, call, started.span, accumulator, started.context)
