@@ -29,21 +29,26 @@ _logger = logging.getLogger("llmtel.instrumentation.openai")
 
 
 class Accumulator(Protocol):
-    """Folds a stream's items into its call, one at a time: the per-item work of a stream, so it keeps its
-    own counters and touches the call only at the edges (first item, usage, close)."""
+    """What a stream's items are folded into: it keeps its own counters and touches the call only at the edges
+    (first item, usage, close). The traced iterator counts the items it gives the caller into ``count``."""
 
-    def add(self, item: Any) -> bool:
-        """Fold one item in; False when it must be hidden from the caller (the usage chunk llmtel asked for)."""
-        ...
-
-    count: int  # the items given to the caller, counted by the traced iterator
+    count: int
 
     def unreadable(self) -> None:
-        """Note an item ``add`` raised on (it is passed to the caller unchanged, and counted)."""
+        """Note an item that could not be read (it is passed to the caller unchanged, and counted)."""
         ...
 
     def close(self, completed: bool) -> None:
         """Write what the stream amounted to into the call."""
+        ...
+
+
+class ItemAccumulator(Accumulator, Protocol):
+    """An accumulator that folds each item in itself (Responses events). ``ChunkAccumulator`` does not: its
+    fold is written inline in ``_traced_chunks``."""
+
+    def add(self, item: Any) -> bool:
+        """Fold one item in; False when it must be hidden from the caller."""
         ...
 
 
@@ -133,7 +138,7 @@ def _unreadable(state: StreamState) -> None:
 
 def _traced_iterator(inner: Iterator[Any], state: StreamState) -> Iterator[Any]:
     """Passes ``inner``'s items on, folding each into the accumulator with its ``add`` (Responses events)."""
-    accumulator = state.accumulator
+    accumulator: Any = state.accumulator  # an ItemAccumulator
     add = accumulator.add  # bound once: the loop runs for every item
     try:
         for item in inner:
@@ -152,7 +157,11 @@ def _traced_iterator(inner: Iterator[Any], state: StreamState) -> Iterator[Any]:
 
 def _traced_chunks(inner: Iterator[Any], state: StreamState) -> Iterator[Any]:
     """Passes Chat Completions (or legacy Completions) chunks on, with ``ChunkAccumulator``'s fold written
-    inline: it runs for every chunk, and a method call per chunk would cost a third as much again."""
+    inline: it runs for every chunk, and a method call per chunk would cost a third as much again.
+
+    The fold: ``first`` while the accumulator is pending (the ids; every chunk for the detailed one), the
+    usage where a chunk has it (the usage-only chunk llmtel asked for is hidden), and each finish reason. A
+    choice's index is learned from the first chunk with choices and from its finish reason."""
     fold: Any = state.accumulator  # a ChunkAccumulator
     try:
         for chunk in inner:
@@ -176,7 +185,7 @@ def _traced_chunks(inner: Iterator[Any], state: StreamState) -> Iterator[Any]:
 
 async def _traced_async_iterator(inner: AsyncIterator[Any], state: StreamState) -> AsyncIterator[Any]:
     """``_traced_iterator`` for async streams."""
-    accumulator = state.accumulator
+    accumulator: Any = state.accumulator
     add = accumulator.add
     try:
         async for item in inner:
