@@ -608,19 +608,11 @@ class ChunkAccumulator(_StreamCounts):
         fields = _fields(chunk)
         if fields.get("choices") and self.top < 0:
             self.top = 0
-        # A later chunk read here keeps what an earlier one had and it lacks. (``_str``, inline.)
-        value = fields.get("id")
-        if isinstance(value, str) and value:
-            call.response_id = value
-        value = fields.get("model")
-        if isinstance(value, str) and value:
-            call.response_model = value
-        value = fields.get("system_fingerprint")
-        if isinstance(value, str) and value:
-            call.system_fingerprint = value
-        value = fields.get("service_tier")
-        if isinstance(value, str) and value:
-            call.response_service_tier = value
+        # A later chunk read here keeps what an earlier one had and it lacks.
+        call.response_id = _str(fields.get("id")) or call.response_id
+        call.response_model = _str(fields.get("model")) or call.response_model
+        call.system_fingerprint = _str(fields.get("system_fingerprint")) or call.system_fingerprint
+        call.response_service_tier = _str(fields.get("service_tier")) or call.response_service_tier
         return call.response_id is None or self.top < 0
 
     def close(self, completed: bool) -> None:
