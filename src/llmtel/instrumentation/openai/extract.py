@@ -385,13 +385,11 @@ def _detail(usage: Mapping[str, Any] | _Attributes, details: str, name: str) -> 
 def _usage_chat(call: GenAICall, usage: Any, source: str) -> None:
     """Chat/legacy-completions usage (``prompt_tokens``…), also what embeddings report."""
     fields = _fields(usage)
-    count = fields.get("prompt_tokens")
-    call.input_tokens = count if type(count) is int else None  # ``_int``, inline: read for every call
+    call.input_tokens = _int(fields.get("prompt_tokens"))
     call.usage_source = source
     if call.operation == sc.OP_EMBEDDINGS:  # embeddings usage has no output tokens and no details
         return
-    count = fields.get("completion_tokens")
-    call.output_tokens = count if type(count) is int else None
+    call.output_tokens = _int(fields.get("completion_tokens"))
     call.cache_read_tokens = _detail(fields, "prompt_tokens_details", "cached_tokens")
     call.reasoning_tokens = _detail(fields, "completion_tokens_details", "reasoning_tokens")
 
@@ -618,9 +616,7 @@ class ChunkAccumulator(_StreamCounts):
     def close(self, completed: bool) -> None:
         """Write the counts and finish reasons into the call."""
         call = self.call
-        call.chunk_count = self.count
-        if self.times is not None:
-            call.chunk_times = self.times
+        self._counts_into_call()
         if self.hide_usage_chunk and call.usage_source == "stream_usage_chunk":
             call.usage_source = "injected"
         top = self.top

@@ -295,8 +295,7 @@ def _instrument(stream: Any, state: StreamState, traced: Any, code_attribute: st
     if getattr(inner, code_attribute, None) in _TRACED_CODES:  # ``APIResponse.parse()`` returns its stream again
         return True
     stream._iterator = traced(inner, state)
-    state._watch = ref = weakref.ref(stream, state._collected)  # ``on_abandon``, inline
-    _watched.add(ref)
+    on_abandon(state, stream)
     return True
 
 

@@ -318,8 +318,7 @@ def _end_scope(tokens: _Tokens) -> None:
 class _NoStream:
     """The accumulator of a call that is not streamed: nothing to fold in, nothing to summarise."""
 
-    def add(self, item: Any) -> bool:
-        return True
+    count = 0
 
     def unreadable(self) -> None:
         pass
