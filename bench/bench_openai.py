@@ -273,8 +273,7 @@ def per_chunk_us(tracer_provider: TracerProvider, meter_provider: MeterProvider)
 
     from llmtel.genai.emit import GenAITelemetry
     from llmtel.genai.record import GenAICall
-    from llmtel.instrumentation.openai.extract import ChunkAccumulator
-    from llmtel.instrumentation.openai.streams import StreamState, _traced_chunks
+    from llmtel.instrumentation.openai.streams import ChunkStream, _traced_chunks
 
     chunks = [
         ChatCompletionChunk.model_validate(
@@ -292,7 +291,7 @@ def per_chunk_us(tracer_provider: TracerProvider, meter_provider: MeterProvider)
     def traced() -> None:
         call = GenAICall(operation="chat", provider="openai", request_model="gpt-4o-mini", stream=True)
         span = telemetry.start(call)
-        state = StreamState(telemetry, call, span, ChunkAccumulator(call))
+        state = ChunkStream(telemetry, call, span)
         for _ in _traced_chunks(iter(chunks), state):
             pass
 

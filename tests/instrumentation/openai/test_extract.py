@@ -234,9 +234,11 @@ def chunk(**body):
     return ChatCompletionChunk.model_validate(base)
 
 
-def fold(acc, chunks, *, completed=True):
-    """Run ``chunks`` through the fold as a stream runs it (the traced iterator around ``acc``), and end the stream:
-    read to the end when ``completed``, else closed after the last chunk. Returns the chunks the caller is given."""
+def fold(target, chunks, *, completed=True, hide_usage_chunk=False):
+    """Run ``chunks`` through a stream's fold as a stream runs it, and end the stream: read to the end when
+    ``completed``, else closed after the last chunk. ``target`` is the call (the lean fold, inline in
+    ``_traced_chunks``) or a ``DetailedChunkAccumulator`` (folding item by item in ``_traced_iterator``). Returns
+    the chunks the caller is given. ``hide_usage_chunk`` is the lean fold's (the accumulator has its own)."""
     from opentelemetry.metrics import NoOpMeterProvider
     from opentelemetry.trace import NoOpTracerProvider
 
@@ -244,9 +246,14 @@ def fold(acc, chunks, *, completed=True):
     from llmtel.instrumentation.openai import streams
 
     telemetry = GenAITelemetry(tracer_provider=NoOpTracerProvider(), meter_provider=NoOpMeterProvider())
-    state = streams.StreamState(telemetry, acc.call, telemetry.start(acc.call), acc)
     source = iter(chunks)
-    reader = streams._traced_chunks(source, state)
+    if isinstance(target, extract.DetailedChunkAccumulator):
+        call = target.call
+        reader = streams._traced_iterator(source, streams.AccumulatedStream(telemetry, call, telemetry.start(call), target))
+    else:
+        call = target
+        state = streams.ChunkStream(telemetry, call, telemetry.start(call), hide_usage_chunk=hide_usage_chunk)
+        reader = streams._traced_chunks(source, state)
     given = []
     while completed or source.__length_hint__():
         try:
@@ -254,7 +261,7 @@ def fold(acc, chunks, *, completed=True):
         except StopIteration:
             break
     reader.close()
-    assert acc.call.stream_end == ("completed" if completed else "closed")
+    assert call.stream_end == ("completed" if completed else "closed")
     return given
 
 
@@ -284,8 +291,7 @@ def test_chunk_accumulator_reassembles_tool_calls_and_usage():
 def test_chunk_accumulator_marks_missing_finish_reasons_as_error_when_cut_short():
     call = chat_call()
     call.choice_count = 2
-    acc = extract.ChunkAccumulator(call)
-    fold(acc, [chunk(choices=[{"index": 0, "delta": {"content": "a"}},
+    fold(call, [chunk(choices=[{"index": 0, "delta": {"content": "a"}},
                               {"index": 1, "delta": {"content": "b"}, "finish_reason": "stop"}])], completed=False)
     assert call.finish_reasons == ["error", "stop"]
     assert call.usage_source == "absent"
@@ -306,6 +312,41 @@ def test_chunk_accumulator_passes_the_callers_own_usage_chunk_and_counts_it():
     assert call.chunk_times[0] <= call.chunk_times[1]
     assert call.first_chunk_perf is not None and call.first_chunk_perf <= call.chunk_times[0]
     assert (call.input_tokens, call.output_tokens, call.usage_source) == (9, 1, "stream_usage_chunk")
+
+
+@pytest.mark.parametrize("hide_usage_chunk", [False, True])
+@pytest.mark.parametrize("completed", [True, False])
+def test_the_lean_and_the_detailed_fold_read_the_same(hide_usage_chunk, completed):
+    """The lean fold (inline in ``_traced_chunks``) and ``DetailedChunkAccumulator`` (one ``add`` per chunk) are two
+    writings of one fold: with content off and no timing, they must leave the same record."""
+    chunks = [
+        chunk(id="", model="", choices=[]),  # Azure's prompt-filter chunk: no id, no choice
+        chunk(choices=[{"index": 0, "delta": {"content": "a"}}, {"index": 1, "delta": {"content": "b"}}],
+              system_fingerprint="fp_1"),
+        chunk(choices=[{"index": 1, "delta": {}, "finish_reason": "length"}], service_tier="default"),
+        chunk(choices=[{"index": 2, "delta": {}, "finish_reason": "stop"}]),
+        chunk(choices=[], usage={"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13,
+                                 "completion_tokens_details": {"reasoning_tokens": 2}}),
+    ]
+    if not completed:
+        chunks = chunks[:-1]  # cut short before the usage chunk
+    records = []
+    for detailed in (False, True):
+        call = chat_call()
+        call.stream = True
+        call.choice_count = 2
+        target = extract.DetailedChunkAccumulator(call, OFF, hide_usage_chunk=hide_usage_chunk) if detailed else call
+        given = fold(target, chunks, completed=completed, hide_usage_chunk=hide_usage_chunk)
+        assert given == (chunks[:-1] if hide_usage_chunk and completed else chunks)
+        records.append({name: getattr(call, name) for name in (
+            "response_id", "response_model", "system_fingerprint", "response_service_tier", "finish_reasons",
+            "input_tokens", "output_tokens", "reasoning_tokens", "usage_source", "chunk_count", "stream_end")})
+        assert call.first_chunk_perf is not None
+    assert records[0] == records[1]
+    assert records[0]["finish_reasons"] == ["error", "length", "stop"]  # choice 0 never finished
+    assert records[0]["usage_source"] == ("absent" if not completed else "injected" if hide_usage_chunk
+                                          else "stream_usage_chunk")
+    assert records[0]["response_id"] == "chatcmpl-s" and records[0]["system_fingerprint"] == "fp_1"
 
 
 def test_fields_an_older_sdk_has_no_type_for_are_still_read():
@@ -345,8 +386,7 @@ def test_objects_that_are_not_pydantic_models_are_read_by_attribute():
 def test_stream_finish_reasons_cover_every_index_up_to_the_highest_seen():
     call = chat_call()
     call.stream = True
-    acc = extract.ChunkAccumulator(call)
-    fold(acc, [chunk(choices=[{"index": 1, "delta": {"content": "only choice 1"}}]),
+    fold(call, [chunk(choices=[{"index": 1, "delta": {"content": "only choice 1"}}]),
                chunk(choices=[{"index": 1, "delta": {}, "finish_reason": "stop"}])])
     assert call.finish_reasons == ["error", "stop"]  # choice 0 never came; choice 1 keeps its own reason
 
@@ -356,8 +396,7 @@ def test_a_choice_is_noted_even_when_the_first_chunk_has_none():
     later without a finish reason: that stream was cut short ("error"), not choiceless."""
     call = chat_call()
     call.stream = True
-    acc = extract.ChunkAccumulator(call)
-    fold(acc, [chunk(choices=[], system_fingerprint="fp_1"), chunk(choices=[{"index": 0, "delta": {"content": "a"}}]),
+    fold(call, [chunk(choices=[], system_fingerprint="fp_1"), chunk(choices=[{"index": 0, "delta": {"content": "a"}}]),
                chunk(choices=[{"index": 0, "delta": {"content": "b"}}])])
     assert call.finish_reasons == ["error"]
     assert call.chunk_count == 3
@@ -365,8 +404,7 @@ def test_a_choice_is_noted_even_when_the_first_chunk_has_none():
 
     empty = chat_call()
     empty.stream = True
-    acc = extract.ChunkAccumulator(empty)
-    fold(acc, [chunk(choices=[])])
+    fold(empty, [chunk(choices=[])])
     assert empty.finish_reasons == []  # no choice at all: no reason to report
 
 

@@ -111,7 +111,7 @@ def test_request_extraction_failing_sends_the_call_untraced(instrument, telemetr
 def test_chunk_folding_failing(instrument, telemetry, client, fake, monkeypatch, caplog, guard):
     baseline = uninstrumented(client, fake, RawReply.sse(CHUNKS), chat_stream)
     instrument()
-    monkeypatch.setattr(extract.ChunkAccumulator, "first", boom)
+    monkeypatch.setattr(streams.ChunkStream, "first", boom)
     for _ in range(2):
         fake.enqueue(RawReply.sse(CHUNKS))
         chunks = chat_stream(client)
@@ -125,7 +125,7 @@ def test_chunk_folding_failing(instrument, telemetry, client, fake, monkeypatch,
 
 def test_stream_summary_failing(instrument, telemetry, client, fake, monkeypatch, caplog, guard):
     instrument()
-    monkeypatch.setattr(extract.ChunkAccumulator, "close", boom)
+    monkeypatch.setattr(streams.ChunkStream, "summarise", boom)
     for _ in range(2):
         fake.enqueue(RawReply.sse(CHUNKS))
         assert len(chat_stream(client)) == 3
@@ -166,7 +166,7 @@ def test_responses_event_folding_failing(instrument, telemetry, client, fake, mo
 def test_async_extraction_failing(instrument, telemetry, aclient, fake, monkeypatch, caplog, guard):
     instrument()
     monkeypatch.setattr(extract, "apply_response", boom)
-    monkeypatch.setattr(extract.ChunkAccumulator, "first", boom)
+    monkeypatch.setattr(streams.ChunkStream, "first", boom)
     fake.enqueue(RawReply.json(BODY))
     fake.enqueue(RawReply.sse(CHUNKS))
 

@@ -532,6 +532,54 @@ def responses_output_messages(output: Any, policy: ContentPolicy, finish_reason:
 # --- streams ---------------------------------------------------------------------------------------------
 
 
+def chunk_ids(call: GenAICall, chunk: Any) -> bool:
+    """Read a Chat Completions (or legacy Completions) chunk's ids into the call, and the first chunk's arrival;
+    True when the chunk has choices. A later chunk keeps what an earlier one had and it lacks (Azure's
+    prompt-filter chunk comes first, with neither an id nor a choice)."""
+    if call.first_chunk_perf is None:
+        call.first_chunk_perf = time.perf_counter()
+    fields = _fields(chunk)
+    call.response_id = _str(fields.get("id")) or call.response_id
+    call.response_model = _str(fields.get("model")) or call.response_model
+    call.system_fingerprint = _str(fields.get("system_fingerprint")) or call.system_fingerprint
+    call.response_service_tier = _str(fields.get("service_tier")) or call.response_service_tier
+    return bool(fields.get("choices"))
+
+
+def chunk_usage(call: GenAICall, usage: Any) -> None:
+    """The usage a chunk carries (the usage chunk ``stream_options.include_usage`` asks for)."""
+    _usage_chat(call, usage, "stream_usage_chunk")
+
+
+def summarise_chunks(
+    call: GenAICall, top: int, reasons: Mapping[int, str] | None, injected_usage: bool, completed: bool
+) -> None:
+    """Write a chunk stream's finish reasons and usage source into the call.
+
+    ``top`` is the highest choice index seen (-1 for none): every choice up to it, and up to the number asked
+    for, reports a reason, "error" if it was cut short. ``reasons`` maps choice indexes to the reasons that
+    arrived. ``injected_usage``: the usage chunk was asked for by llmtel, not the caller."""
+    found = reasons or _NO_REASONS
+    if top < 0 and completed:  # ended without a single choice: no reason to report
+        call.finish_reasons = []
+    elif top <= 0 and not call.choice_count:  # one choice, as most streams have
+        call.finish_reasons = [found.get(0, "error")]
+    else:
+        call.finish_reasons = [found.get(i, "error") for i in range(_choice_total(call, top))]
+    if call.usage_source is None:
+        call.usage_source = "absent"
+    elif injected_usage and call.usage_source == "stream_usage_chunk":
+        call.usage_source = "injected"
+
+
+_NO_REASONS: Mapping[int, str] = {}
+
+
+def _choice_total(call: GenAICall, top: int) -> int:
+    """How many choices a stream reports: up to the highest index seen, at least as many as asked for."""
+    return max(top + 1, call.choice_count or 1)
+
+
 class _StreamCounts:
     """What every stream accumulator keeps per item, on itself rather than on the call: the item count (kept by
     the traced iterator) and, when chunk timing is on, each item's arrival. The call is written when the stream
@@ -556,114 +604,53 @@ class _StreamCounts:
             call.chunk_times = self.times
 
 
-class ChunkAccumulator(_StreamCounts):
-    """Folds Chat Completions / legacy Completions stream chunks into the call: the ids, usage and finish
-    reasons (``DetailedChunkAccumulator`` adds content and chunk timing).
+class DetailedChunkAccumulator(_StreamCounts):
+    """Folds Chat Completions / legacy Completions chunks one by one when more than the lean fold is wanted: each
+    chunk's arrival (chunk timing) and, when content is captured, the text and tool-call deltas, reassembled
+    into output messages when the stream closes. The lean fold (ids, usage, finish reasons) runs inline in the
+    stream's traced iterator; this one reads the same with ``chunk_ids``, ``chunk_usage`` and
+    ``summarise_chunks``."""
 
-    The per-chunk fold itself is written inline in the stream's traced iterator
-    (``streams._traced_chunks``), which runs it for every chunk between the SDK's own work on the next one: a
-    typical chunk (one choice, no finish reason yet) costs four attribute reads there, and calls nothing here.
-    What it calls are the methods below: ``first`` while ``pending``, the others rarely.
-    """
-
-    __slots__ = ("finish", "hide_usage_chunk", "top")
-
-    def __init__(self, call: GenAICall, *, hide_usage_chunk: bool = False) -> None:
-        self.call, self.count, self.pending, self.times = call, 0, True, None
-        self.hide_usage_chunk = hide_usage_chunk  # the usage chunk was asked for by llmtel, not the caller
-        # The highest choice index seen (from the first chunk with a choice, and from each finish reason): every
-        # choice up to it, and up to the number asked for, reports a reason, "error" if cut short.
-        self.top = -1
-        self.finish: dict[int, str] = {}
-
-    def usage(self, chunk: Any) -> bool:
-        """Read a chunk's usage; True when the chunk must be hidden (the usage-only chunk llmtel asked for)."""
-        _usage_chat(self.call, chunk.usage, "stream_usage_chunk")
-        # A chunk's fields are read as attributes: unlike a whole response's, they are read for every chunk, so
-        # the type's lookups stay cached (the first chunk and the usage are read through ``_fields``).
-        return self.hide_usage_chunk and not chunk.choices  # not e.g. Azure's prompt-filter chunk
-
-    def choice(self, choice: Any) -> None:
-        """Note a choice's finish reason."""
-        index = choice.index
-        if index > self.top:
-            self.top = index
-        reason = choice.finish_reason
-        if reason is not None:
-            self.finish[index] = reason
-
-    def first(self, chunk: Any) -> None:
-        """Read each chunk while ``pending``: the first one's arrival, and the response's ids, until a chunk has
-        both an id and a choice (Azure's prompt-filter chunk comes first, with neither)."""
-        self.pending = self._ids(chunk)
-
-    def _ids(self, chunk: Any) -> bool:
-        """Read the ids (and, the first time, the arrival); True while a chunk with an id and a choice is yet to
-        come. The first choice seen makes ``top`` 0."""
-        call = self.call
-        if call.first_chunk_perf is None:
-            call.first_chunk_perf = time.perf_counter()
-        fields = _fields(chunk)
-        if fields.get("choices") and self.top < 0:
-            self.top = 0
-        # A later chunk read here keeps what an earlier one had and it lacks.
-        call.response_id = _str(fields.get("id")) or call.response_id
-        call.response_model = _str(fields.get("model")) or call.response_model
-        call.system_fingerprint = _str(fields.get("system_fingerprint")) or call.system_fingerprint
-        call.response_service_tier = _str(fields.get("service_tier")) or call.response_service_tier
-        return call.response_id is None or self.top < 0
-
-    def close(self, completed: bool) -> None:
-        """Write the counts and finish reasons into the call."""
-        call = self.call
-        self._counts_into_call()
-        if self.hide_usage_chunk and call.usage_source == "stream_usage_chunk":
-            call.usage_source = "injected"
-        top = self.top
-        if top < 0 and completed:  # ended without a single choice: no reason to report
-            call.finish_reasons = []
-        elif top <= 0 and not call.choice_count:  # one choice, as most streams have
-            call.finish_reasons = [self.finish.get(0, "error")]
-        else:
-            call.finish_reasons = [self.finish.get(i, "error") for i in range(self._choices())]
-        if call.usage_source is None:
-            call.usage_source = "absent"
-
-    def _choices(self) -> int:
-        """How many choices the stream reports: up to the highest index seen, at least as many as asked for."""
-        return max(self.top + 1, self.call.choice_count or 1)
-
-
-class DetailedChunkAccumulator(ChunkAccumulator):
-    """A ``ChunkAccumulator`` that also keeps each chunk's arrival (chunk timing) and, when content is captured,
-    the text and tool-call deltas, reassembled into output messages when the stream closes. It stays
-    ``pending``: ``first`` reads every chunk."""
-
-    __slots__ = ("capture", "ids_pending", "policy", "text", "tool_calls")
+    __slots__ = ("capture", "hide_usage_chunk", "policy", "reasons", "text", "tool_calls", "top")
 
     def __init__(
         self, call: GenAICall, policy: ContentPolicy, *, hide_usage_chunk: bool = False, chunk_timing: bool = False
     ) -> None:
-        super().__init__(call, hide_usage_chunk=hide_usage_chunk)
+        self.call, self.count, self.pending = call, 0, True
         self.times = [] if chunk_timing else None
+        self.hide_usage_chunk = hide_usage_chunk  # the usage chunk was asked for by llmtel, not the caller
         self.policy = policy
         self.capture = policy.capture
+        self.top = -1  # the highest choice index seen (see ``summarise_chunks``)
+        self.reasons: dict[int, str] = {}
         self.text: dict[int, list[str]] = {}  # choice index -> text deltas
         self.tool_calls: dict[int, dict[int, dict[str, Any]]] = {}  # choice index -> tool-call index -> parts
-        self.ids_pending = True
 
-    def first(self, chunk: Any) -> None:
-        """Read every chunk: the ids until known, then the arrival and content of each chunk the caller is given."""
-        if self.ids_pending:
-            self.ids_pending = self._ids(chunk)
+    def add(self, chunk: Any) -> bool:
+        """Fold one chunk in; False for the usage-only chunk llmtel asked for (hidden from the caller)."""
+        call = self.call
+        if self.pending:  # the ids, until a chunk with an id and a choice
+            if chunk_ids(call, chunk) and self.top < 0:
+                self.top = 0
+            self.pending = call.response_id is None or self.top < 0
         choices = chunk.choices
-        if self.hide_usage_chunk and not choices and chunk.usage is not None:
-            return  # the usage-only chunk llmtel asked for: not the caller's
+        usage = chunk.usage
+        if usage is not None:
+            chunk_usage(call, usage)
+            if self.hide_usage_chunk and not choices:
+                return False  # not e.g. Azure's prompt-filter chunk, which has no usage
         if self.times is not None:
             self.times.append(time.perf_counter())
-        if self.capture:
-            for choice in choices or ():
+        for choice in choices or ():
+            index = choice.index
+            if self.capture:
                 self._content(choice)
+            reason = choice.finish_reason
+            if reason is not None:
+                if index > self.top:
+                    self.top = index
+                self.reasons[index] = reason
+        return True
 
     def _content(self, choice: Any) -> None:
         index = choice.index
@@ -684,12 +671,13 @@ class DetailedChunkAccumulator(ChunkAccumulator):
 
     def close(self, completed: bool) -> None:
         """Write the counts, finish reasons and accumulated output into the call."""
-        super().close(completed)
+        call = self.call
+        self._counts_into_call()
+        summarise_chunks(call, self.top, self.reasons, self.hide_usage_chunk, completed)
         if not self.capture:
             return
-        call = self.call
         messages = []
-        for i in range(self._choices()):
+        for i in range(_choice_total(call, self.top)):
             parts: list[dict[str, Any]] = []
             if i in self.text:
                 parts.append(self.policy.text_part("".join(self.text[i])))

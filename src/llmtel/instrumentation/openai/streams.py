@@ -22,17 +22,22 @@ from opentelemetry.trace import Span
 
 from llmtel.genai.emit import GenAITelemetry
 from llmtel.genai.record import GenAICall
-from llmtel.instrumentation.openai.extract import ChunkAccumulator, apply_error
+from llmtel.instrumentation.openai.extract import apply_error, chunk_ids, chunk_usage, summarise_chunks
 from llmtel.instrumentation.patching import Hook
 
 _logger = logging.getLogger("llmtel.instrumentation.openai")
 
 
 class Accumulator(Protocol):
-    """What a stream's items are folded into: it keeps its own counters and touches the call only at the edges
-    (first item, usage, close). The traced iterator counts the items it gives the caller into ``count``."""
+    """What a stream's items are folded into one by one (Responses events; chat chunks when their content is
+    captured or their arrival timed). It keeps its own counters and writes the call when the stream closes; the
+    traced iterator counts the items it gives the caller into ``count``."""
 
     count: int
+
+    def add(self, item: Any) -> bool:
+        """Fold one item in; False when it must be hidden from the caller."""
+        ...
 
     def unreadable(self) -> None:
         """Note an item that could not be read (it is passed to the caller unchanged, and counted)."""
@@ -43,32 +48,16 @@ class Accumulator(Protocol):
         ...
 
 
-class ItemAccumulator(Accumulator, Protocol):
-    """An accumulator that folds each item in itself (Responses events). ``ChunkAccumulator`` does not: its
-    fold is written inline in ``_traced_chunks``."""
-
-    def add(self, item: Any) -> bool:
-        """Fold one item in; False when it must be hidden from the caller."""
-        ...
-
-
 class StreamState:
-    """The span of one streamed call and everything needed to end it exactly once."""
+    """The span of one streamed call (or of a raw response not read yet) and everything needed to end it exactly
+    once. Subclasses write what the stream amounted to into the call (``summarise``); this one has nothing to add."""
 
-    __slots__ = ("_open", "_watch", "accumulator", "call", "context", "span", "telemetry")
+    __slots__ = ("_open", "_watch", "call", "context", "span", "telemetry")
 
-    def __init__(
-        self,
-        telemetry: GenAITelemetry,
-        call: GenAICall,
-        span: Span,
-        accumulator: Accumulator,
-        context: Context | None = None,
-    ) -> None:
+    def __init__(self, telemetry: GenAITelemetry, call: GenAICall, span: Span, context: Context | None = None) -> None:
         self.telemetry = telemetry
         self.call = call
         self.span = span
-        self.accumulator = accumulator
         self.context = context  # the span's context, for the metric points recorded when the stream ends
         self._open = [True]  # popped by the one finish that ends the span: ``list.pop`` is atomic
         self._watch: weakref.ref[Any] | None = None  # see ``on_abandon``
@@ -83,16 +72,87 @@ class StreamState:
         self._watch = None
         try:
             self.call.stream_end = end
-            self.accumulator.close(end == "completed")
+            self.summarise(end == "completed")
             if error is not None and isinstance(error, Exception):  # not a KeyboardInterrupt and the like
                 apply_error(self.call, error)  # the stream broke: failure mode and hint, as for a failed call
         except Exception:  # noqa: BLE001
             _log_once("close", "llmtel: could not summarise a stream")
         self.telemetry.finish(self.call, self.span, error, self.context)
 
+    def summarise(self, completed: bool) -> None:
+        """Write what the stream amounted to into the call (``completed``: it was read to its end)."""
+
+    def unreadable(self) -> None:
+        """An item could not be read; it is passed on unchanged, and counted."""
+
     def _collected(self, ref: weakref.ref[Any]) -> None:
         _watched.discard(ref)  # not always ``_watch``: a raw response and the stream parsed from it are both watched
         self.finish("abandoned")
+
+
+class AccumulatedStream(StreamState):
+    """A stream whose items an ``Accumulator`` folds in, one call per item."""
+
+    __slots__ = ("accumulator",)
+
+    def __init__(
+        self, telemetry: GenAITelemetry, call: GenAICall, span: Span, accumulator: Accumulator,
+        context: Context | None = None,
+    ) -> None:
+        StreamState.__init__(self, telemetry, call, span, context)
+        self.accumulator = accumulator
+
+    def summarise(self, completed: bool) -> None:
+        self.accumulator.close(completed)
+
+    def unreadable(self) -> None:
+        self.accumulator.unreadable()
+
+
+class ChunkStream(StreamState):
+    """A Chat Completions (or legacy Completions) stream whose chunks ``_traced_chunks`` folds inline, keeping
+    here what the span needs of them: the chunk count, whether the response's ids are still to be read, the
+    highest choice index seen and the finish reasons. Usage is read into the call as it arrives.
+
+    One object per stream, read and written by the traced iterator itself: a typical chunk (one choice, no
+    finish reason yet) costs four attribute reads and calls nothing."""
+
+    __slots__ = ("count", "hide_usage_chunk", "pending", "reasons", "top")
+
+    def __init__(
+        self, telemetry: GenAITelemetry, call: GenAICall, span: Span, context: Context | None = None,
+        hide_usage_chunk: bool = False,
+    ) -> None:
+        # The base class's fields, set here rather than through a second ``__init__`` call: one runs per stream.
+        self.telemetry, self.call, self.span, self.context = telemetry, call, span, context
+        self._open = [True]
+        self._watch = None
+        self.count = 0  # the chunks the caller is given
+        self.pending = True  # until a chunk with an id and a choice has been read
+        self.top = -1  # the highest choice index seen (see ``extract.summarise_chunks``)
+        self.reasons: dict[int, str] | None = None  # choice index -> finish reason
+        self.hide_usage_chunk = hide_usage_chunk  # the usage chunk was asked for by llmtel, not the caller
+
+    def first(self, chunk: Any) -> None:
+        """Read a chunk while the response's ids are pending: the first one (its arrival too), and any after it
+        until one has an id and a choice."""
+        call = self.call
+        if chunk_ids(call, chunk) and self.top < 0:
+            self.top = 0
+        self.pending = call.response_id is None or self.top < 0
+
+    def choice(self, choice: Any) -> None:
+        """Note a choice's finish reason."""
+        index = choice.index
+        if index > self.top:
+            self.top = index
+        if self.reasons is None:
+            self.reasons = {}
+        self.reasons[index] = choice.finish_reason
+
+    def summarise(self, completed: bool) -> None:
+        self.call.chunk_count = self.count
+        summarise_chunks(self.call, self.top, self.reasons, self.hide_usage_chunk, completed)
 
 
 # Weak references to the objects whose collection ends a span as "abandoned". The set keeps each reference
@@ -131,14 +191,14 @@ def _ended(state: StreamState, error: BaseException, inner_close: Any = None) ->
 
 
 def _unreadable(state: StreamState) -> None:
-    """An item the accumulator raised on: logged once and counted; the caller gets it unchanged."""
+    """An item the fold raised on: logged once and counted; the caller gets it unchanged."""
     _log_once("chunk", "llmtel: could not read a stream chunk; the span keeps what was read before")
-    state.accumulator.unreadable()
+    state.unreadable()
 
 
-def _traced_iterator(inner: Iterator[Any], state: StreamState) -> Iterator[Any]:
-    """Passes ``inner``'s items on, folding each into the accumulator with its ``add`` (Responses events)."""
-    accumulator: Any = state.accumulator  # an ItemAccumulator
+def _traced_iterator(inner: Iterator[Any], state: AccumulatedStream) -> Iterator[Any]:
+    """Passes ``inner``'s items on, folding each into the state's accumulator with its ``add``."""
+    accumulator = state.accumulator
     add = accumulator.add  # bound once: the loop runs for every item
     try:
         for item in inner:
@@ -155,27 +215,28 @@ def _traced_iterator(inner: Iterator[Any], state: StreamState) -> Iterator[Any]:
     state.finish("completed")
 
 
-def _traced_chunks(inner: Iterator[Any], state: StreamState) -> Iterator[Any]:
-    """Passes Chat Completions (or legacy Completions) chunks on, with ``ChunkAccumulator``'s fold written
-    inline: it runs for every chunk, and a method call per chunk would cost a third as much again.
+def _traced_chunks(inner: Iterator[Any], state: ChunkStream) -> Iterator[Any]:
+    """Passes Chat Completions (or legacy Completions) chunks on, folding them inline into ``state``: it runs for
+    every chunk, and a method call per chunk would cost a third as much again.
 
-    The fold: ``first`` while the accumulator is pending (the ids; every chunk for the detailed one), the
-    usage where a chunk has it (the usage-only chunk llmtel asked for is hidden), and each finish reason. A
-    choice's index is learned from the first chunk with choices and from its finish reason."""
-    fold: Any = state.accumulator  # a ChunkAccumulator
+    The fold: ``first`` while the ids are pending, the usage where a chunk has it (the usage-only chunk llmtel
+    asked for is hidden), and each finish reason. A choice's index is learned from the first chunk with choices
+    and from its finish reason."""
     try:
         for chunk in inner:
             try:
-                if fold.pending:
-                    fold.first(chunk)
-                if chunk.usage is not None and fold.usage(chunk):
-                    continue  # the usage-only chunk llmtel asked for: hidden from the caller
+                if state.pending:
+                    state.first(chunk)
+                if chunk.usage is not None:
+                    chunk_usage(state.call, chunk.usage)
+                    if state.hide_usage_chunk and not chunk.choices:  # not e.g. Azure's prompt-filter chunk
+                        continue  # the usage-only chunk llmtel asked for: hidden from the caller
                 for choice in chunk.choices or ():
                     if choice.finish_reason is not None:
-                        fold.choice(choice)
+                        state.choice(choice)
             except Exception:  # noqa: BLE001 - a malformed chunk must not break the caller's stream
                 _unreadable(state)
-            fold.count += 1
+            state.count += 1
             yield chunk
     except BaseException as error:
         _ended(state, error, getattr(inner, "close", None))
@@ -183,9 +244,9 @@ def _traced_chunks(inner: Iterator[Any], state: StreamState) -> Iterator[Any]:
     state.finish("completed")
 
 
-async def _traced_async_iterator(inner: AsyncIterator[Any], state: StreamState) -> AsyncIterator[Any]:
+async def _traced_async_iterator(inner: AsyncIterator[Any], state: AccumulatedStream) -> AsyncIterator[Any]:
     """``_traced_iterator`` for async streams."""
-    accumulator: Any = state.accumulator
+    accumulator = state.accumulator
     add = accumulator.add
     try:
         async for item in inner:
@@ -202,22 +263,23 @@ async def _traced_async_iterator(inner: AsyncIterator[Any], state: StreamState) 
     state.finish("completed")
 
 
-async def _traced_async_chunks(inner: AsyncIterator[Any], state: StreamState) -> AsyncIterator[Any]:
+async def _traced_async_chunks(inner: AsyncIterator[Any], state: ChunkStream) -> AsyncIterator[Any]:
     """``_traced_chunks`` for async streams."""
-    fold: Any = state.accumulator
     try:
         async for chunk in inner:
             try:
-                if fold.pending:
-                    fold.first(chunk)
-                if chunk.usage is not None and fold.usage(chunk):
-                    continue
+                if state.pending:
+                    state.first(chunk)
+                if chunk.usage is not None:
+                    chunk_usage(state.call, chunk.usage)
+                    if state.hide_usage_chunk and not chunk.choices:
+                        continue
                 for choice in chunk.choices or ():
                     if choice.finish_reason is not None:
-                        fold.choice(choice)
+                        state.choice(choice)
             except Exception:  # noqa: BLE001
                 _unreadable(state)
-            fold.count += 1
+            state.count += 1
             yield chunk
     except BaseException as error:
         _ended(state, error)
@@ -288,24 +350,25 @@ CLOSING_CLASSES: tuple[tuple[str, str, bool, Callable[[Any], Any]], ...] = (
 )
 
 
-def _instrument(stream: Any, state: StreamState, traced: Any, code_attribute: str) -> bool:
+def instrument_stream(stream: Any, state: ChunkStream | AccumulatedStream) -> bool:
+    """Instrument an ``openai.Stream`` in place; False if its internals are not what we expect."""
     inner = getattr(stream, "_iterator", None)
     if inner is None:
         return False
-    if getattr(inner, code_attribute, None) in _TRACED_CODES:  # ``APIResponse.parse()`` returns its stream again
-        return True
-    stream._iterator = traced(inner, state)
-    on_abandon(state, stream)
+    if getattr(inner, "gi_code", None) not in _TRACED_CODES:  # ``APIResponse.parse()`` returns its stream again
+        traced = _traced_chunks if type(state) is ChunkStream else _traced_iterator
+        stream._iterator = traced(inner, state)  # type: ignore[arg-type]
+        on_abandon(state, stream)
     return True
 
 
-def instrument_stream(stream: Any, state: StreamState) -> bool:
-    """Instrument an ``openai.Stream`` in place; False if its internals are not what we expect."""
-    traced = _traced_chunks if isinstance(state.accumulator, ChunkAccumulator) else _traced_iterator
-    return _instrument(stream, state, traced, "gi_code")
-
-
-def instrument_async_stream(stream: Any, state: StreamState) -> bool:
+def instrument_async_stream(stream: Any, state: ChunkStream | AccumulatedStream) -> bool:
     """Instrument an ``openai.AsyncStream`` in place; False if its internals are not what we expect."""
-    traced = _traced_async_chunks if isinstance(state.accumulator, ChunkAccumulator) else _traced_async_iterator
-    return _instrument(stream, state, traced, "ag_code")
+    inner = getattr(stream, "_iterator", None)
+    if inner is None:
+        return False
+    if getattr(inner, "ag_code", None) not in _TRACED_CODES:
+        traced = _traced_async_chunks if type(state) is ChunkStream else _traced_async_iterator
+        stream._iterator = traced(inner, state)  # type: ignore[arg-type]
+        on_abandon(state, stream)
+    return True

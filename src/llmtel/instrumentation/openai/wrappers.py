@@ -24,6 +24,8 @@ from llmtel.genai.emit import GenAITelemetry
 from llmtel.genai.record import GenAICall
 from llmtel.instrumentation.openai import extract
 from llmtel.instrumentation.openai.streams import (
+    AccumulatedStream,
+    ChunkStream,
     StreamState,
     instrument_async_stream,
     instrument_stream,
@@ -225,16 +227,16 @@ class OpenAIHooks:
             extract.apply_response(call, result, self.telemetry.content)
             self.telemetry.finish(call, started.span, None, started.context)
 
-    def _state(self, call: GenAICall, started: _Started) -> StreamState:
+    def _state(self, call: GenAICall, started: _Started) -> ChunkStream | AccumulatedStream:
         if call.api_type == sc.API_TYPE_RESPONSES:
             accumulator: Any = extract.EventAccumulator(call, self.telemetry.content, chunk_timing=self.chunk_timing)
         elif self._lean_chunks:
-            accumulator = extract.ChunkAccumulator(call, hide_usage_chunk=started.injected)
+            return ChunkStream(self.telemetry, call, started.span, started.context, started.injected)
         else:
             accumulator = extract.DetailedChunkAccumulator(
                 call, self.telemetry.content, hide_usage_chunk=started.injected, chunk_timing=self.chunk_timing
             )
-        return StreamState(self.telemetry, call, started.span, accumulator, started.context)
+        return AccumulatedStream(self.telemetry, call, started.span, accumulator, started.context)
 
     def _observe_legacy_response(self, raw: Any, call: GenAICall, started: _Started) -> None:
         """``with_raw_response``: parse now (the SDK caches it, so the caller's ``parse()`` gets the same object)."""
@@ -250,10 +252,11 @@ class OpenAIHooks:
         """``with_streaming_response``: the caller reads the body; record when they parse or close it.
 
         Closing the raw response ends the span (a stream made from it cannot go on after that)."""
+        state: Any  # a ChunkStream or AccumulatedStream when streamed
         if call.stream:
             state = self._state(call, started)
         else:  # read whole by parse(), or never: there is no stream to sum up, no finish reason to invent
-            state = StreamState(self.telemetry, call, started.span, _NO_STREAM, started.context)
+            state = StreamState(self.telemetry, call, started.span, started.context)
         original_parse = raw.parse
         hooks = self
 
@@ -313,21 +316,6 @@ def _end_scope(tokens: _Tokens) -> None:
     except ValueError:  # reset from another context: cannot happen from the wrappers above, never raise
         _log_once("scope", "llmtel: an OpenAI call ended in another context than it began in")
     otel_context.detach(tokens[0])
-
-
-class _NoStream:
-    """The accumulator of a call that is not streamed: nothing to fold in, nothing to summarise."""
-
-    count = 0
-
-    def unreadable(self) -> None:
-        pass
-
-    def close(self, completed: bool) -> None:
-        pass
-
-
-_NO_STREAM = _NoStream()
 
 
 def _request_body(options: Any) -> Any:
