@@ -89,15 +89,8 @@ def _arguments(raw: Any) -> Any:
 
 
 RequestReader = Callable[[GenAICall, Any], None]
-
-
-def _into(field: str, read: Callable[[Any], Any]) -> RequestReader:
-    """A reader that stores ``read(value)`` in the record's ``field``."""
-
-    def store(call: GenAICall, value: Any) -> None:
-        setattr(call, field, read(value))
-
-    return store
+# How one request key is read: into a record field through a check (``(field, check)``), or by a reader.
+KeyReader = tuple[str, Callable[[Any], Any]] | RequestReader
 
 
 def _choice_count(call: GenAICall, value: Any) -> None:
@@ -134,39 +127,72 @@ def _conversation(call: GenAICall, value: Any) -> None:
     call.conversation_id = _str(value.get("id") if isinstance(value, Mapping) else value)
 
 
-# Request keys -> reader, per API. A body has a handful of the dozens of keys these APIs take, so extraction
-# visits only the keys both have (``apply_request``).
-_SHARED_PARAMS: dict[str, RequestReader] = {
-    "temperature": _into("temperature", _number),
-    "top_p": _into("top_p", _number),
-    "seed": _into("seed", _int),
-    "frequency_penalty": _into("frequency_penalty", _number),
-    "presence_penalty": _into("presence_penalty", _number),
-    "stop": _into("stop_sequences", _stop),
-    "service_tier": _into("request_service_tier", _service_tier),
+# Request keys -> how each is read, per API. A key that is absent, or None, leaves its field unset.
+_SHARED_PARAMS: dict[str, KeyReader] = {
+    "temperature": ("temperature", _number),
+    "top_p": ("top_p", _number),
+    "seed": ("seed", _int),
+    "frequency_penalty": ("frequency_penalty", _number),
+    "presence_penalty": ("presence_penalty", _number),
+    "stop": ("stop_sequences", _stop),
+    "service_tier": ("request_service_tier", _service_tier),
     "n": _choice_count,
 }
-_CHAT_PARAMS: dict[str, RequestReader] = {
+_CHAT_PARAMS: dict[str, KeyReader] = {
     **_SHARED_PARAMS,
     "max_completion_tokens": _max_completion_tokens,
     "max_tokens": _max_tokens,
-    "reasoning_effort": _into("reasoning_level", _str),
+    "reasoning_effort": ("reasoning_level", _str),
     "response_format": _response_format,
 }
-_RESPONSES_PARAMS: dict[str, RequestReader] = {
+_RESPONSES_PARAMS: dict[str, KeyReader] = {
     **_SHARED_PARAMS,
-    "max_output_tokens": _into("max_tokens", _int),
+    "max_output_tokens": ("max_tokens", _int),
     "reasoning": _reasoning,
     "text": _text,
-    "previous_response_id": _into("previous_response_id", _str),
+    "previous_response_id": ("previous_response_id", _str),
     "conversation": _conversation,
 }
+# The checks a generated reader writes inline rather than calls (the same tests as the functions').
+_INLINE_CHECKS: dict[Callable[[Any], Any], str] = {
+    _number: "float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None",
+    _int: "v if type(v) is int else None",
+    _str: "v if isinstance(v, str) and v else None",
+}
+
+
+def _params_reader(params: dict[str, KeyReader]) -> Callable[[GenAICall, Callable[[str], Any]], None]:
+    """A reader of ``params``' keys out of a request body (given its ``get``), generated once as straight-line
+    code: ``v = get(key)`` and, when ``v`` is not None, the field's check written inline or the key's reader
+    called. It runs for every call; inside a real call this costs less than visiting the body's keys and
+    calling a reader per key, because each call of a small function costs more there than its work."""
+    lines = ["def read(call, get):"]
+    namespace: dict[str, Any] = {}
+    for number, (key, reader) in enumerate(params.items()):
+        lines += [f"    v = get({key!r})", "    if v is not None:"]
+        if isinstance(reader, tuple):
+            field, check = reader
+            if not field.isidentifier() or field not in GenAICall.__slots__:
+                raise ValueError(f"not a GenAICall field: {field!r}")
+            if check in _INLINE_CHECKS:
+                lines.append(f"        call.{field} = {_INLINE_CHECKS[check]}")
+            else:
+                namespace[f"check_{number}"] = check
+                lines.append(f"        call.{field} = check_{number}(v)")
+        else:
+            namespace[f"read_{number}"] = reader
+            lines.append(f"        read_{number}(call, v)")
+    exec("\n".join(lines), namespace)  # noqa: S102 - built from our own constant tables, checked above
+    read: Callable[[GenAICall, Callable[[str], Any]], None] = namespace["read"]
+    return read
+
+
+_read_chat_params = _params_reader(_CHAT_PARAMS)
+_read_responses_params = _params_reader(_RESPONSES_PARAMS)
 
 
 def apply_request(call: GenAICall, body: Mapping[str, Any], policy: ContentPolicy) -> None:
-    """Fill request parameters (and, when captured, request content) from the JSON body being sent.
-
-    Runs on every call: only the keys the body has are read (a handful of the dozens possible)."""
+    """Fill request parameters (and, when captured, request content) from the JSON body being sent."""
     get = body.get
     call.request_model = _str(get("model"))
     call.stream = get("stream") is True
@@ -175,9 +201,10 @@ def apply_request(call: GenAICall, body: Mapping[str, Any], policy: ContentPolic
         call.encoding_formats = (fmt,) if isinstance(fmt, str) else None
         call.dimensions = _int(get("dimensions"))
         return
-    readers = _RESPONSES_PARAMS if call.api_type == sc.API_TYPE_RESPONSES else _CHAT_PARAMS
-    for key in body.keys() & readers.keys():
-        readers[key](call, body[key])
+    if call.api_type == sc.API_TYPE_RESPONSES:
+        _read_responses_params(call, get)
+    else:
+        _read_chat_params(call, get)
     if not policy.capture:
         return
     if call.api_type == sc.API_TYPE_RESPONSES:
@@ -383,15 +410,25 @@ def _detail(usage: Mapping[str, Any] | _Attributes, details: str, name: str) -> 
 
 
 def _usage_chat(call: GenAICall, usage: Any, source: str) -> None:
-    """Chat/legacy-completions usage (``prompt_tokens``…), also what embeddings report."""
+    """Chat/legacy-completions usage (``prompt_tokens``…), also what embeddings report.
+
+    Like the other readers that run for every call (``apply_response``, ``chunk_ids``), it is written out flat,
+    with the checks of ``_int`` and ``_str`` inline: inside a real call, with the caches cold after the SDK's
+    work, each call of a small helper costs more than the check it makes."""
     fields = _fields(usage)
-    call.input_tokens = _int(fields.get("prompt_tokens"))
+    value = fields.get("prompt_tokens")
+    call.input_tokens = value if type(value) is int else None
     call.usage_source = source
     if call.operation == sc.OP_EMBEDDINGS:  # embeddings usage has no output tokens and no details
         return
-    call.output_tokens = _int(fields.get("completion_tokens"))
-    call.cache_read_tokens = _detail(fields, "prompt_tokens_details", "cached_tokens")
-    call.reasoning_tokens = _detail(fields, "completion_tokens_details", "reasoning_tokens")
+    value = fields.get("completion_tokens")
+    call.output_tokens = value if type(value) is int else None
+    details = fields.get("prompt_tokens_details")
+    value = None if details is None else _fields(details).get("cached_tokens")
+    call.cache_read_tokens = value if type(value) is int else None
+    details = fields.get("completion_tokens_details")
+    value = None if details is None else _fields(details).get("reasoning_tokens")
+    call.reasoning_tokens = value if type(value) is int else None
 
 
 def _usage_responses(call: GenAICall, usage: Any, source: str) -> None:
@@ -408,8 +445,10 @@ def apply_response(call: GenAICall, response: Any, policy: ContentPolicy) -> Non
     if call.api_type == sc.API_TYPE_RESPONSES:
         apply_responses_object(call, response, policy)
         return
-    fields = _fields(response)
-    call.response_model = _str(fields.get("model")) or call.response_model
+    fields = _fields(response)  # written out flat, as ``_usage_chat`` is
+    value = fields.get("model")
+    if isinstance(value, str) and value:
+        call.response_model = value
     usage = fields.get("usage")
     if usage is not None:
         _usage_chat(call, usage, "response")
@@ -417,11 +456,18 @@ def apply_response(call: GenAICall, response: Any, policy: ContentPolicy) -> Non
         call.usage_source = "absent"
     if call.operation == sc.OP_EMBEDDINGS:
         return
-    call.response_id = _str(fields.get("id"))
-    call.system_fingerprint = _str(fields.get("system_fingerprint"))
-    call.response_service_tier = _str(fields.get("service_tier"))
+    value = fields.get("id")
+    call.response_id = value if isinstance(value, str) and value else None
+    value = fields.get("system_fingerprint")
+    call.system_fingerprint = value if isinstance(value, str) and value else None
+    value = fields.get("service_tier")
+    call.response_service_tier = value if isinstance(value, str) and value else None
     choices = fields.get("choices") or ()
-    call.finish_reasons = [_finish_reason(_fields(c).get("finish_reason")) for c in choices]
+    reasons = []
+    for choice in choices:  # the conventions report "error" where a reason was expected but none arrived
+        value = _fields(choice).get("finish_reason")
+        reasons.append(value if isinstance(value, str) and value else "error")
+    call.finish_reasons = reasons
     if policy.capture:
         call.output_messages = [_choice_message(c, policy) for c in choices]
 
@@ -538,11 +584,19 @@ def chunk_ids(call: GenAICall, chunk: Any) -> bool:
     prompt-filter chunk comes first, with neither an id nor a choice)."""
     if call.first_chunk_perf is None:
         call.first_chunk_perf = time.perf_counter()
-    fields = _fields(chunk)
-    call.response_id = _str(fields.get("id")) or call.response_id
-    call.response_model = _str(fields.get("model")) or call.response_model
-    call.system_fingerprint = _str(fields.get("system_fingerprint")) or call.system_fingerprint
-    call.response_service_tier = _str(fields.get("service_tier")) or call.response_service_tier
+    fields = _fields(chunk)  # written out flat, as ``_usage_chat`` is
+    value = fields.get("id")
+    if isinstance(value, str) and value:
+        call.response_id = value
+    value = fields.get("model")
+    if isinstance(value, str) and value:
+        call.response_model = value
+    value = fields.get("system_fingerprint")
+    if isinstance(value, str) and value:
+        call.system_fingerprint = value
+    value = fields.get("service_tier")
+    if isinstance(value, str) and value:
+        call.response_service_tier = value
     return bool(fields.get("choices"))
 
 
