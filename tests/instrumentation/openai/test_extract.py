@@ -415,3 +415,19 @@ def test_a_model_built_without_pydantic_constructors_is_still_read():
     call = GenAICall(operation=sc.OP_EMBEDDINGS, provider=sc.PROVIDER_OPENAI)
     extract.apply_response(call, raw, OFF)
     assert (call.response_model, call.input_tokens, call.usage_source) == ("text-embedding-3-small", 3, "response")
+
+
+def test_the_inline_checks_of_generated_readers_agree_with_the_functions():
+    """``_params_reader`` writes the checks of ``_number``, ``_int`` and ``_str`` inline: the copies must give
+    what the functions give, value for value."""
+    import enum
+
+    class Tier(str, enum.Enum):
+        FLEX = "flex"
+
+    values = [0, 1, -3, 2.5, float("nan"), True, False, "0.3", "", "x", Tier.FLEX, [], {}, b"1", 10**20]
+    for check, expression in extract._INLINE_CHECKS.items():
+        inline = eval(f"lambda v: {expression}")  # noqa: S307 - our own constant expressions
+        for value in values:
+            expected, got = check(value), inline(value)
+            assert type(got) is type(expected) and (got == expected or got != got), (check.__name__, value)
