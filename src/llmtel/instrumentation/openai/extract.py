@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from types import MappingProxyType
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -409,8 +410,9 @@ def _detail(usage: Mapping[str, Any] | _Attributes, details: str, name: str) -> 
     return None if found is None else _int(_fields(found).get(name))
 
 
-def _usage_chat(call: GenAICall, usage: Any, source: str) -> None:
-    """Chat/legacy-completions usage (``prompt_tokens``…), also what embeddings report.
+def chat_usage(call: GenAICall, usage: Any, source: str) -> None:
+    """Chat/legacy-completions usage (``prompt_tokens``…), also what embeddings report; ``source`` is where it
+    came from (``"response"``, or ``"stream_usage_chunk"`` for the usage chunk of a stream).
 
     Like the other readers that run for every call (``apply_response``, ``chunk_ids``), it is written out flat,
     with the checks of ``_int`` and ``_str`` inline: inside a real call, with the caches cold after the SDK's
@@ -445,13 +447,13 @@ def apply_response(call: GenAICall, response: Any, policy: ContentPolicy) -> Non
     if call.api_type == sc.API_TYPE_RESPONSES:
         apply_responses_object(call, response, policy)
         return
-    fields = _fields(response)  # written out flat, as ``_usage_chat`` is
+    fields = _fields(response)  # written out flat, as ``chat_usage`` is
     value = fields.get("model")
     if isinstance(value, str) and value:
         call.response_model = value
     usage = fields.get("usage")
     if usage is not None:
-        _usage_chat(call, usage, "response")
+        chat_usage(call, usage, "response")
     elif call.usage_source is None:
         call.usage_source = "absent"
     if call.operation == sc.OP_EMBEDDINGS:
@@ -584,7 +586,7 @@ def chunk_ids(call: GenAICall, chunk: Any) -> bool:
     prompt-filter chunk comes first, with neither an id nor a choice)."""
     if call.first_chunk_perf is None:
         call.first_chunk_perf = time.perf_counter()
-    fields = _fields(chunk)  # written out flat, as ``_usage_chat`` is
+    fields = _fields(chunk)  # written out flat, as ``chat_usage`` is
     value = fields.get("id")
     if isinstance(value, str) and value:
         call.response_id = value
@@ -598,11 +600,6 @@ def chunk_ids(call: GenAICall, chunk: Any) -> bool:
     if isinstance(value, str) and value:
         call.response_service_tier = value
     return bool(fields.get("choices"))
-
-
-def chunk_usage(call: GenAICall, usage: Any) -> None:
-    """The usage a chunk carries (the usage chunk ``stream_options.include_usage`` asks for)."""
-    _usage_chat(call, usage, "stream_usage_chunk")
 
 
 def summarise_chunks(
@@ -626,7 +623,7 @@ def summarise_chunks(
         call.usage_source = "injected"
 
 
-_NO_REASONS: Mapping[int, str] = {}
+_NO_REASONS: Mapping[int, str] = MappingProxyType({})  # read-only: shared by every stream
 
 
 def _choice_total(call: GenAICall, top: int) -> int:
@@ -662,7 +659,7 @@ class DetailedChunkAccumulator(_StreamCounts):
     """Folds Chat Completions / legacy Completions chunks one by one when more than the lean fold is wanted: each
     chunk's arrival (chunk timing) and, when content is captured, the text and tool-call deltas, reassembled
     into output messages when the stream closes. The lean fold (ids, usage, finish reasons) runs inline in the
-    stream's traced iterator; this one reads the same with ``chunk_ids``, ``chunk_usage`` and
+    stream's traced iterator; this one reads the same with ``chunk_ids``, ``chat_usage`` and
     ``summarise_chunks``."""
 
     __slots__ = ("capture", "hide_usage_chunk", "policy", "reasons", "text", "tool_calls", "top")
@@ -690,7 +687,7 @@ class DetailedChunkAccumulator(_StreamCounts):
         choices = chunk.choices
         usage = chunk.usage
         if usage is not None:
-            chunk_usage(call, usage)
+            chat_usage(call, usage, "stream_usage_chunk")
             if self.hide_usage_chunk and not choices:
                 return False  # not e.g. Azure's prompt-filter chunk, which has no usage
         if self.times is not None:

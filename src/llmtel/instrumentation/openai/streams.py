@@ -22,7 +22,7 @@ from opentelemetry.trace import Span
 
 from llmtel.genai.emit import GenAITelemetry
 from llmtel.genai.record import GenAICall
-from llmtel.instrumentation.openai.extract import apply_error, chunk_ids, chunk_usage, summarise_chunks
+from llmtel.instrumentation.openai.extract import apply_error, chat_usage, chunk_ids, summarise_chunks
 from llmtel.instrumentation.patching import Hook
 
 _logger = logging.getLogger("llmtel.instrumentation.openai")
@@ -228,7 +228,7 @@ def _traced_chunks(inner: Iterator[Any], state: ChunkStream) -> Iterator[Any]:
                 if state.pending:
                     state.first(chunk)
                 if chunk.usage is not None:
-                    chunk_usage(state.call, chunk.usage)
+                    chat_usage(state.call, chunk.usage, "stream_usage_chunk")
                     if state.hide_usage_chunk and not chunk.choices:  # not e.g. Azure's prompt-filter chunk
                         continue  # the usage-only chunk llmtel asked for: hidden from the caller
                 for choice in chunk.choices or ():
@@ -271,7 +271,7 @@ async def _traced_async_chunks(inner: AsyncIterator[Any], state: ChunkStream) ->
                 if state.pending:
                     state.first(chunk)
                 if chunk.usage is not None:
-                    chunk_usage(state.call, chunk.usage)
+                    chat_usage(state.call, chunk.usage, "stream_usage_chunk")
                     if state.hide_usage_chunk and not chunk.choices:
                         continue
                 for choice in chunk.choices or ():
