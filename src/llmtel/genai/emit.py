@@ -200,21 +200,6 @@ def exception_attributes(
 _MAX_CACHED = 512
 
 
-def price(prices: PriceBook | None, call: GenAICall) -> Cost | None:
-    """The call's cost (None for failures, fetches, or without a price book); the debug view shows the same."""
-    if prices is None or call.operation == sc.OP_FETCH_RESPONSE or call.error_type is not None:
-        return None
-    return prices.cost_of_counts(
-        call.provider,
-        call.response_model or call.request_model,
-        call.input_tokens,
-        call.output_tokens,
-        call.cache_read_tokens,  # None counts as 0 there
-        call.cache_write_tokens,
-        call.reasoning_tokens,
-    )
-
-
 class GenAITelemetry:
     """Creates the tracer, instruments and event logger once; starts and finishes spans for calls."""
 
@@ -311,7 +296,20 @@ class GenAITelemetry:
             exception = None
             if error is not None or call.error_type is not None:
                 exception = self._failure(call, span, error)
-            cost = price(self.prices, call)
+            # The cost: none for failures, fetches, or without a price book (the debug view is given the same).
+            prices = self.prices
+            if prices is None or call.operation == sc.OP_FETCH_RESPONSE or call.error_type is not None:
+                cost = None
+            else:
+                cost = prices.cost_of_counts(
+                    call.provider,
+                    call.response_model or call.request_model,
+                    call.input_tokens,
+                    call.output_tokens,
+                    call.cache_read_tokens,  # None counts as 0 there
+                    call.cache_write_tokens,
+                    call.reasoning_tokens,
+                )
             if span.is_recording():
                 span.set_attributes(end_attributes(call, cost))
                 if self._content_on_span:

@@ -69,6 +69,25 @@ def test_chat_request_parameters():
     assert call.input_messages is None  # content off
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"max_tokens": 50}, 50),
+        ({"max_completion_tokens": 100}, 100),
+        ({"max_completion_tokens": 100, "max_tokens": 50}, 100),  # the newer key wins, in either order
+        ({"max_tokens": 50, "max_completion_tokens": 100}, 100),
+        ({"max_tokens": 50, "max_completion_tokens": "100"}, 50),  # an invalid one does not erase a valid one
+        ({"max_tokens": 50, "max_completion_tokens": None}, 50),
+        ({"max_tokens": True}, None),
+        ({"max_tokens": 2.0}, None),
+    ],
+)
+def test_chat_max_tokens_from_either_key(body, expected):
+    call = chat_call()
+    extract.apply_request(call, {"model": "gpt-4o", **body}, OFF)
+    assert call.max_tokens == expected
+
+
 def test_defaults_are_not_reported():
     call = chat_call()
     extract.apply_request(call, {"model": "m", "n": 1, "service_tier": "auto", "temperature": True}, OFF)
@@ -418,8 +437,8 @@ def test_a_model_built_without_pydantic_constructors_is_still_read():
 
 
 def test_the_inline_checks_of_generated_readers_agree_with_the_functions():
-    """``_params_reader`` writes the checks of ``_number``, ``_int`` and ``_str`` inline: the copies must give
-    what the functions give, value for value."""
+    """``_params_reader`` writes the checks of ``_number``, ``_int`` and ``_str`` inline, and the readers of
+    ``n`` and ``max_completion_tokens``: the copies must give what the functions give, value for value."""
     import enum
 
     class Tier(str, enum.Enum):
@@ -431,3 +450,14 @@ def test_the_inline_checks_of_generated_readers_agree_with_the_functions():
         for value in values:
             expected, got = check(value), inline(value)
             assert type(got) is type(expected) and (got == expected or got != got), (check.__name__, value)
+    for reader, statement in extract._INLINE_READERS.items():
+        namespace: dict = {}
+        exec(f"def inline(call, v):\n    {statement}", namespace)  # noqa: S102 - our own constant statements
+        for value in values:
+            for before in (None, 7):  # a field already set (``max_tokens`` read first) is kept or replaced alike
+                expected, got = GenAICall("chat", "openai"), GenAICall("chat", "openai")
+                expected.max_tokens = got.max_tokens = expected.choice_count = got.choice_count = before
+                reader(expected, value)
+                namespace["inline"](got, value)
+                assert (got.max_tokens, got.choice_count) == (expected.max_tokens, expected.choice_count), (
+                    reader.__name__, value, before)

@@ -111,7 +111,7 @@ def test_request_extraction_failing_sends_the_call_untraced(instrument, telemetr
 def test_chunk_folding_failing(instrument, telemetry, client, fake, monkeypatch, caplog, guard):
     baseline = uninstrumented(client, fake, RawReply.sse(CHUNKS), chat_stream)
     instrument()
-    monkeypatch.setattr(streams.ChunkStream, "first", boom)
+    monkeypatch.setattr(streams, "chunk_ids", boom)
     for _ in range(2):
         fake.enqueue(RawReply.sse(CHUNKS))
         chunks = chat_stream(client)
@@ -166,7 +166,7 @@ def test_responses_event_folding_failing(instrument, telemetry, client, fake, mo
 def test_async_extraction_failing(instrument, telemetry, aclient, fake, monkeypatch, caplog, guard):
     instrument()
     monkeypatch.setattr(extract, "apply_response", boom)
-    monkeypatch.setattr(streams.ChunkStream, "first", boom)
+    monkeypatch.setattr(streams, "chunk_ids", boom)
     fake.enqueue(RawReply.json(BODY))
     fake.enqueue(RawReply.sse(CHUNKS))
 

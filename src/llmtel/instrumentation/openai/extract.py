@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 import time
-from types import MappingProxyType
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from llmtel import semconv as sc
 from llmtel.genai.content import ContentPolicy
@@ -100,13 +99,8 @@ def _choice_count(call: GenAICall, value: Any) -> None:
 
 def _max_completion_tokens(call: GenAICall, value: Any) -> None:
     count = _int(value)
-    if count is not None:  # wins over ``max_tokens``, whichever is read first
+    if count is not None:  # an invalid value leaves ``max_tokens`` as it was
         call.max_tokens = count
-
-
-def _max_tokens(call: GenAICall, value: Any) -> None:
-    if call.max_tokens is None:
-        call.max_tokens = _int(value)
 
 
 def _response_format(call: GenAICall, value: Any) -> None:
@@ -141,8 +135,8 @@ _SHARED_PARAMS: dict[str, KeyReader] = {
 }
 _CHAT_PARAMS: dict[str, KeyReader] = {
     **_SHARED_PARAMS,
-    "max_completion_tokens": _max_completion_tokens,
-    "max_tokens": _max_tokens,
+    "max_tokens": ("max_tokens", _int),
+    "max_completion_tokens": _max_completion_tokens,  # read after ``max_tokens``: it wins when both are sent
     "reasoning_effort": ("reasoning_level", _str),
     "response_format": _response_format,
 }
@@ -154,11 +148,16 @@ _RESPONSES_PARAMS: dict[str, KeyReader] = {
     "previous_response_id": ("previous_response_id", _str),
     "conversation": _conversation,
 }
-# The checks a generated reader writes inline rather than calls (the same tests as the functions').
+# The checks and readers a generated reader writes inline rather than calls (doing what the functions do:
+# a test compares them value for value). A reader's statement reads ``v`` and writes ``call``.
 _INLINE_CHECKS: dict[Callable[[Any], Any], str] = {
     _number: "float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None",
     _int: "v if type(v) is int else None",
     _str: "v if isinstance(v, str) and v else None",
+}
+_INLINE_READERS: dict[RequestReader, str] = {
+    _choice_count: "call.choice_count = v if type(v) is int and v != 1 else None",
+    _max_completion_tokens: "if type(v) is int: call.max_tokens = v",
 }
 
 
@@ -180,6 +179,8 @@ def _params_reader(params: dict[str, KeyReader]) -> Callable[[GenAICall, Callabl
             else:
                 namespace[f"check_{number}"] = check
                 lines.append(f"        call.{field} = check_{number}(v)")
+        elif reader in _INLINE_READERS:
+            lines.append(f"        {_INLINE_READERS[reader]}")
         else:
             namespace[f"read_{number}"] = reader
             lines.append(f"        read_{number}(call, v)")
@@ -195,7 +196,8 @@ _read_responses_params = _params_reader(_RESPONSES_PARAMS)
 def apply_request(call: GenAICall, body: Mapping[str, Any], policy: ContentPolicy) -> None:
     """Fill request parameters (and, when captured, request content) from the JSON body being sent."""
     get = body.get
-    call.request_model = _str(get("model"))
+    model = get("model")
+    call.request_model = model if isinstance(model, str) and model else None  # ``_str``, inline
     call.stream = get("stream") is True
     if call.operation == sc.OP_EMBEDDINGS:
         fmt = get("encoding_format")
@@ -602,28 +604,36 @@ def chunk_ids(call: GenAICall, chunk: Any) -> bool:
     return bool(fields.get("choices"))
 
 
-def summarise_chunks(
-    call: GenAICall, top: int, reasons: Mapping[int, str] | None, injected_usage: bool, completed: bool
-) -> None:
-    """Write a chunk stream's finish reasons and usage source into the call.
+class ChunkFold(Protocol):
+    """What a chunk stream's fold keeps (``streams.ChunkStream``, ``DetailedChunkAccumulator``)."""
 
-    ``top`` is the highest choice index seen (-1 for none): every choice up to it, and up to the number asked
-    for, reports a reason, "error" if it was cut short. ``reasons`` maps choice indexes to the reasons that
-    arrived. ``injected_usage``: the usage chunk was asked for by llmtel, not the caller."""
-    found = reasons or _NO_REASONS
+    call: GenAICall
+    count: int  # the chunks the caller is given
+    top: int  # the highest choice index seen, -1 for none
+    reasons: dict[int, str]  # choice index -> the finish reason that arrived
+    hide_usage_chunk: bool  # the usage chunk was asked for by llmtel, not the caller
+
+
+def summarise_chunks(fold: ChunkFold, completed: bool) -> None:
+    """Write a chunk stream's count, finish reasons and usage source into its call (``completed``: the stream was
+    read to its end).
+
+    Every choice up to the highest index seen, and up to the number asked for, reports a reason: "error" when it
+    was cut short. The usage source is "injected" when llmtel asked for the usage chunk."""
+    call = fold.call
+    call.chunk_count = fold.count
+    top = fold.top
     if top < 0 and completed:  # ended without a single choice: no reason to report
         call.finish_reasons = []
     elif top <= 0 and not call.choice_count:  # one choice, as most streams have
-        call.finish_reasons = [found.get(0, "error")]
+        call.finish_reasons = [fold.reasons.get(0, "error")]
     else:
-        call.finish_reasons = [found.get(i, "error") for i in range(_choice_total(call, top))]
+        reasons = fold.reasons
+        call.finish_reasons = [reasons.get(i, "error") for i in range(_choice_total(call, top))]
     if call.usage_source is None:
         call.usage_source = "absent"
-    elif injected_usage and call.usage_source == "stream_usage_chunk":
+    elif fold.hide_usage_chunk and call.usage_source == "stream_usage_chunk":
         call.usage_source = "injected"
-
-
-_NO_REASONS: Mapping[int, str] = MappingProxyType({})  # read-only: shared by every stream
 
 
 def _choice_total(call: GenAICall, top: int) -> int:
@@ -724,7 +734,7 @@ class DetailedChunkAccumulator(_StreamCounts):
         """Write the counts, finish reasons and accumulated output into the call."""
         call = self.call
         self._counts_into_call()
-        summarise_chunks(call, self.top, self.reasons, self.hide_usage_chunk, completed)
+        summarise_chunks(self, completed)
         if not self.capture:
             return
         messages = []

@@ -130,29 +130,12 @@ class ChunkStream(StreamState):
         self.count = 0  # the chunks the caller is given
         self.pending = True  # until a chunk with an id and a choice has been read
         self.top = -1  # the highest choice index seen (see ``extract.summarise_chunks``)
-        self.reasons: dict[int, str] | None = None  # choice index -> finish reason
+        self.reasons: dict[int, str] = {}  # choice index -> finish reason
         self.hide_usage_chunk = hide_usage_chunk  # the usage chunk was asked for by llmtel, not the caller
 
-    def first(self, chunk: Any) -> None:
-        """Read a chunk while the response's ids are pending: the first one (its arrival too), and any after it
-        until one has an id and a choice."""
-        call = self.call
-        if chunk_ids(call, chunk) and self.top < 0:
-            self.top = 0
-        self.pending = call.response_id is None or self.top < 0
-
-    def choice(self, choice: Any) -> None:
-        """Note a choice's finish reason."""
-        index = choice.index
-        if index > self.top:
-            self.top = index
-        if self.reasons is None:
-            self.reasons = {}
-        self.reasons[index] = choice.finish_reason
-
-    def summarise(self, completed: bool) -> None:
-        self.call.chunk_count = self.count
-        summarise_chunks(self.call, self.top, self.reasons, self.hide_usage_chunk, completed)
+    # The count, finish reasons and usage source into the call: ``extract``'s pure function is the method itself
+    # (no call in between: it runs once per stream).
+    summarise = summarise_chunks
 
 
 # Weak references to the objects whose collection ends a span as "abandoned". The set keeps each reference
@@ -219,21 +202,27 @@ def _traced_chunks(inner: Iterator[Any], state: ChunkStream) -> Iterator[Any]:
     """Passes Chat Completions (or legacy Completions) chunks on, folding them inline into ``state``: it runs for
     every chunk, and a method call per chunk would cost a third as much again.
 
-    The fold: ``first`` while the ids are pending, the usage where a chunk has it (the usage-only chunk llmtel
+    The fold: ``extract.chunk_ids`` while the ids are pending, the usage where a chunk has it (the usage-only chunk llmtel
     asked for is hidden), and each finish reason. A choice's index is learned from the first chunk with choices
     and from its finish reason."""
+    call = state.call
     try:
         for chunk in inner:
             try:
-                if state.pending:
-                    state.first(chunk)
+                if state.pending:  # the ids: the first chunk, and any after it until one has an id and a choice
+                    if chunk_ids(call, chunk) and state.top < 0:
+                        state.top = 0
+                    state.pending = call.response_id is None or state.top < 0
                 if chunk.usage is not None:
-                    chat_usage(state.call, chunk.usage, "stream_usage_chunk")
+                    chat_usage(call, chunk.usage, "stream_usage_chunk")
                     if state.hide_usage_chunk and not chunk.choices:  # not e.g. Azure's prompt-filter chunk
                         continue  # the usage-only chunk llmtel asked for: hidden from the caller
                 for choice in chunk.choices or ():
                     if choice.finish_reason is not None:
-                        state.choice(choice)
+                        index = choice.index
+                        if index > state.top:
+                            state.top = index
+                        state.reasons[index] = choice.finish_reason
             except Exception:  # noqa: BLE001 - a malformed chunk must not break the caller's stream
                 _unreadable(state)
             state.count += 1
@@ -265,18 +254,24 @@ async def _traced_async_iterator(inner: AsyncIterator[Any], state: AccumulatedSt
 
 async def _traced_async_chunks(inner: AsyncIterator[Any], state: ChunkStream) -> AsyncIterator[Any]:
     """``_traced_chunks`` for async streams."""
+    call = state.call
     try:
         async for chunk in inner:
             try:
                 if state.pending:
-                    state.first(chunk)
+                    if chunk_ids(call, chunk) and state.top < 0:
+                        state.top = 0
+                    state.pending = call.response_id is None or state.top < 0
                 if chunk.usage is not None:
-                    chat_usage(state.call, chunk.usage, "stream_usage_chunk")
+                    chat_usage(call, chunk.usage, "stream_usage_chunk")
                     if state.hide_usage_chunk and not chunk.choices:
                         continue
                 for choice in chunk.choices or ():
                     if choice.finish_reason is not None:
-                        state.choice(choice)
+                        index = choice.index
+                        if index > state.top:
+                            state.top = index
+                        state.reasons[index] = choice.finish_reason
             except Exception:  # noqa: BLE001
                 _unreadable(state)
             state.count += 1
@@ -358,7 +353,8 @@ def instrument_stream(stream: Any, state: ChunkStream | AccumulatedStream) -> bo
     if getattr(inner, "gi_code", None) not in _TRACED_CODES:  # ``APIResponse.parse()`` returns its stream again
         traced = _traced_chunks if type(state) is ChunkStream else _traced_iterator
         stream._iterator = traced(inner, state)  # type: ignore[arg-type]
-        on_abandon(state, stream)
+        state._watch = ref = weakref.ref(stream, state._collected)  # ``on_abandon``, inline: once per stream
+        _watched.add(ref)
     return True
 
 
@@ -370,5 +366,6 @@ def instrument_async_stream(stream: Any, state: ChunkStream | AccumulatedStream)
     if getattr(inner, "ag_code", None) not in _TRACED_CODES:
         traced = _traced_async_chunks if type(state) is ChunkStream else _traced_async_iterator
         stream._iterator = traced(inner, state)  # type: ignore[arg-type]
-        on_abandon(state, stream)
+        state._watch = ref = weakref.ref(stream, state._collected)  # ``on_abandon``, inline: once per stream
+        _watched.add(ref)
     return True

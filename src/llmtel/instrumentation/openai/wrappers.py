@@ -153,8 +153,7 @@ class OpenAIHooks:
         tokens = (otel_context.attach(context), _IN_CALL.set(True))
         return call, _started((span, context, injected)), tokens, args, kwargs
 
-    def _failed(self, call: GenAICall, started: _Started, tokens: _Tokens, error: BaseException) -> None:
-        _end_scope(tokens)
+    def _failed(self, call: GenAICall, started: _Started, error: BaseException) -> None:
         status = getattr(error, "status_code", None)  # openai.APIStatusError: the HTTP status of the reply
         if isinstance(status, int):
             call.http_status = status
@@ -178,9 +177,11 @@ class OpenAIHooks:
         try:
             result = request(client, *args, **kwargs)
         except BaseException as error:
-            self._failed(call, started, tokens, error)
+            self._failed(call, started, error)
             raise
-        _end_scope(tokens)
+        finally:  # what ``_begin`` made current, undone innermost first, in the context it was set in
+            _IN_CALL.reset(tokens[1])
+            otel_context.detach(tokens[0])
         return self._observe(result, call, started)
 
     async def async_request(self, request: Any, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -191,41 +192,39 @@ class OpenAIHooks:
         try:
             result = await request(client, *args, **kwargs)
         except BaseException as error:
-            self._failed(call, started, tokens, error)
+            self._failed(call, started, error)
             raise
-        _end_scope(tokens)
+        finally:  # what ``_begin`` made current, undone innermost first, in the context it was set in
+            _IN_CALL.reset(tokens[1])
+            otel_context.detach(tokens[0])
         return self._observe(result, call, started)
 
     # --- what came back -----------------------------------------------------------------------------------
 
     def _observe(self, result: Any, call: GenAICall, started: _Started) -> Any:
-        """Record ``result`` (or arrange for it to be recorded) and return it unchanged."""
+        """Record ``result`` (or arrange for it to be recorded) and return it unchanged. One method for every
+        kind of result, most usual first: a call to dispatch would cost more than the checks it saves."""
         try:
-            if isinstance(result, self._model_type):  # the usual reply, parsed whole: checked first
+            if isinstance(result, self._model_type):  # the usual reply, parsed whole
                 extract.apply_response(call, result, self.telemetry.content)
                 self.telemetry.finish(call, started.span, None, started.context)
+            elif isinstance(result, self._stream_types[0]):
+                if not instrument_stream(result, self._state(call, started)):  # internals we don't know: end it now
+                    self.telemetry.finish(call, started.span, None, started.context)
+            elif isinstance(result, self._stream_types[1]):
+                if not instrument_async_stream(result, self._state(call, started)):
+                    self.telemetry.finish(call, started.span, None, started.context)
+            elif type(result).__name__ == "LegacyAPIResponse":
+                self._observe_legacy_response(result, call, started)
+            elif type(result).__name__ in ("APIResponse", "AsyncAPIResponse"):
+                self._observe_api_response(result, call, started)
             else:
-                self._dispatch(result, call, started)
+                extract.apply_response(call, result, self.telemetry.content)
+                self.telemetry.finish(call, started.span, None, started.context)
         except Exception:  # noqa: BLE001
             _log_once("observe", "llmtel: could not read an OpenAI response; the span keeps what is known")
             self.telemetry.finish(call, started.span, None, started.context)
         return result
-
-    def _dispatch(self, result: Any, call: GenAICall, started: _Started) -> None:
-        stream_types = self._stream_types
-        if isinstance(result, stream_types[0]):
-            if not instrument_stream(result, self._state(call, started)):  # internals we don't know: end it now
-                self.telemetry.finish(call, started.span, None, started.context)
-        elif isinstance(result, stream_types[1]):
-            if not instrument_async_stream(result, self._state(call, started)):
-                self.telemetry.finish(call, started.span, None, started.context)
-        elif type(result).__name__ == "LegacyAPIResponse":
-            self._observe_legacy_response(result, call, started)
-        elif type(result).__name__ in ("APIResponse", "AsyncAPIResponse"):
-            self._observe_api_response(result, call, started)
-        else:
-            extract.apply_response(call, result, self.telemetry.content)
-            self.telemetry.finish(call, started.span, None, started.context)
 
     def _state(self, call: GenAICall, started: _Started) -> ChunkStream | AccumulatedStream:
         if call.api_type == sc.API_TYPE_RESPONSES:
@@ -307,15 +306,6 @@ class OpenAIHooks:
         raw.close = close
         call.http_status = getattr(getattr(raw, "http_response", None), "status_code", None)
         on_abandon(state, raw)
-
-
-def _end_scope(tokens: _Tokens) -> None:
-    """Undo what ``_begin`` made current, innermost first."""
-    try:
-        _IN_CALL.reset(tokens[1])
-    except ValueError:  # reset from another context: cannot happen from the wrappers above, never raise
-        _log_once("scope", "llmtel: an OpenAI call ended in another context than it began in")
-    otel_context.detach(tokens[0])
 
 
 def _request_body(options: Any) -> Any:
