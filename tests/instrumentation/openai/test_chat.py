@@ -104,6 +104,42 @@ def test_http_span_nests_under_the_llm_span_and_traceparent_reaches_the_server(i
     assert int(flags, 16) & 1  # sampled
 
 
+def test_the_default_runtime_context_is_used_directly():
+    from opentelemetry import context as otel_context
+
+    from llmtel.instrumentation.openai.wrappers import current_context_variable
+
+    assert current_context_variable() is otel_context._RUNTIME_CONTEXT._current_context
+
+
+def test_a_runtime_context_of_ones_own_is_used_through_the_api(instrument, telemetry, client, fake, monkeypatch):
+    """Another runtime context (``OTEL_PYTHON_CONTEXT``) is set, reset and read through OpenTelemetry's API:
+    the HTTP span still nests under the LLM span, and the context is restored after the call."""
+    from opentelemetry import context as otel_context
+    from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+
+    class Counting(ContextVarsRuntimeContext):
+        attached = detached = 0
+
+        def attach(self, context):
+            Counting.attached += 1
+            return super().attach(context)
+
+        def detach(self, token):
+            Counting.detached += 1
+            super().detach(token)
+
+    monkeypatch.setattr(otel_context, "_RUNTIME_CONTEXT", Counting())
+    before = otel_context.get_current()
+    instrument()
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    llm = telemetry.one_llm_span()
+    http = [s for s in telemetry.spans() if s.instrumentation_scope.name == HTTP_SCOPE]
+    assert [s.parent.span_id for s in http] == [llm.context.span_id]
+    assert Counting.attached >= 2 and Counting.attached == Counting.detached  # llmtel's and the HTTP span's
+    assert otel_context.get_current() is before
+
+
 def test_instrumenting_twice_gives_one_span(instrument, telemetry, client):
     instrumentor = instrument()
     instrumentor.instrument()  # already instrumented: a no-op

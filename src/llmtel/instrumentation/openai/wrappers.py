@@ -38,6 +38,28 @@ _logger = logging.getLogger("llmtel.instrumentation.openai")
 # it follows the same tasks and threads, and costs less than a second context copy per call.
 _IN_CALL: ContextVar[bool] = ContextVar("llmtel_openai_in_call", default=False)
 _SUPPRESSED = otel_context._SUPPRESS_INSTRUMENTATION_KEY
+
+
+class _ContextThroughAPI:
+    """Sets, resets and reads OpenTelemetry's current context through its API: ``ContextVar``'s three methods,
+    for a runtime context other than the default one (see ``current_context_variable``)."""
+
+    set = staticmethod(otel_context.attach)
+    reset = staticmethod(otel_context.detach)
+    get = staticmethod(otel_context.get_current)
+
+
+def current_context_variable() -> ContextVar[Context] | _ContextThroughAPI:
+    """What holds OpenTelemetry's current context: with the default runtime context, its ``ContextVar``, used
+    directly (``attach``, ``detach`` and ``get_current`` each add two Python calls around it, and every traced
+    call makes three); with any other runtime context (``OTEL_PYTHON_CONTEXT``), the API itself."""
+    from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    variable = getattr(runtime, "_current_context", None)
+    if type(runtime) is ContextVarsRuntimeContext and isinstance(variable, ContextVar):
+        return variable
+    return _ContextThroughAPI()
 _logged: set[str] = set()
 
 _PROVIDERS = {"AzureOpenAI": sc.PROVIDER_AZURE_OPENAI, "AsyncAzureOpenAI": sc.PROVIDER_AZURE_OPENAI}  # by class name
@@ -82,6 +104,7 @@ class OpenAIHooks:
         self._stream_types: tuple[type, type] = (openai.Stream, openai.AsyncStream)
         self._model_type: type = getattr(openai, "BaseModel", _Never)  # what every parsed reply is an instance of
         self._server: tuple[Any, str | None, int | None] = (object(), None, None)  # (base_url, host, port)
+        self._current = current_context_variable()  # read when instrumenting: OpenTelemetry picks it at import
 
     # --- preparing a call ---------------------------------------------------------------------------------
 
@@ -136,7 +159,7 @@ class OpenAIHooks:
     def _begin(self, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Begun | None:
         """Start the span of a GenAI request (made current, so the HTTP span nests under it), or return None
         for a request that passes through untraced."""
-        if _IN_CALL.get() or otel_context.get_current().get(_SUPPRESSED):
+        if _IN_CALL.get() or self._current.get().get(_SUPPRESSED):
             return None
         try:
             prepared = self._prepare(client, args[1] if len(args) > 1 else kwargs["options"], kwargs)
@@ -150,7 +173,7 @@ class OpenAIHooks:
             args, kwargs = self._with_usage_requested(args, kwargs)
         span = self.telemetry.start(call)
         context = trace.set_span_in_context(span)
-        tokens = (otel_context.attach(context), _IN_CALL.set(True))
+        tokens = (self._current.set(context), _IN_CALL.set(True))  # made current: ``otel_context.attach``
         return call, _started((span, context, injected)), tokens, args, kwargs
 
     def _failed(self, call: GenAICall, started: _Started, error: BaseException) -> None:
@@ -181,7 +204,7 @@ class OpenAIHooks:
             raise
         finally:  # what ``_begin`` made current, undone innermost first, in the context it was set in
             _IN_CALL.reset(tokens[1])
-            otel_context.detach(tokens[0])
+            self._current.reset(tokens[0])
         return self._observe(result, call, started)
 
     async def async_request(self, request: Any, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -196,7 +219,7 @@ class OpenAIHooks:
             raise
         finally:  # what ``_begin`` made current, undone innermost first, in the context it was set in
             _IN_CALL.reset(tokens[1])
-            otel_context.detach(tokens[0])
+            self._current.reset(tokens[0])
         return self._observe(result, call, started)
 
     # --- what came back -----------------------------------------------------------------------------------
