@@ -202,9 +202,9 @@ def _traced_chunks(inner: Iterator[Any], state: ChunkStream) -> Iterator[Any]:
     """Passes Chat Completions (or legacy Completions) chunks on, folding them inline into ``state``: it runs for
     every chunk, and a method call per chunk would cost a third as much again.
 
-    The fold: ``extract.chunk_ids`` while the ids are pending, the usage where a chunk has it (the usage-only chunk llmtel
-    asked for is hidden), and each finish reason. A choice's index is learned from the first chunk with choices
-    and from its finish reason."""
+    The fold: ``extract.chunk_ids`` while the ids are pending, the usage where a chunk has it (the usage-only
+    chunk llmtel asked for is hidden), and each finish reason. A choice's index is learned from the first chunk
+    with choices and from its finish reason."""
     call = state.call
     try:
         for chunk in inner:
