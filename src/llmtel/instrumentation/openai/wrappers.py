@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 
 from llmtel import semconv as sc
 from llmtel.genai.emit import GenAITelemetry
@@ -38,6 +39,7 @@ _logger = logging.getLogger("llmtel.instrumentation.openai")
 # it follows the same tasks and threads, and costs less than a second context copy per call.
 _IN_CALL: ContextVar[bool] = ContextVar("llmtel_openai_in_call", default=False)
 _SUPPRESSED = otel_context._SUPPRESS_INSTRUMENTATION_KEY
+_logged: set[str] = set()
 
 
 class _ContextThroughAPI:
@@ -53,14 +55,12 @@ def current_context_variable() -> ContextVar[Context] | _ContextThroughAPI:
     """What holds OpenTelemetry's current context: with the default runtime context, its ``ContextVar``, used
     directly (``attach``, ``detach`` and ``get_current`` each add two Python calls around it, and every traced
     call makes three); with any other runtime context (``OTEL_PYTHON_CONTEXT``), the API itself."""
-    from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
-
     runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
     variable = getattr(runtime, "_current_context", None)
     if type(runtime) is ContextVarsRuntimeContext and isinstance(variable, ContextVar):
         return variable
     return _ContextThroughAPI()
-_logged: set[str] = set()
+
 
 _PROVIDERS = {"AzureOpenAI": sc.PROVIDER_AZURE_OPENAI, "AsyncAzureOpenAI": sc.PROVIDER_AZURE_OPENAI}  # by class name
 
