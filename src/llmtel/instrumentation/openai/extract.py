@@ -582,10 +582,23 @@ def responses_output_messages(output: Any, policy: ContentPolicy, finish_reason:
 # --- streams ---------------------------------------------------------------------------------------------
 
 
-def chunk_ids(call: GenAICall, chunk: Any) -> bool:
-    """Read a Chat Completions (or legacy Completions) chunk's ids into the call, and the first chunk's arrival;
-    True when the chunk has choices. A later chunk keeps what an earlier one had and it lacks (Azure's
-    prompt-filter chunk comes first, with neither an id nor a choice)."""
+class ChunkFold(Protocol):
+    """What a chunk stream's fold keeps (``streams.ChunkStream``, ``DetailedChunkAccumulator``)."""
+
+    call: GenAICall
+    count: int  # the chunks the caller is given
+    top: int  # the highest choice index seen, -1 for none
+    reasons: dict[int, str]  # choice index -> the finish reason that arrived
+    hide_usage_chunk: bool  # the usage chunk was asked for by llmtel, not the caller
+    pending: bool  # True until a chunk with the response's id and a choice has been read
+
+
+def chunk_ids(fold: ChunkFold, chunk: Any) -> None:
+    """Read a Chat Completions (or legacy Completions) chunk's ids into the fold's call, and the first chunk's
+    arrival; called while ``fold.pending``, which it clears once a chunk with an id and a choice has been read.
+    A later chunk keeps what an earlier one had and it lacks (Azure's prompt-filter chunk comes first, with
+    neither an id nor a choice)."""
+    call = fold.call
     if call.first_chunk_perf is None:
         call.first_chunk_perf = time.perf_counter()
     fields = _fields(chunk)  # written out flat, as ``chat_usage`` is
@@ -601,17 +614,9 @@ def chunk_ids(call: GenAICall, chunk: Any) -> bool:
     value = fields.get("service_tier")
     if isinstance(value, str) and value:
         call.response_service_tier = value
-    return bool(fields.get("choices"))
-
-
-class ChunkFold(Protocol):
-    """What a chunk stream's fold keeps (``streams.ChunkStream``, ``DetailedChunkAccumulator``)."""
-
-    call: GenAICall
-    count: int  # the chunks the caller is given
-    top: int  # the highest choice index seen, -1 for none
-    reasons: dict[int, str]  # choice index -> the finish reason that arrived
-    hide_usage_chunk: bool  # the usage chunk was asked for by llmtel, not the caller
+    if fold.top < 0 and fields.get("choices"):
+        fold.top = 0  # a choice's index is learned here and from its finish reason
+    fold.pending = call.response_id is None or fold.top < 0
 
 
 def summarise_chunks(fold: ChunkFold, completed: bool) -> None:
@@ -691,9 +696,7 @@ class DetailedChunkAccumulator(_StreamCounts):
         """Fold one chunk in; False for the usage-only chunk llmtel asked for (hidden from the caller)."""
         call = self.call
         if self.pending:  # the ids, until a chunk with an id and a choice
-            if chunk_ids(call, chunk) and self.top < 0:
-                self.top = 0
-            self.pending = call.response_id is None or self.top < 0
+            chunk_ids(self, chunk)
         choices = chunk.choices
         usage = chunk.usage
         if usage is not None:

@@ -210,9 +210,7 @@ def _traced_chunks(inner: Iterator[Any], state: ChunkStream) -> Iterator[Any]:
         for chunk in inner:
             try:
                 if state.pending:  # the ids: the first chunk, and any after it until one has an id and a choice
-                    if chunk_ids(call, chunk) and state.top < 0:
-                        state.top = 0
-                    state.pending = call.response_id is None or state.top < 0
+                    chunk_ids(state, chunk)
                 if chunk.usage is not None:
                     chat_usage(call, chunk.usage, "stream_usage_chunk")
                     if state.hide_usage_chunk and not chunk.choices:  # not e.g. Azure's prompt-filter chunk
@@ -259,9 +257,7 @@ async def _traced_async_chunks(inner: AsyncIterator[Any], state: ChunkStream) ->
         async for chunk in inner:
             try:
                 if state.pending:
-                    if chunk_ids(call, chunk) and state.top < 0:
-                        state.top = 0
-                    state.pending = call.response_id is None or state.top < 0
+                    chunk_ids(state, chunk)
                 if chunk.usage is not None:
                     chat_usage(call, chunk.usage, "stream_usage_chunk")
                     if state.hide_usage_chunk and not chunk.choices:
