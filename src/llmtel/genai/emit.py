@@ -259,8 +259,9 @@ class GenAITelemetry:
         self._starts: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
         self._metric_sets: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {}
 
-    def start(self, call: GenAICall) -> Span:
-        """Start the CLIENT span of ``call`` (not made current: the caller decides that)."""
+    def start(self, call: GenAICall, parent: Context | None = None) -> Span:
+        """Start the CLIENT span of ``call`` (not made current: the caller decides that), as a child of the span in
+        ``parent`` (the current context when None; a caller that has read it already saves reading it again)."""
         key = (call.operation, call.provider, call.request_model, call.server_address, call.server_port)
         name_and_attributes = self._starts.get(key)
         if name_and_attributes is None:
@@ -270,7 +271,7 @@ class GenAITelemetry:
         call.start_time_ns = start = time.time_ns()
         call.start_perf = time.perf_counter()
         return self.tracer.start_span(
-            name_and_attributes[0], kind=SpanKind.CLIENT, attributes=name_and_attributes[1], start_time=start
+            name_and_attributes[0], parent, kind=SpanKind.CLIENT, attributes=name_and_attributes[1], start_time=start
         )
 
     def _new_metric_sets(self, key: tuple[Any, ...], call: GenAICall) -> tuple[dict[str, Any], ...]:

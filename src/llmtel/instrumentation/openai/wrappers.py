@@ -159,7 +159,8 @@ class OpenAIHooks:
     def _begin(self, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Begun | None:
         """Start the span of a GenAI request (made current, so the HTTP span nests under it), or return None
         for a request that passes through untraced."""
-        if _IN_CALL.get() or self._current.get().get(_SUPPRESSED):
+        parent = self._current.get()  # the caller's context: the span's parent, passed on explicitly
+        if _IN_CALL.get() or parent.get(_SUPPRESSED):
             return None
         try:
             prepared = self._prepare(client, args[1] if len(args) > 1 else kwargs["options"], kwargs)
@@ -171,8 +172,8 @@ class OpenAIHooks:
         call, injected = prepared
         if injected:
             args, kwargs = self._with_usage_requested(args, kwargs)
-        span = self.telemetry.start(call)
-        context = trace.set_span_in_context(span)
+        span = self.telemetry.start(call, parent)
+        context = trace.set_span_in_context(span, parent)
         tokens = (self._current.set(context), _IN_CALL.set(True))  # made current: ``otel_context.attach``
         return call, _started((span, context, injected)), tokens, args, kwargs
 
