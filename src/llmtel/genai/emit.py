@@ -271,7 +271,11 @@ class GenAITelemetry:
         call.start_time_ns = start = time.time_ns()
         call.start_perf = time.perf_counter()
         return self.tracer.start_span(
-            name_and_attributes[0], parent, kind=SpanKind.CLIENT, attributes=name_and_attributes[1], start_time=start
+            name_and_attributes[0],
+            context=parent,
+            kind=SpanKind.CLIENT,
+            attributes=name_and_attributes[1],
+            start_time=start,
         )
 
     def _new_metric_sets(self, key: tuple[Any, ...], call: GenAICall) -> tuple[dict[str, Any], ...]:
