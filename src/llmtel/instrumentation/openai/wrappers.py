@@ -34,11 +34,26 @@ from llmtel.instrumentation.openai.streams import (
 )
 
 _logger = logging.getLogger("llmtel.instrumentation.openai")
-# Set while a traced request runs, so a nested ``request`` (a second wrapper, a second instrumentation route)
-# passes through instead of making a duplicate span. A ContextVar, like OpenTelemetry's own runtime context:
-# it follows the same tasks and threads, and costs less than a second context copy per call.
-_IN_CALL: ContextVar[bool] = ContextVar("llmtel_openai_in_call", default=False)
+# Set in the context a traced request makes current, so a nested ``request`` (a second wrapper, a second
+# instrumentation route) passes through instead of making a duplicate span. It lives where the span does, so
+# it follows the same tasks and threads, and is gone when the request's context is reset.
+_IN_CALL = otel_context.create_key("llmtel.openai.in_call")
 _SUPPRESSED = otel_context._SUPPRESS_INSTRUMENTATION_KEY
+
+
+def _span_key() -> str | None:
+    """The key under which the OpenTelemetry API keeps a context's span, learned through the API itself (the one
+    key of a context holding only a span), so a request's context is built in one copy instead of two; None
+    when the API keeps anything else there, and the API builds it."""
+    probe_span = trace.NonRecordingSpan(trace.SpanContext(1, 1, is_remote=False))
+    probe = trace.set_span_in_context(probe_span, Context())
+    if type(probe) is not Context or len(probe) != 1:
+        return None
+    key = next(iter(probe))
+    return key if trace.get_current_span(Context({key: probe_span})) is probe_span else None
+
+
+_SPAN_KEY = _span_key()
 _logged: set[str] = set()
 
 
@@ -75,9 +90,9 @@ class _Started(NamedTuple):
 
 # ``_Started(...)`` without the NamedTuple's Python-level ``__new__``: built for every call.
 _started: Callable[[tuple[Any, Any, bool]], _Started] = partial(tuple.__new__, _Started)
-_Tokens = tuple[object, Any]  # (OpenTelemetry context token, _IN_CALL token)
-# A started call: its record, span and context, the context tokens, and the (possibly changed) args.
-_Begun = tuple[GenAICall, _Started, _Tokens, tuple[Any, ...], dict[str, Any]]
+# A started call: its record, span and context, the token that resets the current context, and the (possibly
+# changed) args.
+_Begun = tuple[GenAICall, _Started, Any, tuple[Any, ...], dict[str, Any]]
 
 
 def _log_once(key: str, message: str) -> None:
@@ -160,7 +175,7 @@ class OpenAIHooks:
         """Start the span of a GenAI request (made current, so the HTTP span nests under it), or return None
         for a request that passes through untraced."""
         parent = self._current.get()  # the caller's context: the span's parent, passed on explicitly
-        if _IN_CALL.get() or parent.get(_SUPPRESSED):
+        if parent.get(_IN_CALL) or parent.get(_SUPPRESSED):
             return None
         try:
             prepared = self._prepare(client, args[1] if len(args) > 1 else kwargs["options"], kwargs)
@@ -173,9 +188,12 @@ class OpenAIHooks:
         if injected:
             args, kwargs = self._with_usage_requested(args, kwargs)
         span = self.telemetry.start(call, parent)
-        context = trace.set_span_in_context(span, parent)
-        tokens = (self._current.set(context), _IN_CALL.set(True))  # made current: ``otel_context.attach``
-        return call, _started((span, context, injected)), tokens, args, kwargs
+        if _SPAN_KEY is not None:  # ``set_span_in_context`` and ``set_value``, in one copy of the parent
+            context = Context({**parent, _SPAN_KEY: span, _IN_CALL: True})
+        else:
+            context = otel_context.set_value(_IN_CALL, True, trace.set_span_in_context(span, parent))
+        token = self._current.set(context)  # made current: ``otel_context.attach``
+        return call, _started((span, context, injected)), token, args, kwargs
 
     def _failed(self, call: GenAICall, started: _Started, error: BaseException) -> None:
         status = getattr(error, "status_code", None)  # openai.APIStatusError: the HTTP status of the reply
@@ -197,30 +215,28 @@ class OpenAIHooks:
         begun = self._begin(client, args, kwargs)
         if begun is None:
             return request(client, *args, **kwargs)
-        call, started, tokens, args, kwargs = begun
+        call, started, token, args, kwargs = begun
         try:
             result = request(client, *args, **kwargs)
         except BaseException as error:
             self._failed(call, started, error)
             raise
-        finally:  # what ``_begin`` made current, undone innermost first, in the context it was set in
-            _IN_CALL.reset(tokens[1])
-            self._current.reset(tokens[0])
+        finally:  # what ``_begin`` made current, undone in the context it was set in
+            self._current.reset(token)
         return self._observe(result, call, started)
 
     async def async_request(self, request: Any, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         begun = self._begin(client, args, kwargs)
         if begun is None:
             return await request(client, *args, **kwargs)
-        call, started, tokens, args, kwargs = begun
+        call, started, token, args, kwargs = begun
         try:
             result = await request(client, *args, **kwargs)
         except BaseException as error:
             self._failed(call, started, error)
             raise
-        finally:  # what ``_begin`` made current, undone innermost first, in the context it was set in
-            _IN_CALL.reset(tokens[1])
-            self._current.reset(tokens[0])
+        finally:  # what ``_begin`` made current, undone in the context it was set in
+            self._current.reset(token)
         return self._observe(result, call, started)
 
     # --- what came back -----------------------------------------------------------------------------------
