@@ -147,6 +147,55 @@ def test_instrumenting_twice_gives_one_span(instrument, telemetry, client):
     assert len(telemetry.llm_spans()) == 1
 
 
+def _second_route(telemetry: object, fake: object) -> object:
+    """A client whose own class's ``request`` runs a second llmtel hook around the instrumented SDK's."""
+    from llmtel.genai.emit import GenAITelemetry
+    from llmtel.instrumentation.openai.wrappers import OpenAIHooks
+
+    hooks = OpenAIHooks(GenAITelemetry(tracer_provider=telemetry.tracer_provider,
+                                       meter_provider=telemetry.meter_provider))
+
+    class Rerouted(openai.OpenAI):
+        def request(self, *args, **kwargs):
+            return hooks.sync_request(openai.OpenAI.request, self, args, kwargs)
+
+    return Rerouted(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
+
+
+@pytest.mark.parametrize("span_key", ["learned", "through the api"])
+def test_a_request_made_inside_a_traced_request_passes_through(instrument, telemetry, fake, monkeypatch, span_key):
+    """Two routes to the same request (a hook on the client's class over the instrumented SDK's): the outer one
+    traces it, the inner one sees the call's mark in the current context and passes it through. The same when
+    the request's context is built through the API (an API that keeps more than the span under its key)."""
+    from opentelemetry import context as otel_context
+
+    from llmtel.instrumentation.openai import wrappers
+
+    if span_key == "through the api":
+        monkeypatch.setattr(wrappers, "_SPAN_KEY", None)
+    instrument()
+    before = otel_context.get_current()
+    _second_route(telemetry, fake).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    llm = telemetry.one_llm_span()
+    http = [s for s in telemetry.spans() if s.instrumentation_scope.name == HTTP_SCOPE]
+    assert [s.parent.span_id for s in http] == [llm.context.span_id]
+    assert otel_context.get_current() is before
+    assert otel_context.get_value(wrappers._IN_CALL) is None  # the mark is gone with the request's context
+
+
+def test_the_span_key_is_the_apis(telemetry):
+    """The key llmtel builds a request's context with is where the API looks for the current span."""
+    from opentelemetry import trace
+    from opentelemetry.context import Context
+
+    from llmtel.instrumentation.openai.wrappers import _SPAN_KEY
+
+    span = telemetry.tracer_provider.get_tracer("t").start_span("s")
+    assert _SPAN_KEY is not None
+    assert trace.get_current_span(Context({_SPAN_KEY: span})) is span
+    assert trace.set_span_in_context(span, Context()) == {_SPAN_KEY: span}
+
+
 def test_uninstrument_stops_tracing(instrument, telemetry, client):
     instrument().uninstrument()
     client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
