@@ -15,7 +15,7 @@ the ratios (see ``LAYOUTS``). Per-chunk cost is measured apart, by iterating the
 through llmtel's stream wrapper and through a bare generator. Each process pins itself to one core (where
 the OS allows) because this machine is noisy.
 
-    ./run bench            or      .venv/bin/python bench/bench_openai.py [--quick] [--instructions]
+    ./run bench            or      .venv/bin/python bench/bench_openai.py [--quick] [--instructions] [--layouts N]
 
 Wall-clock ratios on a shared 2-core machine still swing by tenths from run to run, so the benchmark also
 counts the Python bytecodes one call executes (``sys.settrace``; deterministic and independent of the memory
@@ -59,6 +59,19 @@ CALLS = 200 if QUICK else 600
 # to the next in one run. Each process compares within itself; the summary is the median over processes, with
 # the range.
 LAYOUTS = 2 if QUICK else 4
+
+
+def _layouts(argv: list[str]) -> int:
+    """``--layouts N``: how many processes (memory layouts) the wall-clock comparison runs in; more narrow the
+    median's spread from run to run, each one adding the time of one process."""
+    if "--layouts" not in argv:
+        return LAYOUTS
+    value = argv[argv.index("--layouts") + 1:][:1]
+    if not value or not value[0].isdigit() or int(value[0]) < 1:
+        raise SystemExit(f"--layouts needs a positive whole number of processes, got {' '.join(value) or 'nothing'}")
+    return int(value[0])
+
+
 INTERLEAVED = {"chat": 500, "embeddings": 500, "stream10": 250} if QUICK else {"chat": 1500, "embeddings": 1500,
                                                                              "stream10": 700}
 
@@ -232,14 +245,15 @@ def measure() -> dict[str, object]:
 def main() -> None:
     import subprocess
 
+    layouts = _layouts(sys.argv)
     results = []
-    for seed in range(1, LAYOUTS + 1):  # one process per layout, one after another (never two at once)
+    for seed in range(1, layouts + 1):  # one process per layout, one after another (never two at once)
         worker = subprocess.run([sys.executable, __file__, "--worker", *(["--quick"] if QUICK else [])],
                                 env={**os.environ, "PYTHONHASHSEED": str(seed)}, capture_output=True, text=True,
                                 check=True)
         results.append(json.loads(worker.stdout.splitlines()[-1]))
     print(f"llmtel OpenAI instrumentation overhead (openai {openai.__version__}): calls interleaved one by one, "
-          f"median per call, in {LAYOUTS} processes (hash seeds 1-{LAYOUTS})")
+          f"median per call, in {layouts} processes (hash seeds 1-{layouts})")
     print("floor: what a bare SDK span around the same uninstrumented call, with the same attributes and the same")
     hot = statistics.median(r["hot_floor"] for r in results)
     print(f"metric records, adds to it (the chat floor alone in a tight loop, cache-hot: {hot:.1f} us)")
