@@ -11,9 +11,10 @@ calls inside the floor's bare span (started before, ended after, as any instrume
 instrumented calls, and calls traced with no-op providers ("llmtel alone": llmtel's own work inside real
 calls) interleave one by one, and each figure is a median over every call. This runs in several processes
 in turn, each with its own hash seed, because one process is one memory layout and the layout alone moves
-the ratios (see ``LAYOUTS``). Per-chunk cost is measured apart, by iterating the same real chunk objects
-through llmtel's stream wrapper and through a bare generator. Each process pins itself to one core (where
-the OS allows) because this machine is noisy.
+the ratios (see ``LAYOUTS``). Per-chunk cost is measured twice: inside real streams, as what the 100-chunk
+stream's overhead adds to the 10-chunk one's, per chunk; and in a tight loop, by iterating the same real chunk
+objects through llmtel's stream wrapper and through a bare generator. Each process pins itself to one core
+(where the OS allows) because this machine is noisy.
 
     ./run bench            or      .venv/bin/python bench/bench_openai.py [--quick] [--instructions] [--layouts N]
 
@@ -72,6 +73,9 @@ def _layouts(argv: list[str]) -> int:
     return int(value[0])
 
 
+# The per-chunk cost inside real streams: 10- and 100-chunk streams, uninstrumented and instrumented, interleaved
+# this many times in each process (see ``per_chunk_in_streams``).
+IN_STREAM_CALLS = 100 if QUICK else 300
 INTERLEAVED = {"chat": 500, "embeddings": 500, "stream10": 250} if QUICK else {"chat": 1500, "embeddings": 1500,
                                                                              "stream10": 700}
 
@@ -121,7 +125,7 @@ def sse_stream(chunks: int) -> bytes:
     return "".join(lines).encode()
 
 
-STREAMS = {n: sse_stream(n) for n in (10, 200)}
+STREAMS = {n: sse_stream(n) for n in (10, 100, 200)}
 
 
 def handler(request: httpx.Request) -> httpx.Response:
@@ -232,14 +236,39 @@ def measure() -> dict[str, object]:
         plain_us, traced_us, own_us, floored_us = (
             statistics.median(times[k]) * 1e6 for k in ("plain", "traced", "own", "floored"))
         rows[name] = (plain_us, traced_us, traced_us - plain_us, floored_us - plain_us, own_us - plain_us)
+    in_streams = per_chunk_in_streams(plain_workloads, traced_workloads)
     hot = []
     for _ in range(CALLS):
         start = clock()
         floors["chat"]()
         hot.append(clock() - start)
     OpenAIInstrumentor().uninstrument()
-    return {"rows": rows, "per_chunk": per_chunk_us(tracer_provider, meter_provider),
+    return {"rows": rows, "per_chunk": per_chunk_us(tracer_provider, meter_provider), "in_streams": in_streams,
             "hot_floor": statistics.median(hot) * 1e6}
+
+
+def per_chunk_in_streams(plain: dict[str, Callable[[], object]], traced: dict[str, Callable[[], object]]) -> float:
+    """What one more chunk adds inside a real stream, in microseconds: the instrumented less the uninstrumented
+    100-chunk stream, less the same for the 10-chunk one, over the 90 chunks between. The four calls interleave
+    in a rotating order, and each overhead is the median of the paired differences (instrumented less
+    uninstrumented, same round), so drift between rounds cancels. Unlike the tight loop, this counts what a
+    chunk's share of the wrapper costs after the client's own work between chunks has evicted it from the
+    caches."""
+    operations = [("plain10", plain["stream10"]), ("traced10", traced["stream10"]),
+                  ("plain100", plain["stream100"]), ("traced100", traced["stream100"])]
+    for _, operation in operations:
+        for _ in range(5):
+            operation()
+    times: dict[str, list[float]] = {key: [] for key, _ in operations}
+    orders = [operations[k:] + operations[:k] for k in range(len(operations))]
+    clock = time.perf_counter
+    for i in range(IN_STREAM_CALLS):
+        for key, operation in orders[i % len(orders)]:
+            start = clock()
+            operation()
+            times[key].append(clock() - start)
+    short, long = (statistics.median(t - p for t, p in zip(times[f"traced{n}"], times[f"plain{n}"])) for n in (10, 100))
+    return (long - short) / 90 * 1e6
 
 
 def main() -> None:
@@ -272,13 +301,17 @@ def main() -> None:
     print("x floor by process: " + "; ".join(
         f"{name} " + " ".join(f"{ratio:.2f}" for ratio in values) for name, values in ratios.items()))
     per_chunk = statistics.median(r["per_chunk"] for r in results)
-    print(f"streaming, per chunk: {per_chunk:.2f} us (wrapper over 1,000 real chunks vs a bare generator, a tight loop;"
-          " inside a real stream a chunk's share is below this machine's wall-clock noise: see --instructions)")
-    fixed = [r["rows"]["stream10"][2] - 10 * r["per_chunk"] for r in results]
+    print(f"streaming, per chunk in a tight loop: {per_chunk:.2f} us (the wrapper over 1,000 real chunks against a bare"
+          " generator, cache-hot)")
+    in_streams = [r["in_streams"] for r in results]
+    print(f"streaming, per chunk inside real streams: {statistics.median(in_streams):.2f} us (range "
+          f"{min(in_streams):.2f}-{max(in_streams):.2f}; the 100-chunk stream's overhead less the 10-chunk one's, over"
+          " 90 chunks)")
+    fixed = [r["rows"]["stream10"][2] - 10 * r["in_streams"] for r in results]
     fixed_ratios = [f / r["rows"]["stream10"][3] for f, r in zip(fixed, results)]
     print(f"streaming, per stream without its chunks: {statistics.median(fixed):.1f} us = "
           f"{statistics.median(fixed_ratios):.2f}x the stream floor (range {min(fixed_ratios):.2f}-"
-          f"{max(fixed_ratios):.2f}; the 10-chunk stream less 10 tight-loop chunks)")
+          f"{max(fixed_ratios):.2f}; the 10-chunk stream less 10 chunks at the in-stream cost)")
 
 
 def per_chunk_us(tracer_provider: TracerProvider, meter_provider: MeterProvider) -> float:
@@ -341,6 +374,7 @@ def build_workloads(client_class: type = openai.OpenAI) -> dict[str, Callable[[]
                                                        max_tokens=50),
         "embeddings": lambda: client.embeddings.create(model="text-embedding-3-small", input="hello"),
         "stream10": stream(10),
+        "stream100": stream(100),
         "stream200": stream(200),
     }
 
