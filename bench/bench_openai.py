@@ -8,13 +8,15 @@ the SDK samples an exemplar linking each point to the trace). The budget: overhe
 
 Wall clock: uninstrumented calls (a client class whose ``request`` is the SDK's own, unwrapped), the same
 calls inside the floor's bare span (started before, ended after, as any instrumentation must),
-instrumented calls, and calls traced with no-op providers ("llmtel alone": llmtel's own work inside real
-calls) interleave one by one, and each figure is a median over every call. This runs in several processes
-in turn, each with its own hash seed, because one process is one memory layout and the layout alone moves
-the ratios (see ``LAYOUTS``). Per-chunk cost is measured twice: inside real streams, as what the 100-chunk
-stream's overhead adds to the 10-chunk one's, per chunk; and in a tight loop, by iterating the same real chunk
-objects through llmtel's stream wrapper and through a bare generator. Each process pins itself to one core
-(where the OS allows) because this machine is noisy.
+instrumented calls, calls traced with no-op providers ("llmtel alone": llmtel's own work inside real
+calls) and a control (identical uninstrumented calls on a second client: the method's own noise) interleave
+one by one in an order shuffled each round, and each figure is a median over every call. This runs in
+several processes in turn, each with its own hash seed, because one process is one memory layout and the
+layout alone moves the ratios (see ``LAYOUTS``). Per-chunk cost is measured twice: inside real streams, from
+the intervals between successive chunks reaching the caller in instrumented and uninstrumented 100-chunk
+streams (``per_chunk_in_streams``); and in a tight loop, by iterating the same real chunk objects through
+llmtel's stream wrapper and through a bare generator. Each process pins itself to one core (where the OS
+allows) because this machine is noisy.
 
     ./run bench            or      .venv/bin/python bench/bench_openai.py [--quick] [--instructions] [--layouts N]
 
@@ -30,10 +32,11 @@ from __future__ import annotations
 import gc
 import json
 import os
+import random
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import openai
 from opentelemetry.sdk.metrics import MeterProvider
@@ -73,8 +76,8 @@ def _layouts(argv: list[str]) -> int:
     return int(value[0])
 
 
-# The per-chunk cost inside real streams: 10- and 100-chunk streams, uninstrumented and instrumented, interleaved
-# this many times in each process (see ``per_chunk_in_streams``).
+# The per-chunk cost inside real streams: 100-chunk streams, uninstrumented, instrumented and the control,
+# interleaved this many times in each process (see ``per_chunk_in_streams``).
 IN_STREAM_CALLS = 100 if QUICK else 300
 INTERLEAVED = {"chat": 500, "embeddings": 500, "stream10": 250} if QUICK else {"chat": 1500, "embeddings": 1500,
                                                                              "stream10": 700}
@@ -190,18 +193,39 @@ def own_client_class() -> type:
     return OwnOpenAI
 
 
+def _rounds(operations: list[tuple[str, Callable[[], object]]], rounds: int, seed: int) -> dict[str, list[float]]:
+    """Run every operation once per round, in an order shuffled afresh each round, and time each run.
+
+    The order is shuffled, not rotated: in a fixed rotation every operation always follows the same one, and
+    what the previous call did moves the next one's time. Two copies of the same uninstrumented 10-chunk stream
+    measured 235-255 us apart (of 3.3-4.5 ms) when one always followed a 100-chunk stream and the other a
+    10-chunk one, and 1-3 us apart when shuffled; neither the garbage collector (it made no difference when
+    off) nor page faults (under one per call) explain it."""
+    rng = random.Random(seed)
+    times: dict[str, list[float]] = {key: [] for key, _ in operations}
+    clock = time.perf_counter
+    for _ in range(rounds):
+        for key, operation in rng.sample(operations, len(operations)):
+            start = clock()
+            operation()
+            times[key].append(clock() - start)
+    return times
+
+
 def measure() -> dict[str, object]:
-    """One process's wall-clock figures: per workload (baseline, instrumented, overhead, floor, llmtel alone)
-    in microseconds, the per-chunk cost, and the chat floor alone in a tight loop."""
+    """One process's wall-clock figures: per workload (baseline, instrumented, overhead, floor, llmtel alone,
+    control) in microseconds, the per-chunk costs, and the chat floor alone in a tight loop."""
     if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1:
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
-    plain_workloads = build_workloads(_UninstrumentedRequest.client_class())
+    seed = int(os.environ.get("PYTHONHASHSEED", "0") or 0)
+    plain_class, control_class = _UninstrumentedRequest.client_class(), _UninstrumentedRequest.client_class()
+    plain_workloads, control_workloads = build_workloads(plain_class), build_workloads(control_class)
     own_workloads = build_workloads(own_client_class())
     traced_workloads = build_workloads()
     # In wall clock the 200-chunk stream is left out: the noise of a median of 40 ms calls on this machine
     # (about a millisecond) exceeds its overhead. The instruction counts use it for the per-chunk figure.
     for name in INTERLEAVED:  # warm up
-        for fn in (plain_workloads[name], own_workloads[name], traced_workloads[name]):
+        for fn in (plain_workloads[name], control_workloads[name], own_workloads[name], traced_workloads[name]):
             for _ in range(20):
                 fn()
 
@@ -214,30 +238,29 @@ def measure() -> dict[str, object]:
             floor()
 
     # Calls interleave one by one: an uninstrumented call, the same call inside the floor's bare span (started
-    # before it and ended after it, with the floor's attributes and metric records), an instrumented call, and
-    # one traced with no-op providers (llmtel's own work), in an order that rotates. Drift on a shared, noisy
-    # machine then hits all alike, and each figure is the median over every call, so a preempted call or a
-    # collection pause moves nothing. The floor is what the bare span adds to the call; alone in a tight loop
-    # it stays cache-hot and runs markedly faster (printed for reference).
+    # before it and ended after it, with the floor's attributes and metric records), an instrumented call, one
+    # traced with no-op providers (llmtel's own work), and the control: an identical uninstrumented call on a
+    # second client, whose difference from the first shows what the method itself can resolve. The order is
+    # shuffled each round (see ``_rounds``), so drift on a shared, noisy machine and the previous call's traces
+    # hit all alike, and each figure is the median over every call, so a preempted call or a collection pause
+    # moves nothing. The floor is what the bare span adds to the call; alone in a tight loop it stays cache-hot
+    # and runs markedly faster (printed for reference).
     OpenAIInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
-    rows: dict[str, tuple[float, float, float, float, float]] = {}
-    clock = time.perf_counter
+    rows: dict[str, tuple[float, float, float, float, float, float]] = {}
     for name, count in INTERLEAVED.items():
         plain = plain_workloads[name]
-        operations = {"plain": plain, "traced": traced_workloads[name], "own": own_workloads[name],
-                      "floored": floor_operation(tracer_provider, meter_provider, FLOOR_OF[name], around=plain)}
-        times: dict[str, list[float]] = {key: [] for key in operations}
-        orders = [list(operations.items())[k:] + list(operations.items())[:k] for k in range(len(operations))]
-        for i in range(count):
-            for key, operation in orders[i % len(orders)]:
-                start = clock()
-                operation()
-                times[key].append(clock() - start)
-        plain_us, traced_us, own_us, floored_us = (
-            statistics.median(times[k]) * 1e6 for k in ("plain", "traced", "own", "floored"))
-        rows[name] = (plain_us, traced_us, traced_us - plain_us, floored_us - plain_us, own_us - plain_us)
-    in_streams = per_chunk_in_streams(plain_workloads, traced_workloads)
+        operations = [("plain", plain), ("traced", traced_workloads[name]), ("own", own_workloads[name]),
+                      ("floored", floor_operation(tracer_provider, meter_provider, FLOOR_OF[name], around=plain)),
+                      ("control", control_workloads[name])]
+        times = _rounds(operations, count, seed)
+        plain_us, traced_us, own_us, floored_us, control_us = (
+            statistics.median(times[k]) * 1e6 for k in ("plain", "traced", "own", "floored", "control"))
+        rows[name] = (plain_us, traced_us, traced_us - plain_us, floored_us - plain_us, own_us - plain_us,
+                      control_us - plain_us)
+    in_streams = per_chunk_in_streams(stream_opener(plain_class), stream_opener(openai.OpenAI),
+                                      stream_opener(control_class), seed)
     hot = []
+    clock = time.perf_counter
     for _ in range(CALLS):
         start = clock()
         floors["chat"]()
@@ -247,28 +270,39 @@ def measure() -> dict[str, object]:
             "hot_floor": statistics.median(hot) * 1e6}
 
 
-def per_chunk_in_streams(plain: dict[str, Callable[[], object]], traced: dict[str, Callable[[], object]]) -> float:
-    """What one more chunk adds inside a real stream, in microseconds: the instrumented less the uninstrumented
-    100-chunk stream, less the same for the 10-chunk one, over the 90 chunks between. The four calls interleave
-    in a rotating order, and each overhead is the median of the paired differences (instrumented less
-    uninstrumented, same round), so drift between rounds cancels. Unlike the tight loop, this counts what a
-    chunk's share of the wrapper costs after the client's own work between chunks has evicted it from the
-    caches."""
-    operations = [("plain10", plain["stream10"]), ("traced10", traced["stream10"]),
-                  ("plain100", plain["stream100"]), ("traced100", traced["stream100"])]
+def per_chunk_in_streams(plain: Callable[[], Iterable[object]], traced: Callable[[], Iterable[object]],
+                         control: Callable[[], Iterable[object]], seed: int) -> dict[str, float]:
+    """What one chunk costs inside a real stream, in microseconds: the time between two successive chunks
+    reaching the caller, instrumented less uninstrumented, at the 10th and 25th percentiles of every such
+    interval (the first and the last three of each stream left out) in 100-chunk streams interleaved one by one
+    in a shuffled order; and the same for an identical uninstrumented client (the control: the method's noise).
+
+    Intervals, not whole streams: what a chunk adds is a microsecond or so in a stream of 20 ms, far below
+    the spread of whole streams' times, but each stream gives ninety-six intervals, and their low percentiles
+    are steady. Low percentiles, because this machine's intervals fall in two groups, about 140 us and about
+    250 us (preempted), in proportions that drift from minute to minute: the median and the mean move with
+    the proportions, the 10th percentile stays inside the first group. A pass-through generator that spins
+    for 2 us per chunk measured 3.2 us this way (2 us, plus its own generator and clock reads)."""
+    clock = time.perf_counter
+    intervals: dict[str, list[float]] = {"plain": [], "traced": [], "control": []}
+
+    def timed(key: str, stream: Callable[[], Iterable[object]]) -> Callable[[], None]:
+        def run() -> None:
+            arrivals = [clock() for _ in stream()]
+            intervals[key].extend(b - a for a, b in zip(arrivals[1:-4], arrivals[2:-3]))
+        return run
+
+    operations = [(key, timed(key, stream)) for key, stream in
+                  (("plain", plain), ("traced", traced), ("control", control))]
     for _, operation in operations:
         for _ in range(5):
             operation()
-    times: dict[str, list[float]] = {key: [] for key, _ in operations}
-    orders = [operations[k:] + operations[:k] for k in range(len(operations))]
-    clock = time.perf_counter
-    for i in range(IN_STREAM_CALLS):
-        for key, operation in orders[i % len(orders)]:
-            start = clock()
-            operation()
-            times[key].append(clock() - start)
-    short, long = (statistics.median(t - p for t, p in zip(times[f"traced{n}"], times[f"plain{n}"])) for n in (10, 100))
-    return (long - short) / 90 * 1e6
+    for values in intervals.values():
+        values.clear()
+    _rounds(operations, IN_STREAM_CALLS, seed)
+    quantiles = {key: statistics.quantiles(values, n=20) for key, values in intervals.items()}
+    return {f"{key}_p{p}": (quantiles[key][p // 5 - 1] - quantiles["plain"][p // 5 - 1]) * 1e6
+            for key in ("traced", "control") for p in (10, 25)}  # quantiles' cut points step by 5 %
 
 
 def main() -> None:
@@ -287,27 +321,34 @@ def main() -> None:
     hot = statistics.median(r["hot_floor"] for r in results)
     print(f"metric records, adds to it (the chat floor alone in a tight loop, cache-hot: {hot:.1f} us)")
     print("llmtel alone: the same calls traced with no-op tracer and meter providers (llmtel's own work)")
+    print("control: an identical uninstrumented call on a second client, less the baseline (the method's noise)")
     print("x floor: the median of the processes' own ratios, and their range")
     print(f"{'workload':<12}{'baseline':>12}{'instrumented':>14}{'overhead':>11}{'floor':>10}{'x floor':>9}"
-          f"{'range':>13}{'llmtel alone':>14}")
+          f"{'range':>13}{'llmtel alone':>14}{'control':>10}")
     ratios: dict[str, list[float]] = {}
     for name in INTERLEAVED:
         per_process = [r["rows"][name] for r in results]
-        plain_us, traced_us, overhead, floor_us, own = (statistics.median(column) for column in zip(*per_process))
+        plain_us, traced_us, overhead, floor_us, own, control = (
+            statistics.median(column) for column in zip(*per_process))
         ratios[name] = [row[2] / row[3] for row in per_process]
         print(f"{name:<12}{plain_us:>10.1f}us{traced_us:>12.1f}us{overhead:>9.1f}us{floor_us:>8.1f}us"
               f"{statistics.median(ratios[name]):>9.2f}{min(ratios[name]):>8.2f}-{max(ratios[name]):.2f}"
-              f"{own:>12.1f}us")
+              f"{own:>12.1f}us{control:>8.1f}us")
     print("x floor by process: " + "; ".join(
         f"{name} " + " ".join(f"{ratio:.2f}" for ratio in values) for name, values in ratios.items()))
     per_chunk = statistics.median(r["per_chunk"] for r in results)
     print(f"streaming, per chunk in a tight loop: {per_chunk:.2f} us (the wrapper over 1,000 real chunks against a bare"
           " generator, cache-hot)")
-    in_streams = [r["in_streams"] for r in results]
-    print(f"streaming, per chunk inside real streams: {statistics.median(in_streams):.2f} us (range "
-          f"{min(in_streams):.2f}-{max(in_streams):.2f}; the 100-chunk stream's overhead less the 10-chunk one's, over"
-          " 90 chunks)")
-    fixed = [r["rows"]["stream10"][2] - 10 * r["in_streams"] for r in results]
+
+    def spread(key: str) -> str:
+        values = [r["in_streams"][key] for r in results]
+        return f"{statistics.median(values):.2f} us [{min(values):.2f}, {max(values):.2f}]"
+
+    print(f"streaming, per chunk inside real streams: {spread('traced_p10')} (control {spread('control_p10')}) at"
+          f" the 10th percentile of the intervals between chunks, {spread('traced_p25')} (control"
+          f" {spread('control_p25')}) at the 25th; medians [ranges] over processes (100-chunk streams; see"
+          " per_chunk_in_streams)")
+    fixed = [r["rows"]["stream10"][2] - 10 * max(r["in_streams"]["traced_p10"], 0.0) for r in results]
     fixed_ratios = [f / r["rows"]["stream10"][3] for f, r in zip(fixed, results)]
     print(f"streaming, per stream without its chunks: {statistics.median(fixed):.1f} us = "
           f"{statistics.median(fixed_ratios):.2f}x the stream floor (range {min(fixed_ratios):.2f}-"
@@ -355,10 +396,22 @@ def _started(telemetry):  # type: ignore[no-untyped-def]
     return call, telemetry.start(call)
 
 
+def _client(client_class: type) -> openai.OpenAI:
+    return client_class(base_url="http://bench.invalid/v1", api_key="sk-bench", max_retries=0,
+                        http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+
+
+def stream_opener(client_class: type, chunks: int = 100) -> Callable[[], Iterable[object]]:
+    """Opens a ``chunks``-chunk stream on a client of ``client_class``, for the caller to iterate."""
+    client = _client(client_class)
+    messages = [{"role": "user", "content": "hello"}]
+    return lambda: client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True,
+                                                  max_tokens=chunks, stream_options={"include_usage": True})
+
+
 def build_workloads(client_class: type = openai.OpenAI) -> dict[str, Callable[[], object]]:
     """The benchmarked calls, on a client of ``client_class`` talking to the in-process transport."""
-    client = client_class(base_url="http://bench.invalid/v1", api_key="sk-bench", max_retries=0,
-                          http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    client = _client(client_class)
     messages = [{"role": "user", "content": "hello"}]
 
     def stream(n: int) -> Callable[[], object]:
@@ -374,7 +427,6 @@ def build_workloads(client_class: type = openai.OpenAI) -> dict[str, Callable[[]
                                                        max_tokens=50),
         "embeddings": lambda: client.embeddings.create(model="text-embedding-3-small", input="hello"),
         "stream10": stream(10),
-        "stream100": stream(100),
         "stream200": stream(200),
     }
 
