@@ -241,8 +241,8 @@ def measure() -> dict[str, object]:
     # before it and ended after it, with the floor's attributes and metric records), an instrumented call, one
     # traced with no-op providers (llmtel's own work), and the control: an identical uninstrumented call on a
     # second client, whose difference from the first shows what the method itself can resolve. The order is
-    # shuffled each round (see ``_rounds``), so drift on a shared, noisy machine and the previous call's traces
-    # hit all alike, and each figure is the median over every call, so a preempted call or a collection pause
+    # shuffled each round (see ``_rounds``), so drift on a shared, noisy machine and what the previous call left
+    # behind hit all alike, and each figure is the median over every call, so a preempted call or a collection pause
     # moves nothing. The floor is what the bare span adds to the call; alone in a tight loop it stays cache-hot
     # and runs markedly faster (printed for reference).
     OpenAIInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
