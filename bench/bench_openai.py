@@ -257,8 +257,8 @@ def measure() -> dict[str, object]:
             statistics.median(times[k]) * 1e6 for k in ("plain", "traced", "own", "floored", "control"))
         rows[name] = (plain_us, traced_us, traced_us - plain_us, floored_us - plain_us, own_us - plain_us,
                       control_us - plain_us)
-    in_streams = per_chunk_in_streams(stream_opener(plain_class), stream_opener(openai.OpenAI),
-                                      stream_opener(control_class), seed)
+    in_streams = per_chunk_in_streams(*(stream_opener(_client(cls), 100) for cls in
+                                        (plain_class, openai.OpenAI, control_class)), seed)
     hot = []
     clock = time.perf_counter
     for _ in range(CALLS):
@@ -401,9 +401,8 @@ def _client(client_class: type) -> openai.OpenAI:
                         http_client=httpx.Client(transport=httpx.MockTransport(handler)))
 
 
-def stream_opener(client_class: type, chunks: int = 100) -> Callable[[], Iterable[object]]:
-    """Opens a ``chunks``-chunk stream on a client of ``client_class``, for the caller to iterate."""
-    client = _client(client_class)
+def stream_opener(client: openai.OpenAI, chunks: int) -> Callable[[], Iterable[object]]:
+    """Opens a ``chunks``-chunk stream on ``client``, for the caller to iterate."""
     messages = [{"role": "user", "content": "hello"}]
     return lambda: client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True,
                                                   max_tokens=chunks, stream_options={"include_usage": True})
@@ -415,9 +414,10 @@ def build_workloads(client_class: type = openai.OpenAI) -> dict[str, Callable[[]
     messages = [{"role": "user", "content": "hello"}]
 
     def stream(n: int) -> Callable[[], object]:
+        open_stream = stream_opener(client, n)
+
         def run() -> None:
-            for _ in client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True,
-                                                    max_tokens=n, stream_options={"include_usage": True}):
+            for _ in open_stream():
                 pass
 
         return run
