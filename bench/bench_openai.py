@@ -10,9 +10,9 @@ Wall clock: uninstrumented calls (a client class whose ``request`` is the SDK's 
 calls inside the floor's bare span (started before, ended after, as any instrumentation must),
 instrumented calls, calls traced with no-op providers ("llmtel alone": llmtel's own work inside real
 calls) and a control (identical uninstrumented calls on a second client: the method's own noise) interleave
-one by one in an order shuffled each round, and each figure is a median over every call. This runs in
-several processes in turn, each with its own hash seed, because one process is one memory layout and the
-layout alone moves the ratios (see ``LAYOUTS``). Per-chunk cost is measured twice: inside real streams, from
+one by one in an order shuffled each round; what each adds to the uninstrumented call is the median over
+rounds of its time less the uninstrumented call's in the same round (``paired_us``). This runs in several
+processes in turn, each with its own hash seed (see ``LAYOUTS``). Per-chunk cost is measured twice: inside real streams, from
 the intervals between successive chunks reaching the caller in instrumented and uninstrumented 100-chunk
 streams (``per_chunk_in_streams``); and in a tight loop, by iterating the same real chunk objects through
 llmtel's stream wrapper and through a bare generator. Each process pins itself to one core (where the OS
@@ -57,11 +57,12 @@ from llmtel.instrumentation.openai import OpenAIInstrumentor
 QUICK = "--quick" in sys.argv
 ROUNDS = 5 if QUICK else 9  # rounds of the tight-loop (per-chunk) timings
 CALLS = 200 if QUICK else 600
-# The wall-clock comparison runs in this many processes, one after another, each with its own hash seed. Where
-# CPython puts types, strings and objects decides which attribute lookups collide in its caches, and one
-# process is one such layout: the same code's 10-chunk stream measured 1.10 to 1.47x its floor from one process
-# to the next in one run. Each process compares within itself; the summary is the median over processes, with
-# the range.
+# The wall-clock comparison runs in this many processes, one after another, each with its own hash seed (where
+# CPython puts types, strings and objects decides which attribute lookups collide in its caches: one process is
+# one memory layout, which moves instruction counts). In wall clock the processes differ mostly by when they
+# ran: the same hash seed run three times gave a 10-chunk stream 1.19, 1.21 and 1.31x its floor, another seed
+# 1.25, 1.27 and 1.33. Each process compares within itself; the summary is the median over processes, with the
+# range.
 LAYOUTS = 2 if QUICK else 4
 
 
@@ -212,6 +213,20 @@ def _rounds(operations: list[tuple[str, Callable[[], object]]], rounds: int, see
     return times
 
 
+def paired_us(times: list[float], plain: list[float]) -> float:
+    """What an operation adds to the uninstrumented call, in microseconds: the median over rounds of its time
+    less the uninstrumented call's in the same round.
+
+    Paired, because this machine's speed drifts: its uninstrumented 10-chunk stream took a median of 2.6 ms in
+    one process and 4.7 ms in another minutes later. Two calls of one round ran within a few milliseconds of
+    each other and share that moment's speed, which their difference cancels; a difference of two medians
+    over the whole process does not. In eight processes' data analysed both ways, the control (which should
+    be zero) spread from -62 to +30 us as a difference of medians and from -18 to +10 us paired, and the
+    10-chunk stream's ratio to its floor from 1.12 to 1.47 (standard deviation 0.13) against 1.22 to 1.38
+    (0.06)."""
+    return statistics.median([a - b for a, b in zip(times, plain)]) * 1e6
+
+
 def measure() -> dict[str, object]:
     """One process's wall-clock figures: per workload (baseline, instrumented, overhead, floor, llmtel alone,
     control) in microseconds, the per-chunk costs, and the chat floor alone in a tight loop."""
@@ -242,8 +257,8 @@ def measure() -> dict[str, object]:
     # traced with no-op providers (llmtel's own work), and the control: an identical uninstrumented call on a
     # second client, whose difference from the first shows what the method itself can resolve. The order is
     # shuffled each round (see ``_rounds``), so drift on a shared, noisy machine and what the previous call left
-    # behind hit all alike, and each figure is the median over every call, so a preempted call or a collection pause
-    # moves nothing. The floor is what the bare span adds to the call; alone in a tight loop it stays cache-hot
+    # behind hit all alike, and each figure is a median over rounds of differences within a round (``paired_us``),
+    # so a preempted call or a collection pause moves nothing. The floor is what the bare span adds to the call; alone in a tight loop it stays cache-hot
     # and runs markedly faster (printed for reference).
     OpenAIInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
     rows: dict[str, tuple[float, float, float, float, float, float]] = {}
@@ -253,10 +268,9 @@ def measure() -> dict[str, object]:
                       ("floored", floor_operation(tracer_provider, meter_provider, FLOOR_OF[name], around=plain)),
                       ("control", control_workloads[name])]
         times = _rounds(operations, count, seed)
-        plain_us, traced_us, own_us, floored_us, control_us = (
-            statistics.median(times[k]) * 1e6 for k in ("plain", "traced", "own", "floored", "control"))
-        rows[name] = (plain_us, traced_us, traced_us - plain_us, floored_us - plain_us, own_us - plain_us,
-                      control_us - plain_us)
+        plain_us, traced_us = (statistics.median(times[k]) * 1e6 for k in ("plain", "traced"))
+        rows[name] = (plain_us, traced_us, *(paired_us(times[k], times["plain"]) for k in
+                                             ("traced", "floored", "own", "control")))
     in_streams = per_chunk_in_streams(*(stream_opener(_client(cls), 100) for cls in
                                         (plain_class, openai.OpenAI, control_class)), seed)
     hot = []
@@ -316,7 +330,9 @@ def main() -> None:
                                 check=True)
         results.append(json.loads(worker.stdout.splitlines()[-1]))
     print(f"llmtel OpenAI instrumentation overhead (openai {openai.__version__}): calls interleaved one by one, "
-          f"median per call, in {layouts} processes (hash seeds 1-{layouts})")
+          f"in {layouts} processes (hash seeds 1-{layouts})")
+    print("baseline, instrumented: medians per call; overhead, floor, llmtel alone, control: medians over rounds of")
+    print("the difference from the baseline call of the same round")
     print("floor: what a bare SDK span around the same uninstrumented call, with the same attributes and the same")
     hot = statistics.median(r["hot_floor"] for r in results)
     print(f"metric records, adds to it (the chat floor alone in a tight loop, cache-hot: {hot:.1f} us)")
