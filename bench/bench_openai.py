@@ -12,11 +12,11 @@ instrumented calls, calls traced with no-op providers ("llmtel alone": llmtel's 
 calls) and a control (identical uninstrumented calls on a second client: the method's own noise) interleave
 one by one in an order shuffled each round; what each adds to the uninstrumented call is the median over
 rounds of its time less the uninstrumented call's in the same round (``paired_us``). This runs in several
-processes in turn, each with its own hash seed (see ``LAYOUTS``). Per-chunk cost is measured twice: inside real streams, from
-the intervals between successive chunks reaching the caller in instrumented and uninstrumented 100-chunk
-streams (``per_chunk_in_streams``); and in a tight loop, by iterating the same real chunk objects through
-llmtel's stream wrapper and through a bare generator. Each process pins itself to one core (where the OS
-allows) because this machine is noisy.
+processes in turn, each with its own hash seed (see ``LAYOUTS``). Per-chunk cost is measured twice: inside
+real streams, from the intervals between successive chunks reaching the caller in instrumented and
+uninstrumented 100-chunk streams (``per_chunk_in_streams``); and in a tight loop, by iterating the same real
+chunk objects through llmtel's stream wrapper and through a bare generator. Each process pins itself to one
+core (where the OS allows) because this machine is noisy.
 
     ./run bench            or      .venv/bin/python bench/bench_openai.py [--quick] [--instructions] [--layouts N]
 
@@ -258,8 +258,8 @@ def measure() -> dict[str, object]:
     # second client, whose difference from the first shows what the method itself can resolve. The order is
     # shuffled each round (see ``_rounds``), so drift on a shared, noisy machine and what the previous call left
     # behind hit all alike, and each figure is a median over rounds of differences within a round (``paired_us``),
-    # so a preempted call or a collection pause moves nothing. The floor is what the bare span adds to the call; alone in a tight loop it stays cache-hot
-    # and runs markedly faster (printed for reference).
+    # so a preempted call or a collection pause moves nothing. The floor is what the bare span adds to the call;
+    # alone in a tight loop it stays cache-hot and runs markedly faster (printed for reference).
     OpenAIInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
     rows: dict[str, tuple[float, float, float, float, float, float]] = {}
     for name, count in INTERLEAVED.items():
