@@ -69,7 +69,9 @@ class Telemetry:
         it could not be delivered (with the spool on, it then waits on disk)."""
         budget = self.settings.shutdown_timeout if timeout is None else timeout
         outcomes: list[object] = []
-        calls = [lambda p=p: outcomes.append(p.force_flush()) for p in self._owned()]
+        calls = [
+            lambda left, p=p: outcomes.append(p.force_flush(timeout_millis=int(left * 1000))) for p in self._owned()
+        ]
         on_time = _within_deadline(calls, budget, "force_flush")
         return on_time and all(outcome is not False for outcome in outcomes)
 
@@ -91,34 +93,62 @@ class Telemetry:
             log_bridge.detach(self.log_handler)
         log_bridge.uninstall_record_stamping()
         uninstrument_libraries(self.instrumented)
-        if self.export is not None:  # the pipelines finish (sending or spooling) a little before our deadline
-            self.export.set_shutdown_timeout(budget * 0.9)
-        return _within_deadline([p.shutdown for p in self._owned()], budget, "shutdown")
+        return _within_deadline([self._shutdown_call(p) for p in self._owned()], budget, "shutdown")
+
+    def _shutdown_call(self, provider: Any) -> Callable[[float], None]:
+        """Shut ``provider`` down, given the seconds left: the pipelines finish (sending or spooling) a little
+        before that deadline."""
+
+        def shut_down(left: float) -> None:
+            if self.export is not None:
+                self.export.set_shutdown_timeout(left * 0.9)
+            provider.shutdown()
+
+        return shut_down
 
 
-def _within_deadline(calls: list[Callable[[], Any]], budget: float, what: str) -> bool:
-    """Run each call on its own daemon thread; wait for all of them until ``budget`` seconds have passed."""
+def _within_deadline(calls: list[Callable[[float], Any]], budget: float, what: str) -> bool:
+    """Run each call (given the seconds left) on its own daemon thread; wait for all of them until ``budget``
+    seconds have passed. True when every call finished in time.
+
+    Where no thread can be started (an interpreter shutting down: Python 3.12.0 and 3.12.1 refuse new threads in
+    ``atexit`` handlers), the calls run here, one after another, each given what is left of the deadline. Skipping
+    them would drop everything still buffered; in this thread they are bounded by the time they are given."""
     deadline = time.monotonic() + max(0.0, budget)
-    threads = []
+    threads: list[threading.Thread] = []
+    here: list[Callable[[float], Any]] = []
     for call in calls:
-        thread = threading.Thread(target=_quietly(call), name=f"llmtel-{what}", daemon=True)
-        try:
-            thread.start()
-        except RuntimeError:  # interpreter finalising: no new threads; skip rather than block
-            return False
-        threads.append(thread)
+        if not here:
+            thread = threading.Thread(target=_quietly(call, budget), name=f"llmtel-{what}", daemon=True)
+            try:
+                thread.start()
+                threads.append(thread)
+                continue
+            except RuntimeError:  # no new threads now: this one and the rest run here
+                _logger.debug("llmtel: no thread can be started; %s runs in the calling thread", what)
+        here.append(call)
+    skipped = 0
+    for call in here:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            skipped += 1
+            continue
+        _quietly(call, left)()
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
-    late = [t for t in threads if t.is_alive()]
+    late = sum(thread.is_alive() for thread in threads) + skipped
     if late:
         _logger.warning("llmtel: %s did not finish within %.1f s; unsent telemetry was dropped", what, budget)
+    elif here and time.monotonic() > deadline:
+        _logger.warning("llmtel: %s took longer than %.1f s", what, budget)
+        return False
     return not late
 
 
-def _quietly(call: Callable[[], Any]) -> Callable[[], None]:
+def _quietly(call: Callable[..., Any], *args: Any) -> Callable[[], None]:
     def run() -> None:
         try:
-            call()
+            call(*args)
         except Exception:  # noqa: BLE001
             _logger.debug("llmtel: %r failed", call, exc_info=True)
 

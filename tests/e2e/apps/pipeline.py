@@ -2,6 +2,8 @@
 
 Run directly (``python pipeline.py URL``) it calls ``llmtel.instrument()`` first; with ``--no-setup`` it
 leaves set-up to ``opentelemetry-instrument``. It prints one JSON line of what it did for the test to check.
+With ``--no-threads-at-exit``, no thread can be started once the interpreter exits (as on Python 3.12.0 and
+3.12.1), when llmtel's exit hook delivers what is still buffered.
 """
 
 import json
@@ -18,6 +20,17 @@ if "--no-setup" not in flags:
     handle = llmtel.instrument()
     if "--twice" in flags:
         assert llmtel.instrument() is handle
+    if "--no-threads-at-exit" in flags:
+        import atexit
+        import threading
+
+        def refuse_new_threads() -> None:  # registered after llmtel's exit hook, so it runs before it
+            def start(self: threading.Thread) -> None:
+                raise RuntimeError("can't create new thread at interpreter shutdown")
+
+            threading.Thread.start = start  # type: ignore[method-assign]
+
+        atexit.register(refuse_new_threads)
 
 import httpx2
 import requests
