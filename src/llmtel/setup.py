@@ -137,12 +137,12 @@ def _within_deadline(calls: list[Callable[[float], Any]], budget: float, what: s
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     late = sum(thread.is_alive() for thread in threads) + skipped
+    overran = bool(here) and time.monotonic() > deadline  # a call run here finished, after the deadline
     if late:
         _logger.warning("llmtel: %s did not finish within %.1f s; unsent telemetry was dropped", what, budget)
-    elif here and time.monotonic() > deadline:
+    elif overran:
         _logger.warning("llmtel: %s took longer than %.1f s", what, budget)
-        return False
-    return not late
+    return not (late or overran)
 
 
 def _quietly(call: Callable[..., Any], *args: Any) -> Callable[[], None]:
