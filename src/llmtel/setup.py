@@ -122,10 +122,11 @@ def _within_deadline(calls: list[Callable[[float], Any]], budget: float, what: s
             thread = threading.Thread(target=_quietly(call, budget), name=f"llmtel-{what}", daemon=True)
             try:
                 thread.start()
-                threads.append(thread)
-                continue
             except RuntimeError:  # no new threads now: this one and the rest run here
                 _logger.debug("llmtel: no thread can be started; %s runs in the calling thread", what)
+            else:
+                threads.append(thread)
+                continue
         here.append(call)
     skipped = 0
     for call in here:

@@ -75,7 +75,7 @@ def test_instrument_delivers_spans_logs_and_metrics(otlp_receiver, otlp_env, pro
 
 @pytest.mark.parametrize("spool", ["on", "off"])
 def test_exit_delivers_everything_when_no_thread_can_be_started(otlp_receiver, otlp_env, spool):
-    # Python 3.12.0 and 3.12.1 refuse new threads in atexit handlers: the exit hook's flush runs in its own thread
+    # Python 3.12.0 and 3.12.1 refuse new threads in atexit handlers: the exit hook flushes in the exiting thread
     run = run_app(["pipeline.py", otlp_receiver.http_endpoint, "--no-threads-at-exit"], otlp_env(LLMTEL_SPOOL=spool))
     assert run.returncode == 0, run.stderr
     assert_pipeline_delivered(otlp_receiver.store, run.result)
