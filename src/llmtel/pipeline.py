@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace import Span, SpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from llmtel import semconv
@@ -490,12 +490,3 @@ class PipelineSpanProcessor(SpanProcessor):
             found: Mapping[str, Any] = {k: values[k] for k in semconv.BAGGAGE_KEYS if k in values}
             if found:
                 span.set_attributes(found)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        pass
-
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True

@@ -25,6 +25,7 @@ from llmtel.export import build_exporter
 from llmtel.export.resilient import ResilientExport
 from llmtel.export.stats import ExportStats
 from llmtel.instrumentation import instrument_libraries, uninstrument_libraries
+from llmtel.credentials import CredentialScrubber
 from llmtel.pipeline import PipelineSpanProcessor
 from llmtel import logs as log_bridge
 
@@ -274,6 +275,7 @@ def configure(
         resilient.observe(handle.meter_provider or metrics.get_meter_provider())
     tracer_provider = handle.tracer_provider or trace.get_tracer_provider()
     if hasattr(tracer_provider, "add_span_processor"):  # ours, or the app's own SDK provider
+        tracer_provider.add_span_processor(CredentialScrubber())
         tracer_provider.add_span_processor(PipelineSpanProcessor())
     log_bridge.install_record_stamping()
     if handle.logger_provider is not None and settings.logs.exporter != "none":

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmtel.credentials import redact_secrets
+
 Redactor = Callable[[str], str]
 
 
@@ -59,18 +61,20 @@ def _card_number(match: re.Match[str]) -> str:
     return "[REDACTED:card_number]" if 13 <= len(digits) <= 19 and _luhn_valid(digits) else match.group()
 
 
-# Secrets and personal data that must not leave the process in captured content. Numbers inside decimals,
-# versions and timestamps are left alone: phone numbers need separators or a leading "+", card numbers must
-# pass the Luhn check.
+# Personal data that must not leave the process in captured content, masked after the secrets
+# (``llmtel.credentials.redact_secrets``). Numbers inside decimals, versions and timestamps are left alone: phone
+# numbers need separators or a leading "+", card numbers must pass the Luhn check. Like the secrets' patterns,
+# these run in time linear in the text (an e-mail's local part starts where its run of characters starts).
 _NOT_IN_NUMBER = r"(?<![\w.+])"
 _NUMBER_END = r"(?![\w]|\.\d)"
-_REDACTIONS: tuple[tuple[re.Pattern[str], Any], ...] = (
-    (re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"), "[REDACTED:api_key]"),
-    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), "[REDACTED:aws_key]"),
-    (re.compile(r"\b(?:ghp|gho|ghs|github_pat)_[A-Za-z0-9_]{20,}"), "[REDACTED:token]"),
-    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._\-~+/]{16,}=*"), "Bearer [REDACTED:token]"),
-    (re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"), "[REDACTED:jwt]"),
-    (re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"), "[REDACTED:email]"),
+_PERSONAL_DATA: tuple[tuple[re.Pattern[str], Any], ...] = (
+    (
+        re.compile(
+            r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}"
+            r"\.[A-Za-z]{2,63}\b"
+        ),
+        "[REDACTED:email]",
+    ),
     (re.compile(_NOT_IN_NUMBER + r"\d(?:[ \-]?\d){12,18}" + _NUMBER_END), _card_number),
     (
         re.compile(
@@ -82,8 +86,10 @@ _REDACTIONS: tuple[tuple[re.Pattern[str], Any], ...] = (
 
 
 def default_redactor(text: str) -> str:
-    """Mask API keys, tokens, e-mail addresses, card numbers (Luhn-valid) and phone numbers."""
-    for pattern, replacement in _REDACTIONS:
+    """Mask API keys, tokens, URL passwords and credential query parameters, e-mail addresses, card numbers
+    (Luhn-valid) and phone numbers."""
+    text = redact_secrets(text)
+    for pattern, replacement in _PERSONAL_DATA:
         text = pattern.sub(replacement, text)
     return text
 

@@ -15,6 +15,7 @@ import json
 import logging
 import sys
 import threading
+import traceback
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ from opentelemetry import context as otel_context
 from opentelemetry._logs import LoggerProvider, SeverityNumber
 
 from llmtel import semconv
+from llmtel.credentials import redact_secrets, scrubbed_log_value
 from llmtel.logs.formatting import STAMP_FIELDS, record_stamp
 
 # Attributes every LogRecord carries; anything else on a record came from ``extra=`` and is payload.
@@ -106,7 +108,7 @@ def event_dict_attributes(event_dict: Mapping[str, Any], stamp: Mapping[str, str
             if value == "":
                 continue
             key = _EVENT_DICT_RENAMES[key]
-        attributes[key] = _structured_value(value)
+        attributes[key] = scrubbed_log_value(key, _structured_value(value))
     return attributes
 
 
@@ -123,11 +125,23 @@ def exception_of(exc_info: Any) -> BaseException | None:
 
 
 def record_body(record: logging.LogRecord) -> str:
-    """The record's message; for a structlog event dict handed over by ``ProcessorFormatter.wrap_for_formatter``,
-    its ``event``."""
+    """The record's message, secrets masked (``llmtel.credentials``); for a structlog event dict handed over
+    by ``ProcessorFormatter.wrap_for_formatter``, its ``event``."""
     if isinstance(record.msg, dict):
-        return str(record.msg.get("event", ""))
-    return record.getMessage()
+        return redact_secrets(str(record.msg.get("event", "")))
+    return redact_secrets(record.getMessage())
+
+
+def exception_attributes(exception: BaseException) -> dict[str, str]:
+    """The conventions' ``exception.*`` attributes of a log record, message and stack trace with secrets masked
+    (an ``HTTPError`` names the URL it failed on, query string and all)."""
+    cls = type(exception)
+    module = cls.__module__
+    return {
+        "exception.type": f"{module}.{cls.__qualname__}" if module and module != "builtins" else cls.__qualname__,
+        "exception.message": redact_secrets(str(exception)),
+        "exception.stacktrace": redact_secrets("".join(traceback.format_exception(exception))),
+    }
 
 
 def record_attributes(record: logging.LogRecord) -> dict[str, Any]:
@@ -148,7 +162,7 @@ def record_attributes(record: logging.LogRecord) -> dict[str, Any]:
         if key not in _STANDARD_RECORD_KEYS and not key.startswith("_") and value is not None:
             if key in STAMP_FIELDS and value == stamp.get(key):
                 continue  # stamped by llmtel, not the app's payload (an ``extra=`` override is kept)
-            attributes[key] = _attribute_value(value)
+            attributes[key] = scrubbed_log_value(key, _attribute_value(value))
     if isinstance(record.msg, dict):
         attributes.update(event_dict_attributes(record.msg, stamp))
     return attributes
@@ -187,13 +201,15 @@ class OTelLogHandler(logging.Handler):
             exc = record.exc_info[1] if record.exc_info else None
             if exc is None and isinstance(record.msg, dict):  # structlog's ``exc_info`` in the event dict
                 exc = exception_of(record.msg.get("exc_info"))
+            attributes = record_attributes(record)
+            if isinstance(exc, BaseException):  # recorded here, not by the SDK: scrubbed like the body
+                attributes.update(exception_attributes(exc))
             logger.emit(
                 timestamp=int(record.created * 1e9),
                 severity_number=severity_number(record.levelno),
                 severity_text=record.levelname,
                 body=record_body(record),
-                attributes=record_attributes(record),
-                exception=exc if isinstance(exc, BaseException) else None,
+                attributes=attributes,
             )
         except Exception:  # noqa: BLE001 - a logging failure must never reach the application
             self.handleError(record)

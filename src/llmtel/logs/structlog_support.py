@@ -47,8 +47,15 @@ from opentelemetry import _logs
 from opentelemetry import context as otel_context
 
 from llmtel import semconv
+from llmtel.credentials import redact_secrets
 from llmtel.logs.formatting import record_stamp, stamp_values
-from llmtel.logs.handler import _PIPELINE_LOGGERS, event_dict_attributes, exception_of, severity_number
+from llmtel.logs.handler import (
+    _PIPELINE_LOGGERS,
+    event_dict_attributes,
+    exception_attributes,
+    exception_of,
+    severity_number,
+)
 
 EventDict = MutableMapping[str, Any]
 _logger = logging.getLogger("llmtel.logs")
@@ -118,13 +125,16 @@ class OTLPShipper:
         try:
             provider = self._provider or _logs.get_logger_provider()
             level = level_of(method_name, event_dict)
+            attributes = event_dict_attributes(event_dict, stamp_values())
+            exception = exception_of(event_dict.get("exc_info"))
+            if exception is not None:  # recorded here, not by the SDK: scrubbed like the body
+                attributes.update(exception_attributes(exception))
             provider.get_logger(name).emit(
                 timestamp=time.time_ns(),
                 severity_number=severity_number(level),
                 severity_text=logging.getLevelName(level),
-                body=str(event_dict.get("event", "")),
-                attributes=event_dict_attributes(event_dict, stamp_values()),
-                exception=exception_of(event_dict.get("exc_info")),
+                body=redact_secrets(str(event_dict.get("event", ""))),
+                attributes=attributes,
             )
         except Exception:  # noqa: BLE001 - shipping a log line must never break the application
             if not self._warned:

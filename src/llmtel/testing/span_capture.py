@@ -92,6 +92,7 @@ def _install() -> None:
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
 
+    from llmtel.credentials import CredentialScrubber
     from llmtel.pipeline import PipelineSpanProcessor
 
     with _lock:
@@ -100,6 +101,7 @@ def _install() -> None:
         provider = trace.get_tracer_provider()
         if type(provider).__name__ == "ProxyTracerProvider":
             provider = TracerProvider(shutdown_on_exit=False)
+            provider.add_span_processor(CredentialScrubber())
             provider.add_span_processor(PipelineSpanProcessor())
             trace.set_tracer_provider(provider)
         if not hasattr(provider, "add_span_processor"):

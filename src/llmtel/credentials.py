@@ -1,0 +1,191 @@
+"""Credentials kept out of telemetry: API keys and tokens in URLs, in captured HTTP headers and in log records.
+
+Captured content has its own redactor (``llmtel.genai.content``), which users may replace or turn off. This is
+not optional: a key in a query string (``?api-key=…``), a captured ``Authorization`` header or a bearer token
+in a log line is of no use in a trace backend, and anyone who can read the traces could use it. Spans are
+scrubbed as they start (``CredentialScrubber``), log records where llmtel turns them into OpenTelemetry ones.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import Span, SpanProcessor
+
+_logger = logging.getLogger(__name__)
+
+REDACTED = "[REDACTED]"  # a credential's value, where the value stands alone (a header, a log attribute)
+REDACTED_IN_URL = "REDACTED"  # inside a URL, where brackets would need escaping (as OpenTelemetry's own)
+
+# Names that hold a credential (compared lower-cased, with ``-`` and ``.`` as ``_``): exactly one of these words,
+# or ending in one of the suffixes. Plural "tokens" (token counts) is not one.
+_CREDENTIAL_NAMES = frozenset({
+    "token", "secret", "password", "passwd", "pwd", "passphrase", "authorization", "auth", "apikey", "api_key",
+    "credential", "credentials", "signature", "cookie", "set_cookie", "private_key", "access_key",
+})
+_CREDENTIAL_SUFFIXES = (
+    "_token", "_secret", "_password", "_apikey", "api_key", "_signature", "_credential", "_credentials",
+    "access_key", "secret_key", "private_key", "subscription_key", "access_key_id", "_cookie", "_auth",
+    "_authorization",
+)
+# In a query string only: short names services use for keys and signatures (``?key=`` is Google's API key),
+# too generic to treat as credentials as the names of log attributes.
+_QUERY_ONLY_NAMES = frozenset({"key", "sig", "awsaccesskeyid"})
+
+
+@functools.lru_cache(maxsize=1024)
+def is_credential_name(name: str) -> bool:
+    """Whether a header, log attribute or query parameter called ``name`` holds a credential (``api-key``,
+    ``Authorization``, ``client_secret``, ``x-goog-api-key``…)."""
+    normal = name.lower().replace("-", "_").replace(".", "_")
+    return normal in _CREDENTIAL_NAMES or normal.endswith(_CREDENTIAL_SUFFIXES)
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_credential_parameter(name: str) -> bool:
+    return name.lower() in _QUERY_ONLY_NAMES or is_credential_name(name)
+
+
+def _parameter(match: re.Match[str]) -> str:
+    return match[1] + REDACTED_IN_URL if _is_credential_parameter(match[2]) else match[0]
+
+
+def _assignment(match: re.Match[str]) -> str:
+    value = match[4]
+    if value.startswith(("REDACTED", "[REDACTED")) or not is_credential_name(match[1]):
+        return match[0]  # redacted already (a query parameter, a key), or not a credential's name
+    return match[1] + match[2] + (match[3] or "") + REDACTED
+
+
+# Secrets recognisable in free text, in the order they are replaced: (hints, pattern, replacement). A pattern
+# runs only when the lower-cased text contains one of its hints (most log lines contain none, and a substring
+# test costs a fraction of a regular expression's scan). The user-info and query-parameter forms also find
+# credentials in URLs written into messages (``requests``' "… for url: https://…?api_key=…"). Every pattern
+# runs in time linear in the text: each can start only where a run of its characters starts, and nothing
+# unbounded is followed by more (a 32,000-character run took 85 s before these rules).
+SECRET_PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
+    (("sk-",), re.compile(r"(?<![A-Za-z0-9_\-])sk-[A-Za-z0-9_\-]{16,}"), "[REDACTED:api_key]"),
+    (("akia", "asia"), re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), "[REDACTED:aws_key]"),
+    (("ghp_", "gho_", "ghs_", "github_pat_"), re.compile(r"\b(?:ghp|gho|ghs|github_pat)_[A-Za-z0-9_]{20,}"),
+     "[REDACTED:token]"),
+    (("bearer",), re.compile(r"(?i)\bbearer\s{1,8}[A-Za-z0-9._\-~+/]{16,}=*"), "Bearer [REDACTED:token]"),
+    (
+        ("eyj",),
+        re.compile(r"(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{8,4096}\.[A-Za-z0-9_\-]{8,16384}\.[A-Za-z0-9_\-]{8,}"),
+        "[REDACTED:jwt]",
+    ),
+    (
+        ("://",),
+        re.compile(r"(?<![a-zA-Z0-9+.\-])([a-zA-Z][a-zA-Z0-9+.\-]{0,31}://)[^\s/?#@:]{1,256}:[^\s/?#@]{1,256}@"),
+        r"\1REDACTED:REDACTED@",
+    ),
+    (("=",), re.compile(r"([?&;]([^=&;#?\s\"'<>]{1,128})=)[^&;#\s\"'<>]+"), _parameter),
+    # ``password=…``, ``"api_key": "…"``, ``Authorization: Basic …``: a credential's name, then its value. The
+    # hints are the words every name ``is_credential_name`` accepts contains one of.
+    (
+        ("token", "secret", "passw", "pwd", "passphrase", "auth", "key", "credential", "signature", "cookie"),
+        re.compile(
+            r"(?i)(?<![\w.\-])([\w.\-]{1,64})(\"?'?[ \t]{0,8}[:=][ \t]{0,8}\"?'?)((?:basic|bearer|digest)[ \t]{1,8})?"
+            r"([^\s\"',;&}\]]+)"
+        ),
+        _assignment,
+    ),
+)
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with API keys, bearer tokens, JWTs, URL passwords and credentials' values masked: credential
+    query parameters, and ``name=value`` / ``"name": "value"`` pairs whose name is a credential's."""
+    lowered = text.lower()
+    for hints, pattern, replacement in SECRET_PATTERNS:
+        for hint in hints:
+            if hint in lowered:
+                text = pattern.sub(replacement, text)
+                break
+    return text
+
+
+def scrub_url(url: str) -> str:
+    """``url`` with its user info and the values of credential query parameters replaced by ``REDACTED``
+    (``https://host/v1/chat?api-key=REDACTED&api-version=2024-10-21``); other secrets in it masked too."""
+    if "?" not in url and "@" not in url and "sk-" not in url:
+        return url
+    return redact_secrets(url)
+
+
+def _scrub_query(query: str) -> str:
+    """A query string without its ``?`` (``url.query``)."""
+    return scrub_url("?" + query)[1:]
+
+
+# Span attributes that hold a URL or part of one, old and new HTTP conventions, and how each is scrubbed.
+_URL_ATTRIBUTES = {
+    "url.full": scrub_url,
+    "http.url": scrub_url,
+    "http.target": scrub_url,
+    "url.original": scrub_url,
+    "url.query": _scrub_query,
+}
+_HEADER_PREFIXES = ("http.request.header.", "http.response.header.")
+
+
+def _redacted_header(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [REDACTED] * len(value)
+    return REDACTED
+
+
+def scrubbed_span_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """The replacements that keep credentials out of a span's attributes (empty when there are none): URLs
+    scrubbed, captured headers whose names hold credentials (``authorization``, ``api_key``, ``cookie``…)
+    redacted. Captured headers are OpenTelemetry's opt-in (``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_*``)."""
+    changes: dict[str, Any] = {}
+    for key in attributes:
+        scrub = _URL_ATTRIBUTES.get(key)
+        if scrub is not None:
+            value = attributes[key]
+            if isinstance(value, str):
+                scrubbed = scrub(value)
+                if scrubbed != value:
+                    changes[key] = scrubbed
+        elif key.startswith(_HEADER_PREFIXES) and is_credential_name(key.rpartition(".")[2]):
+            changes[key] = _redacted_header(attributes[key])
+    return changes
+
+
+class CredentialScrubber(SpanProcessor):
+    """Scrubs the attributes spans start with (where HTTP instrumentations put the URL and the request
+    headers) of credentials; ``scrubbed_span_attributes`` says what. llmtel's own spans carry neither and are
+    passed over. Never raises."""
+
+    def __init__(self, skip_scopes: frozenset[str] = frozenset({"llmtel"})) -> None:
+        self._skip_scopes = skip_scopes
+        self._warned = False
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        scope = span.instrumentation_scope
+        if scope is not None and scope.name in self._skip_scopes:
+            return
+        try:
+            changes = scrubbed_span_attributes(span.attributes or {})
+            if changes:
+                span.set_attributes(changes)
+        except Exception:  # noqa: BLE001 - telemetry hygiene must never break the application
+            if not self._warned:
+                self._warned = True
+                _logger.warning("llmtel: could not scrub a span's attributes of credentials", exc_info=True)
+
+
+def scrubbed_log_value(key: str, value: Any) -> Any:
+    """A log attribute's value as shipped: a string under a credential's name (``api_key``, ``password``,
+    ``token``…) becomes ``[REDACTED]``; other strings have secrets in them masked."""
+    if isinstance(value, str):
+        return REDACTED if is_credential_name(key) else redact_secrets(value)
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return [REDACTED] * len(value) if is_credential_name(key) else [redact_secrets(v) for v in value]
+    return value

@@ -1,0 +1,171 @@
+"""Credentials kept out of telemetry: names, URLs, free text, span attributes and log values."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from llmtel.credentials import (
+    CredentialScrubber,
+    is_credential_name,
+    redact_secrets,
+    scrub_url,
+    scrubbed_log_value,
+    scrubbed_span_attributes,
+)
+from llmtel.genai.content import default_redactor
+
+
+@pytest.mark.parametrize("name", [
+    "api-key", "api_key", "Authorization", "x-api-key", "x-goog-api-key", "OPENAI_API_KEY", "client_secret",
+    "access_token", "password", "Ocp-Apim-Subscription-Key", "cookie", "set-cookie", "aws.secret_access_key",
+    "proxy-authorization", "token", "refresh_token",
+])
+def test_credential_names(name):
+    assert is_credential_name(name)
+
+
+@pytest.mark.parametrize("name", [
+    "input_tokens", "max_tokens", "author", "key", "monkey", "token_count", "api-version", "user_agent", "model",
+])
+def test_names_that_are_not_credentials(name):
+    assert not is_credential_name(name)
+
+
+@pytest.mark.parametrize(("url", "scrubbed"), [
+    ("http://h/v1/chat/completions?api-key=abc123&api-version=2024-10-21",
+     "http://h/v1/chat/completions?api-key=REDACTED&api-version=2024-10-21"),
+    ("https://generativelanguage.googleapis.com/v1beta/models?key=AIzaXYZ",
+     "https://generativelanguage.googleapis.com/v1beta/models?key=REDACTED"),
+    ("https://u:p4ss@h:8443/x", "https://REDACTED:REDACTED@h:8443/x"),
+    ("https://h/blob?sv=2024&sig=abc%2Bdef#part", "https://h/blob?sv=2024&sig=REDACTED#part"),
+    ("https://h/x?access_token=t0k&page=2&client_secret=s", "https://h/x?access_token=REDACTED&page=2&client_secret=REDACTED"),
+])
+def test_scrub_url_masks_credentials_in_query_and_user_info(url, scrubbed):
+    assert scrub_url(url) == scrubbed
+
+
+@pytest.mark.parametrize("url", [
+    "https://x.openai.azure.com/openai/deployments/d/chat/completions?api-version=2024-10-21",
+    "https://api.openai.com/v1/embeddings",
+    "http://127.0.0.1:8080/v1/models?limit=20&after=model-1",
+])
+def test_scrub_url_leaves_urls_without_credentials_as_they_are(url):
+    assert scrub_url(url) is url or scrub_url(url) == url
+
+
+@pytest.mark.parametrize(("text", "redacted"), [
+    ("connecting with password=hunter2 to db", "connecting with password=[REDACTED] to db"),
+    ('{"api_key": "abc123", "model": "gpt"}', '{"api_key": "[REDACTED]", "model": "gpt"}'),
+    ("Authorization: Basic dXNlcjpwYXNz", "Authorization: Basic [REDACTED]"),
+    ("X-Api-Key: k-123", "X-Api-Key: [REDACTED]"),
+    ("404 Client Error: Not Found for url: http://h/x?api_key=abc", "404 Client Error: Not Found for url: http://h/x?api_key=REDACTED"),
+    ("dsn postgres://app:pw@db:5432/x", "dsn postgres://REDACTED:REDACTED@db:5432/x"),
+    ("Server=db;Database=x;Password=s3cr3t;", "Server=db;Database=x;Password=REDACTED;"),
+    ("key sk-abcdefghijklmnopqrstuvwx used", "key [REDACTED:api_key] used"),
+    ("Authorization: Bearer abcdefghijklmnopqrstuvwxyz", "Authorization: Bearer [REDACTED:token]"),
+])
+def test_redact_secrets_in_free_text(text, redacted):
+    assert redact_secrets(text) == redacted
+
+
+@pytest.mark.parametrize("text", [
+    "used input_tokens=12 output_tokens=30",
+    "author: Jane",
+    "GET http://localhost:8080/health",
+    "key=value pairs are parsed",
+    "max_tokens: 100",
+    "token budget exhausted",
+    "write to alice@example.com",  # personal data is the content redactor's, not this one's
+])
+def test_redact_secrets_leaves_other_text_alone(text):
+    assert redact_secrets(text) == text
+
+
+def test_the_content_redactor_masks_the_same_secrets():
+    assert default_redactor("retry with password=hunter2, mail bob@example.com") == (
+        "retry with password=[REDACTED], mail [REDACTED:email]"
+    )
+
+
+@pytest.mark.parametrize("redact", [redact_secrets, default_redactor], ids=["secrets", "content"])
+@pytest.mark.parametrize("shape", ["a", "a-", "a.", "?a", "a:", "a=b&", "eyJ-", "sk-", "http://", "a@", "1 "])
+def test_redaction_takes_time_linear_in_the_text(redact, shape):
+    """Catastrophic backtracking would hang the app's call: 64,000 characters of each shape take tens of
+    milliseconds; with the patterns before this guard, some took seconds (``a.``) to minutes (``a-``)."""
+    text = shape * (64_000 // len(shape))
+    started = time.perf_counter()
+    redact(text)
+    assert time.perf_counter() - started < 2.0
+
+
+def test_scrubbed_span_attributes_names_only_what_changes():
+    attributes = {
+        "url.full": "http://h/v1/chat?api-key=abc",
+        "url.query": "token=t&page=1",
+        "http.request.header.authorization": ("Bearer sk-x",),
+        "http.request.header.accept": ("application/json",),
+        "http.response.header.set_cookie": ("a=b", "c=d"),
+        "http.url": "http://h/v1/models",
+        "server.address": "h",
+    }
+    assert scrubbed_span_attributes(attributes) == {
+        "url.full": "http://h/v1/chat?api-key=REDACTED",
+        "url.query": "token=REDACTED&page=1",
+        "http.request.header.authorization": ["[REDACTED]"],
+        "http.response.header.set_cookie": ["[REDACTED]", "[REDACTED]"],
+    }
+
+
+def _provider() -> tuple[TracerProvider, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(CredentialScrubber())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
+def test_the_scrubber_rewrites_the_attributes_a_span_starts_with():
+    provider, exporter = _provider()
+    tracer = provider.get_tracer("opentelemetry.instrumentation.httpx")
+    attributes = {"http.url": "http://h/x?api_key=abc", "http.request.header.x_api_key": ("abc",), "http.method": "GET"}
+    tracer.start_span("GET", attributes=attributes).end()
+    assert dict(exporter.get_finished_spans()[0].attributes) == {
+        "http.url": "http://h/x?api_key=REDACTED",
+        "http.request.header.x_api_key": ("[REDACTED]",),
+        "http.method": "GET",
+    }
+
+
+def test_the_scrubber_passes_over_llmtel_spans_and_never_raises(caplog):
+    provider, exporter = _provider()
+    provider.get_tracer("llmtel").start_span("chat m", attributes={"url.full": "http://h/?key=k"}).end()
+    assert exporter.get_finished_spans()[0].attributes["url.full"] == "http://h/?key=k"  # not ours to look at
+
+    class Unreadable:
+        instrumentation_scope = None
+
+        @property
+        def attributes(self):
+            raise RuntimeError("boom")
+
+    scrubber = CredentialScrubber()
+    scrubber.on_start(Unreadable())  # type: ignore[arg-type]
+    scrubber.on_start(Unreadable())  # type: ignore[arg-type]
+    assert [r.message for r in caplog.records].count("llmtel: could not scrub a span's attributes of credentials") == 1
+
+
+@pytest.mark.parametrize(("key", "value", "shipped"), [
+    ("api_key", "abc", "[REDACTED]"),
+    ("password", ["a", "b"], ["[REDACTED]", "[REDACTED]"]),
+    ("url", "http://h/?token=t", "http://h/?token=REDACTED"),
+    ("tags", ["ok", "Bearer abcdefghijklmnopqrstuvwxyz"], ["ok", "Bearer [REDACTED:token]"]),
+    ("token", 42, 42),  # not a string: a count, not a secret
+    ("model", "gpt-4o-mini", "gpt-4o-mini"),
+])
+def test_scrubbed_log_value(key, value, shipped):
+    assert scrubbed_log_value(key, value) == shipped
