@@ -84,6 +84,8 @@ OP_FETCH_RESPONSE: Final = "fetch_response"
 
 PROVIDER_OPENAI: Final = "openai"
 PROVIDER_AZURE_OPENAI: Final = "azure.ai.openai"
+PROVIDER_AWS_BEDROCK: Final = "aws.bedrock"
+PROVIDER_GCP_VERTEX_AI: Final = "gcp.vertex_ai"
 
 API_TYPE_CHAT_COMPLETIONS: Final = "chat_completions"
 API_TYPE_RESPONSES: Final = "responses"

@@ -231,6 +231,61 @@ def test_azure_provider_and_response_model(instrument, telemetry, fake):
     assert attrs[sc.LLMTEL_COST_STATUS] == "priced"  # priced from the response model, not the deployment
 
 
+def _module_level_azure_client(fake, monkeypatch):
+    """The client behind ``openai.chat.completions`` when ``openai.api_type = "azure"``: an SDK class that is
+    an ``AzureOpenAI`` without being called so."""
+    for name, value in (("api_type", "azure"), ("api_key", API_KEY), ("azure_endpoint", fake.root_url),
+                        ("api_version", "2024-10-21"), ("max_retries", 0), ("_client", None)):
+        monkeypatch.setattr(openai, name, value)
+    return openai
+
+
+class _AppAzureClient(openai.AzureOpenAI):
+    """An app's own subclass of the Azure client."""
+
+
+@pytest.mark.parametrize("make", [
+    _module_level_azure_client,
+    lambda fake, _: _AppAzureClient(azure_endpoint=fake.root_url, api_key=API_KEY, api_version="2024-10-21",
+                                    max_retries=0),
+], ids=["module-level", "subclass"])
+def test_azure_provider_for_every_kind_of_azure_client(instrument, telemetry, fake, monkeypatch, make):
+    instrument()
+    make(fake, monkeypatch).chat.completions.create(model="my-deployment", messages=MESSAGES)
+    attrs = dict(telemetry.one_llm_span().attributes)
+    assert attrs[sc.GEN_AI_PROVIDER_NAME] == "azure.ai.openai"
+    assert not [k for k in attrs if k.startswith("openai.")]
+
+
+def _vertex(fake):
+    return openai.OpenAI(provider=openai.providers.vertex(base_url=fake.base_url, token_provider=lambda: "ya29.t"),
+                         max_retries=0)
+
+
+def _bedrock(fake):
+    return openai.OpenAI(provider=openai.providers.bedrock(region="us-east-1", base_url=fake.base_url, api_key="b-key"),
+                         max_retries=0)
+
+
+def _bedrock_client(fake):
+    return openai.BedrockOpenAI(aws_region="us-east-1", base_url=fake.base_url, api_key="b-key", max_retries=0)
+
+
+@pytest.mark.skipif(not hasattr(openai, "providers"), reason="openai 3.x's provider runtimes")
+@pytest.mark.parametrize(("make", "provider"), [
+    (_vertex, "gcp.vertex_ai"), (_bedrock, "aws.bedrock"), (_bedrock_client, "aws.bedrock"),
+], ids=["vertex", "bedrock", "BedrockOpenAI"])
+def test_provider_runtimes_name_their_cloud(instrument, telemetry, fake, make, provider):
+    """``OpenAI(provider=openai.providers.bedrock(...))`` sends the same requests to another cloud: the span
+    names that cloud (and the price is looked up in its list)."""
+    instrument()
+    make(fake).chat.completions.create(model="openai.gpt-oss-120b-1:0", messages=MESSAGES)
+    attrs = dict(telemetry.one_llm_span().attributes)
+    assert attrs[sc.GEN_AI_PROVIDER_NAME] == provider
+    assert attrs[sc.GEN_AI_REQUEST_MODEL] == "openai.gpt-oss-120b-1:0"
+    assert not [k for k in attrs if k.startswith("openai.")]
+
+
 def test_content_is_not_captured_by_default(instrument, telemetry, client):
     instrument()
     client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)

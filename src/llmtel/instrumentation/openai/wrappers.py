@@ -77,7 +77,10 @@ def current_context_variable() -> ContextVar[Context] | _ContextThroughAPI:
     return _ContextThroughAPI()
 
 
-_PROVIDERS = {"AzureOpenAI": sc.PROVIDER_AZURE_OPENAI, "AsyncAzureOpenAI": sc.PROVIDER_AZURE_OPENAI}  # by class name
+
+# The names of openai 3.x's provider runtimes (``OpenAI(provider=openai.providers.bedrock(...))``, ``BedrockOpenAI``)
+# as ``gen_ai.provider.name``; a runtime not listed here is named as the SDK names it.
+_RUNTIME_PROVIDERS = {"bedrock": sc.PROVIDER_AWS_BEDROCK, "vertex": sc.PROVIDER_GCP_VERTEX_AI}
 
 
 class _Started(NamedTuple):
@@ -117,6 +120,13 @@ class OpenAIHooks:
         import openai  # instrumenting means openai is there
 
         self._stream_types: tuple[type, type] = (openai.Stream, openai.AsyncStream)
+        # Azure clients: the SDK's two classes, their subclasses, and the module-level client ``openai.api_type =
+        # "azure"`` makes. The provider is found once per client class.
+        self._azure_types = tuple(
+            cls for cls in (getattr(openai, "AzureOpenAI", None), getattr(openai, "AsyncAzureOpenAI", None))
+            if isinstance(cls, type)
+        )
+        self._providers: dict[type, str] = {}
         self._model_type: type = getattr(openai, "BaseModel", _Never)  # what every parsed reply is an instance of
         self._server: tuple[Any, str | None, int | None] = (object(), None, None)  # (base_url, host, port)
         self._current = current_context_variable()  # read when instrumenting: OpenTelemetry picks it at import
@@ -135,8 +145,12 @@ class OpenAIHooks:
         server = self._server
         if server[0] is not base_url:  # the client's URL object is immutable: read it once per URL seen
             server = self._server = (base_url, getattr(base_url, "host", None) or None, _port(base_url))
-        call = GenAICall(operation, _PROVIDERS.get(type(client).__name__, sc.PROVIDER_OPENAI), api_type=api_type,
-                         server_address=server[1], server_port=server[2])
+        runtime = getattr(client, "_provider_runtime", None)  # openai 3.x's ``provider=``: Bedrock, Vertex AI
+        if runtime is None:
+            provider = self._providers.get(type(client)) or self._provider_of(type(client))
+        else:
+            provider = _RUNTIME_PROVIDERS.get(runtime.name) or str(runtime.name)
+        call = GenAICall(operation, provider, api_type=api_type, server_address=server[1], server_port=server[2])
         if operation == sc.OP_FETCH_RESPONSE:  # a GET: no body; ``retrieve(stream=True)`` replays the events
             call.stream = kwargs.get("stream") is True
             return call, False
@@ -145,6 +159,11 @@ class OpenAIHooks:
             return call, False
         extract.apply_request(call, body, self.telemetry.content)
         return call, self.inject_stream_usage and self._wants_injected_usage(call, body)
+
+    def _provider_of(self, client_type: type) -> str:
+        provider = sc.PROVIDER_AZURE_OPENAI if issubclass(client_type, self._azure_types) else sc.PROVIDER_OPENAI
+        self._providers[client_type] = provider
+        return provider
 
     def _wants_injected_usage(self, call: GenAICall, body: dict[str, Any]) -> bool:
         if not (call.stream and call.api_type != sc.API_TYPE_RESPONSES):
