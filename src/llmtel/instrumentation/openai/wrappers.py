@@ -78,7 +78,7 @@ def current_context_variable() -> ContextVar[Context] | _ContextThroughAPI:
 
 
 
-# The names of openai 3.x's provider runtimes (``OpenAI(provider=openai.providers.bedrock(...))``, ``BedrockOpenAI``)
+# The names of the SDK's provider runtimes (2.x and 3.x) (``OpenAI(provider=openai.providers.bedrock(...))``, ``BedrockOpenAI``)
 # as ``gen_ai.provider.name``; a runtime not listed here is named as the SDK names it.
 _RUNTIME_PROVIDERS = {"bedrock": sc.PROVIDER_AWS_BEDROCK, "vertex": sc.PROVIDER_GCP_VERTEX_AI}
 
@@ -145,7 +145,7 @@ class OpenAIHooks:
         server = self._server
         if server[0] is not base_url:  # the client's URL object is immutable: read it once per URL seen
             server = self._server = (base_url, getattr(base_url, "host", None) or None, _port(base_url))
-        runtime = getattr(client, "_provider_runtime", None)  # openai 3.x's ``provider=``: Bedrock, Vertex AI
+        runtime = getattr(client, "_provider_runtime", None)  # the SDK's ``provider=``: Bedrock, Vertex AI
         if runtime is None:
             provider = self._providers.get(type(client)) or self._provider_of(type(client))
         else:
