@@ -78,8 +78,8 @@ def current_context_variable() -> ContextVar[Context] | _ContextThroughAPI:
 
 
 
-# The names of the SDK's provider runtimes (2.x and 3.x) (``OpenAI(provider=openai.providers.bedrock(...))``, ``BedrockOpenAI``)
-# as ``gen_ai.provider.name``; a runtime not listed here is named as the SDK names it.
+# The SDK's provider runtimes (``OpenAI(provider=openai.providers.bedrock(...))``, ``BedrockOpenAI``; openai 2.x
+# and 3.x) as ``gen_ai.provider.name``; a runtime not listed here is named as the SDK names it.
 _RUNTIME_PROVIDERS = {"bedrock": sc.PROVIDER_AWS_BEDROCK, "vertex": sc.PROVIDER_GCP_VERTEX_AI}
 
 
