@@ -20,12 +20,12 @@ from opentelemetry.sdk.resources import Resource
 
 from llmtel._version import __version__
 from llmtel.config import Settings, SpoolSettings, resolve_genai_settings, resolve_settings, resolve_spool_settings
+from llmtel.credentials import CredentialScrubber
 from llmtel.cost import PriceBook
 from llmtel.export import build_exporter
 from llmtel.export.resilient import ResilientExport
 from llmtel.export.stats import ExportStats
 from llmtel.instrumentation import instrument_libraries, uninstrument_libraries
-from llmtel.credentials import CredentialScrubber
 from llmtel.pipeline import PipelineSpanProcessor
 from llmtel import logs as log_bridge
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +23,7 @@ from llmtel.cost import Cost, PriceBook
 from llmtel.genai.content import ContentPolicy
 from llmtel.genai.diagnostics import report_failure
 from llmtel.genai.record import GenAICall
+from llmtel.logs.handler import exception_attributes as log_exception_attributes
 
 _logger = logging.getLogger("llmtel.genai")
 _SCOPE = "llmtel"
@@ -185,14 +185,10 @@ def exception_attributes(
     """The ``gen_ai.client.operation.exception`` event's attributes: the exception (message and stack trace
     passed through ``clean``, the redaction hook), plus the call's low-cardinality attributes so the event
     can be filtered like the metrics."""
-    cls = type(error)
-    qualified = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
-    return {
-        **metric_attributes(call),
-        sc.EXCEPTION_TYPE: qualified,
-        sc.EXCEPTION_MESSAGE: call.error_message if call.error_message is not None else clean(str(error)),
-        sc.EXCEPTION_STACKTRACE: clean("".join(traceback.format_exception(error))),
-    }
+    attributes: dict[str, Any] = {**metric_attributes(call), **log_exception_attributes(error, clean)}
+    if call.error_message is not None:  # already cleaned, from the error body where there was one
+        attributes[sc.EXCEPTION_MESSAGE] = call.error_message
+    return attributes
 
 
 # The per-call caches below are emptied when they reach this many entries: their keys hold names that come

@@ -16,7 +16,7 @@ import logging
 import sys
 import threading
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -132,15 +132,15 @@ def record_body(record: logging.LogRecord) -> str:
     return redact_secrets(record.getMessage())
 
 
-def exception_attributes(exception: BaseException) -> dict[str, str]:
-    """The conventions' ``exception.*`` attributes of a log record, message and stack trace with secrets masked
-    (an ``HTTPError`` names the URL it failed on, query string and all)."""
+def exception_attributes(exception: BaseException, clean: Callable[[str], str] = redact_secrets) -> dict[str, str]:
+    """The conventions' ``exception.*`` attributes of a log record, message and stack trace passed through
+    ``clean``: by default with secrets masked (an ``HTTPError`` names the URL it failed on, query string and all)."""
     cls = type(exception)
     module = cls.__module__
     return {
-        "exception.type": f"{module}.{cls.__qualname__}" if module and module != "builtins" else cls.__qualname__,
-        "exception.message": redact_secrets(str(exception)),
-        "exception.stacktrace": redact_secrets("".join(traceback.format_exception(exception))),
+        semconv.EXCEPTION_TYPE: f"{module}.{cls.__qualname__}" if module and module != "builtins" else cls.__qualname__,
+        semconv.EXCEPTION_MESSAGE: clean(str(exception)),
+        semconv.EXCEPTION_STACKTRACE: clean("".join(traceback.format_exception(exception))),
     }
 
 

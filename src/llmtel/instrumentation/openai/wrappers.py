@@ -77,7 +77,6 @@ def current_context_variable() -> ContextVar[Context] | _ContextThroughAPI:
     return _ContextThroughAPI()
 
 
-
 # The SDK's provider runtimes (``OpenAI(provider=openai.providers.bedrock(...))``, ``BedrockOpenAI``; openai 2.x
 # and 3.x) as ``gen_ai.provider.name``; a runtime not listed here is named as the SDK names it.
 _RUNTIME_PROVIDERS = {"bedrock": sc.PROVIDER_AWS_BEDROCK, "vertex": sc.PROVIDER_GCP_VERTEX_AI}
