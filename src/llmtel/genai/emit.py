@@ -310,6 +310,9 @@ class GenAITelemetry:
                     call.cache_read_tokens,  # None counts as 0 there
                     call.cache_write_tokens,
                     call.reasoning_tokens,
+                    # The tier the reply says served it (``flex`` costs half, ``priority`` up to twice as much);
+                    # the one asked for when the reply does not say.
+                    service_tier=call.response_service_tier or call.request_service_tier,
                 )
             if span.is_recording():
                 span.set_attributes(end_attributes(call, cost))

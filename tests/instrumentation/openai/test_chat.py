@@ -10,7 +10,7 @@ import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
 from llmtel import semconv as sc
-from llmtel.testing import ChatReply, ErrorReply, RawReply, ToolCall, Usage
+from llmtel.testing import ChatReply, ErrorReply, RawReply, ResponsesReply, ToolCall, Usage
 from tests.instrumentation.openai.conftest import API_KEY, HTTP_SCOPE
 
 openai = pytest.importorskip("openai")
@@ -423,6 +423,53 @@ def test_price_overrides_apply(instrument, telemetry, client, fake):
     client.chat.completions.create(model="my-private-finetune-v7", messages=MESSAGES)
     attrs = telemetry.one_llm_span().attributes
     assert (attrs[sc.LLMTEL_COST_USD], attrs[sc.LLMTEL_COST_PRICES]) == (2.0, "override")
+
+
+def _responses_call(client, tier):
+    return client.responses.create(model="gpt-5", input="hi", **({"service_tier": tier} if tier else {}))
+
+
+def _chat_call(client, tier):
+    return client.chat.completions.create(model="gpt-5", messages=MESSAGES,
+                                          **({"service_tier": tier} if tier else {}))
+
+
+def _streamed_chat_call(client, tier):
+    stream = client.chat.completions.create(model="gpt-5", messages=MESSAGES, stream=True,
+                                            stream_options={"include_usage": True},
+                                            **({"service_tier": tier} if tier else {}))
+    return list(stream)
+
+
+@pytest.mark.parametrize("api", ["chat", "stream", "responses"])
+@pytest.mark.parametrize(("replied", "requested", "priced_as"), [
+    ("priority", None, "priority"),
+    ("flex", "flex", "flex"),
+    (None, "flex", "flex"),  # the reply does not say: the tier asked for
+    ("default", "priority", "default"),  # the reply says what served it
+])
+def test_cost_follows_the_service_tier_that_served_the_call(
+    instrument, telemetry, client, fake, api, replied, requested, priced_as
+):
+    genai_prices = pytest.importorskip("genai_prices")
+    instrument()
+    usage = Usage(prompt=1_000_000, completion=1_000_000)
+    if api == "responses":
+        fake.enqueue(ResponsesReply("ok", model="gpt-5", usage=usage, service_tier=replied))
+    else:
+        fake.enqueue(ChatReply("ok", model="gpt-5", usage=usage, service_tier=replied))
+    {"chat": _chat_call, "stream": _streamed_chat_call, "responses": _responses_call}[api](client, requested)
+
+    def price(tier):
+        usage = genai_prices.Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+        context = {"service_tier": tier} if tier != "default" else None
+        return float(genai_prices.calc_price(usage, "gpt-5", provider_id="openai", price_context=context).total_price)
+
+    assert price("flex") < price("default") < price("priority")  # the tiers differ in the price data
+    attrs = telemetry.one_llm_span().attributes
+    assert attrs[sc.LLMTEL_COST_USD] == pytest.approx(price(priced_as))
+    (cost,) = telemetry.metric_points(sc.METRIC_COST)
+    assert cost.value == pytest.approx(price(priced_as))
 
 
 @pytest.mark.parametrize(
