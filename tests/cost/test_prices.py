@@ -37,6 +37,12 @@ def oracle(
         cache_read_tokens=usage.cache_read_tokens,
         cache_write_tokens=usage.cache_write_tokens,
         output_reasoning_tokens=usage.reasoning_tokens,
+        input_audio_tokens=usage.input_audio_tokens,
+        output_audio_tokens=usage.output_audio_tokens,
+        input_image_tokens=usage.input_image_tokens,
+        # OpenAI does not say which modality its cached tokens are: llmtel prices them as cached text
+        cache_audio_read_tokens=0,
+        cache_image_read_tokens=0,
     )
     context = {"service_tier": service_tier} if service_tier else None
     calc = genai_prices.calc_price(
@@ -83,6 +89,17 @@ USAGES = {
         input_tokens=950_000, output_tokens=120_000, cache_read_tokens=600_000, cache_write_tokens=100_000,
         reasoning_tokens=90_000,
     ),
+    # per-modality subsets: audio in and out, image in (priced apart by audio and image models, as text else)
+    "audio": TokenUsage(input_tokens=2_000, output_tokens=1_500, input_audio_tokens=1_200, output_audio_tokens=1_000),
+    "audio_cached": TokenUsage(
+        input_tokens=5_000, output_tokens=100, cache_read_tokens=1_000, input_audio_tokens=3_000,
+        output_audio_tokens=100,
+    ),
+    "image": TokenUsage(input_tokens=3_000, output_tokens=100, input_image_tokens=2_500),
+    "modalities_and_reasoning": TokenUsage(
+        input_tokens=300_000, output_tokens=9_000, cache_read_tokens=20_000, cache_write_tokens=10_000,
+        reasoning_tokens=4_000, input_audio_tokens=50_000, output_audio_tokens=2_000, input_image_tokens=30_000,
+    ),
 }
 
 # (our provider name, model as the API reports it, genai-prices provider id for the oracle)
@@ -118,6 +135,13 @@ MODELS = [
     ("openai", "gpt-6-sol", "openai"),  # tiered, cache write
     ("openai", "text-embedding-3-small", "openai"),
     ("openai", "text-embedding-3-large", "openai"),
+    ("openai", "gpt-audio", "openai"),  # audio in and out priced apart
+    ("openai", "gpt-audio-mini", "openai"),
+    ("openai", "gpt-4o-audio-preview", "openai"),  # no audio price in the data: audio at the text rate
+    ("openai", "gpt-realtime", "openai"),  # audio, image and cached audio priced apart
+    ("openai", "gpt-realtime-mini", "openai"),
+    ("openai", "gpt-image-1", "openai"),  # image input priced apart
+    ("azure.ai.openai", "phi-4-multimodal-instruct", "azure"),  # audio input only
     ("azure.ai.openai", "gpt-4o", "azure"),  # Azure table falls back to OpenAI's list
     ("azure.ai.openai", "gpt-4o-mini-2024-07-18", "azure"),
     ("azure.ai.openai", "gpt-35-turbo", "azure"),
@@ -265,6 +289,11 @@ def test_missing_usage_is_marked(book: PriceBook) -> None:
         TokenUsage(100, 10, cache_read_tokens=101),
         TokenUsage(100, 10, cache_read_tokens=60, cache_write_tokens=41),
         TokenUsage(100, 10, reasoning_tokens=11),
+        TokenUsage(100, 10, input_audio_tokens=101),
+        TokenUsage(100, 10, input_audio_tokens=60, input_image_tokens=41),
+        TokenUsage(100, 10, output_audio_tokens=11),
+        TokenUsage(100, 10, reasoning_tokens=6, output_audio_tokens=5),
+        TokenUsage(100, 10, input_image_tokens=-1),
         TokenUsage(-1, 10),
         TokenUsage(100, 10, cache_read_tokens=-5),
         TokenUsage("100", 10),  # type: ignore[arg-type]
@@ -340,6 +369,15 @@ def test_keyword_override_adds_and_replaces_prices() -> None:
     assert book.cost("azure.ai.openai", "gpt-4o", usage).usd == pytest.approx(0.6 * 3 + 4)
     assert book.cost("azure.ai.openai", "gpt-4o", usage).model == "azure.ai.openai/gpt-4o"
     assert book.cost("openai", "gpt-4o-mini", usage).prices == book.version  # others still from the data
+
+
+def test_override_prices_audio_and_image_apart() -> None:
+    book = PriceBook({"voice": {"input": 1, "output": 2, "input_audio": 10, "output_audio": 20, "input_image": 5},
+                      "plain": {"input": 1, "output": 2}}, environ={})
+    usage = TokenUsage(1_000_000, 1_000_000, input_audio_tokens=300_000, output_audio_tokens=400_000,
+                       input_image_tokens=200_000)
+    assert book.cost("openai", "voice", usage).usd == pytest.approx(0.5 * 1 + 0.3 * 10 + 0.2 * 5 + 0.6 * 2 + 0.4 * 20)
+    assert book.cost("openai", "plain", usage).usd == pytest.approx(1 + 2)  # at the text rates
 
 
 def test_env_file_overrides_and_keyword_wins(tmp_path: Path) -> None:

@@ -47,6 +47,15 @@ def test_format_call_shows_model_latency_tokens_cost_and_content():
     assert '    < assistant: Sure. | tool call lookup({"q": "x"}) id=call_1' in lines
 
 
+def test_format_call_names_the_subsets_of_the_token_counts():
+    call = GenAICall("chat", "openai", request_model="gpt-audio", input_tokens=900, output_tokens=300,
+                     cache_read_tokens=100, cache_write_tokens=50, input_audio_tokens=600, input_image_tokens=20,
+                     reasoning_tokens=40, output_audio_tokens=200, start_perf=1.0, end_perf=1.5)
+    text = format_call(call, None)
+    assert ("tokens: 900 in (100 cached, 50 written to the cache, 600 audio, 20 image), "
+            "300 out (40 reasoning, 200 audio)") in text
+
+
 def test_format_call_failure_and_stream_timing():
     call = finished_call(
         stream=True,

@@ -13,17 +13,20 @@ Token semantics (what the caller passes in ``TokenUsage``; matches genai-prices'
     ``cache_write_tokens`` subset of input written to the cache (Anthropic-style; 0 for OpenAI)
     ``output_tokens``      TOTAL output, reasoning included (OpenAI ``completion_tokens``)
     ``reasoning_tokens``   subset of output (OpenAI ``completion_tokens_details.reasoning_tokens``)
+    ``input_audio_tokens``, ``input_image_tokens``  subsets of input by modality (``prompt_tokens_details``)
+    ``output_audio_tokens`` subset of output (``completion_tokens_details.audio_tokens``)
 
-    cost = (input - cache_read - cache_write) × input rate + cache_read × cache-read rate
-         + cache_write × cache-write rate + (output - reasoning) × output rate + reasoning × reasoning rate
-         + per-request fee
+    cost = input × input rate + output × output rate + per-request fee
+         + each subset × (its rate - its parent's rate)
 
-    A subset the model has no separate price for is billed at its parent's rate (cache reads at the input
-    rate, reasoning at the output rate — OpenAI bills reasoning as output), so nothing is billed twice.
-    Tiered prices ("cliff" model, as in genai-prices): when total ``input_tokens`` exceeds a tier's start,
-    that tier's rate applies to ALL tokens of that kind, input and output alike. Audio/image/video token
-    breakdowns are not modelled: such tokens count at the text rate of their direction. Tool fees (web or
-    file searches) are not included.
+    which is genai-prices' sum over disjoint parts (uncached text input at the input rate, cache reads at the
+    cache-read rate, audio at the audio rate...). A subset the model has no separate price for is billed at
+    its parent's rate (cache reads and audio input at the input rate, reasoning and audio output at the
+    output rate — OpenAI bills reasoning as output), so nothing is billed twice. Tiered prices ("cliff"
+    model, as in genai-prices): when total ``input_tokens`` exceeds a tier's start, that tier's rate applies
+    to ALL tokens of that kind, input and output alike. Video tokens, and the audio or image share of cached
+    tokens (which OpenAI does not report), are not modelled. Tool fees (web or file searches) are not
+    included.
 
 Statuses (``Cost.status``) — a cost is never a silent 0
     ``priced``         ``usd`` is set (0.0 only if the data says the model is free)
@@ -31,7 +34,8 @@ Statuses (``Cost.status``) — a cost is never a silent 0
                        genai-prices not installed, or the model is priced in other units only (per
                        character, per audio hour). ``usd`` is None.
     ``no_usage``       the model is known but the call reported no token counts (input and output None)
-    ``invalid_usage``  inconsistent counts: negative, cache reads + writes > input, reasoning > output
+    ``invalid_usage``  inconsistent counts: negative, cache reads + writes > input, audio + image input >
+                       input, reasoning + audio output > output
 
 Providers
     ``provider`` is OpenTelemetry's ``gen_ai.provider.name``. Well-known values map to genai-prices ids
@@ -63,8 +67,8 @@ Overrides (USD per million tokens)
 
     Key ``"<model>"`` or ``"<provider>/<model>"`` (provider as in ``gen_ai.provider.name``), matched
     case-insensitively; a call tries ``provider/model`` first, then ``model``. Fields: ``input`` and
-    ``output`` required; ``cache_read`` and ``cache_write`` default to ``input``. Reasoning is billed as
-    output. Values are finite non-negative numbers. Overrides win over the data; keyword overrides win
+    ``output`` required; ``cache_read``, ``cache_write``, ``input_audio`` and ``input_image`` default to
+    ``input``, ``output_audio`` to ``output``. Reasoning is billed as output. Values are finite non-negative numbers. Overrides win over the data; keyword overrides win
     over the file for the same key. Bad data raises ``ValueError`` naming the setting, model and field.
     An overridden call reports ``prices="override"`` and ``model=<the override key>``.
 
@@ -96,7 +100,7 @@ PRICES_ENV: Final = "LLMTEL_PRICES"
 CostStatus = Literal["priced", "unknown_model", "no_usage", "invalid_usage"]
 
 OVERRIDE_SOURCE: Final = "override"
-_OVERRIDE_FIELDS: Final = ("input", "output", "cache_read", "cache_write")
+_OVERRIDE_FIELDS: Final = ("input", "output", "cache_read", "cache_write", "input_audio", "output_audio", "input_image")
 _REQUIRED_FIELDS: Final = ("input", "output")
 
 # gen_ai.provider.name (OpenTelemetry) -> genai-prices provider id; None: genai-prices has no such provider.
@@ -125,7 +129,12 @@ _TOKEN_PRICE_KEYS: Final = (
     "cache_write_mtok",
     "output_mtok",
     "output_reasoning_mtok",
+    "input_audio_mtok",
+    "output_audio_mtok",
+    "input_image_mtok",
 )
+# Each subset's parent, by index in ``_TOKEN_PRICE_KEYS``: a subset without a price of its own costs its parent's.
+_PARENTS: Final = ((1, 0), (2, 0), (4, 3), (5, 0), (6, 3), (7, 0))
 _PER_TOKENS: Final = 1_000_000
 _REQUEST_PRICE_KEY: Final = "requests_kcount"
 _PER_REQUESTS: Final = 1_000
@@ -143,6 +152,9 @@ class TokenUsage(NamedTuple):
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    input_audio_tokens: int = 0
+    output_audio_tokens: int = 0
+    input_image_tokens: int = 0
 
 
 class Cost(NamedTuple):
@@ -159,8 +171,9 @@ class Cost(NamedTuple):
 # priced result is built on every call.
 _priced: Callable[[tuple[Any, ...]], Cost] = functools.partial(tuple.__new__, Cost)
 
-# USD per token for: input, cache read, cache write, output, reasoning
-_RateTuple = tuple[float, float, float, float, float]
+# USD per token of input and of output, and for each subset what it costs beyond its parent (cache read, cache
+# write, reasoning, audio input, audio output, image input: see ``_TOKEN_PRICE_KEYS``), worked out once
+_RateTuple = tuple[float, float, float, float, float, float, float, float]
 
 
 class _Rates:
@@ -176,11 +189,19 @@ class _Rates:
         # ((start, rates), ...) highest start first: rates used when total input tokens > start
         self.tiers = tiers
 
-    def usd(self, inp: int, cache_read: int, cache_write: int, out: int, reasoning: int) -> float | None:
+    @classmethod
+    def of_prices(
+        cls, prices: list[float], request: float = 0.0, tiers: tuple[tuple[int, list[float]], ...] = ()
+    ) -> _Rates:
+        """From per-token prices in ``_TOKEN_PRICE_KEYS`` order (every subset priced, by its parent if need be)."""
+        return cls(_increments(prices), request, tuple((start, _increments(p)) for start, p in tiers))
+
+    def usd(
+        self, inp: int, cache_read: int, cache_write: int, out: int, reasoning: int,
+        in_audio: int = 0, out_audio: int = 0, in_image: int = 0,
+    ) -> float | None:
         """Cost in USD, or None when the counts are inconsistent."""
-        in_rest = inp - cache_read - cache_write
-        out_rest = out - reasoning
-        if min(in_rest, out_rest, cache_read, cache_write, reasoning) < 0:
+        if min(inp - cache_read - cache_write, out - reasoning - out_audio, cache_read, cache_write, reasoning) < 0:
             return None
         rates = self.base
         if self.tiers:
@@ -188,15 +209,20 @@ class _Rates:
                 if inp > start:
                     rates = tier_rates
                     break
-        r_in, r_read, r_write, r_out, r_reason = rates
-        return (
-            in_rest * r_in
-            + cache_read * r_read
-            + cache_write * r_write
-            + out_rest * r_out
-            + reasoning * r_reason
-            + self.request
-        )
+        usd = inp * rates[0] + cache_read * rates[1] + cache_write * rates[2] + out * rates[3] + reasoning * rates[4]
+        if in_audio or out_audio or in_image:  # most calls are text alone
+            if min(inp - in_audio - in_image, in_audio, out_audio, in_image) < 0:
+                return None
+            usd += in_audio * rates[5] + out_audio * rates[6] + in_image * rates[7]
+        return usd + self.request
+
+
+def _increments(prices: list[float]) -> _RateTuple:
+    """Per-token prices as ``_Rates`` holds them: each subset's price less its parent's."""
+    rates = list(prices)
+    for child, parent in _PARENTS:
+        rates[child] = prices[child] - prices[parent]
+    return (rates[0], rates[1], rates[2], rates[3], rates[4], rates[5], rates[6], rates[7])
 
 
 class _Entry:
@@ -294,7 +320,10 @@ def _parse_overrides(raw: object, setting: str) -> dict[str, _Rates]:
                 )
             values[name] = float(value) / _PER_TOKENS
         inp, out = values["input"], values["output"]
-        table[norm] = _Rates((inp, values.get("cache_read", inp), values.get("cache_write", inp), out, out))
+        table[norm] = _Rates.of_prices([
+            inp, values.get("cache_read", inp), values.get("cache_write", inp), out, out,
+            values.get("input_audio", inp), values.get("output_audio", out), values.get("input_image", inp),
+        ])
     return table
 
 
@@ -320,8 +349,8 @@ def _compile(model_price: Any) -> _Rates | None:
     request = stored.get(_REQUEST_PRICE_KEY)
     if all(v is None for v in raw) and set(stored) - {_REQUEST_PRICE_KEY}:
         return None  # e.g. priced per audio hour or per character only: tokens cannot price it
-    # a subset without its own price is billed at its parent's: cache -> input, reasoning -> output
-    for i, parent in ((1, 0), (2, 0), (4, 3)):
+    # a subset without its own price is billed at its parent's: cache, audio, image -> input; reasoning -> output
+    for i, parent in _PARENTS:
         if raw[i] is None:
             raw[i] = raw[parent]
     # per slot: base rate and ascending (start, rate) steps; TieredPrices keeps its tiers sorted by start
@@ -340,19 +369,15 @@ def _compile(model_price: Any) -> _Rates | None:
     # one full set of rates per distinct threshold, so the hot path picks a tier with one comparison:
     # above threshold t, each slot uses its last step starting at or below t (genai-prices: the last
     # tier whose start the total input tokens exceed)
-    tiers: list[tuple[int, _RateTuple]] = []
+    tiers: list[tuple[int, list[float]]] = []
     for threshold in sorted({start for slot in steps for start, _ in slot}, reverse=True):
         rates = list(bases)
         for i, slot in enumerate(steps):
             for start, rate in slot:
                 if start <= threshold:
                     rates[i] = rate
-        tiers.append((threshold, (rates[0], rates[1], rates[2], rates[3], rates[4])))
-    return _Rates(
-        (bases[0], bases[1], bases[2], bases[3], bases[4]),
-        float(request) / _PER_REQUESTS if request is not None else 0.0,
-        tuple(tiers),
-    )
+        tiers.append((threshold, rates))
+    return _Rates.of_prices(bases, float(request) / _PER_REQUESTS if request is not None else 0.0, tuple(tiers))
 
 
 def _next_boundary(now: datetime, at: dtime) -> datetime:
@@ -464,11 +489,14 @@ class PriceBook:
         cache_read_tokens: int | None = 0,
         cache_write_tokens: int | None = 0,
         reasoning_tokens: int | None = 0,
+        input_audio_tokens: int | None = 0,
+        output_audio_tokens: int | None = 0,
+        input_image_tokens: int | None = 0,
         *,
         service_tier: str | None = None,
     ) -> Cost:
         """``cost`` from the counts themselves (what emission calls once per call: no ``TokenUsage`` built).
-        An unknown (None) count of cached, cache-write or reasoning tokens counts as none."""
+        An unknown (None) count of any subset (cached, cache-write, reasoning, audio, image) counts as none."""
         try:
             key = (provider, model, service_tier)
             entry = self._cache.get(key)
@@ -486,6 +514,9 @@ class PriceBook:
                     cache_write_tokens or 0,
                     output_tokens or 0,
                     reasoning_tokens or 0,
+                    input_audio_tokens or 0,
+                    output_audio_tokens or 0,
+                    input_image_tokens or 0,
                 )
             except Exception:  # noqa: BLE001 - e.g. non-numeric counts
                 return entry.invalid

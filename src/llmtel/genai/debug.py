@@ -20,6 +20,12 @@ _logger = logging.getLogger("llmtel.genai")
 _INDENT = "    "
 
 
+def _parts(*subsets: tuple[int | None, str]) -> str:
+    """`` (400 cached, 20 audio)``: the subsets of a token count that there were some of."""
+    named = [f"{count} {name}" for count, name in subsets if count]
+    return f" ({', '.join(named)})" if named else ""
+
+
 def _ms(seconds: float | None) -> str:
     return "?" if seconds is None else f"{seconds * 1000:.1f} ms"
 
@@ -67,11 +73,13 @@ def format_call(call: GenAICall, cost: Cost | None = None) -> str:
 
     usage = []
     if call.input_tokens is not None:
-        extra = f" ({call.cache_read_tokens} cached)" if call.cache_read_tokens else ""
-        usage.append(f"{call.input_tokens} in{extra}")
+        usage.append(f"{call.input_tokens} in" + _parts((call.cache_read_tokens, "cached"),
+                                                        (call.cache_write_tokens, "written to the cache"),
+                                                        (call.input_audio_tokens, "audio"),
+                                                        (call.input_image_tokens, "image")))
     if call.output_tokens is not None:
-        extra = f" ({call.reasoning_tokens} reasoning)" if call.reasoning_tokens else ""
-        usage.append(f"{call.output_tokens} out{extra}")
+        usage.append(f"{call.output_tokens} out" + _parts((call.reasoning_tokens, "reasoning"),
+                                                          (call.output_audio_tokens, "audio")))
     details = [f"tokens: {', '.join(usage) if usage else 'not reported'}"]
     if cost is not None:
         details.append(f"cost: ${cost.usd:.6f}" if cost.usd is not None else f"cost: {cost.status}")

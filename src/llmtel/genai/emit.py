@@ -69,6 +69,9 @@ _REQUEST_FIELDS: tuple[tuple[str, str], ...] = (
     (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, "cache_read_tokens"),
     (sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, "cache_write_tokens"),
     (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, "reasoning_tokens"),
+    (sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS, "input_audio_tokens"),
+    (sc.GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS, "output_audio_tokens"),
+    (sc.GEN_AI_USAGE_IMAGE_INPUT_TOKENS, "input_image_tokens"),
     (sc.LLMTEL_USAGE_SOURCE, "usage_source"),
     (sc.ERROR_TYPE, "error_type"),
     (sc.HTTP_RESPONSE_STATUS_CODE, "http_status"),
@@ -310,6 +313,9 @@ class GenAITelemetry:
                     call.cache_read_tokens,  # None counts as 0 there
                     call.cache_write_tokens,
                     call.reasoning_tokens,
+                    call.input_audio_tokens,
+                    call.output_audio_tokens,
+                    call.input_image_tokens,
                     # The tier the reply says served it (``flex`` costs half, ``priority`` up to twice as much);
                     # the one asked for when the reply does not say.
                     service_tier=call.response_service_tier or call.request_service_tier,

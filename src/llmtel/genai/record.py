@@ -56,6 +56,10 @@ class GenAICall:
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
+    # per-modality subsets, set only when the call had some (most calls are text alone)
+    input_audio_tokens: int | None = None
+    output_audio_tokens: int | None = None
+    input_image_tokens: int | None = None
     usage_source: str | None = None  # response | stream_usage_chunk | injected | absent
 
     # timing: wall clock for the span, a monotonic clock for durations

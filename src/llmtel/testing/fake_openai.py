@@ -92,12 +92,17 @@ _MAX_BODY = 64 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Usage:
-    """Token counts for a scripted reply; ``cached`` and ``reasoning`` fill the prompt/completion details."""
+    """Token counts for a scripted reply: the totals, and the subsets the prompt/completion details report
+    (cached, written to the cache, reasoning, audio and image tokens)."""
 
     prompt: int
     completion: int = 0
     cached: int = 0
     reasoning: int = 0
+    cache_write: int = 0
+    input_audio: int = 0
+    output_audio: int = 0
+    input_image: int = 0
 
     @property
     def total(self) -> int:
@@ -1065,14 +1070,19 @@ def _structured_default(context: _Context, fmt: object, question: str) -> str | 
 
 
 def _chat_usage(usage: Usage) -> dict[str, Any]:
+    prompt_details: dict[str, int] = {"cached_tokens": usage.cached, "audio_tokens": usage.input_audio}
+    if usage.cache_write:  # reported by models that charge for cache writes
+        prompt_details["cache_write_tokens"] = usage.cache_write
+    if usage.input_image:
+        prompt_details["image_tokens"] = usage.input_image
     return {
         "prompt_tokens": usage.prompt,
         "completion_tokens": usage.completion,
         "total_tokens": usage.total,
-        "prompt_tokens_details": {"cached_tokens": usage.cached, "audio_tokens": 0},
+        "prompt_tokens_details": prompt_details,
         "completion_tokens_details": {
             "reasoning_tokens": usage.reasoning,
-            "audio_tokens": 0,
+            "audio_tokens": usage.output_audio,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
         },
@@ -1380,7 +1390,7 @@ def _responses_usage(usage: Usage | None) -> dict[str, Any] | None:
         return None
     return {
         "input_tokens": usage.prompt,
-        "input_tokens_details": {"cached_tokens": usage.cached},
+        "input_tokens_details": {"cached_tokens": usage.cached, "cache_write_tokens": usage.cache_write},
         "output_tokens": usage.completion,
         "output_tokens_details": {"reasoning_tokens": usage.reasoning},
         "total_tokens": usage.total,

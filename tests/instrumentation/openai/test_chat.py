@@ -441,6 +441,60 @@ def _streamed_chat_call(client, tier):
     return list(stream)
 
 
+def _oracle_usd(model, **usage):
+    """genai-prices' own total for the call (cached tokens counted as text, as llmtel prices them)."""
+    genai_prices = pytest.importorskip("genai_prices")
+    calc = genai_prices.calc_price(genai_prices.Usage(**usage, cache_audio_read_tokens=0), model, provider_id="openai")
+    return float(calc.total_price)
+
+
+@pytest.mark.parametrize("api", ["chat", "stream", "responses"])
+def test_cache_writes_are_recorded_and_priced(instrument, telemetry, client, fake, api):
+    """Models that charge for writing the prompt cache report the tokens written; they cost more than input."""
+    instrument()
+    usage = Usage(prompt=100_000, completion=2_000, cached=30_000, cache_write=50_000, reasoning=500)
+    reply = ResponsesReply if api == "responses" else ChatReply
+    fake.enqueue(reply("ok", model="gpt-6-sol", usage=usage))
+    {"chat": _chat_call, "stream": _streamed_chat_call, "responses": _responses_call}[api](client, None)
+    attrs = telemetry.one_llm_span().attributes
+    assert (attrs[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS], attrs[sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS]) == (
+        30_000, 50_000)
+    expected = _oracle_usd("gpt-6-sol", input_tokens=100_000, cache_read_tokens=30_000, cache_write_tokens=50_000,
+                           output_tokens=2_000, output_reasoning_tokens=500)
+    at_input_price = _oracle_usd("gpt-6-sol", input_tokens=100_000, cache_read_tokens=30_000, output_tokens=2_000)
+    assert expected > at_input_price  # the write rate is above the input rate: missing the writes under-prices
+    assert attrs[sc.LLMTEL_COST_USD] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("api", ["chat", "stream"])
+def test_audio_and_image_tokens_are_recorded_and_priced(instrument, telemetry, client, fake, api):
+    """An audio model's audio tokens cost many times its text tokens; image tokens are reported apart."""
+    instrument()
+    usage = Usage(prompt=5_000, completion=3_000, input_audio=4_000, output_audio=2_500, input_image=600)
+    fake.enqueue(ChatReply("ok", model="gpt-audio", usage=usage))
+    {"chat": _chat_call, "stream": _streamed_chat_call}[api](client, None)
+    attrs = telemetry.one_llm_span().attributes
+    assert (attrs[sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS], attrs[sc.GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS],
+            attrs[sc.GEN_AI_USAGE_IMAGE_INPUT_TOKENS]) == (4_000, 2_500, 600)
+    expected = _oracle_usd("gpt-audio", input_tokens=5_000, output_tokens=3_000, input_audio_tokens=4_000,
+                           output_audio_tokens=2_500, input_image_tokens=600)
+    assert expected > 5 * _oracle_usd("gpt-audio", input_tokens=5_000, output_tokens=3_000)
+    assert attrs[sc.LLMTEL_COST_USD] == pytest.approx(expected)
+    (cost,) = telemetry.metric_points(sc.METRIC_COST)
+    assert cost.value == pytest.approx(expected)
+
+
+def test_text_calls_carry_no_modality_attributes(instrument, telemetry, client, fake):
+    """The API reports zero audio tokens on every text call: a modality with no tokens is not recorded."""
+    instrument()
+    fake.enqueue(ChatReply("ok", usage=Usage(prompt=10, completion=5)))
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    attrs = telemetry.one_llm_span().attributes
+    assert {sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS, sc.GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS,
+            sc.GEN_AI_USAGE_IMAGE_INPUT_TOKENS, sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS}.isdisjoint(attrs)
+    assert attrs[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 0
+
+
 @pytest.mark.parametrize("api", ["chat", "stream", "responses"])
 @pytest.mark.parametrize(("replied", "requested", "priced_as"), [
     ("priority", None, "priority"),

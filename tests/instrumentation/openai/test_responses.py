@@ -28,8 +28,9 @@ from pydantic import BaseModel
 
 pytestmark = pytest.mark.timeout(20)
 
-USAGE = Usage(prompt=1000, completion=200, cached=600, reasoning=50)
-# gpt-4o-mini: $0.15/M input, $0.075/M cached input, $0.60/M output (reasoning is billed as output)
+USAGE = Usage(prompt=1000, completion=200, cached=600, reasoning=50, cache_write=100)
+# gpt-4o-mini: $0.15/M input, $0.075/M cached input, $0.60/M output (reasoning is billed as output); no
+# cache-write price: cache writes at the input price
 COST = (400 * 0.15 + 600 * 0.075 + 200 * 0.60) / 1e6
 
 
@@ -48,6 +49,7 @@ def expected_attributes(fake: Any, response_id: str, **extra: Any) -> dict[str, 
         sc.GEN_AI_USAGE_INPUT_TOKENS: 1000,
         sc.GEN_AI_USAGE_OUTPUT_TOKENS: 200,
         sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 600,
+        sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: 100,
         sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: 50,
         sc.LLMTEL_USAGE_SOURCE: "response",
         sc.LLMTEL_COST_STATUS: "priced",

@@ -428,11 +428,27 @@ def chat_usage(call: GenAICall, usage: Any, source: str) -> None:
     value = fields.get("completion_tokens")
     call.output_tokens = value if type(value) is int else None
     details = fields.get("prompt_tokens_details")
-    value = None if details is None else _fields(details).get("cached_tokens")
-    call.cache_read_tokens = value if type(value) is int else None
+    if details is not None:  # the subsets of the input: cached, written to the cache, audio, image
+        details = _fields(details)
+        value = details.get("cached_tokens")
+        call.cache_read_tokens = value if type(value) is int else None
+        value = details.get("cache_write_tokens")
+        call.cache_write_tokens = value if type(value) is int else None
+        value = details.get("audio_tokens")
+        call.input_audio_tokens = value if type(value) is int and value > 0 else None
+        value = details.get("image_tokens")
+        call.input_image_tokens = value if type(value) is int and value > 0 else None
+    else:
+        call.cache_read_tokens = call.cache_write_tokens = call.input_audio_tokens = call.input_image_tokens = None
     details = fields.get("completion_tokens_details")
-    value = None if details is None else _fields(details).get("reasoning_tokens")
-    call.reasoning_tokens = value if type(value) is int else None
+    if details is not None:  # the subsets of the output: reasoning, audio
+        details = _fields(details)
+        value = details.get("reasoning_tokens")
+        call.reasoning_tokens = value if type(value) is int else None
+        value = details.get("audio_tokens")
+        call.output_audio_tokens = value if type(value) is int and value > 0 else None
+    else:
+        call.reasoning_tokens = call.output_audio_tokens = None
 
 
 def _usage_responses(call: GenAICall, usage: Any, source: str) -> None:
@@ -440,6 +456,7 @@ def _usage_responses(call: GenAICall, usage: Any, source: str) -> None:
     call.input_tokens = _int(fields.get("input_tokens"))
     call.output_tokens = _int(fields.get("output_tokens"))
     call.cache_read_tokens = _detail(fields, "input_tokens_details", "cached_tokens")
+    call.cache_write_tokens = _detail(fields, "input_tokens_details", "cache_write_tokens")
     call.reasoning_tokens = _detail(fields, "output_tokens_details", "reasoning_tokens")
     call.usage_source = source
 
