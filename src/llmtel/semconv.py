@@ -17,6 +17,7 @@ SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.41.0"
 GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
 GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
 GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+GEN_AI_CONVERSATION_COMPACTED: Final = "gen_ai.conversation.compacted"  # set only to true
 GEN_AI_OUTPUT_TYPE: Final = "gen_ai.output.type"
 
 # --- span: request -----------------------------------------------------------------------------------
@@ -84,6 +85,7 @@ OP_CHAT: Final = "chat"
 OP_TEXT_COMPLETION: Final = "text_completion"
 OP_EMBEDDINGS: Final = "embeddings"
 OP_FETCH_RESPONSE: Final = "fetch_response"
+OP_COMPACT: Final = "compact"  # the Responses API's compaction endpoint (no well-known name in the conventions)
 
 PROVIDER_OPENAI: Final = "openai"
 PROVIDER_AZURE_OPENAI: Final = "azure.ai.openai"

@@ -62,6 +62,7 @@ _REQUEST_FIELDS: tuple[tuple[str, str], ...] = (
     (sc.GEN_AI_OUTPUT_TYPE, "output_type"),
     (sc.GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID, "previous_response_id"),
     (sc.GEN_AI_CONVERSATION_ID, "conversation_id"),
+    (sc.GEN_AI_CONVERSATION_COMPACTED, "conversation_compacted"),
     (sc.GEN_AI_RESPONSE_ID, "response_id"),
     (sc.GEN_AI_RESPONSE_MODEL, "response_model"),
     (sc.GEN_AI_USAGE_INPUT_TOKENS, "input_tokens"),

@@ -42,6 +42,7 @@ class GenAICall:
     output_type: str | None = None
     previous_response_id: str | None = None
     conversation_id: str | None = None
+    conversation_compacted: bool | None = None  # True when the call compacted the conversation, else unset
 
     # response
     response_id: str | None = None

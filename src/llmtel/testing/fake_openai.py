@@ -10,8 +10,8 @@ shaped like the real API's, deterministically, and can be scripted per test with
         assert fake.requests[-1].json["model"] == "gpt-4o-mini"
 
 Endpoints (relative to ``base_url``): ``POST /chat/completions``, ``POST /responses``,
-``GET /responses/{id}`` (``?stream=true`` replays its events), ``POST /embeddings`` and
-``POST /completions``; Azure deployment paths (``/openai/deployments/{deployment}/...?api-version=...``) are
+``GET /responses/{id}`` (``?stream=true`` replays its events), ``POST /responses/compact``,
+``POST /embeddings`` and ``POST /completions``; Azure deployment paths (``/openai/deployments/{deployment}/...?api-version=...``) are
 accepted too. Standard library only.
 """
 
@@ -44,7 +44,9 @@ __all__ = [
     "COMPLETIONS",
     "EMBEDDINGS",
     "RESPONSES",
+    "RESPONSES_COMPACT",
     "ChatReply",
+    "CompactionReply",
     "CompletionReply",
     "Delay",
     "Disconnect",
@@ -63,6 +65,7 @@ __all__ = [
 #: Endpoint names (paths relative to ``base_url``), as used by `FakeOpenAI.enqueue(endpoint=...)`.
 CHAT_COMPLETIONS = "/chat/completions"
 RESPONSES = "/responses"
+RESPONSES_COMPACT = "/responses/compact"
 EMBEDDINGS = "/embeddings"
 COMPLETIONS = "/completions"
 _RESPONSE_BY_ID = "/responses/{id}"
@@ -70,6 +73,7 @@ _RESPONSE_BY_ID = "/responses/{id}"
 _DEFAULT_MODELS = {
     CHAT_COMPLETIONS: "gpt-4o-mini",
     RESPONSES: "gpt-4o-mini",
+    RESPONSES_COMPACT: "gpt-4o-mini",
     EMBEDDINGS: "text-embedding-3-small",
     COMPLETIONS: "gpt-3.5-turbo-instruct",
 }
@@ -77,6 +81,7 @@ _DEFAULT_MODELS = {
 _AZURE_DEFAULT_MODELS = {
     CHAT_COMPLETIONS: "gpt-4o-2024-08-06",
     RESPONSES: "gpt-4o-2024-08-06",
+    RESPONSES_COMPACT: "gpt-4o-2024-08-06",
     EMBEDDINGS: "text-embedding-3-small",
     COMPLETIONS: "gpt-35-turbo-instruct",
 }
@@ -187,13 +192,15 @@ class ResponsesReply:
     """A Responses API ``response`` object (or its event stream).
 
     ``text=None`` derives a reply from the input unless ``function_calls`` are given. ``reasoning`` adds a
-    reasoning item first (its summary text; ``""`` for an empty summary). ``status`` "incomplete" sets
-    ``incomplete_details.reason``; "failed" sets ``error``. Other fields as for `ChatReply`.
+    reasoning item first (its summary text; ``""`` for an empty summary). ``compacted`` puts a compaction
+    item before everything, as when the request's ``context_management`` threshold is crossed. ``status``
+    "incomplete" sets ``incomplete_details.reason``; "failed" sets ``error``. Other fields as for `ChatReply`.
     """
 
     text: str | None = None
     function_calls: Sequence[ToolCall] = ()
     reasoning: str | None = None
+    compacted: bool = False
     status: Literal["completed", "incomplete", "failed"] = "completed"
     incomplete_reason: str = "max_output_tokens"
     error_code: str = "server_error"
@@ -212,6 +219,17 @@ class ResponsesReply:
         _tupled(self, "function_calls")
         _tupled(self, "chunks")
         _check_chunks(self.text, self.chunks)
+
+
+@dataclass(frozen=True)
+class CompactionReply:
+    """A ``POST /responses/compact`` reply (``response.compaction``): the input's user messages, then one
+    compaction item standing for everything else. ``usage="auto"`` counts words; ``None`` omits usage."""
+
+    usage: AutoUsage = "auto"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    endpoint: ClassVar[str | None] = RESPONSES_COMPACT
 
 
 @dataclass(frozen=True)
@@ -403,7 +421,8 @@ class Delay:
 
 
 Reply = Union[
-    ChatReply, ResponsesReply, EmbeddingsReply, CompletionReply, ErrorReply, RawReply, Disconnect, Delay
+    ChatReply, ResponsesReply, CompactionReply, EmbeddingsReply, CompletionReply, ErrorReply, RawReply,
+    Disconnect, Delay,
 ]
 
 
@@ -628,7 +647,7 @@ class _Route:
     response_id: str | None = None
 
 
-_ENDPOINTS = (CHAT_COMPLETIONS, RESPONSES, EMBEDDINGS, COMPLETIONS)
+_ENDPOINTS = (CHAT_COMPLETIONS, RESPONSES, RESPONSES_COMPACT, EMBEDDINGS, COMPLETIONS)
 _AZURE_DEPLOYMENT = re.compile(r"^/openai/deployments/([^/]+)(/.*)$")
 
 
@@ -771,6 +790,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif route.endpoint == RESPONSES:
             scripted = reply if isinstance(reply, ResponsesReply) else ResponsesReply()
             rendered = _render_responses(scripted, context)
+        elif route.endpoint == RESPONSES_COMPACT:
+            rendered = _render_compaction(reply if isinstance(reply, CompactionReply) else CompactionReply(), context)
         elif route.endpoint == EMBEDDINGS:
             embeddings = reply if isinstance(reply, EmbeddingsReply) else EmbeddingsReply()
             rendered = _render_embeddings(embeddings, context)
@@ -1410,6 +1431,37 @@ def _responses_input_text(raw: object) -> tuple[str, str]:
     return _last_user_text(items), " ".join(texts)
 
 
+def _compaction_item(fake: FakeOpenAI, text: str) -> dict[str, Any]:
+    """An opaque compaction item, as the API returns it (its content is encrypted, only the API reads it)."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return {"id": fake._new_id("cmp_"), "type": "compaction", "created_by": "compaction",
+            "encrypted_content": base64.b64encode(digest * 4).decode()}
+
+
+def _render_compaction(reply: CompactionReply, context: _Context) -> _Json:
+    request = context.request
+    raw = request.get("input")
+    items = [{"role": "user", "content": raw}] if isinstance(raw, str) else [
+        item for item in raw if isinstance(item, dict)] if isinstance(raw, list) else []
+    users = [
+        {"id": context.fake._new_id("msg_"), "type": "message", "status": "completed", "role": "user",
+         "content": [{"type": "input_text", "text": _text_of(item.get("content"))}]}
+        for item in items if item.get("role") == "user"
+    ]
+    _, everything = _responses_input_text(raw)
+    instructions = request.get("instructions")
+    prompt_words = _count(everything) + _count(_all_text(instructions) if instructions else "")
+    usage = _resolve_usage(reply.usage, max(1, prompt_words), max(1, prompt_words // 4))
+    body = {
+        "id": context.fake._new_id("cmpresp_"),
+        "object": "response.compaction",
+        "created_at": context.created,
+        "output": [*users, _compaction_item(context.fake, everything)],
+        "usage": _responses_usage(usage),
+    }
+    return _Json(200, body, reply.headers)
+
+
 def _render_responses(reply: ResponsesReply, context: _Context) -> _Json | _Sse:
     request = context.request
     fake = context.fake
@@ -1426,6 +1478,8 @@ def _render_responses(reply: ResponsesReply, context: _Context) -> _Json | _Sse:
     item_status = "incomplete" if reply.status == "incomplete" else "completed"
 
     output: list[dict[str, Any]] = []
+    if reply.compacted:
+        output.append(_compaction_item(fake, everything))
     if reply.reasoning is not None:
         summary = [{"type": "summary_text", "text": reply.reasoning}] if reply.reasoning else []
         output.append({"id": fake._new_id("rs_"), "type": "reasoning", "summary": summary})
@@ -1532,6 +1586,9 @@ def _render_responses(reply: ResponsesReply, context: _Context) -> _Json | _Sse:
                 emit("response.output_text.delta", **at, delta=piece, logprobs=[])
             emit("response.output_text.done", **at, text=part["text"], logprobs=[])
             emit("response.content_part.done", **at, part=part)
+        elif item["type"] == "compaction":
+            emit("response.output_item.added", output_index=index, item={**item, "encrypted_content": ""})
+            emit("response.compaction.compacting", **where)
         else:
             emit("response.output_item.added", output_index=index,
                  item={**item, "status": "in_progress", "arguments": ""})

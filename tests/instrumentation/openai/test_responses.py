@@ -11,8 +11,9 @@ import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
 from llmtel import semconv as sc
-from llmtel.testing import ErrorReply, ResponsesReply, ToolCall, Usage
+from llmtel.testing import RESPONSES_COMPACT, ErrorReply, ResponsesReply, ToolCall, Usage
 from tests.instrumentation.openai import _stream_helpers
+from tests.instrumentation.openai.conftest import HTTP_SCOPE
 
 # shared fixtures (see _stream_helpers)
 aclient = _stream_helpers.aclient
@@ -422,3 +423,107 @@ def test_async_streamed_failure(instrument, telemetry, aclient, fake):
     span = telemetry.one_llm_span()
     assert span.status.status_code is StatusCode.ERROR and span.status.description == "no"
     assert span.attributes[sc.ERROR_TYPE] == "invalid_prompt"
+
+
+# --- compaction ------------------------------------------------------------------------------------------
+
+needs_compact = pytest.mark.skipif(not hasattr(openai.resources.responses.Responses, "compact"),
+                                   reason=f"openai {openai.__version__} has no responses.compact")
+COMPACT_USAGE = Usage(prompt=40_000, completion=3_000, cached=10_000, reasoning=1_000)
+CONVERSATION = [{"role": "user", "content": "plan the trip"}, {"role": "assistant", "content": "Day 1: Paris."}]
+
+
+@needs_compact
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_compact_is_a_priced_span_of_its_own(instrument, telemetry, client, aclient, fake, mode):
+    """``responses.compact`` runs the model over the conversation: a billed call, traced like the others."""
+    from llmtel.testing import CompactionReply
+
+    instrument()
+    fake.enqueue(CompactionReply(usage=COMPACT_USAGE))
+    if mode == "sync":
+        compacted = client.responses.compact(model="gpt-6-sol", input=CONVERSATION, instructions="keep dates")
+    else:
+        compacted = asyncio.run(aclient.responses.compact(model="gpt-6-sol", input=CONVERSATION))
+    assert type(compacted).__name__ == "CompactedResponse"
+    span = telemetry.one_llm_span()
+    assert (span.name, span.kind, span.status.status_code) == ("compact gpt-6-sol", SpanKind.CLIENT, StatusCode.UNSET)
+    attrs = dict(span.attributes)
+    cost = attrs.pop(sc.LLMTEL_COST_USD)
+    assert without_cost_values(attrs) == {
+        sc.GEN_AI_OPERATION_NAME: "compact",
+        sc.GEN_AI_PROVIDER_NAME: "openai",
+        sc.GEN_AI_REQUEST_MODEL: "gpt-6-sol",
+        sc.SERVER_ADDRESS: "127.0.0.1",
+        sc.SERVER_PORT: fake.port,
+        sc.OPENAI_API_TYPE: "responses",
+        sc.GEN_AI_RESPONSE_ID: compacted.id,
+        sc.GEN_AI_CONVERSATION_COMPACTED: True,
+        sc.GEN_AI_USAGE_INPUT_TOKENS: 40_000,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: 3_000,
+        sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 10_000,
+        sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: 0,
+        sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: 1_000,
+        sc.LLMTEL_USAGE_SOURCE: "response",
+        sc.LLMTEL_COST_STATUS: "priced",
+    }  # no response model (the reply has none: priced as the request's model) and no finish reason
+    genai_prices = pytest.importorskip("genai_prices")
+    expected = genai_prices.calc_price(
+        genai_prices.Usage(input_tokens=40_000, cache_read_tokens=10_000, output_tokens=3_000,
+                           output_reasoning_tokens=1_000), "gpt-6-sol", provider_id="openai").total_price
+    assert cost == pytest.approx(float(expected))
+    (duration,) = telemetry.metric_points(sc.METRIC_OPERATION_DURATION)
+    assert duration.attributes[sc.GEN_AI_OPERATION_NAME] == "compact"
+    (http,) = [s for s in telemetry.spans() if s.instrumentation_scope.name == HTTP_SCOPE]
+    assert http.parent.span_id == span.context.span_id
+
+
+@needs_compact
+def test_failed_compact_is_an_error_and_not_compacted(instrument, telemetry, client, fake):
+    instrument()
+    fake.enqueue(ErrorReply.rate_limited(), endpoint=RESPONSES_COMPACT)
+    with pytest.raises(openai.RateLimitError):
+        client.responses.compact(model="gpt-6-sol", input=CONVERSATION)
+    attrs = telemetry.one_llm_span().attributes
+    assert attrs[sc.ERROR_TYPE] == "RateLimitError"
+    assert sc.GEN_AI_CONVERSATION_COMPACTED not in attrs
+
+
+@needs_compact
+def test_compact_content_is_the_compaction_not_the_repeated_messages(instrument, telemetry, client, fake):
+    instrument(capture_content=True, redactor=None)
+    compacted = client.responses.compact(model="gpt-6-sol", input=CONVERSATION)
+    item = compacted.output[-1]
+    attrs = telemetry.one_llm_span().attributes
+    assert json.loads(attrs[sc.GEN_AI_OUTPUT_MESSAGES]) == [
+        {"role": "assistant", "parts": [{"type": "compaction", "id": item.id}], "finish_reason": "stop"}]
+    assert item.encrypted_content not in json.dumps(dict(attrs))  # opaque: only the API can read it
+    # the compaction passed back on the next call stands for the earlier conversation
+    client.responses.create(model="gpt-6-sol", input=[item.model_dump(exclude_none=True),
+                                                      {"role": "user", "content": "and day 2?"}])
+    later = telemetry.llm_spans()[-1].attributes
+    assert json.loads(later[sc.GEN_AI_INPUT_MESSAGES]) == [
+        {"role": "assistant", "parts": [{"type": "compaction", "id": item.id}]},
+        {"role": "user", "parts": [{"type": "text", "content": "and day 2?"}]},
+    ]
+    assert sc.GEN_AI_CONVERSATION_COMPACTED not in later  # a compaction passed in is not one made
+
+
+@pytest.mark.parametrize("how", ["create", "stream", "stream left early"])
+def test_server_side_compaction_marks_the_call(instrument, telemetry, client, fake, how):
+    """``context_management`` lets the API compact the conversation inside a call: the call says so."""
+    instrument()
+    fake.enqueue(ResponsesReply("Day 2: Lyon.", compacted=True))
+    fake.enqueue(ResponsesReply("Day 3: Nice."))
+    for _ in range(2):
+        if how == "create":
+            client.responses.create(model="gpt-5", input=CONVERSATION)
+        else:
+            stream = client.responses.create(model="gpt-5", input=CONVERSATION, stream=True)
+            for event in stream:
+                if how == "stream left early" and event.type == "response.compaction.compacting":
+                    break
+            stream.close()
+    first, second = (span.attributes for span in telemetry.llm_spans())
+    assert first[sc.GEN_AI_CONVERSATION_COMPACTED] is True
+    assert sc.GEN_AI_CONVERSATION_COMPACTED not in second  # set only when true

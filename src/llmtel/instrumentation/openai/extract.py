@@ -23,6 +23,7 @@ from llmtel.genai.record import GenAICall
 ROUTES: dict[tuple[str, str], tuple[str, str | None]] = {
     ("post", "/chat/completions"): (sc.OP_CHAT, sc.API_TYPE_CHAT_COMPLETIONS),
     ("post", "/responses"): (sc.OP_CHAT, sc.API_TYPE_RESPONSES),
+    ("post", "/responses/compact"): (sc.OP_COMPACT, sc.API_TYPE_RESPONSES),
     ("post", "/embeddings"): (sc.OP_EMBEDDINGS, None),
     ("post", "/completions"): (sc.OP_TEXT_COMPLETION, None),
 }
@@ -328,6 +329,8 @@ def responses_input_messages(value: Any, policy: ContentPolicy) -> list[dict[str
         elif kind == "function_call_output":
             part = {"type": "tool_call_response", "id": item.get("call_id"), "response": policy.value(item.get("output"))}
             result.append({"role": "tool", "parts": [part]})
+        elif kind == "compaction":  # a compaction passed back: it stands for the earlier conversation (opaque)
+            result.append({"role": "assistant", "parts": [{"type": "compaction", "id": item.get("id")}]})
     return result
 
 
@@ -544,6 +547,13 @@ def apply_responses_object(call: GenAICall, response: Any, policy: ContentPolicy
             call.usage_source = "absent"
     status = fields.get("status")
     output = fields.get("output") or ()
+    has_call = False
+    for item in output:  # a few items: a message, tool calls, reasoning, a compaction
+        kind = getattr(item, "type", None)
+        if kind == "function_call":
+            has_call = True
+        elif kind == "compaction" and call.operation != sc.OP_FETCH_RESPONSE:
+            call.conversation_compacted = True  # by the compaction endpoint, or by ``context_management``
     reasons: list[str] = []
     if status == "incomplete":
         details = fields.get("incomplete_details")
@@ -557,19 +567,22 @@ def apply_responses_object(call: GenAICall, response: Any, policy: ContentPolicy
         call.error_message = policy.clean(message) if message is not None else None
         call.diagnosis = diagnose(code=code, message=message)  # no exception, but a failure: mode and hint
     elif status == "completed":
-        has_call = any(getattr(item, "type", None) == "function_call" for item in output)
         reasons.append("tool_calls" if has_call else "stop")
-    call.finish_reasons = reasons
+    call.finish_reasons = reasons  # none for a compaction, which has no status
     if policy.capture and call.operation != sc.OP_FETCH_RESPONSE:
-        call.output_messages = responses_output_messages(output, policy, reasons[0] if reasons else "error")
+        finish = reasons[0] if reasons else "stop" if call.operation == sc.OP_COMPACT else "error"
+        call.output_messages = responses_output_messages(output, policy, finish)
 
 
 def responses_output_messages(output: Any, policy: ContentPolicy, finish_reason: str) -> list[dict[str, Any]]:
-    """Responses API output items as one assistant message with text, tool-call and reasoning parts."""
+    """Responses API output items as one assistant message with text, tool-call, reasoning and compaction
+    parts (a compaction's user messages, which repeat its input, are left out; its encrypted content too)."""
     parts: list[dict[str, Any]] = []
     for item in output:
         kind = getattr(item, "type", None)
         if kind == "message":
+            if getattr(item, "role", "assistant") != "assistant":
+                continue
             for piece in getattr(item, "content", None) or ():
                 text = getattr(piece, "text", None)
                 if isinstance(text, str):
@@ -586,6 +599,8 @@ def responses_output_messages(output: Any, policy: ContentPolicy, finish_reason:
                     "arguments": policy.value(_arguments(getattr(item, "arguments", None))),
                 }
             )
+        elif kind == "compaction":
+            parts.append({"type": "compaction", "id": getattr(item, "id", None)})
         elif kind == "reasoning":
             for summary in getattr(item, "summary", None) or ():
                 text = getattr(summary, "text", None)
@@ -802,6 +817,8 @@ class EventAccumulator(_StreamCounts):
             response = getattr(event, "response", None)
             self.call.response_id = _str(getattr(response, "id", None))
             self.call.response_model = _str(getattr(response, "model", None)) or self.call.response_model
+        elif kind == "response.compaction.compacting":  # seen even if the stream ends before its last event
+            self.call.conversation_compacted = True
         elif kind == "error":
             code, message = _str(getattr(event, "code", None)), _str(getattr(event, "message", None))
             self.call.error_type = code or "stream_error"
