@@ -301,9 +301,13 @@ class GenAITelemetry:
             exception = None
             if error is not None or call.error_type is not None:
                 exception = self._failure(call, span, error)
-            # The cost: none for failures, fetches, or without a price book (the debug view is given the same).
+            # The cost: none for fetches, for failures that report no usage (nothing was billed), or without a
+            # price book (the debug view is given the same). A failure with usage (a reply ``parse`` refused, a
+            # failed Responses call that reports it) was billed, and is priced.
             prices = self.prices
-            if prices is None or call.operation == sc.OP_FETCH_RESPONSE or call.error_type is not None:
+            if prices is None or call.operation == sc.OP_FETCH_RESPONSE or (
+                call.error_type is not None and call.input_tokens is None and call.output_tokens is None
+            ):
                 cost = None
             else:
                 cost = prices.cost_of_counts(

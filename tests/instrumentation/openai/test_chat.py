@@ -579,3 +579,37 @@ def test_structured_output_parse_is_traced(instrument, telemetry, client):
     assert attrs[sc.GEN_AI_OUTPUT_TYPE] == "json"
     assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
     assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] > 0
+
+
+@pytest.mark.parametrize(("finish", "error_class"), [("length", "LengthFinishReasonError"),
+                                                      ("content_filter", "ContentFilterFinishReasonError")])
+def test_parse_refusing_a_billed_reply_keeps_its_usage_and_cost(instrument, telemetry, client, fake, finish,
+                                                                error_class):
+    """``parse`` raises when the reply was cut by the token limit or filtered; the tokens were billed all
+    the same, and the reply the error carries says how many (openai 1.x's content-filter error carries none)."""
+    pydantic = pytest.importorskip("pydantic")
+    parse = getattr(client.chat.completions, "parse", None)
+    if parse is None:
+        pytest.skip("this openai release has no chat.completions.parse")
+
+    class Answer(pydantic.BaseModel):
+        city: str
+
+    instrument()
+    fake.enqueue(ChatReply('{"city": "Par', model="gpt-4o-mini-2024-07-18", finish_reason=finish,
+                           usage=Usage(prompt=1_000_000, completion=1_000_000)))
+    with pytest.raises(getattr(openai, error_class)) as raised:
+        parse(model="gpt-4o-mini", messages=MESSAGES, response_format=Answer)
+    span = telemetry.one_llm_span()
+    attrs = span.attributes
+    assert (span.status.status_code, attrs[sc.ERROR_TYPE]) == (StatusCode.ERROR, error_class)
+    if getattr(raised.value, "completion", None) is None:
+        assert sc.GEN_AI_USAGE_INPUT_TOKENS not in attrs and sc.LLMTEL_COST_STATUS not in attrs
+        return
+    assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == (finish,)
+    assert attrs[sc.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2024-07-18"
+    assert attrs[sc.GEN_AI_RESPONSE_ID] == raised.value.completion.id
+    assert (attrs[sc.GEN_AI_USAGE_INPUT_TOKENS], attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS]) == (1_000_000, 1_000_000)
+    assert attrs[sc.LLMTEL_COST_USD] == pytest.approx(0.15 + 0.60)  # gpt-4o-mini: $0.15/M in, $0.60/M out
+    (cost,) = telemetry.metric_points(sc.METRIC_COST)
+    assert cost.value == pytest.approx(0.75)

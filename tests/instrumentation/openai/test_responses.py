@@ -118,9 +118,11 @@ def test_finish_reasons(instrument, telemetry, client, fake, reply, finish):
     assert sc.ERROR_TYPE not in span.attributes
 
 
-def test_failed_response_is_an_error_with_the_error_code(instrument, telemetry, client, fake):
+@pytest.mark.parametrize("usage", [None, USAGE])
+def test_failed_response_is_an_error_with_the_error_code(instrument, telemetry, client, fake, usage):
     instrument()
-    fake.enqueue(ResponsesReply(status="failed", error_code="rate_limit_exceeded", error_message="slow down"))
+    fake.enqueue(ResponsesReply(status="failed", error_code="rate_limit_exceeded", error_message="slow down",
+                                usage=usage))
     response = client.responses.create(model="gpt-4o-mini", input="hi")
     assert response.status == "failed"  # the SDK returns it; the span records the failure
     span = telemetry.one_llm_span()
@@ -129,7 +131,10 @@ def test_failed_response_is_an_error_with_the_error_code(instrument, telemetry, 
     attrs = span.attributes
     assert attrs[sc.ERROR_TYPE] == "rate_limit_exceeded"
     assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("error",)
-    assert sc.LLMTEL_COST_STATUS not in attrs  # a failed call is not priced
+    if usage is None:
+        assert sc.LLMTEL_COST_STATUS not in attrs  # nothing reported, nothing billed: not priced
+    else:  # the usage it reports is what was billed
+        assert (attrs[sc.LLMTEL_COST_STATUS], attrs[sc.LLMTEL_COST_USD]) == ("priced", pytest.approx(COST))
     (duration,) = telemetry.metric_points(sc.METRIC_OPERATION_DURATION)
     assert duration.attributes[sc.ERROR_TYPE] == "rate_limit_exceeded"
 

@@ -223,6 +223,12 @@ class OpenAIHooks:
             call.stream_end = "cancelled" if call.stream else None
             self.telemetry.finish(call, started.span, None, started.context)
         else:
+            completion = getattr(error, "completion", None)
+            if isinstance(completion, self._model_type):  # ``parse`` refused a reply that came (cut by the
+                try:  # token limit, or filtered): its usage was billed, its ids and finish reason are known
+                    extract.apply_response(call, completion, self.telemetry.content)
+                except Exception:  # noqa: BLE001
+                    _log_once("completion", "llmtel: could not read the reply an OpenAI error carries")
             try:
                 extract.apply_error(call, error)  # failure mode + hint for the span, the log line and debug view
             except Exception:  # noqa: BLE001
