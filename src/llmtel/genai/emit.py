@@ -301,12 +301,14 @@ class GenAITelemetry:
             exception = None
             if error is not None or call.error_type is not None:
                 exception = self._failure(call, span, error)
-            # The cost: none for fetches, for failures that report no usage (nothing was billed), or without a
-            # price book (the debug view is given the same). A failure with usage (a reply ``parse`` refused, a
-            # failed Responses call that reports it) was billed, and is priced.
+            # The cost: none for fetches and failures that carry no usage (counted elsewhere, or not billed), or
+            # without a price book (the debug view is given the same). A failure with usage (a reply ``parse``
+            # refused, a failed Responses call that reports it) was billed, and is priced; so is the first
+            # fetch of a background response's result.
             prices = self.prices
-            if prices is None or call.operation == sc.OP_FETCH_RESPONSE or (
-                call.error_type is not None and call.input_tokens is None and call.output_tokens is None
+            if prices is None or (
+                (call.error_type is not None or call.operation == sc.OP_FETCH_RESPONSE)
+                and call.input_tokens is None and call.output_tokens is None
             ):
                 cost = None
             else:
@@ -377,11 +379,10 @@ class GenAITelemetry:
         attrs, input_attrs, output_attrs = self._metric_sets.get(key) or self._new_metric_sets(key, call)
         start = call.start_perf
         self.duration.record((call.end_perf or start) - start, attrs, context)
-        if call.operation != sc.OP_FETCH_RESPONSE:
-            if call.input_tokens is not None:
-                self.tokens.record(call.input_tokens, input_attrs, context)
-            if call.output_tokens is not None:
-                self.tokens.record(call.output_tokens, output_attrs, context)
+        if call.input_tokens is not None:  # a fetch has none, unless it is where they are counted
+            self.tokens.record(call.input_tokens, input_attrs, context)
+        if call.output_tokens is not None:
+            self.tokens.record(call.output_tokens, output_attrs, context)
         if call.first_chunk_perf is not None:
             self.time_to_first_chunk.record(call.first_chunk_perf - start, attrs, context)
         if call.chunk_times is not None:  # one point per chunk after the first: the gap since the one before

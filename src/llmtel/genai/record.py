@@ -61,7 +61,7 @@ class GenAICall:
     input_audio_tokens: int | None = None
     output_audio_tokens: int | None = None
     input_image_tokens: int | None = None
-    usage_source: str | None = None  # response | stream_usage_chunk | injected | absent
+    usage_source: str | None = None  # response | stream_usage_chunk | injected | absent | background_result
 
     # timing: wall clock for the span, a monotonic clock for durations
     start_time_ns: int = 0

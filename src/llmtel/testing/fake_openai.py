@@ -191,7 +191,8 @@ class ChatReply:
 class ResponsesReply:
     """A Responses API ``response`` object (or its event stream).
 
-    ``text=None`` derives a reply from the input unless ``function_calls`` are given. ``reasoning`` adds a
+    ``text=None`` derives a reply from the input unless ``function_calls`` are given. A request with
+    ``background=true`` (not streamed) is answered ``queued``; ``GET /responses/{id}`` returns the result. ``reasoning`` adds a
     reasoning item first (its summary text; ``""`` for an empty summary). ``compacted`` puts a compaction
     item before everything, as when the request's ``context_management`` threshold is crossed. ``status``
     "incomplete" sets ``incomplete_details.reason``; "failed" sets ``error``. Other fields as for `ChatReply`.
@@ -1556,6 +1557,8 @@ def _render_responses(reply: ResponsesReply, context: _Context) -> _Json | _Sse:
     if request.get("store", True) is not False:
         fake._store(final)
     if not context.streaming:
+        if request.get("background") is True:  # queued: the result is fetched later (``GET /responses/{id}``)
+            return _Json(200, envelope("queued", [], False), reply.headers)
         return _Json(200, final, reply.headers)
 
     events: list[bytes] = []

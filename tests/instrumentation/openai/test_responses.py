@@ -238,6 +238,41 @@ def test_retrieve_is_fetch_response_without_usage(instrument, telemetry, client,
     assert durations == {"chat": 1, "fetch_response": 1}
 
 
+def test_background_result_is_counted_once_where_it_is_fetched(instrument, telemetry, client, fake):
+    """A background call returns at once (queued, no usage); its tokens and cost appear on the first fetch
+    of its result, and a second fetch does not count them again."""
+    instrument()
+    fake.enqueue(ResponsesReply("Long report.", model="gpt-4o-mini-2024-07-18", usage=USAGE))
+    queued = client.responses.create(model="gpt-4o-mini", input="research this", background=True)
+    assert (queued.status, queued.usage) == ("queued", None)
+    first = client.responses.retrieve(queued.id)
+    again = client.responses.retrieve(queued.id)
+    assert first.status == again.status == "completed"
+    create, fetched, refetched = (dict(span.attributes) for span in telemetry.llm_spans())
+    assert create[sc.LLMTEL_USAGE_SOURCE] == "absent" and create[sc.LLMTEL_COST_STATUS] == "no_usage"
+    assert fetched[sc.GEN_AI_OPERATION_NAME] == "fetch_response"
+    assert (fetched[sc.GEN_AI_USAGE_INPUT_TOKENS], fetched[sc.GEN_AI_USAGE_OUTPUT_TOKENS]) == (1000, 200)
+    assert fetched[sc.LLMTEL_USAGE_SOURCE] == "background_result"
+    assert (fetched[sc.LLMTEL_COST_STATUS], fetched[sc.LLMTEL_COST_USD]) == ("priced", pytest.approx(COST))
+    assert sc.GEN_AI_USAGE_INPUT_TOKENS not in refetched and sc.LLMTEL_COST_STATUS not in refetched
+    (cost,) = telemetry.metric_points(sc.METRIC_COST)
+    assert (cost.attributes[sc.GEN_AI_OPERATION_NAME], cost.value) == ("fetch_response", pytest.approx(COST))
+    tokens = {p.attributes[sc.GEN_AI_TOKEN_TYPE]: p.sum for p in telemetry.metric_points(sc.METRIC_TOKEN_USAGE)}
+    assert tokens == {"input": 1000, "output": 200}
+
+
+def test_streamed_background_response_is_counted_by_its_stream_only(instrument, telemetry, client, fake):
+    instrument()
+    fake.enqueue(ResponsesReply("Long report.", usage=USAGE))
+    events = list(client.responses.create(model="gpt-4o-mini", input="research", background=True, stream=True))
+    client.responses.retrieve(events[-1].response.id)
+    streamed, fetched = (dict(span.attributes) for span in telemetry.llm_spans())
+    assert (streamed[sc.GEN_AI_USAGE_INPUT_TOKENS], streamed[sc.LLMTEL_COST_STATUS]) == (1000, "priced")
+    assert sc.GEN_AI_USAGE_INPUT_TOKENS not in fetched and sc.LLMTEL_COST_STATUS not in fetched
+    (cost,) = telemetry.metric_points(sc.METRIC_COST)
+    assert cost.value == pytest.approx(COST)
+
+
 def _retrieve_streams() -> bool:
     import inspect
 

@@ -8,6 +8,7 @@ objects without validation, so any field may be missing or ``None`` in a malform
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -533,19 +534,52 @@ def _choice_message(choice: Any, policy: ContentPolicy) -> dict[str, Any]:
 _INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
 
+class _CountedResults:
+    """Ids of background responses whose usage a span has counted, so that fetching a result again (polling
+    past its end, a second ``retrieve``) does not count it twice in this process. Bounded, oldest out first."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._ids: dict[str, None] = {}
+        self._size = size
+        self._lock = threading.Lock()
+
+    def first(self, response_id: str) -> bool:
+        """Note ``response_id``; True the first time."""
+        with self._lock:
+            if response_id in self._ids:
+                return False
+            if len(self._ids) >= self._size:
+                del self._ids[next(iter(self._ids))]
+            self._ids[response_id] = None
+            return True
+
+
+_BACKGROUND_RESULTS = _CountedResults()
+_FINAL_STATUSES = frozenset({"completed", "incomplete", "failed", "cancelled"})
+
+
 def apply_responses_object(call: GenAICall, response: Any, policy: ContentPolicy, source: str = "response") -> None:
-    """Fill fields from a Responses API ``Response`` object (final, retrieved or from a stream's last event)."""
+    """Fill fields from a Responses API ``Response`` object (final, retrieved or from a stream's last event).
+
+    A fetch (``retrieve``) carries no usage, which the call that made the response counted, except for the
+    result of a background response: its call returned at once (``queued``), so the first fetch of its result
+    is where its usage is counted (``background_result``)."""
     fields = _fields(response)
     call.response_id = _str(fields.get("id"))
     call.response_model = _str(fields.get("model")) or call.response_model
     call.response_service_tier = _str(fields.get("service_tier"))
+    status = fields.get("status")
+    usage = fields.get("usage")
     if call.operation != sc.OP_FETCH_RESPONSE:
-        usage = fields.get("usage")
         if usage is not None:
             _usage_responses(call, usage, source)
+            if fields.get("background") is True and call.response_id:
+                _BACKGROUND_RESULTS.first(call.response_id)  # a streamed background response, counted here
         elif call.usage_source is None:
             call.usage_source = "absent"
-    status = fields.get("status")
+    elif (usage is not None and fields.get("background") is True and status in _FINAL_STATUSES
+          and call.response_id and _BACKGROUND_RESULTS.first(call.response_id)):
+        _usage_responses(call, usage, "background_result")
     output = fields.get("output") or ()
     has_call = False
     for item in output:  # a few items: a message, tool calls, reasoning, a compaction
