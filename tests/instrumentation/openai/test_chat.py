@@ -441,10 +441,12 @@ def _streamed_chat_call(client, tier):
     return list(stream)
 
 
-def _oracle_usd(model, **usage):
+def _oracle_usd(model, service_tier=None, **usage):
     """genai-prices' own total for the call (cached tokens counted as text, as llmtel prices them)."""
     genai_prices = pytest.importorskip("genai_prices")
-    calc = genai_prices.calc_price(genai_prices.Usage(**usage, cache_audio_read_tokens=0), model, provider_id="openai")
+    context = {"service_tier": service_tier} if service_tier else None
+    calc = genai_prices.calc_price(genai_prices.Usage(**usage, cache_audio_read_tokens=0), model, provider_id="openai",
+                                   price_context=context)
     return float(calc.total_price)
 
 
@@ -505,7 +507,6 @@ def test_text_calls_carry_no_modality_attributes(instrument, telemetry, client, 
 def test_cost_follows_the_service_tier_that_served_the_call(
     instrument, telemetry, client, fake, api, replied, requested, priced_as
 ):
-    genai_prices = pytest.importorskip("genai_prices")
     instrument()
     usage = Usage(prompt=1_000_000, completion=1_000_000)
     if api == "responses":
@@ -515,9 +516,7 @@ def test_cost_follows_the_service_tier_that_served_the_call(
     {"chat": _chat_call, "stream": _streamed_chat_call, "responses": _responses_call}[api](client, requested)
 
     def price(tier):
-        usage = genai_prices.Usage(input_tokens=1_000_000, output_tokens=1_000_000)
-        context = {"service_tier": tier} if tier != "default" else None
-        return float(genai_prices.calc_price(usage, "gpt-5", provider_id="openai", price_context=context).total_price)
+        return _oracle_usd("gpt-5", tier, input_tokens=1_000_000, output_tokens=1_000_000)
 
     assert price("flex") < price("default") < price("priority")  # the tiers differ in the price data
     attrs = telemetry.one_llm_span().attributes

@@ -459,8 +459,10 @@ def _usage_responses(call: GenAICall, usage: Any, source: str) -> None:
     fields = _fields(usage)
     call.input_tokens = _int(fields.get("input_tokens"))
     call.output_tokens = _int(fields.get("output_tokens"))
-    call.cache_read_tokens = _detail(fields, "input_tokens_details", "cached_tokens")
-    call.cache_write_tokens = _detail(fields, "input_tokens_details", "cache_write_tokens")
+    details = fields.get("input_tokens_details")
+    details = {} if details is None else _fields(details)  # read once for both of its counts
+    call.cache_read_tokens = _int(details.get("cached_tokens"))
+    call.cache_write_tokens = _int(details.get("cache_write_tokens"))
     call.reasoning_tokens = _detail(fields, "output_tokens_details", "reasoning_tokens")
     call.usage_source = source
 
