@@ -179,6 +179,7 @@ def test_sdk_disabled():
         ({"OTEL_PYTHON_LOG_LEVEL": "loud"}, {}, "OTEL_PYTHON_LOG_LEVEL"),
         ({"OTEL_SDK_DISABLED": "maybe"}, {}, "OTEL_SDK_DISABLED"),
         ({"OTEL_EXPORTER_OTLP_INSECURE": "perhaps"}, {}, "OTEL_EXPORTER_OTLP_INSECURE"),
+        ({"LLMTEL_LOG_REDACTION": "some"}, {}, "LLMTEL_LOG_REDACTION"),
         ({}, {"service_name": "  "}, "service_name"),
     ],
 )
@@ -186,6 +187,13 @@ def test_bad_values_raise_value_error_naming_the_setting(env, kwargs, names):
     with pytest.raises(ValueError) as err:
         resolve(env, **kwargs)
     assert names in str(err.value)
+
+
+def test_log_redaction_is_on_unless_turned_off_and_the_keyword_wins():
+    assert resolve().log_redaction is True
+    assert resolve({"LLMTEL_LOG_REDACTION": "false"}).log_redaction is False
+    off = resolve({"LLMTEL_LOG_REDACTION": "false"}, log_redaction=True)
+    assert off.log_redaction is True and off.source["log_redaction"] == "keyword"
 
 
 def test_key_value_list_parsing():

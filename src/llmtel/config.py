@@ -65,6 +65,7 @@ class Settings:
     shutdown_timeout: float  # seconds
     log_level: int  # threshold for exporting stdlib log records
     disabled_instrumentations: frozenset[str]
+    log_redaction: bool = True  # mask personal data in log records (credentials are masked regardless)
     source: Mapping[str, str] = field(default_factory=dict)  # setting -> "keyword" | env var name | "default"
 
     def signal(self, name: Signal) -> SignalExport:
@@ -294,6 +295,7 @@ def resolve_settings(
     shutdown_timeout: float | None = None,
     log_level: int | str | None = None,
     disabled_instrumentations: str | list[str] | tuple[str, ...] | frozenset[str] | None = None,
+    log_redaction: bool | None = None,
 ) -> Settings:
     """Resolve every setting; raise ``ValueError`` naming the setting when a value is unusable."""
     env = os.environ if environ is None else environ
@@ -365,6 +367,9 @@ def resolve_settings(
     )
     disabled_names = _names(dis_raw, origin)
 
+    redaction_raw, origin = r.pick("log_redaction", log_redaction, "LLMTEL_LOG_REDACTION", default=True)
+    redact_logs = _bool(redaction_raw, origin)
+
     return Settings(
         disabled=disabled,
         service_name=str(name_raw).strip(),
@@ -378,6 +383,7 @@ def resolve_settings(
         shutdown_timeout=shutdown,
         log_level=level,
         disabled_instrumentations=disabled_names,
+        log_redaction=redact_logs,
         source=r.source,
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry.context import Context
@@ -181,11 +181,12 @@ class CredentialScrubber(SpanProcessor):
                 _logger.warning("llmtel: could not scrub a span's attributes of credentials", exc_info=True)
 
 
-def scrubbed_log_value(key: str, value: Any) -> Any:
+def scrubbed_log_value(key: str, value: Any, clean: Callable[[str], str] = redact_secrets) -> Any:
     """A log attribute's value as shipped: a string under a credential's name (``api_key``, ``password``,
-    ``token``…) becomes ``[REDACTED]``; other strings have secrets in them masked."""
+    ``token``…) becomes ``[REDACTED]``; other strings pass ``clean``, by default masking the secrets in them
+    (``llmtel.logs.redaction`` passes one that masks personal data too)."""
     if isinstance(value, str):
-        return REDACTED if is_credential_name(key) else redact_secrets(value)
+        return REDACTED if is_credential_name(key) else clean(value)
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return [REDACTED] * len(value) if is_credential_name(key) else [redact_secrets(v) for v in value]
+        return [REDACTED] * len(value) if is_credential_name(key) else [clean(v) for v in value]
     return value

@@ -28,6 +28,8 @@ from llmtel.export.stats import ExportStats
 from llmtel.instrumentation import instrument_libraries, uninstrument_libraries
 from llmtel.pipeline import PipelineSpanProcessor
 from llmtel import logs as log_bridge
+from llmtel.logs.redaction import reset_log_redaction, use_log_redaction
+from llmtel.redaction import default_redactor
 
 _logger = logging.getLogger("llmtel")
 
@@ -93,6 +95,7 @@ class Telemetry:
         if self.log_handler is not None:
             log_bridge.detach(self.log_handler)
         log_bridge.uninstall_record_stamping()
+        reset_log_redaction()
         uninstrument_libraries(self.instrumented)
         return _within_deadline([self._shutdown_call(p) for p in self._owned()], budget, "shutdown")
 
@@ -277,6 +280,8 @@ def configure(
     if hasattr(tracer_provider, "add_span_processor"):  # ours, or the app's own SDK provider
         tracer_provider.add_span_processor(CredentialScrubber())
         tracer_provider.add_span_processor(PipelineSpanProcessor())
+    # Log text is masked as the settings say, with the user's content redactor when there is one.
+    use_log_redaction(settings.log_redaction, (options or {}).get("llmtel_openai", {}).get("redactor", default_redactor))
     log_bridge.install_record_stamping()
     if handle.logger_provider is not None and settings.logs.exporter != "none":
         handle.log_handler = log_bridge.OTelLogHandler(handle.logger_provider, level=settings.log_level)
@@ -327,6 +332,7 @@ def instrument(
     shutdown_timeout: float | None = None,
     log_level: int | str | None = None,
     disabled_instrumentations: str | list[str] | tuple[str, ...] | frozenset[str] | None = None,
+    log_redaction: bool | None = None,
     capture_content: bool | str | None = None,
     content_max_length: int | None = None,
     redactor: Callable[[str], str] | None | _Unset = _UNSET,
@@ -381,6 +387,7 @@ def instrument(
         shutdown_timeout=shutdown_timeout,
         log_level=log_level,
         disabled_instrumentations=disabled_instrumentations,
+        log_redaction=log_redaction,
     )
     spool_settings = resolve_spool_settings(
         service_name=settings.service_name, spool=spool, spool_dir=spool_dir, spool_max_bytes=spool_max_bytes

@@ -50,3 +50,50 @@ def test_no_credential_reaches_the_collector(otlp_receiver, otlp_env, route):
     assert received
     for name, secret in secrets.items():
         assert secret.encode() not in received, name
+
+
+def _received_logs(otlp_receiver, run):
+    assert run.returncode == 0, run.stderr
+    store = otlp_receiver.store
+    assert store.wait_for(lambda s: any(r.body == "account lookup failed" for r in s.logs()))
+    received = b"".join(message.SerializeToString() for _, message, _ in store.requests())
+    return {r.body: r for r in store.logs()}, received
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_personal_data_in_log_lines_is_masked_by_default(otlp_receiver, otlp_env, route):
+    run = run_app(ROUTES[route], otlp_env())
+    logs, received = _received_logs(otlp_receiver, run)
+    assert "sending the receipt for Alice Liddell to [REDACTED:email]" in logs
+    assert logs["customer called back"].attributes["phone"] == "Alice Liddell at [REDACTED:phone]"
+    assert logs["payment taken"].attributes["card"] == "[REDACTED:card_number]"
+    failed = logs["account lookup failed"].attributes
+    assert failed["exception.message"] == "no account for [REDACTED:email]"
+    assert "[REDACTED:email]" in failed["exception.stacktrace"]
+    personal = run.result["personal"]
+    for name in ("email", "phone", "card"):  # a name is not recognisable as such: only a redactor of the app's
+        assert personal[name].encode() not in received, name
+    for name, secret in run.result["secrets"].items():
+        assert secret.encode() not in received, name
+
+
+def test_a_redactor_of_the_apps_own_masks_log_lines_after_the_secrets(otlp_receiver, otlp_env):
+    run = run_app(["credentials_app.py", "--redactor"], otlp_env())
+    logs, received = _received_logs(otlp_receiver, run)
+    assert "sending the receipt for [customer] to alice.liddell@example.org" in logs  # the app's rules, not ours
+    assert logs["payment taken"].attributes["customer"] == "[customer]"
+    assert b"Alice Liddell" not in received
+    for name, secret in run.result["secrets"].items():  # credentials are masked whatever the redactor does
+        assert secret.encode() not in received, name
+
+
+def test_with_log_redaction_off_only_credentials_are_masked(otlp_receiver, otlp_env):
+    run = run_app(["credentials_app.py"], otlp_env(LLMTEL_LOG_REDACTION="false"))
+    logs, received = _received_logs(otlp_receiver, run)
+    personal = run.result["personal"]
+    assert f"sending the receipt for Alice Liddell to {personal['email']}" in logs
+    assert logs["payment taken"].attributes["card"] == personal["card"]
+    assert logs["account lookup failed"].attributes["exception.message"] == f"no account for {personal['email']}"
+    assert "connecting to the vector store with password=[REDACTED]" in logs
+    for name, secret in run.result["secrets"].items():
+        assert secret.encode() not in received, name

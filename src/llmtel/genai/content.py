@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmtel.credentials import redact_secrets
+from llmtel.redaction import REDACTOR_FAILED, Redactor, default_redactor
 
-Redactor = Callable[[str], str]
+__all__ = ["CaptureMode", "ContentPolicy", "Redactor", "default_redactor", "parse_capture_mode", "short_sha256"]
 
 
 class CaptureMode(enum.Enum):
@@ -44,54 +42,6 @@ def parse_capture_mode(value: object, origin: str) -> CaptureMode:
     except ValueError:
         names = ", ".join(m.value for m in CaptureMode)
         raise ValueError(f"{origin}: {value!r} is not true, false or one of {names}") from None
-
-
-def _luhn_valid(digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
-
-
-def _card_number(match: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", match.group())
-    return "[REDACTED:card_number]" if 13 <= len(digits) <= 19 and _luhn_valid(digits) else match.group()
-
-
-# Personal data that must not leave the process in captured content, masked after the secrets
-# (``llmtel.credentials.redact_secrets``). Numbers inside decimals, versions and timestamps are left alone: phone
-# numbers need separators or a leading "+", card numbers must pass the Luhn check. Like the secrets' patterns,
-# these run in time linear in the text (an e-mail's local part starts where its run of characters starts).
-_NOT_IN_NUMBER = r"(?<![\w.+])"
-_NUMBER_END = r"(?![\w]|\.\d)"
-_PERSONAL_DATA: tuple[tuple[re.Pattern[str], Any], ...] = (
-    (
-        re.compile(
-            r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}"
-            r"\.[A-Za-z]{2,63}\b"
-        ),
-        "[REDACTED:email]",
-    ),
-    (re.compile(_NOT_IN_NUMBER + r"\d(?:[ \-]?\d){12,18}" + _NUMBER_END), _card_number),
-    (
-        re.compile(
-            r"(?:(?<![\w.])\+\d{1,3}[ .\-]?|" + _NOT_IN_NUMBER + r")\(?\d{2,4}\)?[ .\-]\d{3,4}[ .\-]\d{3,4}" + _NUMBER_END
-        ),
-        "[REDACTED:phone]",
-    ),
-)
-
-
-def default_redactor(text: str) -> str:
-    """Mask API keys, tokens, URL passwords and credential query parameters, e-mail addresses, card numbers
-    (Luhn-valid) and phone numbers."""
-    text = redact_secrets(text)
-    for pattern, replacement in _PERSONAL_DATA:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 def short_sha256(text: str) -> str:
@@ -127,7 +77,7 @@ class ContentPolicy:
         try:
             return self.redactor(text)
         except Exception:  # noqa: BLE001 - never leak content because the hook failed
-            return "[REDACTED:redactor_failed]"
+            return REDACTOR_FAILED
 
     def bound(self, text: str) -> tuple[str, dict[str, Any] | None]:
         """Redacted text, cut to ``max_length``; the second item describes the cut (or is None)."""

@@ -24,7 +24,10 @@ from typing import Any
 from opentelemetry import trace
 
 from llmtel import semconv
+from llmtel.credentials import REDACTED, is_credential_name
+from llmtel.logs.redaction import log_redactor
 from llmtel.pipeline import log_fields
+from llmtel.redaction import Redactor
 
 STAMP_FIELDS = frozenset(semconv.LOG_STAMP_FIELDS)
 STAMP_KEY = "_llmtel"  # private field holding what llmtel stamped (never exported as payload)
@@ -136,21 +139,43 @@ def _timestamp(record: logging.LogRecord) -> str:
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{int(record.msecs):03d}Z"
 
 
+def _cleaned(key: str, value: Any, clean: Redactor, depth: int = 0) -> Any:
+    """A payload value as written: under a credential's name ``[REDACTED]``; strings passed through ``clean``,
+    inside lists and dicts too (a few levels deep; deeper, as ``repr`` cleaned); other values as they are."""
+    if isinstance(value, str):
+        return REDACTED if is_credential_name(key) else clean(value)
+    if isinstance(value, (dict, list, tuple)):
+        if is_credential_name(key):
+            return REDACTED
+        if depth >= 4:
+            return clean(repr(value))
+        if isinstance(value, dict):
+            return {k: _cleaned(str(k), v, clean, depth + 1) for k, v in value.items()}
+        return [_cleaned(key, v, clean, depth + 1) for v in value]
+    return value
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ``timestamp`` (UTC, ms), ``level``, ``event``, ``message``, ``logger``,
     ``run_id``, ``step``, ``trace_id``, ``span_id``, ``session_id``/``user_id`` when set, the record's
     ``extra=`` payload, and ``exception`` when there is one. Values JSON cannot encode are written as
-    ``repr``."""
+    ``repr``. The message, the exception and the payload's strings are masked as shipped log records are
+    (``llmtel.logs.redaction``): credentials always, personal data unless turned off."""
 
     def format(self, record: logging.LogRecord) -> str:
         fields = record.__dict__
         stamp = record_stamp(record)
+        clean = log_redactor()
         event_dict = record.msg if isinstance(record.msg, dict) else None  # structlog's, via ProcessorFormatter
-        message = str(event_dict.get("event", "")) if event_dict is not None else record.getMessage()
+        raw = str(event_dict.get("event", "")) if event_dict is not None else record.getMessage()
+        message = clean(raw)
         event = fields.get(semconv.LOG_EVENT)
         if not isinstance(event, str) or not event:
-            template = message if event_dict is not None else record.msg
-            event = snake_case(template) if isinstance(template, str) else type(template).__name__
+            template = raw if event_dict is not None else record.msg
+            if template == raw:  # no arguments: the message is its own template (``f"mail {email}"``)
+                event = snake_case(message)
+            else:
+                event = snake_case(clean(template)) if isinstance(template, str) else type(template).__name__
         out: dict[str, Any] = {
             "timestamp": _timestamp(record),
             "level": record.levelname,
@@ -173,14 +198,14 @@ class JsonFormatter(logging.Formatter):
                 or key.startswith("_")
             ):
                 continue
-            out[key] = value
+            out[key] = _cleaned(key, value, clean)
         for key, value in (event_dict or {}).items():
             if isinstance(key, str) and not key.startswith("_") and key not in out and key not in ("level", "exc_info"):
-                out[key] = value
+                out[key] = _cleaned(key, value, clean)
         if record.exc_info:
-            out["exception"] = self.formatException(record.exc_info)
+            out["exception"] = clean(self.formatException(record.exc_info))
         elif record.exc_text:
-            out["exception"] = record.exc_text
+            out["exception"] = clean(record.exc_text)
         if record.stack_info:
-            out["stack"] = self.formatStack(record.stack_info)
+            out["stack"] = clean(self.formatStack(record.stack_info))
         return json.dumps(out, default=repr, ensure_ascii=False)

@@ -25,6 +25,8 @@ from opentelemetry._logs import LoggerProvider, SeverityNumber
 from llmtel import semconv
 from llmtel.credentials import redact_secrets, scrubbed_log_value
 from llmtel.logs.formatting import STAMP_FIELDS, record_stamp
+from llmtel.logs.redaction import log_redactor
+from llmtel.redaction import Redactor
 
 # Attributes every LogRecord carries; anything else on a record came from ``extra=`` and is payload.
 _STANDARD_RECORD_KEYS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
@@ -91,13 +93,17 @@ def _structured_value(value: Any) -> Any:
         return repr(value)
 
 
-def event_dict_attributes(event_dict: Mapping[str, Any], stamp: Mapping[str, str]) -> dict[str, Any]:
+def event_dict_attributes(
+    event_dict: Mapping[str, Any], stamp: Mapping[str, str], clean: Redactor = redact_secrets
+) -> dict[str, Any]:
     """A structlog event dict's key-value pairs as OpenTelemetry attributes.
 
     ``event`` is the body and ``level`` the severity, so neither is repeated; keys starting with ``_`` are
     structlog's own; trace / span ids equal to the record's context are carried by the record itself;
     ``run_id``, ``step``, ``session_id``, ``user_id`` get the span attributes' names; other values are kept
-    as they are when OpenTelemetry can hold them, as JSON otherwise."""
+    as they are when OpenTelemetry can hold them, as JSON otherwise. Payload strings pass ``clean``
+    (``scrubbed_log_value``), as does a stack trace; the pipeline's ids only have secrets masked: they are what
+    the app chose to correlate by."""
     attributes: dict[str, Any] = {}
     for key, value in event_dict.items():
         if not isinstance(key, str) or key.startswith("_") or key in _EVENT_DICT_SKIPPED or value is None:
@@ -107,8 +113,12 @@ def event_dict_attributes(event_dict: Mapping[str, Any], stamp: Mapping[str, str
         if key in _EVENT_DICT_RENAMES:
             if value == "":
                 continue
-            key = _EVENT_DICT_RENAMES[key]
-        attributes[key] = scrubbed_log_value(key, _structured_value(value))
+            name = _EVENT_DICT_RENAMES[key]
+            # The pipeline's ids and the logger's name have only their secrets masked (as on spans).
+            attributes[name] = scrubbed_log_value(name, _structured_value(value), clean if key == "exception" else
+                                                  redact_secrets)
+            continue
+        attributes[key] = scrubbed_log_value(key, _structured_value(value), clean)
     return attributes
 
 
@@ -124,12 +134,12 @@ def exception_of(exc_info: Any) -> BaseException | None:
     return None
 
 
-def record_body(record: logging.LogRecord) -> str:
-    """The record's message, secrets masked (``llmtel.credentials``); for a structlog event dict handed over
-    by ``ProcessorFormatter.wrap_for_formatter``, its ``event``."""
+def record_body(record: logging.LogRecord, clean: Redactor = redact_secrets) -> str:
+    """The record's message passed through ``clean`` (by default with secrets masked); for a structlog event
+    dict handed over by ``ProcessorFormatter.wrap_for_formatter``, its ``event``."""
     if isinstance(record.msg, dict):
-        return redact_secrets(str(record.msg.get("event", "")))
-    return redact_secrets(record.getMessage())
+        return clean(str(record.msg.get("event", "")))
+    return clean(record.getMessage())
 
 
 def exception_attributes(exception: BaseException, clean: Callable[[str], str] = redact_secrets) -> dict[str, str]:
@@ -144,9 +154,10 @@ def exception_attributes(exception: BaseException, clean: Callable[[str], str] =
     }
 
 
-def record_attributes(record: logging.LogRecord) -> dict[str, Any]:
+def record_attributes(record: logging.LogRecord, clean: Redactor = redact_secrets) -> dict[str, Any]:
     """Code location, logger name, run / step / session / user and ``extra=`` fields of a record, as
-    OpenTelemetry attributes; for a structlog event dict carried as the message, its key-value pairs too."""
+    OpenTelemetry attributes; for a structlog event dict carried as the message, its key-value pairs too. The
+    strings of ``extra=`` fields and key-value pairs pass ``clean`` (``scrubbed_log_value``)."""
     attributes: dict[str, Any] = {
         "code.file.path": record.pathname,
         "code.function.name": record.funcName,
@@ -162,9 +173,9 @@ def record_attributes(record: logging.LogRecord) -> dict[str, Any]:
         if key not in _STANDARD_RECORD_KEYS and not key.startswith("_") and value is not None:
             if key in STAMP_FIELDS and value == stamp.get(key):
                 continue  # stamped by llmtel, not the app's payload (an ``extra=`` override is kept)
-            attributes[key] = scrubbed_log_value(key, _attribute_value(value))
+            attributes[key] = scrubbed_log_value(key, _attribute_value(value), clean)
     if isinstance(record.msg, dict):
-        attributes.update(event_dict_attributes(record.msg, stamp))
+        attributes.update(event_dict_attributes(record.msg, stamp, clean))
     return attributes
 
 
@@ -201,14 +212,15 @@ class OTelLogHandler(logging.Handler):
             exc = record.exc_info[1] if record.exc_info else None
             if exc is None and isinstance(record.msg, dict):  # structlog's ``exc_info`` in the event dict
                 exc = exception_of(record.msg.get("exc_info"))
-            attributes = record_attributes(record)
-            if isinstance(exc, BaseException):  # recorded here, not by the SDK: scrubbed like the body
-                attributes.update(exception_attributes(exc))
+            clean = log_redactor()
+            attributes = record_attributes(record, clean)
+            if isinstance(exc, BaseException):  # recorded here, not by the SDK: cleaned like the body
+                attributes.update(exception_attributes(exc, clean))
             logger.emit(
                 timestamp=int(record.created * 1e9),
                 severity_number=severity_number(record.levelno),
                 severity_text=record.levelname,
-                body=record_body(record),
+                body=record_body(record, clean),
                 attributes=attributes,
             )
         except Exception:  # noqa: BLE001 - a logging failure must never reach the application

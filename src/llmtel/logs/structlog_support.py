@@ -47,7 +47,6 @@ from opentelemetry import _logs
 from opentelemetry import context as otel_context
 
 from llmtel import semconv
-from llmtel.credentials import redact_secrets
 from llmtel.logs.formatting import record_stamp, stamp_values
 from llmtel.logs.handler import (
     _PIPELINE_LOGGERS,
@@ -56,6 +55,7 @@ from llmtel.logs.handler import (
     exception_of,
     severity_number,
 )
+from llmtel.logs.redaction import log_redactor
 
 EventDict = MutableMapping[str, Any]
 _logger = logging.getLogger("llmtel.logs")
@@ -125,15 +125,16 @@ class OTLPShipper:
         try:
             provider = self._provider or _logs.get_logger_provider()
             level = level_of(method_name, event_dict)
-            attributes = event_dict_attributes(event_dict, stamp_values())
+            clean = log_redactor()
+            attributes = event_dict_attributes(event_dict, stamp_values(), clean)
             exception = exception_of(event_dict.get("exc_info"))
-            if exception is not None:  # recorded here, not by the SDK: scrubbed like the body
-                attributes.update(exception_attributes(exception))
+            if exception is not None:  # recorded here, not by the SDK: cleaned like the body
+                attributes.update(exception_attributes(exception, clean))
             provider.get_logger(name).emit(
                 timestamp=time.time_ns(),
                 severity_number=severity_number(level),
                 severity_text=logging.getLevelName(level),
-                body=redact_secrets(str(event_dict.get("event", ""))),
+                body=clean(str(event_dict.get("event", ""))),
                 attributes=attributes,
             )
         except Exception:  # noqa: BLE001 - shipping a log line must never break the application

@@ -1,7 +1,9 @@
 """An app that hands credentials to everything telemetry is made from: query strings of the URLs it calls,
 request headers (captured by OpenTelemetry's header opt-in), log messages, ``extra=`` fields, structlog key-value
-pairs and the message of an exception it logs. Prints the secrets it used, so the test can look for them in
-what the collector received."""
+pairs and the message of an exception it logs; and personal data to its log lines. Prints the secrets and the
+personal data it used, so the test can look for them in what the collector received.
+
+``--redactor``: set up with a redactor of its own, which masks a customer's name."""
 
 import json
 import logging
@@ -9,7 +11,15 @@ import sys
 
 import llmtel
 
-if "--no-setup" not in sys.argv:  # under ``opentelemetry-instrument``, which has set everything up
+
+
+def mask_names(text: str) -> str:
+    return text.replace("Alice Liddell", "[customer]")
+
+
+if "--redactor" in sys.argv:
+    llmtel.instrument(redactor=mask_names)
+elif "--no-setup" not in sys.argv:  # under ``opentelemetry-instrument``, which has set everything up
     llmtel.instrument()
 
 import openai  # noqa: E402
@@ -30,6 +40,13 @@ SECRETS = {
     "error_url_key": "eu-e2e-secret-error-url",
 }
 
+PERSONAL = {
+    "email": "alice.liddell@example.org",
+    "phone": "+44 20 7946 0958",
+    "card": "4111 1111 1111 1111",
+    "name": "Alice Liddell",
+}
+
 logging.basicConfig(level=logging.INFO)  # httpx logs every request, URL and all, at INFO
 log = logging.getLogger("app")
 structlog.configure(
@@ -37,6 +54,7 @@ structlog.configure(
 )
 slog = structlog.get_logger("app.structlog")
 MESSAGES = [{"role": "user", "content": "hi"}]
+PHONE_NOTE = "{name} at {phone}"
 
 with FakeOpenAI() as fake:
     client = openai.OpenAI(base_url=fake.base_url, api_key=SECRETS["openai_key"], max_retries=0,
@@ -54,5 +72,12 @@ with FakeOpenAI() as fake:
         requests.get(f"{fake.root_url}/nowhere?api_key={SECRETS['error_url_key']}", timeout=10).raise_for_status()
     except requests.HTTPError:
         log.exception("lookup failed")
+    log.info("sending the receipt for %s to %s", PERSONAL["name"], PERSONAL["email"])
+    log.info("customer called back", extra={"phone": PHONE_NOTE.format(**PERSONAL)})
+    slog.info("payment taken", card=PERSONAL["card"], customer=PERSONAL["name"])
+    try:
+        raise ValueError(f"no account for {PERSONAL['email']}")
+    except ValueError:
+        log.exception("account lookup failed")
 
-print(json.dumps({"secrets": SECRETS}), flush=True)
+print(json.dumps({"secrets": SECRETS, "personal": PERSONAL}), flush=True)

@@ -329,6 +329,22 @@ def test_captured_content_with_tools_is_redacted_and_bounded(instrument, telemet
     assert API_KEY not in json.dumps(attrs)
 
 
+def test_a_redactor_of_the_apps_own_runs_after_the_secrets_are_masked(instrument, telemetry, client):
+    seen = []
+
+    def mask_names(text):
+        seen.append(text)
+        return text.replace("Alice", "[name]")
+
+    instrument(capture_content=True, redactor=mask_names)
+    question = "I am Alice, key sk-abcdefghijklmnopqrstuvwxyz0123, mail alice@example.org"
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": question}])
+    inputs = json.loads(dict(telemetry.one_llm_span().attributes)[sc.GEN_AI_INPUT_MESSAGES])
+    # The app's rules replace ours for personal data (the address stays); the key never reaches its hook.
+    assert inputs[0]["parts"][0]["content"] == "I am [name], key [REDACTED:api_key], mail alice@example.org"
+    assert seen and not [text for text in seen if "sk-" in text]
+
+
 def test_event_only_mode_emits_the_details_event_and_keeps_the_span_clean(instrument, telemetry, client):
     instrument(capture_content="EVENT_ONLY")
     client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)

@@ -15,6 +15,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from llmtel.config import resolve_genai_settings
 from llmtel.cost import PriceBook
 from llmtel.genai.content import CaptureMode, ContentPolicy, Redactor, default_redactor
+from llmtel.redaction import with_secrets_masked
 from llmtel.genai.debug import DebugView
 from llmtel.genai.emit import GenAITelemetry
 from llmtel.instrumentation.openai.streams import CLOSING_CLASSES, close_hooks
@@ -43,7 +44,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Instrument the ``openai`` package. ``instrument()`` keywords override the environment:
 
     ``capture_content`` (bool or a mode name), ``content_max_length``, ``redactor`` (callable over each
-    captured text, or None to disable redaction), ``stream_usage`` (``"off"`` or ``"inject"``), ``chunk_timing``
+    captured text, run after secrets are masked; or None to disable redaction), ``stream_usage`` (``"off"`` or ``"inject"``), ``chunk_timing``
     (bool: the ``time_per_output_chunk`` metric, one point per streamed chunk), ``prices``
     (overrides, see ``llmtel.cost``), and the usual ``tracer_provider``/``meter_provider``/``logger_provider``.
     """
@@ -61,7 +62,10 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             stream_usage=kwargs.get("stream_usage"),
             chunk_timing=kwargs.get("chunk_timing"),
         )
-        redactor: Redactor | None = kwargs.get("redactor", default_redactor) if settings.redact_content else None
+        # A user's redactor runs after the secrets are masked: credentials never depend on what a hook does.
+        redactor: Redactor | None = (
+            with_secrets_masked(kwargs.get("redactor", default_redactor)) if settings.redact_content else None
+        )
         policy = ContentPolicy(
             mode=CaptureMode(settings.capture_content),
             max_length=settings.content_max_length,

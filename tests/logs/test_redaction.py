@@ -1,0 +1,155 @@
+"""What log text passes before it leaves the process: the handler, the structlog shipper and JsonFormatter mask
+credentials always and personal data unless it is turned off, with the app's own redactor when it has one."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+import llmtel
+from llmtel import pipeline
+from llmtel.logs import OTelLogHandler, install_record_stamping, uninstall_record_stamping
+from llmtel.logs.redaction import log_redactor, reset_log_redaction, use_log_redaction
+from llmtel.logs.structlog_support import OTLPShipper
+from llmtel.redaction import default_redactor
+
+EMAIL = "alice.liddell@example.org"
+KEY = "sk-abcdefghijklmnopqrstuvwxyz0123"
+
+
+@pytest.fixture(autouse=True)
+def _default_redaction():
+    reset_log_redaction()
+    yield
+    reset_log_redaction()
+
+
+@pytest.fixture
+def shipped():
+    """A logger whose records go through llmtel's handler into an in-memory exporter; returns (logger, records)."""
+    exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    handler = OTelLogHandler(provider)
+    logger = logging.getLogger("tests.logs.redaction")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    install_record_stamping()
+    yield logger, lambda: {r.log_record.body: r.log_record for r in exporter.get_finished_logs()}, provider
+    uninstall_record_stamping()
+    logger.removeHandler(handler)
+    logger.propagate = True
+    provider.shutdown()
+
+
+def log_everything(logger: logging.Logger) -> None:
+    logger.info("receipt for %s, key %s", EMAIL, KEY)
+    logger.info("called back", extra={"phone": "Alice at +44 20 7946 0958", "api_key": "plain-value",
+                                      "cards": ["4111 1111 1111 1111", "none"], "tokens": 12})
+    try:
+        raise ValueError(f"no account for {EMAIL}")
+    except ValueError:
+        logger.exception("lookup failed")
+
+
+def test_by_default_personal_data_and_credentials_are_masked_in_everything_shipped(shipped):
+    logger, records, _ = shipped
+    with pipeline.run("nightly", user_id=EMAIL):  # the app's chosen id: kept, as on its spans
+        log_everything(logger)
+    logs = records()
+    assert "receipt for [REDACTED:email], key [REDACTED:api_key]" in logs
+    called = dict(logs["called back"].attributes)
+    assert called["phone"] == "Alice at [REDACTED:phone]"
+    assert called["api_key"] == "[REDACTED]"
+    assert list(called["cards"]) == ["[REDACTED:card_number]", "none"]
+    assert called["tokens"] == 12
+    assert called["user.id"] == EMAIL
+    failed = dict(logs["lookup failed"].attributes)
+    assert failed["exception.message"] == "no account for [REDACTED:email]"
+    assert EMAIL not in failed["exception.stacktrace"] and "[REDACTED:email]" in failed["exception.stacktrace"]
+
+
+def test_turned_off_only_credentials_are_masked(shipped):
+    logger, records, _ = shipped
+    use_log_redaction(False)
+    log_everything(logger)
+    logs = records()
+    assert "receipt for alice.liddell@example.org, key [REDACTED:api_key]" in logs
+    called = dict(logs["called back"].attributes)
+    assert called["phone"] == "Alice at +44 20 7946 0958" and called["api_key"] == "[REDACTED]"
+    assert dict(logs["lookup failed"].attributes)["exception.message"] == f"no account for {EMAIL}"
+
+
+def test_the_apps_redactor_runs_after_the_secrets_and_a_failing_one_hides_the_text(shipped):
+    logger, records, _ = shipped
+    use_log_redaction(True, lambda text: text.replace("Alice", "[name]"))
+    log_everything(logger)
+    logs = records()
+    assert f"receipt for {EMAIL}, key [REDACTED:api_key]" in logs  # its rules replace the default ones
+    assert dict(logs["called back"].attributes)["phone"] == "[name] at +44 20 7946 0958"
+
+    def broken(text):
+        raise RuntimeError("no")
+
+    use_log_redaction(True, broken)
+    logger.info("mail %s", EMAIL)
+    assert "[REDACTED:redactor_failed]" in records()
+
+
+def test_none_as_the_redactor_means_the_default_one_and_reset_restores_it():
+    use_log_redaction(True, None)
+    assert log_redactor() is default_redactor
+    use_log_redaction(False)
+    assert log_redactor()(EMAIL) == EMAIL
+    reset_log_redaction()
+    assert log_redactor() is default_redactor
+
+
+def test_structlog_events_are_masked_the_same_way(shipped):
+    structlog = pytest.importorskip("structlog")
+    _, records, provider = shipped
+    structlog.configure(processors=[OTLPShipper(provider), structlog.processors.KeyValueRenderer()])
+    try:
+        log = structlog.get_logger("tests.structlog.redaction")
+        log.info(f"receipt for {EMAIL}", card="4111 1111 1111 1111", password="hunter2", user_id=EMAIL)
+        try:
+            raise ValueError(f"no account for {EMAIL}")
+        except ValueError:
+            log.error("lookup failed", exc_info=True)
+    finally:
+        structlog.reset_defaults()
+    logs = records()
+    attributes = dict(logs["receipt for [REDACTED:email]"].attributes)
+    assert attributes["card"] == "[REDACTED:card_number]" and attributes["password"] == "[REDACTED]"
+    assert attributes["user.id"] == EMAIL  # the pipeline's id, under its attribute's name
+    assert dict(logs["lookup failed"].attributes)["exception.message"] == "no account for [REDACTED:email]"
+
+
+def test_json_lines_are_masked_the_same_way():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(llmtel.JsonFormatter())
+    logger = logging.getLogger("tests.logs.redaction.json")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning(f"mail {EMAIL}", extra={"order": {"card": "4111 1111 1111 1111", "client_secret": "s3",
+                                                         "items": 2}})
+        try:
+            raise ValueError(f"no account for {EMAIL}")
+        except ValueError:
+            logger.exception("lookup failed")
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["message"] == "mail [REDACTED:email]"
+    assert first["event"] == "mail_redacted_email"  # named from the masked message, not the address
+    assert first["order"] == {"card": "[REDACTED:card_number]", "client_secret": "[REDACTED]", "items": 2}
+    assert "[REDACTED:email]" in second["exception"] and EMAIL not in second["exception"]
