@@ -207,7 +207,14 @@ def test_uninstrument_puts_the_sdk_methods_back(instrument):
 
     originals = (SyncAPIClient.__dict__["request"], AsyncAPIClient.__dict__["request"])
     closes = (openai.Stream.__dict__["close"], openai.AsyncStream.__dict__["close"])
+    try:
+        from openai.lib.streaming.chat._completions import ChatCompletionStreamState as state
+    except ImportError:  # an SDK without the chat ``.stream()`` helper
+        state = None
+    handle_chunk = state.__dict__["handle_chunk"] if state is not None else None
     instrumentor = instrument()
+    if state is not None:  # the chat helper's refusals fail its stream's span
+        assert state.handle_chunk.__wrapped__ is handle_chunk
     assert (SyncAPIClient.request.__wrapped__, AsyncAPIClient.request.__wrapped__) == originals
     assert inspect.iscoroutinefunction(AsyncAPIClient.request)
     assert (openai.Stream.close.__wrapped__, openai.AsyncStream.close.__wrapped__) == closes  # they end stream spans
@@ -215,6 +222,8 @@ def test_uninstrument_puts_the_sdk_methods_back(instrument):
     instrumentor.uninstrument()
     assert (SyncAPIClient.__dict__["request"], AsyncAPIClient.__dict__["request"]) == originals
     assert (openai.Stream.__dict__["close"], openai.AsyncStream.__dict__["close"]) == closes
+    if state is not None:
+        assert state.__dict__["handle_chunk"] is handle_chunk
 
 
 def test_azure_provider_and_response_model(instrument, telemetry, fake):

@@ -15,12 +15,12 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from llmtel.config import resolve_genai_settings
 from llmtel.cost import PriceBook
 from llmtel.genai.content import CaptureMode, ContentPolicy, Redactor, default_redactor
-from llmtel.redaction import with_secrets_masked
 from llmtel.genai.debug import DebugView
 from llmtel.genai.emit import GenAITelemetry
-from llmtel.instrumentation.openai.streams import CLOSING_CLASSES, close_hooks
+from llmtel.instrumentation.openai.streams import CLOSING_CLASSES, close_hooks, refusal_hook
 from llmtel.instrumentation.openai.wrappers import OpenAIHooks
 from llmtel.instrumentation.patching import patch_method, unpatch_method
+from llmtel.redaction import with_secrets_masked
 
 _TARGETS = (("SyncAPIClient", "sync_request"), ("AsyncAPIClient", "async_request"))  # in ``openai._base_client``
 
@@ -38,6 +38,21 @@ def _closing_classes() -> list[tuple[type, bool, Any]]:
         if isinstance(cls, type) and callable(getattr(cls, "close", None)):
             found.append((cls, is_async, stream_of))
     return found
+
+
+def _refusing_state() -> tuple[type, tuple[type[BaseException], ...]] | None:
+    """The chat ``.stream()`` helper's state class, whose ``handle_chunk`` raises the refusals (the reply cut by
+    the token limit or filtered, with a format to parse into), and those errors; None in an SDK without them."""
+    try:
+        import openai
+        from openai.lib.streaming.chat._completions import ChatCompletionStreamState
+    except ImportError:
+        return None
+    refusals = tuple(getattr(openai, name, None) for name in ("LengthFinishReasonError", "ContentFilterFinishReasonError"))
+    if not callable(getattr(ChatCompletionStreamState, "handle_chunk", None)):
+        return None
+    found = tuple(error for error in refusals if isinstance(error, type) and issubclass(error, BaseException))
+    return (ChatCompletionStreamState, found) if found else None
 
 
 class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -92,6 +107,9 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             patch_method(getattr(base_client, cls_name), "request", getattr(hooks, method))
         for cls, is_async, stream_of in _closing_classes():
             patch_method(cls, "close", close_hooks(stream_of)[is_async])
+        refusing = _refusing_state()
+        if refusing is not None:
+            patch_method(refusing[0], "handle_chunk", refusal_hook(refusing[1]))
         type(self).hooks = hooks
 
     def _uninstrument(self, **kwargs: Any) -> None:
@@ -101,6 +119,9 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             unpatch_method(getattr(base_client, cls_name), "request")
         for cls, _, _ in _closing_classes():
             unpatch_method(cls, "close")
+        refusing = _refusing_state()
+        if refusing is not None:
+            unpatch_method(refusing[0], "handle_chunk")
         type(self).hooks = None
 
 

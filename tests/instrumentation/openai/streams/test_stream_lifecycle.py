@@ -13,6 +13,7 @@ call ``gc.collect()`` for that reason, as a long-running application's collector
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import threading
 import time
@@ -404,6 +405,39 @@ def test_chat_stream_helper_left_early(instrument, telemetry, client, fake, guar
     guard.check()
 
 
+REFUSALS = [("length", "LengthFinishReasonError"), ("content_filter", "ContentFilterFinishReasonError")]
+MODES = {"length": "output_truncated", "content_filter": "content_filter"}
+
+
+@pytest.mark.parametrize("caught", [False, True], ids=["raised", "caught-inside"])
+@pytest.mark.parametrize(("finish", "error_class"), REFUSALS)
+def test_chat_stream_helper_refusing_a_cut_reply_fails_the_span(instrument, telemetry, client, fake, guard, finish,
+                                                                 error_class, caught):
+    """With a response format to parse into, the helper raises on a reply cut by the token limit or filtered,
+    from the chunk llmtel has just handed it: the call failed, as ``parse`` fails on the same reply, whether
+    or not the app catches the error inside its ``with`` block."""
+    pydantic = pytest.importorskip("pydantic")
+    stream_helper = chat_stream_helper(client)
+
+    class Answer(pydantic.BaseModel):
+        city: str
+
+    instrument()
+    fake.enqueue(ChatReply('{"city": "Par', finish_reason=finish))
+    refusal = getattr(openai, error_class)
+    seen = 0
+    with contextlib.nullcontext() if caught else pytest.raises(refusal):  # the error leaves the ``with`` block
+        with stream_helper(model=CHAT_MODEL, messages=MESSAGES, response_format=Answer) as stream:
+            with pytest.raises(refusal) if caught else contextlib.nullcontext():  # the app catches it inside
+                for event in stream:
+                    seen += event.type == "chunk"
+    assert seen >= 2
+    # The helper raised on the finish chunk before making its event: llmtel had counted it.
+    attrs = check_stream_span(telemetry, end="error", chunks=seen + 1, finish=[finish], error_type=error_class)
+    assert attrs[sc.LLMTEL_ERROR_MODE] == MODES[finish]
+    guard.check()
+
+
 def test_responses_stream_helper(instrument, telemetry, client, fake, guard):
     needs(client, "responses")
     instrument()
@@ -717,6 +751,31 @@ def test_async_chat_stream_helper(instrument, telemetry, aclient, fake, guard):
         assert span.attributes[sc.LLMTEL_STREAM_END] == "completed"
         assert span.attributes[sc.LLMTEL_STREAM_CHUNKS] == TOTAL["chat"]
         assert span.attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    guard.check()
+
+
+@pytest.mark.parametrize(("finish", "error_class"), REFUSALS)
+def test_async_chat_stream_helper_refusing_a_cut_reply_fails_the_span(instrument, telemetry, aclient, fake, guard,
+                                                                       finish, error_class):
+    pydantic = pytest.importorskip("pydantic")
+    stream_helper = chat_stream_helper(aclient)
+
+    class Answer(pydantic.BaseModel):
+        city: str
+
+    instrument()
+    fake.enqueue(ChatReply('{"city": "Par', finish_reason=finish))
+    seen = 0
+
+    async def main():
+        nonlocal seen
+        async with stream_helper(model=CHAT_MODEL, messages=MESSAGES, response_format=Answer) as stream:
+            async for event in stream:
+                seen += event.type == "chunk"
+
+    with pytest.raises(getattr(openai, error_class)):
+        asyncio.run(main())
+    check_stream_span(telemetry, end="error", chunks=seen + 1, finish=[finish], error_type=error_class)
     guard.check()
 
 
