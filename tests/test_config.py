@@ -201,3 +201,15 @@ def test_key_value_list_parsing():
     assert parse_key_value_list("", "X") == {}
     with pytest.raises(ValueError, match="X: malformed entry 'oops'"):
         parse_key_value_list("a=1,oops", "X")
+
+
+def test_content_fields_come_from_the_environment_unless_a_keyword_says_otherwise():
+    from llmtel.config import resolve_genai_settings
+    from llmtel.genai.content import ALL_CONTENT_FIELDS
+
+    assert resolve_genai_settings(environ={}).content_fields == ALL_CONTENT_FIELDS
+    env = {"LLMTEL_CONTENT_FIELDS": "output"}
+    assert resolve_genai_settings(environ=env).content_fields == {"output"}
+    assert resolve_genai_settings(environ=env, content_fields=["input", "output"]).content_fields == {"input", "output"}
+    with pytest.raises(ValueError, match="LLMTEL_CONTENT_FIELDS: 'outputs' is not all, none or a list of"):
+        resolve_genai_settings(environ={"LLMTEL_CONTENT_FIELDS": "outputs"})

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
@@ -462,6 +462,7 @@ class GenAISettings:
     content_max_length: int
     redact_content: bool
     stream_usage: StreamUsage
+    content_fields: frozenset[str]  # what of the captured content is exported (``llmtel.genai.content``)
     chunk_timing: bool = False  # one time_per_output_chunk point per streamed chunk (costs a record each)
     debug: bool = False  # LLMTEL_DEBUG: a readable console view of each call on stderr (environment only)
 
@@ -474,9 +475,10 @@ def resolve_genai_settings(
     redact_content: bool | None = None,
     stream_usage: str | None = None,
     chunk_timing: bool | str | None = None,
+    content_fields: str | Iterable[str] | None = None,
 ) -> GenAISettings:
     """Resolve the GenAI recording settings (keyword > environment > default); ``ValueError`` names the setting."""
-    from llmtel.genai.content import parse_capture_mode
+    from llmtel.genai.content import parse_capture_mode, parse_content_fields
 
     r = _Resolver(os.environ if environ is None else environ)
     mode_raw, origin = r.pick(
@@ -491,6 +493,9 @@ def resolve_genai_settings(
         raise ValueError(f"{origin}: {length_raw!r} is not a whole number") from None
     if length < 1:
         raise ValueError(f"{origin}: must be at least 1, got {length_raw!r}")
+
+    fields_raw, origin = r.pick("content_fields", content_fields, "LLMTEL_CONTENT_FIELDS", default="all")
+    fields = parse_content_fields(fields_raw, origin)
 
     redact_raw, origin = r.pick("redact_content", redact_content, "LLMTEL_CONTENT_REDACTION", default=True)
     redact = _bool(redact_raw, origin)
@@ -509,6 +514,7 @@ def resolve_genai_settings(
         content_max_length=length,
         redact_content=redact,
         stream_usage=usage,  # type: ignore[arg-type]
+        content_fields=fields,
         chunk_timing=timing,
         debug=debug,
     )

@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -335,6 +335,7 @@ def instrument(
     log_redaction: bool | None = None,
     capture_content: bool | str | None = None,
     content_max_length: int | None = None,
+    content_fields: str | Iterable[str] | None = None,
     redactor: Callable[[str], str] | None | _Unset = _UNSET,
     stream_usage: str | None = None,
     chunk_timing: bool | None = None,
@@ -354,6 +355,7 @@ def instrument(
         for key, value in (
             ("capture_content", capture_content),
             ("content_max_length", content_max_length),
+            ("content_fields", content_fields),
             ("stream_usage", stream_usage),
             ("chunk_timing", chunk_timing),
             ("prices", prices),
@@ -365,6 +367,7 @@ def instrument(
     resolve_genai_settings(  # validate now, not inside the instrumentor
         capture_content=capture_content,
         content_max_length=content_max_length,
+        content_fields=content_fields,
         stream_usage=stream_usage,
         chunk_timing=chunk_timing,
     )

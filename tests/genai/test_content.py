@@ -6,7 +6,17 @@ import hashlib
 
 import pytest
 
-from llmtel.genai.content import CaptureMode, ContentPolicy, default_redactor, parse_capture_mode, short_sha256
+from llmtel import semconv as sc
+from llmtel.genai.content import (
+    ALL_CONTENT_FIELDS,
+    CaptureMode,
+    ContentPolicy,
+    default_redactor,
+    omit_fields,
+    parse_capture_mode,
+    parse_content_fields,
+    short_sha256,
+)
 
 
 @pytest.mark.parametrize(
@@ -93,3 +103,44 @@ def test_mode_flags():
     assert ContentPolicy(mode=CaptureMode.SPAN_ONLY).on_span and not ContentPolicy(mode=CaptureMode.SPAN_ONLY).on_event
     both = ContentPolicy(mode=CaptureMode.SPAN_AND_EVENT)
     assert both.on_span and both.on_event
+
+
+@pytest.mark.parametrize(
+    ("raw", "fields"),
+    [
+        ("all", ALL_CONTENT_FIELDS), ("ALL", ALL_CONTENT_FIELDS), ("none", frozenset()),
+        (" output , tool_calls ", frozenset({"output", "tool_calls"})), (["input"], frozenset({"input"})),
+        (("system_instructions", "tool_definitions"), frozenset({"system_instructions", "tool_definitions"})),
+    ],
+)
+def test_content_fields(raw, fields):
+    assert parse_content_fields(raw, "X") == fields
+
+
+@pytest.mark.parametrize("raw", ["outputs", "output,prompt", ",", 3, "all,none"])
+def test_unknown_content_fields_name_the_setting_and_the_choices(raw):
+    with pytest.raises(ValueError, match="LLMTEL_CONTENT_FIELDS: .* is not all, none or a list of system_instructions"):
+        parse_content_fields(raw, "LLMTEL_CONTENT_FIELDS")
+
+
+def test_leaving_every_field_out_keeps_the_structure_with_lengths_and_hashes():
+    policy = ContentPolicy(mode=CaptureMode.SPAN_ONLY, max_length=5)
+    long_answer = policy.text_part("a long answer")  # cut: its marker describes the whole text
+    captured = {
+        sc.GEN_AI_SYSTEM_INSTRUCTIONS: [policy.text_part("be kind")],
+        sc.GEN_AI_INPUT_MESSAGES: [{"role": "user", "parts": [policy.text_part("hi"),
+                                                              {"type": "blob", "modality": "image", "byte_size": 9}]}],
+        sc.GEN_AI_OUTPUT_MESSAGES: [{"role": "assistant", "parts": [long_answer], "finish_reason": "length"}],
+    }
+    kept = omit_fields(captured, frozenset())
+    assert kept == {
+        sc.GEN_AI_SYSTEM_INSTRUCTIONS: [{"type": "text", "omitted": {"length": 7, "sha256": short_sha256("be kind")}}],
+        sc.GEN_AI_INPUT_MESSAGES: [{"role": "user", "parts": [
+            {"type": "text", "omitted": {"length": 2, "sha256": short_sha256("hi")}},
+            {"type": "blob", "modality": "image", "byte_size": 9}]}],  # carries no content: kept
+        sc.GEN_AI_OUTPUT_MESSAGES: [{"role": "assistant", "parts": [
+            {"type": "text", "omitted": {"length": 13, "sha256": short_sha256("a long answer")}}],
+            "finish_reason": "length"}],
+    }
+    assert captured[sc.GEN_AI_OUTPUT_MESSAGES][0]["parts"][0] is long_answer and "content" in long_answer  # untouched
+    assert omit_fields(captured, ALL_CONTENT_FIELDS) is captured

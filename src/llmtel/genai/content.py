@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmtel import semconv as sc
 from llmtel.redaction import REDACTOR_FAILED, Redactor, default_redactor
 
-__all__ = ["CaptureMode", "ContentPolicy", "Redactor", "default_redactor", "parse_capture_mode", "short_sha256"]
+__all__ = [
+    "ALL_CONTENT_FIELDS", "CONTENT_FIELDS", "CaptureMode", "ContentPolicy", "Redactor", "default_redactor",
+    "omit_fields", "parse_capture_mode", "parse_content_fields", "short_sha256",
+]
 
 
 class CaptureMode(enum.Enum):
@@ -44,6 +49,34 @@ def parse_capture_mode(value: object, origin: str) -> CaptureMode:
         raise ValueError(f"{origin}: {value!r} is not true, false or one of {names}") from None
 
 
+# What content capture records, field by field (``LLMTEL_CONTENT_FIELDS``). A field left out keeps its place in
+# the messages (roles, part types, tool names and ids) with the length and short SHA-256 of what was left out.
+CONTENT_FIELDS = ("system_instructions", "input", "output", "tool_definitions", "tool_calls", "tool_results")
+ALL_CONTENT_FIELDS = frozenset(CONTENT_FIELDS)
+
+
+def parse_content_fields(value: object, origin: str) -> frozenset[str]:
+    """``all``, ``none`` or a comma-separated list (or an iterable) of ``CONTENT_FIELDS``; anything else is a
+    ``ValueError`` naming the setting."""
+    if isinstance(value, frozenset) and value <= ALL_CONTENT_FIELDS:
+        return value
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, (list, tuple, set)) else None
+    if items is None:
+        raise ValueError(f"{origin}: {value!r} is not all, none or a list of {', '.join(CONTENT_FIELDS)}")
+    names = [str(item).strip().lower() for item in items if str(item).strip()]
+    if names == ["all"]:
+        return ALL_CONTENT_FIELDS
+    if names == ["none"]:
+        return frozenset()
+    unknown = [name for name in names if name not in ALL_CONTENT_FIELDS]
+    if unknown or not names:
+        raise ValueError(
+            f"{origin}: {value!r} is not all, none or a list of {', '.join(CONTENT_FIELDS)}"
+            + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+        )
+    return frozenset(names)
+
+
 def short_sha256(text: str) -> str:
     """First 16 hex digits of the SHA-256 of ``text`` (UTF-8): enough to correlate, too short to matter."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
@@ -57,6 +90,7 @@ class ContentPolicy:
     max_length: int = 4096
     redactor: Redactor | None = default_redactor
     collect: bool = False  # extract content into the record even when it is not exported (LLMTEL_DEBUG)
+    fields: frozenset[str] = ALL_CONTENT_FIELDS  # what is exported of it (``omit_fields``)
     capture: bool = field(init=False)  # whether extraction fills content into the record (computed once)
 
     def __post_init__(self) -> None:
@@ -104,3 +138,69 @@ class ContentPolicy:
         if isinstance(value, (list, tuple)):
             return [self.value(item) for item in value]
         return value
+
+
+# --- leaving fields out -----------------------------------------------------------------------------------
+
+_PAYLOAD_KEYS = ("content", "uri", "arguments", "response")  # where a part carries what was said
+_SYSTEM_ROLES = frozenset({"system", "developer"})  # chat's system prompt stays in its history
+
+
+def omitted(value: Any) -> dict[str, Any]:
+    """The length and short SHA-256 of a captured value (a text, or tool arguments / results as JSON)."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return {"length": len(text), "sha256": short_sha256(text)}
+
+
+def _omit_part(part: dict[str, Any]) -> dict[str, Any]:
+    """The part without what it carries; a cut text is described by its cut (the length and hash of the whole)."""
+    kept = {key: value for key, value in part.items() if key not in _PAYLOAD_KEYS and key != "truncated"}
+    for key in _PAYLOAD_KEYS:
+        if key in part:
+            kept["omitted"] = part["truncated"] if "truncated" in part else omitted(part[key])
+            break
+    return kept
+
+
+def _part_field(part: dict[str, Any], said: str) -> str:
+    kind = part.get("type")
+    if kind == "tool_call":
+        return "tool_calls"
+    if kind == "tool_call_response":
+        return "tool_results"
+    return said
+
+
+def _messages(messages: list[dict[str, Any]], fields: frozenset[str], side: str) -> list[dict[str, Any]]:
+    result = []
+    for message in messages:
+        said = "system_instructions" if side == "input" and message.get("role") in _SYSTEM_ROLES else side
+        parts = message.get("parts") or ()
+        if all(_part_field(part, said) in fields for part in parts):
+            result.append(message)
+            continue
+        result.append({**message, "parts": [part if _part_field(part, said) in fields else _omit_part(part)
+                                            for part in parts]})
+    return result
+
+
+def omit_fields(captured: dict[str, list[dict[str, Any]]], fields: frozenset[str]) -> dict[str, list[dict[str, Any]]]:
+    """Captured content (by attribute name, as ``emit.captured_content`` returns it) with the fields not in
+    ``fields`` left out: texts, tool arguments and tool results replaced by their length and short SHA-256, tool
+    definitions reduced to their type and name. The record itself is not changed."""
+    if fields == ALL_CONTENT_FIELDS:
+        return captured
+    result: dict[str, list[dict[str, Any]]] = {}
+    for name, value in captured.items():
+        if name == sc.GEN_AI_INPUT_MESSAGES:
+            result[name] = _messages(value, fields, "input")
+        elif name == sc.GEN_AI_OUTPUT_MESSAGES:
+            result[name] = _messages(value, fields, "output")
+        elif name == sc.GEN_AI_SYSTEM_INSTRUCTIONS:
+            result[name] = value if "system_instructions" in fields else [_omit_part(part) for part in value]
+        elif name == sc.GEN_AI_TOOL_DEFINITIONS and "tool_definitions" not in fields:
+            result[name] = [{**{key: d[key] for key in ("type", "name") if key in d}, "omitted": omitted(d)}
+                            for d in value]
+        else:
+            result[name] = value
+    return result

@@ -20,7 +20,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from llmtel import semconv as sc
 from llmtel._version import __version__
 from llmtel.cost import Cost, PriceBook
-from llmtel.genai.content import ContentPolicy
+from llmtel.genai.content import ALL_CONTENT_FIELDS, ContentPolicy, omit_fields
 from llmtel.genai.diagnostics import report_failure
 from llmtel.genai.record import GenAICall
 from llmtel.logs.handler import exception_attributes as log_exception_attributes
@@ -142,23 +142,27 @@ def _has_truncation(messages: list[dict[str, Any]] | None) -> bool:
     return bool(messages) and any("truncated" in part for m in messages for part in m.get("parts", ()))
 
 
-def captured_content(call: GenAICall) -> dict[str, list[dict[str, Any]]]:
-    """The captured content the record holds, by attribute name, still structured."""
-    fields = (
+def captured_content(call: GenAICall, fields: frozenset[str] = ALL_CONTENT_FIELDS) -> dict[str, list[dict[str, Any]]]:
+    """The captured content the record holds, by attribute name, still structured; of the fields not in
+    ``fields`` (``LLMTEL_CONTENT_FIELDS``), only their place, length and hash."""
+    captured = (
         (sc.GEN_AI_INPUT_MESSAGES, call.input_messages),
         (sc.GEN_AI_OUTPUT_MESSAGES, call.output_messages),
         (sc.GEN_AI_SYSTEM_INSTRUCTIONS, call.system_instructions),
         (sc.GEN_AI_TOOL_DEFINITIONS, call.tool_definitions),
     )
-    return {name: value for name, value in fields if value is not None}
+    return omit_fields({name: value for name, value in captured if value is not None}, fields)
 
 
-def content_attributes(call: GenAICall) -> dict[str, Any]:
-    """Captured content as the conventions' JSON-string attributes (only what the record holds)."""
-    attrs: dict[str, Any] = {name: _json(value) for name, value in captured_content(call).items()}
-    if _has_truncation(call.input_messages) or _has_truncation(call.output_messages):
+def content_attributes(call: GenAICall, fields: frozenset[str] = ALL_CONTENT_FIELDS) -> dict[str, Any]:
+    """Captured content as the conventions' JSON-string attributes (only what the record holds, of ``fields``),
+    and ``llmtel.content.truncated`` when a text recorded was cut."""
+    content = captured_content(call, fields)
+    attrs: dict[str, Any] = {name: _json(value) for name, value in content.items()}
+    messages = (content.get(sc.GEN_AI_INPUT_MESSAGES), content.get(sc.GEN_AI_OUTPUT_MESSAGES))
+    if _has_truncation(messages[0]) or _has_truncation(messages[1]):
         attrs[sc.LLMTEL_CONTENT_TRUNCATED] = True
-    elif call.system_instructions and any("truncated" in p for p in call.system_instructions):
+    elif any("truncated" in p for p in content.get(sc.GEN_AI_SYSTEM_INSTRUCTIONS, ())):
         attrs[sc.LLMTEL_CONTENT_TRUNCATED] = True
     return attrs
 
@@ -330,7 +334,7 @@ class GenAITelemetry:
             if span.is_recording():
                 span.set_attributes(end_attributes(call, cost))
                 if self._content_on_span:
-                    span.set_attributes(content_attributes(call))
+                    span.set_attributes(content_attributes(call, self.content.fields))
                 if call.error_type is not None:
                     span.set_status(Status(StatusCode.ERROR, call.error_message or call.error_type))
                     if error is not None and exception is not None:
@@ -404,7 +408,8 @@ class GenAITelemetry:
         )
 
     def _emit_event(self, call: GenAICall, span: Span, cost: Cost | None) -> None:
-        attributes = {**start_attributes(call), **end_attributes(call, cost), **captured_content(call)}
+        attributes = {**start_attributes(call), **end_attributes(call, cost),
+                      **captured_content(call, self.content.fields)}
         self.events.emit(
             event_name=sc.EVENT_INFERENCE_DETAILS,
             timestamp=_end_time_ns(call),  # when the call ended, not when the exporter saw the record

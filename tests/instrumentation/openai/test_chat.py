@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 import json
 
@@ -352,6 +353,43 @@ def test_a_redactor_of_the_apps_own_runs_after_the_secrets_are_masked(instrument
     # The app's rules replace ours for personal data (the address stays); the key never reaches its hook.
     assert inputs[0]["parts"][0]["content"] == "I am [name], key [REDACTED:api_key], mail alice@example.org"
     assert seen and not [text for text in seen if "sk-" in text]
+
+
+def _length_and_hash(value):
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return {"length": len(text), "sha256": hashlib.sha256(text.encode()).hexdigest()[:16]}
+
+
+def test_content_fields_left_out_keep_their_place_length_and_hash(instrument, telemetry, client, fake):
+    instrument(capture_content="SPAN_AND_EVENT", content_fields="output,tool_calls")
+    fake.enqueue(ChatReply("It is sunny in Paris."))
+    tool = {"type": "function", "function": {"name": "weather", "description": "the weather in a city",
+                                             "parameters": {"type": "object"}}}
+    client.chat.completions.create(model="gpt-4o-mini", tools=[tool], messages=[
+        {"role": "system", "content": "You are the weather desk."},
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
+                                             "function": {"name": "weather", "arguments": '{"city": "Paris"}'}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny, 21 C"},
+    ])
+    attrs = dict(telemetry.one_llm_span().attributes)
+    assert json.loads(attrs[sc.GEN_AI_INPUT_MESSAGES]) == [
+        {"role": "system", "parts": [{"type": "text", "omitted": _length_and_hash("You are the weather desk.")}]},
+        {"role": "user", "parts": [{"type": "text", "omitted": _length_and_hash("Weather in Paris?")}]},
+        {"role": "assistant", "parts": [  # tool calls are recorded
+            {"type": "tool_call", "id": "call_1", "name": "weather", "arguments": {"city": "Paris"}}]},
+        {"role": "tool", "parts": [
+            {"type": "tool_call_response", "id": "call_1", "omitted": _length_and_hash("sunny, 21 C")}]},
+    ]
+    assert json.loads(attrs[sc.GEN_AI_OUTPUT_MESSAGES]) == [{"role": "assistant", "parts": [
+        {"type": "text", "content": "It is sunny in Paris."}], "finish_reason": "stop"}]
+    definition = {"type": "function", "name": "weather", "description": "the weather in a city",
+                  "parameters": {"type": "object"}}
+    assert json.loads(attrs[sc.GEN_AI_TOOL_DEFINITIONS]) == [
+        {"type": "function", "name": "weather", "omitted": _length_and_hash(definition)}]
+    (event,) = telemetry.events()  # the inference-details event leaves out the same
+    assert event.attributes[sc.GEN_AI_INPUT_MESSAGES][1]["parts"][0]["omitted"] == _length_and_hash("Weather in Paris?")
+    assert "You are the weather desk." not in json.dumps(attrs) + str(event.attributes)
 
 
 def test_event_only_mode_emits_the_details_event_and_keeps_the_span_clean(instrument, telemetry, client):

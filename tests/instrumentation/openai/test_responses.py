@@ -11,6 +11,7 @@ import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
 from llmtel import semconv as sc
+from llmtel.genai.content import short_sha256
 from llmtel.testing import RESPONSES_COMPACT, ErrorReply, ResponsesReply, ToolCall, Usage
 from tests.instrumentation.openai import _stream_helpers
 from tests.instrumentation.openai.conftest import HTTP_SCOPE
@@ -204,6 +205,22 @@ def test_parse_with_a_pydantic_model(instrument, telemetry, client, fake):
     assert json.loads(attrs[sc.GEN_AI_OUTPUT_MESSAGES]) == [
         {"role": "assistant", "parts": [{"type": "text", "content": '{"city": "example", "population": 1}'}],
          "finish_reason": "stop"}]
+
+
+def test_content_fields_leave_out_the_instructions_and_the_reply(instrument, telemetry, client, fake):
+    instrument(capture_content=True, content_fields="input")
+    fake.enqueue(ResponsesReply("Paris."))
+    client.responses.create(model="gpt-4o-mini", instructions="Answer in one word.", input=[
+        {"role": "developer", "content": "Never guess."}, {"role": "user", "content": "capital of France?"}])
+    attrs = telemetry.one_llm_span().attributes
+    assert json.loads(attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS]) == [
+        {"type": "text", "omitted": {"length": 19, "sha256": short_sha256("Answer in one word.")}}]
+    assert json.loads(attrs[sc.GEN_AI_INPUT_MESSAGES]) == [
+        {"role": "developer", "parts": [
+            {"type": "text", "omitted": {"length": 12, "sha256": short_sha256("Never guess.")}}]},
+        {"role": "user", "parts": [{"type": "text", "content": "capital of France?"}]}]
+    assert json.loads(attrs[sc.GEN_AI_OUTPUT_MESSAGES]) == [{"role": "assistant", "parts": [
+        {"type": "text", "omitted": {"length": 6, "sha256": short_sha256("Paris.")}}], "finish_reason": "stop"}]
 
 
 def test_retrieve_is_fetch_response_without_usage(instrument, telemetry, client, fake):

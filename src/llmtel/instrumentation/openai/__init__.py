@@ -48,7 +48,7 @@ def _refusing_state() -> tuple[type, tuple[type[BaseException], ...]] | None:
         from openai.lib.streaming.chat._completions import ChatCompletionStreamState
     except ImportError:
         return None
-    refusals = tuple(getattr(openai, name, None) for name in ("LengthFinishReasonError", "ContentFilterFinishReasonError"))
+    refusals = [getattr(openai, name, None) for name in ("LengthFinishReasonError", "ContentFilterFinishReasonError")]
     if not callable(getattr(ChatCompletionStreamState, "handle_chunk", None)):
         return None
     found = tuple(error for error in refusals if isinstance(error, type) and issubclass(error, BaseException))
@@ -58,10 +58,12 @@ def _refusing_state() -> tuple[type, tuple[type[BaseException], ...]] | None:
 class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Instrument the ``openai`` package. ``instrument()`` keywords override the environment:
 
-    ``capture_content`` (bool or a mode name), ``content_max_length``, ``redactor`` (callable over each
-    captured text, run after secrets are masked; or None to disable redaction), ``stream_usage`` (``"off"`` or ``"inject"``), ``chunk_timing``
-    (bool: the ``time_per_output_chunk`` metric, one point per streamed chunk), ``prices``
-    (overrides, see ``llmtel.cost``), and the usual ``tracer_provider``/``meter_provider``/``logger_provider``.
+    ``capture_content`` (bool or a mode name), ``content_max_length``, ``content_fields`` (what of the content is
+    exported: ``all``, ``none`` or some of ``llmtel.genai.content.CONTENT_FIELDS``), ``redactor`` (callable over
+    each captured text, run after secrets are masked; or None to disable redaction), ``stream_usage`` (``"off"``
+    or ``"inject"``), ``chunk_timing`` (bool: the ``time_per_output_chunk`` metric, one point per streamed
+    chunk), ``prices`` (overrides, see ``llmtel.cost``), and the usual ``tracer_provider`` / ``meter_provider`` /
+    ``logger_provider``.
     """
 
     hooks: OpenAIHooks | None = None
@@ -76,6 +78,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             redact_content=None if "redactor" not in kwargs else kwargs["redactor"] is not None,
             stream_usage=kwargs.get("stream_usage"),
             chunk_timing=kwargs.get("chunk_timing"),
+            content_fields=kwargs.get("content_fields"),
         )
         # A user's redactor runs after the secrets are masked: credentials never depend on what a hook does.
         redactor: Redactor | None = (
@@ -86,6 +89,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             max_length=settings.content_max_length,
             redactor=redactor,
             collect=settings.debug,  # the debug view shows content that is exported only if capture is on
+            fields=settings.content_fields,
         )
         prices: Mapping[str, Any] | None = kwargs.get("prices")
         price_book = PriceBook(prices)
