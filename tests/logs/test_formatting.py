@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import logging
 import re
 
@@ -21,20 +20,6 @@ def stamping():
     install_record_stamping()
     yield
     uninstall_record_stamping()
-
-
-@pytest.fixture
-def json_lines():
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(llmtel.JsonFormatter())
-    logger = logging.getLogger("tests.logs.json")
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    yield logger, lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    logger.removeHandler(handler)
-    logger.propagate = True
 
 
 @pytest.fixture

@@ -16,22 +16,6 @@ from llmtel.logs import OTelLogHandler
 from llmtel.logs.handler import record_attributes, severity_number
 
 
-@pytest.fixture
-def exported():
-    exporter = InMemoryLogRecordExporter()
-    provider = LoggerProvider()
-    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
-    handler = OTelLogHandler(provider)
-    logger = logging.getLogger("tests.logs.app")
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    yield logger, handler, lambda: [r.log_record for r in exporter.get_finished_logs()]
-    logger.removeHandler(handler)
-    logger.propagate = True
-    provider.shutdown()
-
-
 def test_record_becomes_an_otel_log_record_with_location_and_extra(exported):
     logger, _, records = exported
     logger.info("hello %s", "world", extra={"run_id": "r-1", "tokens": 12, "tags": ("a", "b"), "obj": object})

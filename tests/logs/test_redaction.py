@@ -3,17 +3,11 @@ credentials always and personal data unless it is turned off, with the app's own
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 
 import pytest
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 
-import llmtel
 from llmtel import pipeline
-from llmtel.logs import OTelLogHandler, install_record_stamping, uninstall_record_stamping
 from llmtel.logs.redaction import log_redactor, reset_log_redaction, use_log_redaction
 from llmtel.logs.structlog_support import OTLPShipper
 from llmtel.redaction import default_redactor
@@ -29,23 +23,8 @@ def _default_redaction():
     reset_log_redaction()
 
 
-@pytest.fixture
-def shipped():
-    """A logger whose records go through llmtel's handler into an in-memory exporter; returns (logger, records)."""
-    exporter = InMemoryLogRecordExporter()
-    provider = LoggerProvider()
-    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
-    handler = OTelLogHandler(provider)
-    logger = logging.getLogger("tests.logs.redaction")
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    install_record_stamping()
-    yield logger, lambda: {r.log_record.body: r.log_record for r in exporter.get_finished_logs()}, provider
-    uninstall_record_stamping()
-    logger.removeHandler(handler)
-    logger.propagate = True
-    provider.shutdown()
+def shipped_by_body(records) -> dict:
+    return {record.body: record for record in records()}
 
 
 def log_everything(logger: logging.Logger) -> None:
@@ -58,11 +37,11 @@ def log_everything(logger: logging.Logger) -> None:
         logger.exception("lookup failed")
 
 
-def test_by_default_personal_data_and_credentials_are_masked_in_everything_shipped(shipped):
-    logger, records, _ = shipped
+def test_by_default_personal_data_and_credentials_are_masked_in_everything_shipped(exported):
+    logger, _, records = exported
     with pipeline.run("nightly", user_id=EMAIL):  # the app's chosen id: kept, as on its spans
         log_everything(logger)
-    logs = records()
+    logs = shipped_by_body(records)
     assert "receipt for [REDACTED:email], key [REDACTED:api_key]" in logs
     called = dict(logs["called back"].attributes)
     assert called["phone"] == "Alice at [REDACTED:phone]"
@@ -75,22 +54,22 @@ def test_by_default_personal_data_and_credentials_are_masked_in_everything_shipp
     assert EMAIL not in failed["exception.stacktrace"] and "[REDACTED:email]" in failed["exception.stacktrace"]
 
 
-def test_turned_off_only_credentials_are_masked(shipped):
-    logger, records, _ = shipped
+def test_turned_off_only_credentials_are_masked(exported):
+    logger, _, records = exported
     use_log_redaction(False)
     log_everything(logger)
-    logs = records()
+    logs = shipped_by_body(records)
     assert "receipt for alice.liddell@example.org, key [REDACTED:api_key]" in logs
     called = dict(logs["called back"].attributes)
     assert called["phone"] == "Alice at +44 20 7946 0958" and called["api_key"] == "[REDACTED]"
     assert dict(logs["lookup failed"].attributes)["exception.message"] == f"no account for {EMAIL}"
 
 
-def test_the_apps_redactor_runs_after_the_secrets_and_a_failing_one_hides_the_text(shipped):
-    logger, records, _ = shipped
+def test_the_apps_redactor_runs_after_the_secrets_and_a_failing_one_hides_the_text(exported):
+    logger, _, records = exported
     use_log_redaction(True, lambda text: text.replace("Alice", "[name]"))
     log_everything(logger)
-    logs = records()
+    logs = shipped_by_body(records)
     assert f"receipt for {EMAIL}, key [REDACTED:api_key]" in logs  # its rules replace the default ones
     assert dict(logs["called back"].attributes)["phone"] == "[name] at +44 20 7946 0958"
 
@@ -99,7 +78,7 @@ def test_the_apps_redactor_runs_after_the_secrets_and_a_failing_one_hides_the_te
 
     use_log_redaction(True, broken)
     logger.info("mail %s", EMAIL)
-    assert "[REDACTED:redactor_failed]" in records()
+    assert "[REDACTED:redactor_failed]" in shipped_by_body(records)
 
 
 def test_none_as_the_redactor_means_the_default_one_and_reset_restores_it():
@@ -111,10 +90,10 @@ def test_none_as_the_redactor_means_the_default_one_and_reset_restores_it():
     assert log_redactor() is default_redactor
 
 
-def test_structlog_events_are_masked_the_same_way(shipped):
+def test_structlog_events_are_masked_the_same_way(exported):
     structlog = pytest.importorskip("structlog")
-    _, records, provider = shipped
-    structlog.configure(processors=[OTLPShipper(provider), structlog.processors.KeyValueRenderer()])
+    _, handler, records = exported
+    structlog.configure(processors=[OTLPShipper(handler._provider), structlog.processors.KeyValueRenderer()])
     try:
         log = structlog.get_logger("tests.structlog.redaction")
         log.info(f"receipt for {EMAIL}", card="4111 1111 1111 1111", password="hunter2", user_id=EMAIL)
@@ -124,31 +103,22 @@ def test_structlog_events_are_masked_the_same_way(shipped):
             log.error("lookup failed", exc_info=True)
     finally:
         structlog.reset_defaults()
-    logs = records()
+    logs = shipped_by_body(records)
     attributes = dict(logs["receipt for [REDACTED:email]"].attributes)
     assert attributes["card"] == "[REDACTED:card_number]" and attributes["password"] == "[REDACTED]"
     assert attributes["user.id"] == EMAIL  # the pipeline's id, under its attribute's name
     assert dict(logs["lookup failed"].attributes)["exception.message"] == "no account for [REDACTED:email]"
 
 
-def test_json_lines_are_masked_the_same_way():
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(llmtel.JsonFormatter())
-    logger = logging.getLogger("tests.logs.redaction.json")
-    logger.addHandler(handler)
-    logger.propagate = False
+def test_json_lines_are_masked_the_same_way(json_lines):
+    logger, lines = json_lines
+    logger.warning(f"mail {EMAIL}", extra={"order": {"card": "4111 1111 1111 1111", "client_secret": "s3",
+                                                     "items": 2}})
     try:
-        logger.warning(f"mail {EMAIL}", extra={"order": {"card": "4111 1111 1111 1111", "client_secret": "s3",
-                                                         "items": 2}})
-        try:
-            raise ValueError(f"no account for {EMAIL}")
-        except ValueError:
-            logger.exception("lookup failed")
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = True
-    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+        raise ValueError(f"no account for {EMAIL}")
+    except ValueError:
+        logger.exception("lookup failed")
+    first, second = lines()
     assert first["message"] == "mail [REDACTED:email]"
     assert first["event"] == "mail_redacted_email"  # named from the masked message, not the address
     assert first["order"] == {"card": "[REDACTED:card_number]", "client_secret": "[REDACTED]", "items": 2}

@@ -409,13 +409,8 @@ REFUSALS = [("length", "LengthFinishReasonError"), ("content_filter", "ContentFi
 MODES = {"length": "output_truncated", "content_filter": "content_filter"}
 
 
-@pytest.mark.parametrize("caught", [False, True], ids=["raised", "caught-inside"])
-@pytest.mark.parametrize(("finish", "error_class"), REFUSALS)
-def test_chat_stream_helper_refusing_a_cut_reply_fails_the_span(instrument, telemetry, client, fake, guard, finish,
-                                                                 error_class, caught):
-    """With a response format to parse into, the helper raises on a reply cut by the token limit or filtered,
-    from the chunk llmtel has just handed it: the call failed, as ``parse`` fails on the same reply, whether
-    or not the app catches the error inside its ``with`` block."""
+def refused_helper_call(client: Any, instrument: Any, fake: Any, finish: str) -> tuple[Any, type]:
+    """The chat ``.stream()`` helper, instrumented, a format to parse into, and a reply cut with ``finish``."""
     pydantic = pytest.importorskip("pydantic")
     stream_helper = chat_stream_helper(client)
 
@@ -424,10 +419,21 @@ def test_chat_stream_helper_refusing_a_cut_reply_fails_the_span(instrument, tele
 
     instrument()
     fake.enqueue(ChatReply('{"city": "Par', finish_reason=finish))
+    return stream_helper, Answer
+
+
+@pytest.mark.parametrize("caught", [False, True], ids=["raised", "caught-inside"])
+@pytest.mark.parametrize(("finish", "error_class"), REFUSALS)
+def test_chat_stream_helper_refusing_a_cut_reply_fails_the_span(instrument, telemetry, client, fake, guard, finish,
+                                                                 error_class, caught):
+    """With a response format to parse into, the helper raises on a reply cut by the token limit or filtered,
+    from the chunk llmtel has just handed it: the call failed, as ``parse`` fails on the same reply, whether
+    or not the app catches the error inside its ``with`` block."""
+    stream_helper, answer = refused_helper_call(client, instrument, fake, finish)
     refusal = getattr(openai, error_class)
     seen = 0
     with contextlib.nullcontext() if caught else pytest.raises(refusal):  # the error leaves the ``with`` block
-        with stream_helper(model=CHAT_MODEL, messages=MESSAGES, response_format=Answer) as stream:
+        with stream_helper(model=CHAT_MODEL, messages=MESSAGES, response_format=answer) as stream:
             with pytest.raises(refusal) if caught else contextlib.nullcontext():  # the app catches it inside
                 for event in stream:
                     seen += event.type == "chunk"
@@ -757,19 +763,12 @@ def test_async_chat_stream_helper(instrument, telemetry, aclient, fake, guard):
 @pytest.mark.parametrize(("finish", "error_class"), REFUSALS)
 def test_async_chat_stream_helper_refusing_a_cut_reply_fails_the_span(instrument, telemetry, aclient, fake, guard,
                                                                        finish, error_class):
-    pydantic = pytest.importorskip("pydantic")
-    stream_helper = chat_stream_helper(aclient)
-
-    class Answer(pydantic.BaseModel):
-        city: str
-
-    instrument()
-    fake.enqueue(ChatReply('{"city": "Par', finish_reason=finish))
+    stream_helper, answer = refused_helper_call(aclient, instrument, fake, finish)
     seen = 0
 
     async def main():
         nonlocal seen
-        async with stream_helper(model=CHAT_MODEL, messages=MESSAGES, response_format=Answer) as stream:
+        async with stream_helper(model=CHAT_MODEL, messages=MESSAGES, response_format=answer) as stream:
             async for event in stream:
                 seen += event.type == "chunk"
 
