@@ -213,26 +213,16 @@ def test_import_llmtel_does_not_import_structlog():
     assert done.stdout.strip() == "ok", done.stderr
 
 
-def test_json_formatter_renders_a_stdlib_backed_structlog_event(tracer):
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(llmtel.JsonFormatter())
-    logger = logging.getLogger("tests.structlog.json")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
+def test_json_formatter_renders_a_stdlib_backed_structlog_event(tracer, json_lines):
+    logger, lines = json_lines
     structlog.configure(
         processors=[llmtel.structlog_context, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
-    try:
-        with llmtel.run("answer") as run:
-            structlog.get_logger("tests.structlog.json").info("Model Answered", tokens=12)
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = True
-    line = json.loads(out.getvalue())
+    with llmtel.run("answer") as run:
+        structlog.get_logger(logger.name).info("Model Answered", tokens=12)
+    (line,) = lines()
     assert (line["event"], line["message"], line["level"]) == ("model_answered", "Model Answered", "INFO")
     assert line["tokens"] == 12 and line["run_id"] == run.run_id

@@ -298,7 +298,10 @@ def stream_closed(stream: Any, refusal: BaseException | None = None) -> None:
             return
         state = frame.f_locals.get("state")
         if isinstance(state, StreamState):
-            state.finish("closed") if refusal is None else state.finish("error", refusal)
+            if refusal is None:
+                state.finish("closed")
+            else:
+                state.finish("error", refusal)
     except Exception:  # noqa: BLE001
         _log_once("hook", "llmtel: could not end the span of a closed stream; it ends when the stream is collected")
 
