@@ -94,8 +94,15 @@ def log_fields(context: otel_context.Context | None = None) -> dict[str, str]:
 
 
 def _fail(span: trace.Span, exc: BaseException) -> None:
-    span.record_exception(exc)
-    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+    """The run or step failed with ``exc``: its message and stack trace are masked as a logged exception's are."""
+    from llmtel.logs.handler import exception_attributes  # not at import: the log bridge imports this module
+    from llmtel.logs.redaction import log_redactor
+
+    masked = exception_attributes(exc, log_redactor())
+    message = masked[semconv.EXCEPTION_MESSAGE]
+    span.record_exception(exc, attributes={semconv.EXCEPTION_MESSAGE: message,
+                                           semconv.EXCEPTION_STACKTRACE: masked[semconv.EXCEPTION_STACKTRACE]})
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
     span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
 
 

@@ -24,6 +24,7 @@ from llmtel.credentials import CredentialScrubber
 from llmtel.cost import PriceBook
 from llmtel.export import build_exporter
 from llmtel.export.resilient import ResilientExport
+from llmtel.export.scrubbing import ScrubbingSpanExporter
 from llmtel.export.stats import ExportStats
 from llmtel.instrumentation import instrument_libraries, uninstrument_libraries
 from llmtel.pipeline import PipelineSpanProcessor
@@ -201,7 +202,7 @@ def _setup_traces(settings: Settings, resource: Resource, resilient: ResilientEx
         return provider
     exporter = build_exporter("traces", settings.traces)
     if exporter is not None:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+        provider.add_span_processor(BatchSpanProcessor(ScrubbingSpanExporter(exporter)))
     trace.set_tracer_provider(provider)
     return provider
 

@@ -1,5 +1,6 @@
-"""Credentials never reach the collector: a real app hands its keys to URLs, captured headers, log lines,
-``extra=`` fields, structlog pairs and a logged exception, and none of them is in what the receiver got."""
+"""Credentials never reach the collector: a real app hands its keys to URLs, captured request and response
+headers, the errors its spans record, log lines, ``extra=`` fields, structlog pairs and a logged exception, and
+none of them is in what the receiver got."""
 
 from __future__ import annotations
 
@@ -14,16 +15,22 @@ ROUTES = {
     "opentelemetry-instrument": [str(BIN / "opentelemetry-instrument"), str(BIN / "python"), "credentials_app.py",
                                  "--no-setup"],
 }
+# Spans leave through the durable pipeline by default, through the stock exporter with the spool off.
+EXPORT_PATHS = {"spool": {}, "stock exporter": {"LLMTEL_SPOOL": "false"}}
 
 
+@pytest.mark.parametrize("export_path", EXPORT_PATHS)
 @pytest.mark.parametrize("route", ROUTES)
-def test_no_credential_reaches_the_collector(otlp_receiver, otlp_env, route):
-    env = otlp_env(OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST=".*")  # every request header
+def test_no_credential_reaches_the_collector(otlp_receiver, otlp_env, route, export_path):
+    env = otlp_env(OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST=".*",  # every request header
+                   OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE=".*",  # and every response header
+                   **EXPORT_PATHS[export_path])
     run = run_app(ROUTES[route], env)
     assert run.returncode == 0, run.stderr
     secrets = run.result["secrets"]
     store = otlp_receiver.store
-    assert store.wait_for(lambda s: len(s.logs()) >= 6 and len([x for x in s.spans() if x.name == "GET"]) >= 2)
+    assert store.wait_for(lambda s: len(s.logs()) >= 6 and len([x for x in s.spans() if x.name == "GET"]) >= 3
+                          and any(x.name == "step find_account" for x in s.spans()))
 
     # What each secret was handed to is there, with the secret masked.
     spans = store.spans()
@@ -34,6 +41,19 @@ def test_no_credential_reaches_the_collector(otlp_receiver, otlp_env, route):
     assert headers["http.request.header.authorization"] == ("[REDACTED]",)  # Bearer and Basic alike
     assert headers["http.request.header.api_key"] == ("[REDACTED]",)  # Azure's key header
     assert headers["http.request.header.user_agent"]  # other headers are kept
+    # Set after the span started, and masked as the spans are exported.
+    responses = {k: v for s in spans for k, v in s.attributes.items() if k.startswith("http.response.header.")}
+    assert responses["http.response.header.set_cookie"] == ("[REDACTED]",)
+    assert responses["http.response.header.content_type"]
+    # The error an HTTP span records names the URL it failed on (nothing listens there), key and all.
+    refused = next(s for s in spans if s.name == "GET" and s.events)
+    assert "api_key=REDACTED" in refused.status_message
+    [error] = [attributes for name, attributes in refused.events if name == "exception"]
+    assert "api_key=REDACTED" in error["exception.message"]
+    assert "api_key=REDACTED" in error["exception.stacktrace"]
+    step = next(s for s in spans if s.name == "step find_account")
+    assert step.status_message == "LookupError: no account for [REDACTED:email] (token=[REDACTED]"  # the mask
+    # takes the value to the next space, bracket or quote: a ")" may be part of a password
     bodies = [r.body for r in store.logs()]
     assert "connecting to the vector store with password=[REDACTED]" in bodies
     by_body = {r.body: r for r in store.logs()}

@@ -185,6 +185,21 @@ def test_failing_step_marks_error_and_logs_outcome_error(tel):
     assert otel_context.get_value(pipeline._STATE_KEY) is None  # detached despite the error
 
 
+def test_a_failed_steps_span_has_its_error_text_masked_as_a_logged_exceptions(tel):
+    key = "sk-pipeline-test-0123456789abcdef"
+    with pytest.raises(LookupError):
+        with llmtel.run("pipe"), llmtel.step("lookup"):
+            raise LookupError(f"no account for dana@example.org with {key}")
+    span = tel.spans()["step lookup"]  # as recorded, before any exporter sees it
+    masked = "no account for [REDACTED:email] with [REDACTED:api_key]"
+    assert span.status.description == f"LookupError: {masked}"
+    [event] = span.events
+    assert event.attributes["exception.message"] == masked
+    assert event.attributes["exception.type"] == "LookupError"
+    assert key not in event.attributes["exception.stacktrace"]
+    assert "[REDACTED:email]" in event.attributes["exception.stacktrace"]
+
+
 def test_step_decorates_sync_and_async_functions(tel):
     @llmtel.step("double")
     def double(x):

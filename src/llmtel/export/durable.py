@@ -664,9 +664,12 @@ def _margin(budget: float) -> float:
 
 
 def encode_span_batch(spans: Sequence[Any]) -> bytes:
+    """Encode SDK spans, scrubbed of what was set after they started (``llmtel.export.scrubbing``)."""
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-    return encode_spans(spans).SerializeToString()
+    from llmtel.export.scrubbing import scrubbed_spans
+
+    return encode_spans(scrubbed_spans(spans)).SerializeToString()
 
 
 def encode_log_batch(records: Sequence[Any]) -> bytes:
