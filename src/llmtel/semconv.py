@@ -8,6 +8,7 @@ convention (cost) live under ``llmtel.*``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 GENAI_SEMCONV_VERSION: Final = "semantic-conventions-genai main (2026-08, after v1.41.0); metrics v1.41.0"
@@ -73,9 +74,23 @@ HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
 
 # --- llmtel's own (no convention exists) ---------------------------------------------------------------
 LLMTEL_COST_USD: Final = "llmtel.cost.usd"
-LLMTEL_COST_STATUS: Final = "llmtel.cost.status"  # priced | unknown_model | no_usage | invalid_usage
+LLMTEL_COST_STATUS: Final = "llmtel.cost.status"  # priced | partially_priced | unknown_model | no_usage | invalid_usage
 LLMTEL_COST_PRICES: Final = "llmtel.cost.prices"  # which price data produced the number
 LLMTEL_USAGE_SOURCE: Final = "llmtel.usage.source"  # response | stream_usage_chunk | injected | absent | background_result
+# Hosted tool calls billed per call (``GenAICall.hosted_tool_calls``), by kind: the attribute counting each.
+HOSTED_TOOL_WEB_SEARCH: Final = "web_search"
+HOSTED_TOOL_FILE_SEARCH: Final = "file_search"
+LLMTEL_USAGE_TOOL_CALLS: Final[Mapping[str, str]] = {
+    HOSTED_TOOL_WEB_SEARCH: "llmtel.usage.web_search_calls",
+    HOSTED_TOOL_FILE_SEARCH: "llmtel.usage.file_search_calls",
+}
+
+
+def tool_calls_attribute(kind: str) -> str:
+    """The attribute counting a call's hosted ``kind`` tool calls (``llmtel.usage.{kind}_calls``)."""
+    return LLMTEL_USAGE_TOOL_CALLS.get(kind) or f"llmtel.usage.{kind}_calls"
+
+
 LLMTEL_STREAM_CHUNKS: Final = "llmtel.stream.chunks"
 LLMTEL_STREAM_END: Final = "llmtel.stream.end"  # completed | closed | abandoned | error | cancelled
 LLMTEL_CONTENT_TRUNCATED: Final = "llmtel.content.truncated"

@@ -597,6 +597,60 @@ def test_every_model_in_the_data_equals_genai_prices() -> None:
     assert checked > 1_000
 
 
+def test_hosted_tool_calls_equal_genai_prices_for_every_model_that_prices_them() -> None:
+    """Web and file searches are billed per call: every model the data prices them for matches the oracle."""
+    book = PriceBook(environ={})
+    usage = USAGES["reasoning"]
+    units = {"web_search": "web_searches", "file_search": "storage_searches"}  # ours: genai-prices'
+    checked = 0
+    for provider in genai_prices.data_snapshot.get_snapshot().providers:
+        for model in provider.models:
+            try:
+                price = genai_prices.calc_price(genai_prices.Usage(), model.id, provider_id=provider.id).model_price
+            except LookupError:
+                continue
+            calls = {ours: 3 for ours, theirs in units.items() if getattr(price, f"{theirs}_kcount", None)}
+            if not calls:
+                continue
+            expected = genai_prices.calc_price(
+                genai_prices.Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                                   cache_read_tokens=usage.cache_read_tokens,
+                                   output_reasoning_tokens=usage.reasoning_tokens,
+                                   **{units[kind]: count for kind, count in calls.items()}),
+                model.id, provider_id=provider.id).total_price
+            cost = book.cost_of_counts(provider.id, model.id, usage.input_tokens, usage.output_tokens,
+                                       usage.cache_read_tokens, 0, usage.reasoning_tokens, tool_calls=calls)
+            assert cost.status == "priced", (provider.id, model.id)
+            assert cost.usd == pytest.approx(float(expected), rel=1e-9), (provider.id, model.id)
+            checked += 1
+    assert checked > 30
+
+
+def test_hosted_tool_calls_without_a_price_make_the_cost_partial(book: PriceBook) -> None:
+    tokens = book.cost_of_counts("openai", "gpt-4o-mini", 1_000, 200).usd
+    searched = book.cost_of_counts("openai", "gpt-4o-mini", 1_000, 200, tool_calls={"web_search": 2})
+    assert (searched.status, searched.usd) == ("priced", pytest.approx(tokens + 2 * 10 / 1_000))
+    unknown_tool = book.cost_of_counts("openai", "gpt-4o-mini", 1_000, 200, tool_calls={"web_search": 1, "code": 4})
+    assert (unknown_tool.status, unknown_tool.usd) == ("partially_priced", pytest.approx(tokens + 10 / 1_000))
+    assert book.cost_of_counts("openai", "gpt-4o-mini", 1_000, 200, tool_calls={"code": 0}).status == "priced"
+    no_tool_price = book.cost_of_counts("openai", "gpt-3.5-turbo", 1_000, 200, tool_calls={"web_search": 1})
+    assert no_tool_price.status == "partially_priced"
+    assert no_tool_price.usd == pytest.approx(book.cost_of_counts("openai", "gpt-3.5-turbo", 1_000, 200).usd)
+    for bad in ({"web_search": -1}, {"web_search": 1.5}, {"web_search": None}):
+        assert book.cost_of_counts("openai", "gpt-4o-mini", 1_000, 200, tool_calls=bad).status == "invalid_usage"
+    # No usage, or an unknown model: the tool calls change nothing.
+    assert book.cost_of_counts("openai", "gpt-4o-mini", None, None, tool_calls={"web_search": 1}).status == "no_usage"
+    assert book.cost_of_counts("openai", "no-such-model", 1, 1, tool_calls={"web_search": 1}).status == "unknown_model"
+
+
+def test_override_prices_hosted_tool_calls_per_thousand() -> None:
+    book = PriceBook({"agent": {"input": 1, "output": 2, "web_search": 25, "file_search": 4}}, environ={})
+    cost = book.cost_of_counts("openai", "agent", 1_000_000, 0, tool_calls={"web_search": 4, "file_search": 10})
+    assert (cost.status, cost.usd) == ("priced", pytest.approx(1 + 4 * 0.025 + 10 * 0.004))
+    with pytest.raises(ValueError, match=r"field 'web_search': .*\(USD per 1,000 calls\), got -1"):
+        PriceBook({"agent": {"input": 1, "output": 2, "web_search": -1}}, environ={})
+
+
 def test_free_model_is_priced_zero(book: PriceBook) -> None:
     cost = book.cost("openai", "omni-moderation-latest", USAGES["plain"])
     assert (cost.status, cost.usd, cost.model) == ("priced", 0.0, "moderation")

@@ -47,6 +47,13 @@ def test_format_call_shows_model_latency_tokens_cost_and_content():
     assert '    < assistant: Sure. | tool call lookup({"q": "x"}) id=call_1' in lines
 
 
+def test_format_call_shows_the_searches_and_a_partial_cost():
+    call = GenAICall(operation="chat", provider="openai", request_model="agent", input_tokens=10, output_tokens=5,
+                     hosted_tool_calls={"web_search": 2, "file_search": 1})
+    text = format_call(call, Cost(usd=0.02, status="partially_priced", prices="test"))
+    assert "tools: 2 web search, 1 file search  cost: $0.020000 (partially priced)" in text
+
+
 def test_format_call_names_the_subsets_of_the_token_counts():
     call = GenAICall("chat", "openai", request_model="gpt-audio", input_tokens=900, output_tokens=300,
                      cache_read_tokens=100, cache_write_tokens=50, input_audio_tokens=600, input_image_tokens=20,

@@ -92,15 +92,23 @@ from datetime import datetime, timedelta, timezone
 from datetime import time as dtime
 from typing import Any, Final, Literal, NamedTuple
 
+from llmtel import semconv as sc
+
 __all__ = ["PRICES_ENV", "Cost", "CostStatus", "PriceBook", "TokenUsage"]
 
 _logger = logging.getLogger("llmtel.cost")
 
 PRICES_ENV: Final = "LLMTEL_PRICES"
-CostStatus = Literal["priced", "unknown_model", "no_usage", "invalid_usage"]
+# ``partially_priced``: the tokens are priced, and some hosted tool calls (a web search…) have no known price:
+# ``usd`` counts the rest, a lower bound.
+CostStatus = Literal["priced", "partially_priced", "unknown_model", "no_usage", "invalid_usage"]
 
 OVERRIDE_SOURCE: Final = "override"
-_OVERRIDE_FIELDS: Final = ("input", "output", "cache_read", "cache_write", "input_audio", "output_audio", "input_image")
+_TOKEN_OVERRIDE_FIELDS: Final = (
+    "input", "output", "cache_read", "cache_write", "input_audio", "output_audio", "input_image",
+)
+_TOOL_OVERRIDE_FIELDS: Final = (sc.HOSTED_TOOL_WEB_SEARCH, sc.HOSTED_TOOL_FILE_SEARCH)  # USD per 1,000 calls
+_OVERRIDE_FIELDS: Final = (*_TOKEN_OVERRIDE_FIELDS, *_TOOL_OVERRIDE_FIELDS)
 _REQUIRED_FIELDS: Final = ("input", "output")
 
 # gen_ai.provider.name (OpenTelemetry) -> genai-prices provider id; None: genai-prices has no such provider.
@@ -138,6 +146,11 @@ _PARENTS: Final = ((1, 0), (2, 0), (4, 3), (5, 0), (6, 3), (7, 0))
 _PER_TOKENS: Final = 1_000_000
 _REQUEST_PRICE_KEY: Final = "requests_kcount"
 _PER_REQUESTS: Final = 1_000
+# Hosted tools billed per call: (kind, as ``GenAICall.hosted_tool_calls`` counts it; genai-prices key, per 1,000).
+_TOOL_PRICE_KEYS: Final = (
+    (sc.HOSTED_TOOL_WEB_SEARCH, "web_searches_kcount"), (sc.HOSTED_TOOL_FILE_SEARCH, "storage_searches_kcount"),
+)
+_PER_CALLS: Final = 1_000
 _ERROR_RETRY_S: Final = 3600.0
 _DEFAULT_CACHE_SIZE: Final = 1024
 
@@ -177,24 +190,41 @@ _RateTuple = tuple[float, float, float, float, float, float, float, float]
 
 
 class _Rates:
-    """A resolved price, compiled to USD per token (plus a per-request fee)."""
+    """A resolved price, compiled to USD per token (plus a per-request fee, and per hosted tool call)."""
 
-    __slots__ = ("base", "request", "tiers")
+    __slots__ = ("base", "request", "tiers", "tools")
 
     def __init__(
-        self, base: _RateTuple, request: float = 0.0, tiers: tuple[tuple[int, _RateTuple], ...] = ()
+        self, base: _RateTuple, request: float = 0.0, tiers: tuple[tuple[int, _RateTuple], ...] = (),
+        tools: Mapping[str, float] | None = None,
     ) -> None:
         self.base = base
         self.request = request
         # ((start, rates), ...) highest start first: rates used when total input tokens > start
         self.tiers = tiers
+        self.tools: Mapping[str, float] = tools or {}  # USD per call, by hosted tool kind (``_TOOL_PRICE_KEYS``)
 
     @classmethod
     def of_prices(
-        cls, prices: list[float], request: float = 0.0, tiers: tuple[tuple[int, list[float]], ...] = ()
+        cls, prices: list[float], request: float = 0.0, tiers: tuple[tuple[int, list[float]], ...] = (),
+        tools: Mapping[str, float] | None = None,
     ) -> _Rates:
         """From per-token prices in ``_TOKEN_PRICE_KEYS`` order (every subset priced, by its parent if need be)."""
-        return cls(_increments(prices), request, tuple((start, _increments(p)) for start, p in tiers))
+        return cls(_increments(prices), request, tuple((start, _increments(p)) for start, p in tiers), tools)
+
+    def tool_fees(self, calls: Mapping[str, int]) -> tuple[float, bool] | None:
+        """USD for ``calls`` (hosted tool calls by kind), and whether every kind had a price; None when a count
+        is not a non-negative integer."""
+        usd, complete = 0.0, True
+        for kind, count in calls.items():
+            if type(count) is not int or count < 0:
+                return None
+            price = self.tools.get(kind)
+            if price is None:
+                complete = complete and count == 0
+            else:
+                usd += count * price
+        return usd, complete
 
     def usd(
         self, inp: int, cache_read: int, cache_write: int, out: int, reasoning: int,
@@ -314,16 +344,18 @@ def _parse_overrides(raw: object, setting: str) -> dict[str, _Rates]:
                 or not math.isfinite(value)
                 or value < 0
             ):
+                unit = "USD per 1,000 calls" if name in _TOOL_OVERRIDE_FIELDS else "USD per million tokens"
                 raise ValueError(
                     f"{setting}: model {key!r}: field {name!r}: expected a finite non-negative number "
-                    f"(USD per million tokens), got {value!r}"
+                    f"({unit}), got {value!r}"
                 )
-            values[name] = float(value) / _PER_TOKENS
+            values[name] = float(value) / (_PER_CALLS if name in _TOOL_OVERRIDE_FIELDS else _PER_TOKENS)
         inp, out = values["input"], values["output"]
+        tools = {kind: values[kind] for kind in _TOOL_OVERRIDE_FIELDS if kind in values}  # USD per call
         table[norm] = _Rates.of_prices([
             inp, values.get("cache_read", inp), values.get("cache_write", inp), out, out,
             values.get("input_audio", inp), values.get("output_audio", out), values.get("input_image", inp),
-        ])
+        ], tools=tools)
     return table
 
 
@@ -347,6 +379,7 @@ def _compile(model_price: Any) -> _Rates | None:
     stored = {k: v for k, v in vars(model_price).items() if not k.startswith("_") and v is not None}
     raw = [stored.get(key) for key in _TOKEN_PRICE_KEYS]
     request = stored.get(_REQUEST_PRICE_KEY)
+    tools = {kind: float(stored[key]) / _PER_CALLS for kind, key in _TOOL_PRICE_KEYS if stored.get(key) is not None}
     if all(v is None for v in raw) and set(stored) - {_REQUEST_PRICE_KEY}:
         return None  # e.g. priced per audio hour or per character only: tokens cannot price it
     # a subset without its own price is billed at its parent's: cache, audio, image -> input; reasoning -> output
@@ -377,7 +410,9 @@ def _compile(model_price: Any) -> _Rates | None:
                 if start <= threshold:
                     rates[i] = rate
         tiers.append((threshold, rates))
-    return _Rates.of_prices(bases, float(request) / _PER_REQUESTS if request is not None else 0.0, tuple(tiers))
+    return _Rates.of_prices(
+        bases, float(request) / _PER_REQUESTS if request is not None else 0.0, tuple(tiers), tools
+    )
 
 
 def _next_boundary(now: datetime, at: dtime) -> datetime:
@@ -494,9 +529,12 @@ class PriceBook:
         input_image_tokens: int | None = 0,
         *,
         service_tier: str | None = None,
+        tool_calls: Mapping[str, int] | None = None,
     ) -> Cost:
         """``cost`` from the counts themselves (what emission calls once per call: no ``TokenUsage`` built).
-        An unknown (None) count of any subset (cached, cache-write, reasoning, audio, image) counts as none."""
+        An unknown (None) count of any subset (cached, cache-write, reasoning, audio, image) counts as none.
+        ``tool_calls``: hosted tool calls billed per call, by kind (``web_search``, ``file_search``); a kind with
+        no known price makes the cost ``partially_priced``."""
         try:
             key = (provider, model, service_tier)
             entry = self._cache.get(key)
@@ -522,6 +560,13 @@ class PriceBook:
                 return entry.invalid
             if usd is None:
                 return entry.invalid
+            if tool_calls:  # a Responses call that searched: usually none
+                fees = rates.tool_fees(tool_calls)
+                if fees is None:
+                    return entry.invalid
+                usd += fees[0]
+                if not fees[1]:
+                    return _priced((usd, "partially_priced", *entry.priced[1:]))
             return _priced((usd, *entry.priced))
         except Exception:  # noqa: BLE001 - pricing must never break the application
             self._log_unexpected(provider, model)

@@ -81,8 +81,13 @@ def format_call(call: GenAICall, cost: Cost | None = None) -> str:
         usage.append(f"{call.output_tokens} out" + _parts((call.reasoning_tokens, "reasoning"),
                                                           (call.output_audio_tokens, "audio")))
     details = [f"tokens: {', '.join(usage) if usage else 'not reported'}"]
+    if call.hosted_tool_calls:
+        details.append("tools: " + ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in call.hosted_tool_calls.items()))
     if cost is not None:
-        details.append(f"cost: ${cost.usd:.6f}" if cost.usd is not None else f"cost: {cost.status}")
+        if cost.usd is None:
+            details.append(f"cost: {cost.status}")
+        else:
+            details.append(f"cost: ${cost.usd:.6f}" + (" (partially priced)" if cost.status == "partially_priced" else ""))
     if call.finish_reasons:
         details.append(f"finish: {','.join(call.finish_reasons)}")
     if call.response_id:

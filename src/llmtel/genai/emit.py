@@ -126,6 +126,9 @@ def end_attributes(call: GenAICall, cost: Cost | None) -> dict[str, Any]:
             attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = call.first_chunk_perf - call.start_perf
     if call.finish_reasons:
         attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = list(call.finish_reasons)
+    if call.hosted_tool_calls:
+        for kind, count in call.hosted_tool_calls.items():
+            attrs[sc.tool_calls_attribute(kind)] = count
     if cost is not None:
         attrs[sc.LLMTEL_COST_STATUS] = cost.status
         attrs[sc.LLMTEL_COST_PRICES] = cost.prices
@@ -330,6 +333,7 @@ class GenAITelemetry:
                     # The tier the reply says served it (``flex`` costs half, ``priority`` up to twice as much);
                     # the one asked for when the reply does not say.
                     service_tier=call.response_service_tier or call.request_service_tier,
+                    tool_calls=call.hosted_tool_calls,
                 )
             if span.is_recording():
                 span.set_attributes(end_attributes(call, cost))

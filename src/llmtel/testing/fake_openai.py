@@ -193,7 +193,9 @@ class ResponsesReply:
 
     ``text=None`` derives a reply from the input unless ``function_calls`` are given. A request with
     ``background=true`` (not streamed) is answered ``queued``; ``GET /responses/{id}`` returns the result. ``reasoning`` adds a
-    reasoning item first (its summary text; ``""`` for an empty summary). ``compacted`` puts a compaction
+    reasoning item first (its summary text; ``""`` for an empty summary). ``web_searches`` and ``file_searches``
+    add that many hosted-tool items (``web_search_call``, ``file_search_call``) before the answer, each a
+    search the API bills. ``compacted`` puts a compaction
     item before everything, as when the request's ``context_management`` threshold is crossed. ``status``
     "incomplete" sets ``incomplete_details.reason``; "failed" sets ``error``. Other fields as for `ChatReply`.
     """
@@ -201,6 +203,8 @@ class ResponsesReply:
     text: str | None = None
     function_calls: Sequence[ToolCall] = ()
     reasoning: str | None = None
+    web_searches: int = 0
+    file_searches: int = 0
     compacted: bool = False
     status: Literal["completed", "incomplete", "failed"] = "completed"
     incomplete_reason: str = "max_output_tokens"
@@ -1484,6 +1488,12 @@ def _render_responses(reply: ResponsesReply, context: _Context) -> _Json | _Sse:
     if reply.reasoning is not None:
         summary = [{"type": "summary_text", "text": reply.reasoning}] if reply.reasoning else []
         output.append({"id": fake._new_id("rs_"), "type": "reasoning", "summary": summary})
+    for _ in range(reply.web_searches):
+        output.append({"id": fake._new_id("ws_"), "type": "web_search_call", "status": "completed",
+                       "action": {"type": "search", "query": question}})
+    for _ in range(reply.file_searches):
+        output.append({"id": fake._new_id("fs_"), "type": "file_search_call", "status": "completed",
+                       "queries": [question], "results": None})
     if text is not None:
         output.append(
             {
@@ -1592,6 +1602,10 @@ def _render_responses(reply: ResponsesReply, context: _Context) -> _Json | _Sse:
         elif item["type"] == "compaction":
             emit("response.output_item.added", output_index=index, item={**item, "encrypted_content": ""})
             emit("response.compaction.compacting", **where)
+        elif item["type"] in ("web_search_call", "file_search_call"):
+            emit("response.output_item.added", output_index=index, item={**item, "status": "in_progress"})
+            for stage in ("in_progress", "searching", "completed"):
+                emit(f"response.{item['type']}.{stage}", **where)
         else:
             emit("response.output_item.added", output_index=index,
                  item={**item, "status": "in_progress", "arguments": ""})

@@ -290,6 +290,64 @@ def test_streamed_background_response_is_counted_by_its_stream_only(instrument, 
     assert cost.value == pytest.approx(COST)
 
 
+# gpt-4o-mini's searches: $10 per 1,000 web searches, $2.50 per 1,000 file searches
+SEARCH_FEES = 2 * 10 / 1_000 + 1 * 2.5 / 1_000
+
+
+@pytest.mark.parametrize("mode", ["whole", "streamed", "async", "helper"])
+def test_hosted_searches_are_counted_and_priced(instrument, telemetry, client, aclient, fake, mode):
+    """Each web or file search the model ran is billed per call: counted on the span, in the cost and in the
+    cost metric."""
+    instrument()
+    fake.enqueue(ResponsesReply("Rain.", model="gpt-4o-mini-2024-07-18", usage=USAGE, web_searches=2,
+                                file_searches=1))
+    request = {"model": "gpt-4o-mini", "input": "weather in Oslo?",
+               "tools": [{"type": "web_search"}, {"type": "file_search", "vector_store_ids": ["vs_1"]}]}
+    if mode == "whole":
+        output = client.responses.create(**request).output
+    elif mode == "streamed":
+        output = [e for e in client.responses.create(**request, stream=True)][-1].response.output
+    elif mode == "helper":
+        with client.responses.stream(**request) as stream:
+            output = stream.get_final_response().output
+    else:
+        output = asyncio.run(aclient.responses.create(**request)).output
+    assert [item.type for item in output] == ["web_search_call", "web_search_call", "file_search_call", "message"]
+    attrs = dict(telemetry.one_llm_span().attributes)
+    assert (attrs[sc.tool_calls_attribute("web_search")], attrs[sc.tool_calls_attribute("file_search")]) == (2, 1)
+    assert sc.tool_calls_attribute("web_search") == "llmtel.usage.web_search_calls"
+    assert (attrs[sc.LLMTEL_COST_STATUS], attrs[sc.LLMTEL_COST_USD]) == ("priced", pytest.approx(COST + SEARCH_FEES))
+    (cost,) = telemetry.metric_points(sc.METRIC_COST)
+    assert cost.value == pytest.approx(COST + SEARCH_FEES)
+
+
+def test_searches_are_counted_where_the_usage_is(instrument, telemetry, client, fake):
+    """A fetch of a response does not bill its searches again; the first fetch of a background result does."""
+    instrument()
+    fake.enqueue(ResponsesReply("Rain.", usage=USAGE, web_searches=2, file_searches=1))
+    created = client.responses.create(model="gpt-4o-mini", input="weather?", tools=[{"type": "web_search"}])
+    client.responses.retrieve(created.id)
+    fake.enqueue(ResponsesReply("Rain.", usage=USAGE, web_searches=1))
+    queued = client.responses.create(model="gpt-4o-mini", input="weather?", background=True)
+    client.responses.retrieve(queued.id)
+    made, fetched, background, result = (dict(span.attributes) for span in telemetry.llm_spans())
+    assert made[sc.tool_calls_attribute("web_search")] == 2
+    assert not [key for key in (*fetched, *background) if key.startswith("llmtel.usage.") and key.endswith("_calls")]
+    assert result[sc.tool_calls_attribute("web_search")] == 1
+    assert result[sc.LLMTEL_COST_USD] == pytest.approx(COST + 10 / 1_000)
+    costs = sorted(p.value for p in telemetry.metric_points(sc.METRIC_COST))
+    assert costs == [pytest.approx(COST + 10 / 1_000), pytest.approx(COST + SEARCH_FEES)]
+
+
+def test_searches_without_a_price_leave_the_cost_partial(instrument, telemetry, client, fake):
+    instrument(prices={"my-agent": {"input": 0.15, "output": 0.6, "cache_read": 0.075}})  # no search prices
+    fake.enqueue(ResponsesReply("Rain.", model="my-agent", usage=USAGE, web_searches=1))
+    client.responses.create(model="my-agent", input="weather?", tools=[{"type": "web_search"}])
+    attrs = dict(telemetry.one_llm_span().attributes)
+    assert (attrs[sc.LLMTEL_COST_STATUS], attrs[sc.LLMTEL_COST_USD]) == ("partially_priced", pytest.approx(COST))
+    assert attrs[sc.tool_calls_attribute("web_search")] == 1
+
+
 def _retrieve_streams() -> bool:
     import inspect
 

@@ -558,6 +558,9 @@ class _CountedResults:
 
 _BACKGROUND_RESULTS = _CountedResults()
 _FINAL_STATUSES = frozenset({"completed", "incomplete", "failed", "cancelled"})
+# Output items of the hosted tools billed per call, and the kind each is counted as.
+_BILLED_TOOL_ITEMS: dict[str, str] = {"web_search_call": sc.HOSTED_TOOL_WEB_SEARCH,
+                                      "file_search_call": sc.HOSTED_TOOL_FILE_SEARCH}
 
 
 def apply_responses_object(call: GenAICall, response: Any, policy: ContentPolicy, source: str = "response") -> None:
@@ -584,12 +587,19 @@ def apply_responses_object(call: GenAICall, response: Any, policy: ContentPolicy
         _usage_responses(call, usage, "background_result")
     output = fields.get("output") or ()
     has_call = False
+    hosted: dict[str, int] | None = None
     for item in output:  # a few items: a message, tool calls, reasoning, a compaction
         kind = getattr(item, "type", None)
         if kind == "function_call":
             has_call = True
         elif kind == "compaction" and call.operation != sc.OP_FETCH_RESPONSE:
             call.conversation_compacted = True  # by the compaction endpoint, or by ``context_management``
+        elif kind in _BILLED_TOOL_ITEMS:  # each search is billed, whatever its status
+            tool = _BILLED_TOOL_ITEMS[kind]
+            hosted = hosted or {}
+            hosted[tool] = hosted.get(tool, 0) + 1
+    if hosted is not None and (call.operation != sc.OP_FETCH_RESPONSE or call.usage_source == "background_result"):
+        call.hosted_tool_calls = hosted  # counted with the usage: where the call is priced
     reasons: list[str] = []
     if status == "incomplete":
         details = fields.get("incomplete_details")
