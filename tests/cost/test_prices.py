@@ -7,6 +7,7 @@ import logging
 import math
 import threading
 import timeit
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -572,27 +573,33 @@ def test_warm_path_timing_is_printed(book: PriceBook) -> None:
     print(f"\nllmtel.cost warm path: {warm:.2f} µs/call")
 
 
+def reachable_models() -> Iterator[tuple[str, Any, Any]]:
+    """(provider id, model, its resolved price now) for each model the bundled data lists that a lookup of its
+    own id in its provider finds (an id matching another model first is not a reachable lookup)."""
+    for provider in genai_prices.data_snapshot.get_snapshot().providers:
+        for model in provider.models:
+            try:
+                found = genai_prices.calc_price(genai_prices.Usage(), model.id, provider_id=provider.id)
+            except LookupError:
+                continue
+            if found.model is model:
+                yield provider.id, model, found.model_price
+
+
 def test_every_model_in_the_data_equals_genai_prices() -> None:
     """Sweep: each model the bundled data lists, looked up by its id in its provider, matches the oracle."""
     book = PriceBook(environ={})
     usages = [USAGES["reasoning"], USAGES["cache_write"], USAGES["over_272k"]]
     checked = 0
-    for provider in genai_prices.data_snapshot.get_snapshot().providers:
-        for model in provider.models:
-            try:
-                found = genai_prices.calc_price(genai_prices.Usage(), model.id, provider_id=provider.id).model
-            except LookupError:
-                continue
-            if found is not model:
-                continue  # its id matches another model first: not a reachable lookup
-            for usage in usages:
-                expected = oracle(model.id, usage, provider.id)
-                cost = book.cost(provider.id, model.id, usage)
-                if cost.status == "unknown_model":
-                    assert expected == 0, (provider.id, model.id)  # priced in other units only
-                else:
-                    assert_matches(cost, expected)
-            checked += 1
+    for provider_id, model, _ in reachable_models():
+        for usage in usages:
+            expected = oracle(model.id, usage, provider_id)
+            cost = book.cost(provider_id, model.id, usage)
+            if cost.status == "unknown_model":
+                assert expected == 0, (provider_id, model.id)  # priced in other units only
+            else:
+                assert_matches(cost, expected)
+        checked += 1
     print(f"\nswept {checked} models")
     assert checked > 1_000
 
@@ -603,26 +610,20 @@ def test_hosted_tool_calls_equal_genai_prices_for_every_model_that_prices_them()
     usage = USAGES["reasoning"]
     units = {"web_search": "web_searches", "file_search": "storage_searches"}  # ours: genai-prices'
     checked = 0
-    for provider in genai_prices.data_snapshot.get_snapshot().providers:
-        for model in provider.models:
-            try:
-                price = genai_prices.calc_price(genai_prices.Usage(), model.id, provider_id=provider.id).model_price
-            except LookupError:
-                continue
-            calls = {ours: 3 for ours, theirs in units.items() if getattr(price, f"{theirs}_kcount", None)}
-            if not calls:
-                continue
-            expected = genai_prices.calc_price(
-                genai_prices.Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-                                   cache_read_tokens=usage.cache_read_tokens,
-                                   output_reasoning_tokens=usage.reasoning_tokens,
-                                   **{units[kind]: count for kind, count in calls.items()}),
-                model.id, provider_id=provider.id).total_price
-            cost = book.cost_of_counts(provider.id, model.id, usage.input_tokens, usage.output_tokens,
-                                       usage.cache_read_tokens, 0, usage.reasoning_tokens, tool_calls=calls)
-            assert cost.status == "priced", (provider.id, model.id)
-            assert cost.usd == pytest.approx(float(expected), rel=1e-9), (provider.id, model.id)
-            checked += 1
+    for provider_id, model, price in reachable_models():
+        calls = {ours: 3 for ours, theirs in units.items() if getattr(price, f"{theirs}_kcount", None)}
+        if not calls:
+            continue
+        expected = genai_prices.calc_price(
+            genai_prices.Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                               cache_read_tokens=usage.cache_read_tokens, output_reasoning_tokens=usage.reasoning_tokens,
+                               **{units[kind]: count for kind, count in calls.items()}),
+            model.id, provider_id=provider_id).total_price
+        cost = book.cost_of_counts(provider_id, model.id, usage.input_tokens, usage.output_tokens,
+                                   usage.cache_read_tokens, 0, usage.reasoning_tokens, tool_calls=calls)
+        assert cost.status == "priced", (provider_id, model.id)
+        assert cost.usd == pytest.approx(float(expected), rel=1e-9), (provider_id, model.id)
+        checked += 1
     assert checked > 30
 
 
