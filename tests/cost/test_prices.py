@@ -616,7 +616,8 @@ def test_hosted_tool_calls_equal_genai_prices_for_every_model_that_prices_them()
             continue
         expected = genai_prices.calc_price(
             genai_prices.Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-                               cache_read_tokens=usage.cache_read_tokens, output_reasoning_tokens=usage.reasoning_tokens,
+                               cache_read_tokens=usage.cache_read_tokens,
+                               output_reasoning_tokens=usage.reasoning_tokens,
                                **{units[kind]: count for kind, count in calls.items()}),
             model.id, provider_id=provider_id).total_price
         cost = book.cost_of_counts(provider_id, model.id, usage.input_tokens, usage.output_tokens,

@@ -82,12 +82,13 @@ def format_call(call: GenAICall, cost: Cost | None = None) -> str:
                                                           (call.output_audio_tokens, "audio")))
     details = [f"tokens: {', '.join(usage) if usage else 'not reported'}"]
     if call.hosted_tool_calls:
-        details.append("tools: " + ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in call.hosted_tool_calls.items()))
-    if cost is not None:
-        if cost.usd is None:
-            details.append(f"cost: {cost.status}")
-        else:
-            details.append(f"cost: ${cost.usd:.6f}" + (" (partially priced)" if cost.status == "partially_priced" else ""))
+        tools = (f"{count} {kind.replace('_', ' ')}" for kind, count in call.hosted_tool_calls.items())
+        details.append(f"tools: {', '.join(tools)}")
+    if cost is not None and cost.usd is None:
+        details.append(f"cost: {cost.status}")
+    elif cost is not None:
+        partial = " (partially priced)" if cost.status == "partially_priced" else ""
+        details.append(f"cost: ${cost.usd:.6f}{partial}")
     if call.finish_reasons:
         details.append(f"finish: {','.join(call.finish_reasons)}")
     if call.response_id:
