@@ -1,19 +1,18 @@
-"""Tool calling: an agent loop. The model asks for a tool, the app runs it (an ``execute_tool`` span, as the
-GenAI conventions name it) and sends the result back until the model answers; the whole conversation is
-one trace under one ``llmtel.run``.
+"""Tool calling: an agent loop. The model asks for a tool, the app runs it inside ``llmtel.tool`` (an
+``execute_tool`` span, as the GenAI conventions name it, tied to the model's call by its id) and sends the
+result back until the model answers; the whole conversation is one trace under one ``llmtel.run``. Content
+capture is on here, so the spans also carry the messages and the tool's arguments and result (redacted and
+bounded).
 
     python examples/tool_calling.py
 """
 
 import json
 
-from opentelemetry import trace
-
 import llmtel
 from llmtel.testing import ChatReply, ToolCall, openai_client_or_fake
 
-llmtel.instrument(service_name="tool-calling-example")
-tracer = trace.get_tracer("weather-agent")
+llmtel.instrument(service_name="tool-calling-example", capture_content=True)  # content is opt-in
 
 
 def get_weather(city: str) -> dict:
@@ -46,9 +45,8 @@ with llmtel.run("weather-agent"), openai_client_or_fake(*scripted) as client:
             break
         messages.append(message.model_dump(exclude_none=True))
         for call in message.tool_calls:
-            attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": call.function.name,
-                          "gen_ai.tool.call.id": call.id}
-            with tracer.start_as_current_span(f"execute_tool {call.function.name}", attributes=attributes):
+            with llmtel.tool(call.function.name, call_id=call.id, arguments=call.function.arguments) as run:
                 result = TOOLS[call.function.name](**json.loads(call.function.arguments))
+                run.set_result(result)
             messages.append({"role": "tool", "tool_call_id": call.id, "content": json.dumps(result)})
     print(message.content)

@@ -11,6 +11,7 @@ from llmtel.logs import JsonFormatter
 from llmtel.pipeline import run, step
 from llmtel.propagation import continue_run, extract_context, inject_headers
 from llmtel.setup import Telemetry, active, instrument
+from llmtel.tools import tool
 
 # structlog processors, imported on first use so ``import llmtel`` stays light
 _LAZY = {
@@ -47,4 +48,5 @@ __all__ = [
     "step",
     "structlog_context",
     "structlog_otlp",
+    "tool",
 ]

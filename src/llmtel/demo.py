@@ -80,9 +80,7 @@ def _cosine(a: list[float], b: list[float]) -> float:
 def run_pipeline(client: Any, question: str) -> tuple[dict[str, Any], str]:
     """retrieve → call model with a tool → stream the answer → parse; returns (answer, trace id)."""
     import llmtel
-    from opentelemetry import trace
 
-    tracer = trace.get_tracer("llmtel.demo")
     with llmtel.run("demo-pipeline", session_id="demo-session", question_length=len(question)) as run:
         with llmtel.step("retrieve"):
             vectors = client.embeddings.create(model=EMBEDDING_MODEL, input=[question, *DOCUMENTS]).data
@@ -102,12 +100,9 @@ def run_pipeline(client: Any, question: str) -> tuple[dict[str, Any], str]:
                 tool_choice={"type": "function", "function": {"name": "word_count"}},
             )
             call = first.choices[0].message.tool_calls[0]
-            with tracer.start_as_current_span(
-                f"execute_tool {call.function.name}",
-                attributes={sc.GEN_AI_OPERATION_NAME: "execute_tool", "gen_ai.tool.name": call.function.name,
-                            "gen_ai.tool.call.id": call.id},
-            ):
+            with llmtel.tool(call.function.name, call_id=call.id, arguments=call.function.arguments) as run_tool:
                 result = len(str(json.loads(call.function.arguments).get("text", "")).split())
+                run_tool.set_result(result)
             messages += [
                 first.choices[0].message.model_dump(exclude_none=True),
                 {"role": "tool", "tool_call_id": call.id, "content": str(result)},

@@ -59,6 +59,14 @@ GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
 GEN_AI_TOOL_DEFINITIONS: Final = "gen_ai.tool.definitions"
 
+# execute_tool spans (``llmtel.tool``)
+GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
+GEN_AI_TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
+GEN_AI_TOOL_DESCRIPTION: Final = "gen_ai.tool.description"
+GEN_AI_TOOL_TYPE: Final = "gen_ai.tool.type"  # function | extension | datastore
+GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"  # opt-in content
+GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"  # opt-in content, only when the tool succeeded
+
 # --- OpenAI-specific ---------------------------------------------------------------------------------
 OPENAI_API_TYPE: Final = "openai.api.type"
 OPENAI_REQUEST_SERVICE_TIER: Final = "openai.request.service_tier"
@@ -101,6 +109,9 @@ OP_TEXT_COMPLETION: Final = "text_completion"
 OP_EMBEDDINGS: Final = "embeddings"
 OP_FETCH_RESPONSE: Final = "fetch_response"
 OP_COMPACT: Final = "compact"  # the Responses API's compaction endpoint (no well-known name in the conventions)
+OP_EXECUTE_TOOL: Final = "execute_tool"
+
+TOOL_TYPES: Final = ("function", "extension", "datastore")  # ``gen_ai.tool.type``'s well-known values
 
 PROVIDER_OPENAI: Final = "openai"
 PROVIDER_AZURE_OPENAI: Final = "azure.ai.openai"

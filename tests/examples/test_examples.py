@@ -161,6 +161,10 @@ def test_tool_calling(example):
     assert [c.attributes["gen_ai.response.finish_reasons"] for c in chats] == [("tool_calls",), ("stop",)]
     assert chats[0].end_ns <= tool.start_ns and tool.end_ns <= chats[1].start_ns  # the loop's order
     assert tool.attributes["gen_ai.tool.call.id"] == "call_weather_1"
+    assert tool.attributes["gen_ai.tool.type"] == "function"
+    assert json.loads(tool.attributes["gen_ai.tool.call.arguments"]) == {"city": "Paris"}  # captured: opted in
+    assert json.loads(tool.attributes["gen_ai.tool.call.result"]) == {"city": "Paris", "forecast": "sunny",
+                                                                      "celsius": 21}
     run_id = root.attributes["llmtel.run.id"]
     for span in (tool, *chats):
         assert span.parent_span_id == root.span_id and span.attributes["llmtel.run.id"] == run_id, span.name

@@ -10,15 +10,20 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmtel import semconv as sc
-from llmtel.redaction import REDACTOR_FAILED, Redactor, default_redactor
+from llmtel.redaction import REDACTOR_FAILED, Redactor, default_redactor, with_secrets_masked
+
+if TYPE_CHECKING:
+    from llmtel.config import GenAISettings
 
 __all__ = [
-    "ALL_CONTENT_FIELDS", "CONTENT_FIELDS", "CaptureMode", "ContentPolicy", "Redactor", "default_redactor",
-    "omit_fields", "parse_capture_mode", "parse_content_fields", "short_sha256",
+    "ALL_CONTENT_FIELDS", "CONTENT_FIELDS", "CaptureMode", "ContentPolicy", "Redactor", "active_policy",
+    "default_redactor", "omit_fields", "parse_capture_mode", "parse_content_fields", "policy_from_settings",
+    "short_sha256", "use_policy",
 ]
 
 
@@ -138,6 +143,45 @@ class ContentPolicy:
         if isinstance(value, (list, tuple)):
             return [self.value(item) for item in value]
         return value
+
+
+def policy_from_settings(settings: GenAISettings, redactor: Redactor | None = default_redactor) -> ContentPolicy:
+    """The content policy resolved settings describe. A user's ``redactor`` runs after the secrets are masked:
+    credentials never depend on what a hook does; None (or ``redact_content`` off) disables redaction."""
+    return ContentPolicy(
+        mode=CaptureMode(settings.capture_content),
+        max_length=settings.content_max_length,
+        redactor=with_secrets_masked(redactor) if settings.redact_content and redactor is not None else None,
+        collect=settings.debug,  # the debug view shows content that is exported only if capture is on
+        fields=settings.content_fields,
+    )
+
+
+# The policy of the GenAI instrumentation in force, for content recorded outside a provider's calls (tool
+# arguments and results): set when instrumenting, cleared when uninstrumenting; without one, the environment's.
+_active: list[ContentPolicy] = []
+_logger = logging.getLogger("llmtel.genai")
+
+
+def use_policy(policy: ContentPolicy | None) -> None:
+    """Make ``policy`` the one in force (None: back to the environment's, read afresh on next use)."""
+    _active[:] = [] if policy is None else [policy]
+
+
+def active_policy() -> ContentPolicy:
+    """The content policy in force: the instrumentation's, else the one the environment describes (read once).
+    A bad setting in the environment captures nothing, with a warning naming it, rather than break the app."""
+    if _active:
+        return _active[0]
+    from llmtel.config import resolve_genai_settings  # not at import: the configuration imports this module
+
+    try:
+        policy = policy_from_settings(resolve_genai_settings())
+    except ValueError as error:
+        _logger.warning("llmtel: content is not captured: %s", error)
+        policy = ContentPolicy()
+    _active[:] = [policy]
+    return policy
 
 
 # --- leaving fields out -----------------------------------------------------------------------------------

@@ -14,13 +14,12 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from llmtel.config import resolve_genai_settings
 from llmtel.cost import PriceBook
-from llmtel.genai.content import CaptureMode, ContentPolicy, Redactor, default_redactor
+from llmtel.genai.content import default_redactor, policy_from_settings, use_policy
 from llmtel.genai.debug import DebugView
 from llmtel.genai.emit import GenAITelemetry
 from llmtel.instrumentation.openai.streams import CLOSING_CLASSES, close_hooks, refusal_hook
 from llmtel.instrumentation.openai.wrappers import OpenAIHooks
 from llmtel.instrumentation.patching import patch_method, unpatch_method
-from llmtel.redaction import with_secrets_masked
 
 _TARGETS = (("SyncAPIClient", "sync_request"), ("AsyncAPIClient", "async_request"))  # in ``openai._base_client``
 
@@ -80,17 +79,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             chunk_timing=kwargs.get("chunk_timing"),
             content_fields=kwargs.get("content_fields"),
         )
-        # A user's redactor runs after the secrets are masked: credentials never depend on what a hook does.
-        redactor: Redactor | None = (
-            with_secrets_masked(kwargs.get("redactor", default_redactor)) if settings.redact_content else None
-        )
-        policy = ContentPolicy(
-            mode=CaptureMode(settings.capture_content),
-            max_length=settings.content_max_length,
-            redactor=redactor,
-            collect=settings.debug,  # the debug view shows content that is exported only if capture is on
-            fields=settings.content_fields,
-        )
+        policy = policy_from_settings(settings, kwargs.get("redactor", default_redactor))
         prices: Mapping[str, Any] | None = kwargs.get("prices")
         price_book = PriceBook(prices)
         telemetry = GenAITelemetry(
@@ -115,6 +104,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if refusing is not None:
             patch_method(refusing[0], "handle_chunk", refusal_hook(refusing[1]))
         type(self).hooks = hooks
+        use_policy(policy)  # tool spans (``llmtel.tool``) capture content as the calls do
 
     def _uninstrument(self, **kwargs: Any) -> None:
         import openai._base_client as base_client
@@ -127,6 +117,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if refusing is not None:
             unpatch_method(refusing[0], "handle_chunk")
         type(self).hooks = None
+        use_policy(None)
 
 
 __all__ = ["OpenAIInstrumentor"]
