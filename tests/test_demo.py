@@ -47,6 +47,9 @@ def test_demo_starts_its_own_viewer_and_reports_a_correlated_llm_trace(protocol,
     assert re.search(r"embeddings text-embedding-3-small .*\[43 in", out)
     assert re.search(r"POST .*\[HTTP 429\]\n\s+POST .*\[HTTP 200\]\n\s+execute_tool word_count", out)  # the retry
     assert "tokens: 975 in, 42 out" in out
+    total = re.search(r"tokens: 975 in, 42 out; cost (\$0\.\d{6})", out)
+    assert total, out  # the run's own span says the same, summed as its calls ended
+    assert re.search(r"demo-pipeline .*\[3 LLM calls, 975 in, 42 out, " + re.escape(total.group(1)) + r"\]", out)
     assert "logs: 12 written in this trace, 12 stored with its trace id" in out
     assert "W3C traceparent reached the model server: yes" in out
     assert "INCOMPLETE" not in out

@@ -381,6 +381,16 @@ def run_demo(
 
 def _describe(span: DemoSpan) -> str:
     attrs = span.attributes
+    if sc.LLMTEL_RUN_LLM_CALLS in attrs:  # a run's span: its calls' totals
+        totals = [f"{attrs[sc.LLMTEL_RUN_LLM_CALLS]} LLM calls"]
+        if sc.LLMTEL_RUN_INPUT_TOKENS in attrs:
+            totals.append(f"{attrs[sc.LLMTEL_RUN_INPUT_TOKENS]} in")
+        if sc.LLMTEL_RUN_OUTPUT_TOKENS in attrs:
+            totals.append(f"{attrs[sc.LLMTEL_RUN_OUTPUT_TOKENS]} out")
+        if sc.LLMTEL_RUN_COST_USD in attrs:
+            partial = "" if attrs.get(sc.LLMTEL_RUN_COST_STATUS) == "priced" else " or more"
+            totals.append(f"${attrs[sc.LLMTEL_RUN_COST_USD]:.6f}{partial}")
+        return "  [" + ", ".join(totals) + "]"
     if not span.is_llm:
         status = attrs.get("http.response.status_code", attrs.get("http.status_code"))
         return f"  [HTTP {status}]" if status is not None else ""

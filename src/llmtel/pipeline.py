@@ -127,6 +127,70 @@ class _Entry:
             self.span.end()
 
 
+class _RunEntry(_Entry):
+    """One entry into a run: as it ends, its span gets the totals of the LLM calls made inside."""
+
+    __slots__ = ("run",)
+
+    def __init__(self, run: Run, span: trace.Span, context: otel_context.Context) -> None:
+        super().__init__(span, context)
+        self.run = run
+
+    def finish(self, exc: BaseException | None) -> None:
+        try:
+            if self.span.is_recording():
+                self.span.set_attributes(run_totals(len(self.run.llm_started), list(self.run.llm_finished)))
+        except Exception:  # noqa: BLE001 - the run's span keeps the rest
+            log.warning("llmtel: could not sum up the LLM calls of run %s", self.run.name, exc_info=True)
+        super().finish(exc)
+
+
+def run_totals(started: int, finished: list[tuple[int | None, int | None, Any]]) -> dict[str, Any]:
+    """The run's span attributes for its LLM calls: ``started`` calls, of which ``finished`` lists (input
+    tokens, output tokens, cost) as each ended. The usd is the sum of the priced calls; its status is
+    ``priced`` when that is the whole cost, ``partially_priced`` when some call has no price (unknown model,
+    no usage, a search without a price) or had not ended when the run did (the usd is then a lower bound),
+    ``unpriced`` when no call has a price. Calls not billed (failed without usage) cost nothing. Nothing
+    without calls."""
+    started = max(started, len(finished))  # a tracer provider without the span processor counts no starts
+    if not started:
+        return {}
+    attributes: dict[str, Any] = {semconv.LLMTEL_RUN_LLM_CALLS: started}
+    input_tokens = output_tokens = None
+    usd = None
+    whole = len(finished) == started
+    for inputs, outputs, cost in finished:
+        if inputs is not None:
+            input_tokens = (input_tokens or 0) + inputs
+        if outputs is not None:
+            output_tokens = (output_tokens or 0) + outputs
+        if cost is None:  # not billed (a failure without usage, a fetch), or no prices at all
+            continue
+        if cost.usd is not None:
+            usd = (usd or 0.0) + cost.usd
+        if cost.status != "priced":
+            whole = False
+    if input_tokens is not None:
+        attributes[semconv.LLMTEL_RUN_INPUT_TOKENS] = input_tokens
+    if output_tokens is not None:
+        attributes[semconv.LLMTEL_RUN_OUTPUT_TOKENS] = output_tokens
+    if usd is not None:
+        attributes[semconv.LLMTEL_RUN_COST_USD] = usd
+        attributes[semconv.LLMTEL_RUN_COST_STATUS] = "priced" if whole else "partially_priced"
+    elif any(cost is not None for _, _, cost in finished) or not whole:
+        attributes[semconv.LLMTEL_RUN_COST_STATUS] = "unpriced"
+    return attributes
+
+
+def note_llm_call(run: Run, input_tokens: int | None, output_tokens: int | None, cost: Any) -> None:
+    """An LLM call inside ``run`` ended: counted in its totals and in those of the runs it is nested in.
+    ``list.append`` only: calls end on any thread."""
+    entry = (input_tokens, output_tokens, cost)
+    while run is not None:
+        run.llm_finished.append(entry)
+        run = run.outer  # type: ignore[assignment]
+
+
 class _StepEntry(_Entry):
     """One entry into a step: its span under the current run and step, and its start / finish log records."""
 
@@ -359,6 +423,9 @@ class Run(_Scope):
         self.attributes = attributes
         self.span: trace.Span | None = None
         self.span_attributes: dict[str, Any] = {}
+        self.outer: Run | None = None  # the run this one is nested in, if any: its totals include this one's
+        self.llm_started: list[int] = []  # one item per LLM call started inside (appended: calls run on any thread)
+        self.llm_finished: list[tuple[int | None, int | None, Any]] = []  # (input, output tokens, cost) per call ended
 
     def _fresh(self) -> Run:
         return Run(
@@ -386,6 +453,14 @@ class Run(_Scope):
             attrs[semconv.LLMTEL_SESSION_TURN] = self.turn
         self.span_attributes = attrs  # built once; the span processor passes it to set_attributes as is
         self.last_call = None
+        self.llm_started, self.llm_finished = [], []
+        outer_state = _state(self.parent_context)
+        outer = self.outer = outer_state.run if outer_state is not None else None
+        while outer is not None:  # this very run entered again inside itself: no loop of totals
+            if outer is self:
+                self.outer = None
+                break
+            outer = outer.outer
 
         ctx = otel_context.set_value(_STATE_KEY, _State(self, None, attrs), self.parent_context)
         ctx = baggage.set_baggage(semconv.LLMTEL_RUN_ID, self.run_id, ctx)
@@ -399,7 +474,7 @@ class Run(_Scope):
             self.name, context=ctx, kind=self.kind, attributes={**attrs, semconv.LLMTEL_RUN_NAME: self.name}
         )
         self.span = span
-        return _Entry(span, trace.set_span_in_context(span, ctx))
+        return _RunEntry(self, span, trace.set_span_in_context(span, ctx))
 
     def feedback_target(self) -> Any:
         """Trace / span / response ids to attach feedback to: the run's latest LLM call, else the run's span.
@@ -490,7 +565,11 @@ class PipelineSpanProcessor(SpanProcessor):
             if state.run is not None:
                 scope = span.instrumentation_scope  # cheaper than looking into the span's attributes
                 if scope is not None and scope.name == _GENAI_SCOPE:
-                    state.run.last_call = span  # the run's latest LLM call, for feedback_target()
+                    run: Run | None = state.run
+                    run.last_call = span  # the run's latest LLM call, for feedback_target()
+                    while run is not None:  # counted in the run's totals, and in those of runs around it
+                        run.llm_started.append(1)
+                        run = run.outer
             return
         values = baggage.get_all(parent_context)
         if values:

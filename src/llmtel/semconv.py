@@ -168,6 +168,12 @@ LLMTEL_EXPORT_DROP_REASON: Final = "llmtel.export.drop.reason"  # queue_full | s
 # --- pipeline context (llmtel.run / llmtel.step) ----------------------------------------------------------
 LLMTEL_RUN_ID: Final = "llmtel.run.id"
 LLMTEL_RUN_NAME: Final = "llmtel.run.name"
+# the run's LLM calls summed, on the run's span alone (set as it ends; calls made in this process)
+LLMTEL_RUN_LLM_CALLS: Final = "llmtel.run.llm_calls"
+LLMTEL_RUN_INPUT_TOKENS: Final = "llmtel.run.usage.input_tokens"
+LLMTEL_RUN_OUTPUT_TOKENS: Final = "llmtel.run.usage.output_tokens"
+LLMTEL_RUN_COST_USD: Final = "llmtel.run.cost.usd"
+LLMTEL_RUN_COST_STATUS: Final = "llmtel.run.cost.status"  # priced | partially_priced | unpriced
 LLMTEL_STEP: Final = "llmtel.step"
 SESSION_ID: Final = "session.id"
 USER_ID: Final = "user.id"

@@ -25,11 +25,14 @@ Token semantics (what the caller passes in ``TokenUsage``; matches genai-prices'
     output rate — OpenAI bills reasoning as output), so nothing is billed twice. Tiered prices ("cliff"
     model, as in genai-prices): when total ``input_tokens`` exceeds a tier's start, that tier's rate applies
     to ALL tokens of that kind, input and output alike. Video tokens, and the audio or image share of cached
-    tokens (which OpenAI does not report), are not modelled. Tool fees (web or file searches) are not
-    included.
+    tokens (which OpenAI does not report), are not modelled. Hosted web and file searches are added at the
+    model's per-call rates (``tool_calls``); other hosted tools' fees (code interpreter containers, image
+    generation) are not included.
 
 Statuses (``Cost.status``) — a cost is never a silent 0
     ``priced``         ``usd`` is set (0.0 only if the data says the model is free)
+    ``partially_priced`` the tokens are priced, some hosted searches have no known price: ``usd`` counts the
+                       rest (a lower bound)
     ``unknown_model``  no token price for this model: not in the data nor the overrides, no model given,
                        genai-prices not installed, or the model is priced in other units only (per
                        character, per audio hour). ``usd`` is None.
@@ -173,7 +176,7 @@ class TokenUsage(NamedTuple):
 class Cost(NamedTuple):
     """The priced result of one call (an immutable tuple: cheap to build on the hot path)."""
 
-    usd: float | None  # None unless status == "priced"
+    usd: float | None  # None unless status is "priced" or "partially_priced"
     status: CostStatus
     prices: str  # price source: "genai-prices 0.2.3", "override", ...
     model: str | None = None  # model id the price was resolved for (genai-prices' id, or the override key)

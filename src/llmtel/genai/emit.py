@@ -24,6 +24,8 @@ from llmtel.genai.content import ALL_CONTENT_FIELDS, ContentPolicy, omit_fields
 from llmtel.genai.diagnostics import report_failure
 from llmtel.genai.record import GenAICall
 from llmtel.logs.handler import exception_attributes as log_exception_attributes
+from llmtel.pipeline import _STATE_KEY as _PIPELINE_STATE
+from llmtel.pipeline import note_llm_call
 
 _logger = logging.getLogger("llmtel.genai")
 _SCOPE = "llmtel"
@@ -344,7 +346,13 @@ class GenAITelemetry:
                     if error is not None and exception is not None:
                         redacted = {key: exception[key] for key in (sc.EXCEPTION_MESSAGE, sc.EXCEPTION_STACKTRACE)}
                         span.record_exception(error, attributes=redacted, escaped=True)
-            self._record_metrics(call, context or trace.set_span_in_context(span), cost)
+            if context is None:
+                context = trace.set_span_in_context(span)
+            else:  # inside ``llmtel.run``: the call counts in the run's totals
+                state = context.get(_PIPELINE_STATE)
+                if state is not None and state.run is not None:
+                    note_llm_call(state.run, call.input_tokens, call.output_tokens, cost)
+            self._record_metrics(call, context, cost)
             if exception is not None:
                 self._emit_exception(call, span, exception)
             if self._after_call:

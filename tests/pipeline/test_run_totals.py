@@ -1,0 +1,55 @@
+"""``run_totals``: what a run's span says of its LLM calls, from the counts and costs alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmtel import semconv as sc
+from llmtel.cost import Cost
+from llmtel.pipeline import run_totals
+
+PRICED = Cost(0.25, "priced", "test")
+PARTIAL = Cost(0.5, "partially_priced", "test")  # tokens priced, a search without a price
+UNKNOWN = Cost(None, "unknown_model", "test")
+NO_USAGE = Cost(None, "no_usage", "test")
+
+
+def test_nothing_without_calls():
+    assert run_totals(0, []) == {}
+
+
+def test_every_call_priced_sums_tokens_and_usd():
+    assert run_totals(2, [(10, 2, PRICED), (5, None, PRICED)]) == {
+        sc.LLMTEL_RUN_LLM_CALLS: 2, sc.LLMTEL_RUN_INPUT_TOKENS: 15, sc.LLMTEL_RUN_OUTPUT_TOKENS: 2,
+        sc.LLMTEL_RUN_COST_USD: 0.5, sc.LLMTEL_RUN_COST_STATUS: "priced"}
+
+
+@pytest.mark.parametrize("other", [UNKNOWN, NO_USAGE, PARTIAL])
+def test_a_call_without_a_whole_price_makes_the_usd_a_lower_bound(other):
+    totals = run_totals(2, [(10, 2, PRICED), (1, 1, other)])
+    assert totals[sc.LLMTEL_RUN_COST_STATUS] == "partially_priced"
+    assert totals[sc.LLMTEL_RUN_COST_USD] == pytest.approx(0.25 + (other.usd or 0.0))
+
+
+def test_calls_not_billed_leave_the_sum_whole():
+    totals = run_totals(2, [(None, None, None), (10, 2, PRICED)])
+    assert totals[sc.LLMTEL_RUN_COST_STATUS] == "priced" and totals[sc.LLMTEL_RUN_COST_USD] == 0.25
+
+
+def test_a_call_still_open_makes_the_sum_partial():
+    totals = run_totals(2, [(10, 2, PRICED)])
+    assert totals[sc.LLMTEL_RUN_LLM_CALLS] == 2 and totals[sc.LLMTEL_RUN_COST_STATUS] == "partially_priced"
+
+
+def test_no_price_at_all_is_unpriced_without_a_usd():
+    totals = run_totals(1, [(10, 2, UNKNOWN)])
+    assert totals[sc.LLMTEL_RUN_COST_STATUS] == "unpriced" and sc.LLMTEL_RUN_COST_USD not in totals
+
+
+def test_only_calls_not_billed_say_nothing_of_cost():
+    assert run_totals(1, [(None, None, None)]) == {sc.LLMTEL_RUN_LLM_CALLS: 1}
+
+
+def test_ended_calls_count_when_no_start_was_seen():
+    # a tracer provider of the app's own, without llmtel's span processor, sees no starts
+    assert run_totals(0, [(3, 1, PRICED)])[sc.LLMTEL_RUN_LLM_CALLS] == 1
