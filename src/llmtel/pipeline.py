@@ -170,12 +170,10 @@ def run_totals(started: int, finished: list[tuple[int | None, int | None, Any]])
             usd = (usd or 0.0) + cost.usd
         if cost.status != "priced":
             whole = False
-    if input_tokens is not None:
-        attributes[semconv.LLMTEL_RUN_INPUT_TOKENS] = input_tokens
-    if output_tokens is not None:
-        attributes[semconv.LLMTEL_RUN_OUTPUT_TOKENS] = output_tokens
+    sums = ((semconv.LLMTEL_RUN_INPUT_TOKENS, input_tokens), (semconv.LLMTEL_RUN_OUTPUT_TOKENS, output_tokens),
+            (semconv.LLMTEL_RUN_COST_USD, usd))
+    attributes.update((key, value) for key, value in sums if value is not None)
     if usd is not None:
-        attributes[semconv.LLMTEL_RUN_COST_USD] = usd
         attributes[semconv.LLMTEL_RUN_COST_STATUS] = "priced" if whole else "partially_priced"
     elif any(cost is not None for _, _, cost in finished) or not whole:
         attributes[semconv.LLMTEL_RUN_COST_STATUS] = "unpriced"

@@ -44,12 +44,9 @@ class _ToolEntry(_Entry):
 
     def __init__(self, tool: Tool) -> None:
         attributes: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL, sc.GEN_AI_TOOL_NAME: tool.name}
-        if tool.call_id is not None:
-            attributes[sc.GEN_AI_TOOL_CALL_ID] = tool.call_id
-        if tool.description is not None:
-            attributes[sc.GEN_AI_TOOL_DESCRIPTION] = tool.description
-        if tool.type is not None:
-            attributes[sc.GEN_AI_TOOL_TYPE] = tool.type
+        known = ((sc.GEN_AI_TOOL_CALL_ID, tool.call_id), (sc.GEN_AI_TOOL_DESCRIPTION, tool.description),
+                 (sc.GEN_AI_TOOL_TYPE, tool.type))
+        attributes.update((key, value) for key, value in known if value is not None)
         span = pipeline._tracer.start_span(f"{sc.OP_EXECUTE_TOOL} {tool.name}", kind=SpanKind.INTERNAL,
                                            attributes=attributes)
         super().__init__(span, trace.set_span_in_context(span))
