@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -139,53 +140,73 @@ class _RunEntry(_Entry):
     def finish(self, exc: BaseException | None) -> None:
         try:
             if self.span.is_recording():
-                self.span.set_attributes(run_totals(len(self.run.llm_started), list(self.run.llm_finished)))
+                self.span.set_attributes(self.run.llm_calls.attributes())
         except Exception:  # noqa: BLE001 - the run's span keeps the rest
             log.warning("llmtel: could not sum up the LLM calls of run %s", self.run.name, exc_info=True)
         super().finish(exc)
 
 
-def run_totals(started: int, finished: list[tuple[int | None, int | None, Any]]) -> dict[str, Any]:
-    """The run's span attributes for its LLM calls: ``started`` calls, of which ``finished`` lists (input
-    tokens, output tokens, cost) as each ended. The usd is the sum of the priced calls; its status is
-    ``priced`` when that is the whole cost, ``partially_priced`` when some call has no price (unknown model,
-    no usage, a search without a price) or had not ended when the run did (the usd is then a lower bound),
-    ``unpriced`` when no call has a price. Calls not billed (failed without usage) cost nothing. Nothing
-    without calls."""
-    started = max(started, len(finished))  # a tracer provider without the span processor counts no starts
-    if not started:
-        return {}
-    attributes: dict[str, Any] = {semconv.LLMTEL_RUN_LLM_CALLS: started}
-    input_tokens = output_tokens = None
-    usd = None
-    whole = len(finished) == started
-    for inputs, outputs, cost in finished:
-        if inputs is not None:
-            input_tokens = (input_tokens or 0) + inputs
-        if outputs is not None:
-            output_tokens = (output_tokens or 0) + outputs
-        if cost is None:  # not billed (a failure without usage, a fetch), or no prices at all
-            continue
-        if cost.usd is not None:
-            usd = (usd or 0.0) + cost.usd
-        if cost.status != "priced":
-            whole = False
-    sums = ((semconv.LLMTEL_RUN_INPUT_TOKENS, input_tokens), (semconv.LLMTEL_RUN_OUTPUT_TOKENS, output_tokens),
-            (semconv.LLMTEL_RUN_COST_USD, usd))
-    attributes.update((key, value) for key, value in sums if value is not None)
-    if usd is not None:
-        attributes[semconv.LLMTEL_RUN_COST_STATUS] = "priced" if whole else "partially_priced"
-    elif any(cost is not None for _, _, cost in finished) or not whole:
-        attributes[semconv.LLMTEL_RUN_COST_STATUS] = "unpriced"
-    return attributes
+class CallTotals:
+    """Running sums of the LLM calls made inside one run: a few numbers whatever the number of calls (a run can
+    last as long as the process), updated under a lock because calls start and end on any thread."""
+
+    __slots__ = ("_lock", "started", "ended", "input_tokens", "output_tokens", "usd", "whole", "billed")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.started = 0
+        self.ended = 0
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.usd: float | None = None
+        self.whole = True  # every ended call billed is priced in full
+        self.billed = False  # some ended call was billed (had a cost, priced or not)
+
+    def start(self) -> None:
+        with self._lock:
+            self.started += 1
+
+    def end(self, input_tokens: int | None, output_tokens: int | None, cost: Any) -> None:
+        """A call ended with these counts and this ``llmtel.cost.Cost`` (None: not billed, as a failure without
+        usage, or no prices at all)."""
+        with self._lock:
+            self.ended += 1
+            if input_tokens is not None:
+                self.input_tokens = (self.input_tokens or 0) + input_tokens
+            if output_tokens is not None:
+                self.output_tokens = (self.output_tokens or 0) + output_tokens
+            if cost is not None:
+                self.billed = True
+                if cost.usd is not None:
+                    self.usd = (self.usd or 0.0) + cost.usd
+                if cost.status != "priced":
+                    self.whole = False
+
+    def attributes(self) -> dict[str, Any]:
+        """The run span's attributes: the calls started, the tokens and usd of those ended, and the usd's status:
+        ``priced`` when it is the whole cost, ``partially_priced`` when some call has no price (unknown model,
+        no usage, a search without a price) or had not ended (a lower bound), ``unpriced`` when no call has a
+        price. Nothing without calls."""
+        with self._lock:
+            started = max(self.started, self.ended)  # a tracer provider without the span processor counts no starts
+            if not started:
+                return {}
+            attributes: dict[str, Any] = {semconv.LLMTEL_RUN_LLM_CALLS: started}
+            sums = ((semconv.LLMTEL_RUN_INPUT_TOKENS, self.input_tokens),
+                    (semconv.LLMTEL_RUN_OUTPUT_TOKENS, self.output_tokens), (semconv.LLMTEL_RUN_COST_USD, self.usd))
+            attributes.update((key, value) for key, value in sums if value is not None)
+            whole = self.whole and self.ended == started
+            if self.usd is not None:
+                attributes[semconv.LLMTEL_RUN_COST_STATUS] = "priced" if whole else "partially_priced"
+            elif self.billed or not whole:
+                attributes[semconv.LLMTEL_RUN_COST_STATUS] = "unpriced"
+            return attributes
 
 
 def note_llm_call(run: Run, input_tokens: int | None, output_tokens: int | None, cost: Any) -> None:
-    """An LLM call inside ``run`` ended: counted in its totals and in those of the runs it is nested in.
-    ``list.append`` only: calls end on any thread."""
-    entry = (input_tokens, output_tokens, cost)
+    """An LLM call inside ``run`` ended: counted in its totals and in those of the runs it is nested in."""
     while run is not None:
-        run.llm_finished.append(entry)
+        run.llm_calls.end(input_tokens, output_tokens, cost)
         run = run.outer  # type: ignore[assignment]
 
 
@@ -422,8 +443,7 @@ class Run(_Scope):
         self.span: trace.Span | None = None
         self.span_attributes: dict[str, Any] = {}
         self.outer: Run | None = None  # the run this one is nested in, if any: its totals include this one's
-        self.llm_started: list[int] = []  # one item per LLM call started inside (appended: calls run on any thread)
-        self.llm_finished: list[tuple[int | None, int | None, Any]] = []  # (input, output tokens, cost) per call ended
+        self.llm_calls = CallTotals()  # the LLM calls made inside, for the run's span
 
     def _fresh(self) -> Run:
         return Run(
@@ -451,7 +471,7 @@ class Run(_Scope):
             attrs[semconv.LLMTEL_SESSION_TURN] = self.turn
         self.span_attributes = attrs  # built once; the span processor passes it to set_attributes as is
         self.last_call = None
-        self.llm_started, self.llm_finished = [], []
+        self.llm_calls = CallTotals()
         outer_state = _state(self.parent_context)
         outer = self.outer = outer_state.run if outer_state is not None else None
         while outer is not None:  # this very run entered again inside itself: no loop of totals
@@ -566,7 +586,7 @@ class PipelineSpanProcessor(SpanProcessor):
                     run: Run | None = state.run
                     run.last_call = span  # the run's latest LLM call, for feedback_target()
                     while run is not None:  # counted in the run's totals, and in those of runs around it
-                        run.llm_started.append(1)
+                        run.llm_calls.start()
                         run = run.outer
             return
         values = baggage.get_all(parent_context)
