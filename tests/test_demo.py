@@ -41,7 +41,7 @@ def test_demo_starts_its_own_viewer_and_reports_a_correlated_llm_trace(protocol,
     assert run.returncode == 0, run.stdout + run.stderr
     out = run.stdout
     assert f"to the demo's own viewer (database {db})" in out
-    assert "13 of 13 spans arrived, 3 of them LLM calls" in out
+    assert "14 of 14 spans arrived, 3 of them LLM calls" in out
     assert re.search(r"chat gpt-4o-mini .*420 in, 18 out, finish=tool_calls, \$0\.0000\d+", out)
     assert re.search(r"chat gpt-4o-mini .*finish=stop, .*first chunk", out)
     assert re.search(r"embeddings text-embedding-3-small .*\[43 in", out)
@@ -49,7 +49,11 @@ def test_demo_starts_its_own_viewer_and_reports_a_correlated_llm_trace(protocol,
     assert "tokens: 975 in, 42 out" in out
     total = re.search(r"tokens: 975 in, 42 out; cost (\$0\.\d{6})", out)
     assert total, out  # the run's own span says the same, summed as its calls ended
-    assert re.search(r"demo-pipeline .*\[3 LLM calls, 975 in, 42 out, " + re.escape(total.group(1)) + r"\]", out)
+    assert re.search(r"demo-pipeline .*\[3 LLM calls, 1 tool run, 975 in, 42 out, " + re.escape(total.group(1))
+                     + r"\]", out)
+    # the agent's span sums the two chat calls and the tool run made inside it, which nest under it
+    assert re.search(r"\n    invoke_agent answerer .*\[2 LLM calls, 1 tool run, 932 in, 42 out, \$0\.\d{6}\]\n"
+                     r"      step call_model", out)
     assert "logs: 12 written in this trace, 12 stored with its trace id" in out
     assert "W3C traceparent reached the model server: yes" in out
     assert "INCOMPLETE" not in out
@@ -60,7 +64,7 @@ def test_demo_starts_its_own_viewer_and_reports_a_correlated_llm_trace(protocol,
     store = TraceStore(db)
     try:
         spans = store.spans_of([trace_id])[trace_id]
-        assert len(spans) == 13 and {s.name for s in spans} >= {"demo-pipeline", "step parse"}
+        assert len(spans) == 14 and {s.name for s in spans} >= {"demo-pipeline", "step parse"}
         assert len(store.logs_of(trace_id)) == 12
     finally:
         store.close()
@@ -74,7 +78,7 @@ def test_demo_sends_to_a_viewer_already_running():
         assert f"to the viewer running at {viewer.ui_url}" in run.stdout
         assert f"open it: {viewer.ui_url}/trace/{trace_id}" in run.stdout
         assert viewer.flush()
-        assert len(viewer.store.spans_of([trace_id])[trace_id]) == 13
+        assert len(viewer.store.spans_of([trace_id])[trace_id]) == 14
 
 
 def test_demo_exits_nonzero_when_the_trace_does_not_arrive():
@@ -82,9 +86,9 @@ def test_demo_exits_nonzero_when_the_trace_does_not_arrive():
     with Viewer(grpc_port=None, http_port=None) as viewer, OTLPReceiver() as elsewhere:
         run = _demo("--viewer", viewer.ui_url, "--otlp-endpoint", elsewhere.http_endpoint, "--timeout", "0.5")
         assert run.returncode == 1, run.stdout + run.stderr
-        assert "0 of 13 spans arrived" in run.stdout
+        assert "0 of 14 spans arrived" in run.stdout
         assert "INCOMPLETE" in run.stdout
-        assert elsewhere.store.wait_for_spans(13)  # they were sent, just not to the viewer that was asked
+        assert elsewhere.store.wait_for_spans(14)  # they were sent, just not to the viewer that was asked
 
 
 def test_demo_real_calls_the_api_from_the_environment(tmp_path):
@@ -94,7 +98,7 @@ def test_demo_real_calls_the_api_from_the_environment(tmp_path):
                     OPENAI_API_KEY="sk-test-real-mode", OPENAI_BASE_URL=api.base_url)
         assert run.returncode == 0, run.stdout + run.stderr
         assert "(model: the real OpenAI API)" in run.stdout
-        assert "12 of 12 spans arrived, 3 of them LLM calls" in run.stdout  # no scripted 429 this time
+        assert "13 of 13 spans arrived, 3 of them LLM calls" in run.stdout  # no scripted 429 this time
         assert "W3C traceparent" not in run.stdout  # nothing to inspect on a real server
         paths = [r.path for r in api.requests]
         assert paths == ["/v1/embeddings", "/v1/chat/completions", "/v1/chat/completions"]

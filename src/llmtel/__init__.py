@@ -5,6 +5,7 @@ supported library; ``opentelemetry-instrument python app.py`` does the same with
 """
 
 from llmtel._version import __version__
+from llmtel.agents import agent
 from llmtel.config import Settings
 from llmtel.feedback import FeedbackTarget, feedback_target, record_feedback
 from llmtel.logs import JsonFormatter
@@ -38,6 +39,7 @@ __all__ = [
     "Telemetry",
     "__version__",
     "active",
+    "agent",
     "continue_run",
     "extract_context",
     "feedback_target",

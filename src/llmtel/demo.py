@@ -26,6 +26,8 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from llmtel import semconv as sc
+from llmtel.agents import AGENT_TOTALS
+from llmtel.pipeline import RUN_TOTALS, TotalsKeys
 from llmtel.testing import CHAT_COMPLETIONS, ChatReply, ErrorReply, FakeOpenAI, ToolCall, Usage
 
 _log = logging.getLogger("llmtel.demo.pipeline")
@@ -78,7 +80,7 @@ def _cosine(a: list[float], b: list[float]) -> float:
 
 
 def run_pipeline(client: Any, question: str) -> tuple[dict[str, Any], str]:
-    """retrieve → call model with a tool → stream the answer → parse; returns (answer, trace id)."""
+    """retrieve → (an agent:) call model with a tool → stream the answer → parse; returns (answer, trace id)."""
     import llmtel
 
     with llmtel.run("demo-pipeline", session_id="demo-session", question_length=len(question)) as run:
@@ -94,31 +96,34 @@ def run_pipeline(client: Any, question: str) -> tuple[dict[str, Any], str]:
                                           '"answer" (one sentence) and "confidence" (0 to 1).'},
             {"role": "user", "content": question},
         ]
-        with llmtel.step("call_model"):
-            first = client.chat.completions.create(
-                model=MODEL, messages=messages, tools=TOOLS,
-                tool_choice={"type": "function", "function": {"name": "word_count"}},
-            )
-            call = first.choices[0].message.tool_calls[0]
-            with llmtel.tool(call.function.name, call_id=call.id, arguments=call.function.arguments) as run_tool:
-                result = len(str(json.loads(call.function.arguments).get("text", "")).split())
-                run_tool.set_result(result)
-            messages += [
-                first.choices[0].message.model_dump(exclude_none=True),
-                {"role": "tool", "tool_call_id": call.id, "content": str(result)},
-            ]
-            _log.info("the model asked for a tool", extra={"tool": call.function.name, "result": result})
+        # the model and its tool, as an agent: its span sums up the calls and the tool run made inside
+        with llmtel.agent("answerer", model=MODEL, input=question) as answerer:
+            with llmtel.step("call_model"):
+                first = client.chat.completions.create(
+                    model=MODEL, messages=messages, tools=TOOLS,
+                    tool_choice={"type": "function", "function": {"name": "word_count"}},
+                )
+                call = first.choices[0].message.tool_calls[0]
+                with llmtel.tool(call.function.name, call_id=call.id, arguments=call.function.arguments) as tool:
+                    result = len(str(json.loads(call.function.arguments).get("text", "")).split())
+                    tool.set_result(result)
+                messages += [
+                    first.choices[0].message.model_dump(exclude_none=True),
+                    {"role": "tool", "tool_call_id": call.id, "content": str(result)},
+                ]
+                _log.info("the model asked for a tool", extra={"tool": call.function.name, "result": result})
 
-        with llmtel.step("stream_answer"):
-            pieces = []
-            stream = client.chat.completions.create(
-                model=MODEL, messages=messages, tools=TOOLS, tool_choice="none", stream=True,
-                stream_options={"include_usage": True}, response_format={"type": "json_object"},
-            )
-            for chunk in stream:
-                if chunk.choices and chunk.choices[0].delta.content:
-                    pieces.append(chunk.choices[0].delta.content)
-            _log.info("answer streamed", extra={"chunks": len(pieces)})
+            with llmtel.step("stream_answer"):
+                pieces = []
+                stream = client.chat.completions.create(
+                    model=MODEL, messages=messages, tools=TOOLS, tool_choice="none", stream=True,
+                    stream_options={"include_usage": True}, response_format={"type": "json_object"},
+                )
+                for chunk in stream:
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        pieces.append(chunk.choices[0].delta.content)
+                answerer.set_output("".join(pieces))
+                _log.info("answer streamed", extra={"chunks": len(pieces)})
 
         with llmtel.step("parse"):
             parsed = json.loads("".join(pieces))
@@ -379,18 +384,27 @@ def run_demo(
     return result
 
 
+def _totals(attrs: dict[str, Any], keys: TotalsKeys) -> str:
+    """A run's or agent's span: the totals of its LLM calls and tool runs, as ``keys`` names them."""
+    totals = [f"{attrs[keys.llm_calls]} LLM calls"] if keys.llm_calls in attrs else []
+    if keys.tool_calls in attrs:
+        runs = attrs[keys.tool_calls]
+        totals.append(f"{runs} tool run{'' if runs == 1 else 's'}")
+    if keys.input_tokens in attrs:
+        totals.append(f"{attrs[keys.input_tokens]} in")
+    if keys.output_tokens in attrs:
+        totals.append(f"{attrs[keys.output_tokens]} out")
+    if keys.cost_usd in attrs:
+        partial = "" if attrs.get(keys.cost_status) == "priced" else " or more"
+        totals.append(f"${attrs[keys.cost_usd]:.6f}{partial}")
+    return "  [" + ", ".join(totals) + "]"
+
+
 def _describe(span: DemoSpan) -> str:
     attrs = span.attributes
-    if sc.LLMTEL_RUN_LLM_CALLS in attrs:  # a run's span: its calls' totals
-        totals = [f"{attrs[sc.LLMTEL_RUN_LLM_CALLS]} LLM calls"]
-        if sc.LLMTEL_RUN_INPUT_TOKENS in attrs:
-            totals.append(f"{attrs[sc.LLMTEL_RUN_INPUT_TOKENS]} in")
-        if sc.LLMTEL_RUN_OUTPUT_TOKENS in attrs:
-            totals.append(f"{attrs[sc.LLMTEL_RUN_OUTPUT_TOKENS]} out")
-        if sc.LLMTEL_RUN_COST_USD in attrs:
-            partial = "" if attrs.get(sc.LLMTEL_RUN_COST_STATUS) == "priced" else " or more"
-            totals.append(f"${attrs[sc.LLMTEL_RUN_COST_USD]:.6f}{partial}")
-        return "  [" + ", ".join(totals) + "]"
+    for keys in (RUN_TOTALS, AGENT_TOTALS):  # a run's or an agent's span: its calls' totals
+        if keys.llm_calls in attrs:
+            return _totals(attrs, keys)
     if not span.is_llm:
         status = attrs.get("http.response.status_code", attrs.get("http.status_code"))
         return f"  [HTTP {status}]" if status is not None else ""

@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
@@ -43,15 +43,21 @@ _STATE_KEY = otel_context.create_key("llmtel.pipeline")
 
 
 class _State:
-    """What the Context carries inside a run and/or step. Immutable once built."""
+    """What the Context carries inside a run, step or agent. Immutable once built."""
 
-    __slots__ = ("run", "step", "span_attributes", "log_fields")
+    __slots__ = ("run", "step", "span_attributes", "log_fields", "tallies")
 
-    def __init__(self, run: Run | None, step: str | None, span_attributes: dict[str, Any]) -> None:
+    def __init__(
+        self, run: Run | None, step: str | None, span_attributes: dict[str, Any],
+        tallies: tuple[CallTotals, ...] = (), log_fields: dict[str, str] | None = None,
+    ) -> None:
         self.run = run
         self.step = step
         self.span_attributes = span_attributes  # copied onto every span started under this state
-        self.log_fields = {
+        # the totals every LLM call and tool run made under this state counts in: the innermost run's or
+        # agent's first, then those of the runs and agents around it
+        self.tallies = tallies
+        self.log_fields = log_fields if log_fields is not None else {
             semconv.LOG_RUN_ID: run.run_id if run else "",
             semconv.LOG_STEP: step or "",
             semconv.LOG_SESSION_ID: (run.session_id or "") if run else "",
@@ -129,33 +135,51 @@ class _Entry:
 
 
 class _RunEntry(_Entry):
-    """One entry into a run: as it ends, its span gets the totals of the LLM calls made inside."""
+    """One entry into a run: as it ends, its span gets the totals of the LLM calls and tool runs made inside."""
 
-    __slots__ = ("run",)
+    __slots__ = ("run", "totals")
 
-    def __init__(self, run: Run, span: trace.Span, context: otel_context.Context) -> None:
+    def __init__(self, run: Run, span: trace.Span, context: otel_context.Context, totals: CallTotals) -> None:
         super().__init__(span, context)
         self.run = run
+        self.totals = totals  # this entry's own: a run entered again inside itself has one per entry
 
     def finish(self, exc: BaseException | None) -> None:
         try:
             if self.span.is_recording():
-                self.span.set_attributes(self.run.llm_calls.attributes())
+                self.span.set_attributes(self.totals.attributes())
         except Exception:  # noqa: BLE001 - the run's span keeps the rest
             log.warning("llmtel: could not sum up the LLM calls of run %s", self.run.name, exc_info=True)
         super().finish(exc)
 
 
-class CallTotals:
-    """Running sums of the LLM calls made inside one run: a few numbers whatever the number of calls (a run can
-    last as long as the process), updated under a lock because calls start and end on any thread."""
+class TotalsKeys(NamedTuple):
+    """The attributes a span sums its LLM calls and tool runs up in (a run's, an agent's)."""
 
-    __slots__ = ("_lock", "started", "ended", "input_tokens", "output_tokens", "usd", "whole", "billed")
+    llm_calls: str
+    tool_calls: str
+    input_tokens: str
+    output_tokens: str
+    cost_usd: str
+    cost_status: str
+
+
+RUN_TOTALS = TotalsKeys(semconv.LLMTEL_RUN_LLM_CALLS, semconv.LLMTEL_RUN_TOOL_CALLS, semconv.LLMTEL_RUN_INPUT_TOKENS,
+                        semconv.LLMTEL_RUN_OUTPUT_TOKENS, semconv.LLMTEL_RUN_COST_USD, semconv.LLMTEL_RUN_COST_STATUS)
+
+
+class CallTotals:
+    """Running sums of the LLM calls and tool runs made inside one run or agent: a few numbers whatever the number
+    of calls (a run can last as long as the process), updated under a lock because calls start and end on any
+    thread."""
+
+    __slots__ = ("_lock", "started", "ended", "tools", "input_tokens", "output_tokens", "usd", "whole", "billed")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.started = 0
         self.ended = 0
+        self.tools = 0  # tool runs started (``llmtel.tool``)
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
         self.usd: float | None = None
@@ -165,6 +189,10 @@ class CallTotals:
     def start(self) -> None:
         with self._lock:
             self.started += 1
+
+    def tool(self) -> None:
+        with self._lock:
+            self.tools += 1
 
     def end(self, input_tokens: int | None, output_tokens: int | None, cost: Any) -> None:
         """A call ended with these counts and this ``llmtel.cost.Cost`` (None: not billed, as a failure without
@@ -182,32 +210,56 @@ class CallTotals:
                 if cost.status != "priced":
                     self.whole = False
 
-    def attributes(self) -> dict[str, Any]:
-        """The run span's attributes: the calls started, the tokens and usd of those ended, and the usd's status:
-        ``priced`` when it is the whole cost, ``partially_priced`` when some call has no price (unknown model,
-        no usage, a search without a price) or had not ended (a lower bound), ``unpriced`` when no call has a
-        price. Nothing without calls."""
+    def attributes(self, keys: TotalsKeys = RUN_TOTALS) -> dict[str, Any]:
+        """The span's attributes, named by ``keys``: the tool runs started, the calls started, the tokens and usd
+        of those ended, and the usd's status: ``priced`` when it is the whole cost, ``partially_priced`` when some
+        call has no price (unknown model, no usage, a search without a price) or had not ended (a lower bound),
+        ``unpriced`` when no call has a price. Nothing of calls without calls, nor of tools without tools."""
         with self._lock:
+            attributes: dict[str, Any] = {keys.tool_calls: self.tools} if self.tools else {}
             started = max(self.started, self.ended)  # a tracer provider without the span processor counts no starts
             if not started:
-                return {}
-            attributes: dict[str, Any] = {semconv.LLMTEL_RUN_LLM_CALLS: started}
-            sums = ((semconv.LLMTEL_RUN_INPUT_TOKENS, self.input_tokens),
-                    (semconv.LLMTEL_RUN_OUTPUT_TOKENS, self.output_tokens), (semconv.LLMTEL_RUN_COST_USD, self.usd))
+                return attributes
+            attributes[keys.llm_calls] = started
+            sums = ((keys.input_tokens, self.input_tokens), (keys.output_tokens, self.output_tokens),
+                    (keys.cost_usd, self.usd))
             attributes.update((key, value) for key, value in sums if value is not None)
             whole = self.whole and self.ended == started
             if self.usd is not None:
-                attributes[semconv.LLMTEL_RUN_COST_STATUS] = "priced" if whole else "partially_priced"
+                attributes[keys.cost_status] = "priced" if whole else "partially_priced"
             elif self.billed or not whole:
-                attributes[semconv.LLMTEL_RUN_COST_STATUS] = "unpriced"
+                attributes[keys.cost_status] = "unpriced"
             return attributes
 
 
-def note_llm_call(run: Run, input_tokens: int | None, output_tokens: int | None, cost: Any) -> None:
-    """An LLM call inside ``run`` ended: counted in its totals and in those of the runs it is nested in."""
-    while run is not None:
-        run.llm_calls.end(input_tokens, output_tokens, cost)
-        run = run.outer  # type: ignore[assignment]
+def note_llm_call(
+    tallies: tuple[CallTotals, ...], input_tokens: int | None, output_tokens: int | None, cost: Any
+) -> None:
+    """An LLM call ended: counted in each of ``tallies`` (its run's or agent's, and those around it)."""
+    for totals in tallies:
+        totals.end(input_tokens, output_tokens, cost)
+
+
+def note_tool_call() -> None:
+    """A tool run starts in the current Context: counted in the totals of the runs and agents it is inside."""
+    state = _state()
+    if state is not None:
+        for totals in state.tallies:
+            totals.tool()
+
+
+def counted_in(totals: CallTotals, context: otel_context.Context | None = None) -> otel_context.Context:
+    """``context`` (default: the current one) with ``totals`` counting the LLM calls and tool runs made under it,
+    besides the totals they count in already; the run, step and baggage-derived values stay as they are."""
+    state = _state(context)
+    if state is None:  # no local run: the values a receiving service takes from the run's baggage stay in force
+        fields = log_fields(context)
+        values = baggage.get_all(context)
+        found = {key: values[key] for key in semconv.BAGGAGE_KEYS if key in values}
+        state = _State(None, None, found, (totals,), fields)
+    else:
+        state = _State(state.run, state.step, state.span_attributes, (totals, *state.tallies), state.log_fields)
+    return otel_context.set_value(_STATE_KEY, state, context)
 
 
 class _StepEntry(_Entry):
@@ -219,7 +271,7 @@ class _StepEntry(_Entry):
         parent = _state()
         run_ = parent.run if parent else None
         attrs = {**(parent.span_attributes if parent else {}), semconv.LLMTEL_STEP: name}
-        ctx = otel_context.set_value(_STATE_KEY, _State(run_, name, attrs))
+        ctx = otel_context.set_value(_STATE_KEY, _State(run_, name, attrs, parent.tallies if parent else ()))
         span = _tracer.start_span(
             f"step {name}", context=ctx, kind=SpanKind.INTERNAL, attributes={semconv.LLMTEL_STEP: name}
         )
@@ -442,8 +494,7 @@ class Run(_Scope):
         self.attributes = attributes
         self.span: trace.Span | None = None
         self.span_attributes: dict[str, Any] = {}
-        self.outer: Run | None = None  # the run this one is nested in, if any: its totals include this one's
-        self.llm_calls = CallTotals()  # the LLM calls made inside, for the run's span
+        self.llm_calls = CallTotals()  # the LLM calls and tool runs made inside its latest entry, for its span
 
     def _fresh(self) -> Run:
         return Run(
@@ -471,16 +522,11 @@ class Run(_Scope):
             attrs[semconv.LLMTEL_SESSION_TURN] = self.turn
         self.span_attributes = attrs  # built once; the span processor passes it to set_attributes as is
         self.last_call = None
-        self.llm_calls = CallTotals()
-        outer_state = _state(self.parent_context)
-        outer = self.outer = outer_state.run if outer_state is not None else None
-        while outer is not None:  # this very run entered again inside itself: no loop of totals
-            if outer is self:
-                self.outer = None
-                break
-            outer = outer.outer
+        totals = self.llm_calls = CallTotals()
+        outer = _state(self.parent_context)  # calls inside count in the runs and agents around this run too
+        tallies = (totals, *outer.tallies) if outer is not None else (totals,)
 
-        ctx = otel_context.set_value(_STATE_KEY, _State(self, None, attrs), self.parent_context)
+        ctx = otel_context.set_value(_STATE_KEY, _State(self, None, attrs, tallies), self.parent_context)
         ctx = baggage.set_baggage(semconv.LLMTEL_RUN_ID, self.run_id, ctx)
         # Baggage goes on every outgoing request, model APIs included: identities only when asked for.
         if self.propagate_identity and self.session_id is not None:
@@ -492,7 +538,7 @@ class Run(_Scope):
             self.name, context=ctx, kind=self.kind, attributes={**attrs, semconv.LLMTEL_RUN_NAME: self.name}
         )
         self.span = span
-        return _RunEntry(self, span, trace.set_span_in_context(span, ctx))
+        return _RunEntry(self, span, trace.set_span_in_context(span, ctx), totals)
 
     def feedback_target(self) -> Any:
         """Trace / span / response ids to attach feedback to: the run's latest LLM call, else the run's span.
@@ -580,14 +626,13 @@ class PipelineSpanProcessor(SpanProcessor):
         state = otel_context.get_value(_STATE_KEY, parent_context)
         if state is not None:
             span.set_attributes(state.span_attributes)  # type: ignore[attr-defined]
-            if state.run is not None:
+            if state.tallies:
                 scope = span.instrumentation_scope  # cheaper than looking into the span's attributes
                 if scope is not None and scope.name == _GENAI_SCOPE:
-                    run: Run | None = state.run
-                    run.last_call = span  # the run's latest LLM call, for feedback_target()
-                    while run is not None:  # counted in the run's totals, and in those of runs around it
-                        run.llm_calls.start()
-                        run = run.outer
+                    if state.run is not None:
+                        state.run.last_call = span  # the run's latest LLM call, for feedback_target()
+                    for totals in state.tallies:  # counted in its run's or agent's totals, and those around it
+                        totals.start()
             return
         values = baggage.get_all(parent_context)
         if values:

@@ -67,6 +67,11 @@ GEN_AI_TOOL_TYPE: Final = "gen_ai.tool.type"  # function | extension | datastore
 GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"  # opt-in content
 GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"  # opt-in content, only when the tool succeeded
 
+# invoke_agent spans (``llmtel.agent``, in-process agents: INTERNAL, without gen_ai.agent.id / version / provider)
+GEN_AI_AGENT_NAME: Final = "gen_ai.agent.name"
+GEN_AI_AGENT_DESCRIPTION: Final = "gen_ai.agent.description"
+GEN_AI_DATA_SOURCE_ID: Final = "gen_ai.data_source.id"
+
 # --- OpenAI-specific ---------------------------------------------------------------------------------
 OPENAI_API_TYPE: Final = "openai.api.type"
 OPENAI_REQUEST_SERVICE_TIER: Final = "openai.request.service_tier"
@@ -110,6 +115,8 @@ OP_EMBEDDINGS: Final = "embeddings"
 OP_FETCH_RESPONSE: Final = "fetch_response"
 OP_COMPACT: Final = "compact"  # the Responses API's compaction endpoint (no well-known name in the conventions)
 OP_EXECUTE_TOOL: Final = "execute_tool"
+OP_INVOKE_AGENT: Final = "invoke_agent"
+OP_INVOKE_WORKFLOW: Final = "invoke_workflow"
 
 TOOL_TYPES: Final = ("function", "extension", "datastore")  # ``gen_ai.tool.type``'s well-known values
 
@@ -170,11 +177,17 @@ LLMTEL_RUN_ID: Final = "llmtel.run.id"
 LLMTEL_RUN_NAME: Final = "llmtel.run.name"
 # the run's LLM calls summed, on the run's span alone (set as it ends; calls made in this process)
 LLMTEL_RUN_LLM_CALLS: Final = "llmtel.run.llm_calls"
+LLMTEL_RUN_TOOL_CALLS: Final = "llmtel.run.tool_calls"  # tool runs (``llmtel.tool``) started inside
 LLMTEL_RUN_INPUT_TOKENS: Final = "llmtel.run.usage.input_tokens"
 LLMTEL_RUN_OUTPUT_TOKENS: Final = "llmtel.run.usage.output_tokens"
 LLMTEL_RUN_COST_USD: Final = "llmtel.run.cost.usd"
 LLMTEL_RUN_COST_STATUS: Final = "llmtel.run.cost.status"  # priced | partially_priced | unpriced
 LLMTEL_STEP: Final = "llmtel.step"
+# an agent's LLM calls and tool runs summed, on its invoke_agent span (its tokens go in gen_ai.usage.*)
+LLMTEL_AGENT_LLM_CALLS: Final = "llmtel.agent.llm_calls"
+LLMTEL_AGENT_TOOL_CALLS: Final = "llmtel.agent.tool_calls"
+LLMTEL_AGENT_COST_USD: Final = "llmtel.agent.cost.usd"
+LLMTEL_AGENT_COST_STATUS: Final = "llmtel.agent.cost.status"  # priced | partially_priced | unpriced
 SESSION_ID: Final = "session.id"
 USER_ID: Final = "user.id"
 # W3C baggage keys that carry a run across service boundaries (same names as the span attributes)

@@ -10,7 +10,6 @@ each string redacted and bounded as the model calls' content is, and left out as
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
 import json
@@ -23,7 +22,7 @@ from opentelemetry.trace import SpanKind
 
 from llmtel import pipeline
 from llmtel import semconv as sc
-from llmtel.genai.content import ContentPolicy, active_policy, omitted
+from llmtel.genai.content import ContentPolicy, active_policy, json_ready, omitted
 from llmtel.pipeline import F, _decorate, _Entry, _Scope
 
 _logger = logging.getLogger("llmtel.tools")
@@ -49,6 +48,7 @@ class _ToolEntry(_Entry):
         attributes.update((key, value) for key, value in known if value is not None)
         span = pipeline._tracer.start_span(f"{sc.OP_EXECUTE_TOOL} {tool.name}", kind=SpanKind.INTERNAL,
                                            attributes=attributes)
+        pipeline.note_tool_call()  # in the totals of the runs and agents it runs inside
         super().__init__(span, trace.set_span_in_context(span))
         self.arguments = tool.arguments
         self.call = tool._call  # a decorated function's (signature, args, kwargs): bound only if captured
@@ -199,33 +199,9 @@ def captured(value: Any, policy: ContentPolicy, field: str) -> str:
             value = json.loads(value)
         except ValueError:
             pass
-    cleaned = policy.value(_json_ready(value))
+    cleaned = policy.value(json_ready(value))
     kept = cleaned if field in policy.fields else {"omitted": omitted(cleaned)}
     return json.dumps(kept, ensure_ascii=False, default=str)
-
-
-def _json_ready(value: Any) -> Any:
-    """``value`` with what JSON has no form for turned into what it does: models and dataclasses into their
-    fields, anything else unknown into its ``str`` (as is a value JSON cannot hold at all, e.g. one containing
-    itself)."""
-    try:
-        return json.loads(json.dumps(value, default=_plain))
-    except (TypeError, ValueError, RecursionError):
-        return str(value)
-
-
-def _plain(value: Any) -> Any:
-    dump = getattr(value, "model_dump", None)  # pydantic models, the openai SDK's objects among them
-    if callable(dump):
-        try:
-            return dump(mode="json")
-        except TypeError:  # a ``model_dump`` of another kind
-            return dump()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=repr)
-    return str(value)
 
 
 __all__ = ["Tool", "tool"]

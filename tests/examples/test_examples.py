@@ -165,9 +165,16 @@ def test_tool_calling(example):
     assert json.loads(tool.attributes["gen_ai.tool.call.arguments"]) == {"city": "Paris"}  # captured: opted in
     assert json.loads(tool.attributes["gen_ai.tool.call.result"]) == {"city": "Paris", "forecast": "sunny",
                                                                       "celsius": 21}
+    agent = _one(spans, "invoke_agent weather")
+    assert agent.parent_span_id == root.span_id
+    assert (agent.attributes["llmtel.agent.llm_calls"], agent.attributes["llmtel.agent.tool_calls"]) == (2, 1)
+    assert agent.attributes["gen_ai.usage.input_tokens"] == sum(c.attributes["gen_ai.usage.input_tokens"]
+                                                                for c in chats)
+    assert json.loads(agent.attributes["gen_ai.output.messages"])[0]["parts"][0]["content"] == (
+        "It is sunny in Paris today, 21 °C.")
     run_id = root.attributes["llmtel.run.id"]
     for span in (tool, *chats):
-        assert span.parent_span_id == root.span_id and span.attributes["llmtel.run.id"] == run_id, span.name
+        assert span.parent_span_id == agent.span_id and span.attributes["llmtel.run.id"] == run_id, span.name
 
 
 def test_responses_api(example):

@@ -1,4 +1,4 @@
-"""``CallTotals``: what a run's span says of its LLM calls, from the counts and costs alone."""
+"""``CallTotals``: what a run's or agent's span says of its LLM calls and tool runs, from the counts alone."""
 
 from __future__ import annotations
 
@@ -83,3 +83,25 @@ def test_calls_ending_on_many_threads_are_all_counted():
     found = calls.attributes()
     assert found[sc.LLMTEL_RUN_LLM_CALLS] == 8_000 and found[sc.LLMTEL_RUN_INPUT_TOKENS] == 24_000
     assert found[sc.LLMTEL_RUN_COST_USD] == pytest.approx(2_000.0) and found[sc.LLMTEL_RUN_COST_STATUS] == "priced"
+
+
+def test_tool_runs_are_counted_with_or_without_calls():
+    calls = CallTotals()
+    calls.tool()
+    calls.tool()
+    assert calls.attributes() == {sc.LLMTEL_RUN_TOOL_CALLS: 2}
+    calls.start()
+    calls.end(4, 1, PRICED)
+    assert calls.attributes()[sc.LLMTEL_RUN_TOOL_CALLS] == 2 and calls.attributes()[sc.LLMTEL_RUN_LLM_CALLS] == 1
+
+
+def test_an_agents_keys_name_the_same_sums_its_way():
+    from llmtel.agents import AGENT_TOTALS
+
+    calls = CallTotals()
+    calls.start()
+    calls.end(10, 2, PRICED)
+    calls.tool()
+    assert calls.attributes(AGENT_TOTALS) == {
+        sc.LLMTEL_AGENT_TOOL_CALLS: 1, sc.LLMTEL_AGENT_LLM_CALLS: 1, sc.GEN_AI_USAGE_INPUT_TOKENS: 10,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: 2, sc.LLMTEL_AGENT_COST_USD: 0.25, sc.LLMTEL_AGENT_COST_STATUS: "priced"}

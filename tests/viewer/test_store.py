@@ -55,6 +55,21 @@ def test_summary_accumulates_across_batches_and_prefers_the_parentless_root(stor
     }
 
 
+def test_an_agents_summed_usage_is_not_counted_again_in_the_trace_or_as_a_model_call(store):
+    agent = span(6, 2, "invoke_agent helpdesk", 1, 30, parent=1, gen_ai__operation__name="invoke_agent",
+                 gen_ai__request__model="gpt-4o-mini", gen_ai__usage__input_tokens=900,
+                 gen_ai__usage__output_tokens=32, llmtel__agent__cost__usd=0.01)
+    calls = [span(6, 3 + n, "chat gpt-4o-mini", 2 + n * 10, 9 + n * 10, parent=2, gen_ai__operation__name="chat",
+                  gen_ai__request__model="gpt-4o-mini", gen_ai__usage__input_tokens=tokens,
+                  gen_ai__usage__output_tokens=16, llmtel__cost__usd=0.005) for n, tokens in enumerate((400, 500))]
+    store.accept("traces", request(span(6, 1, "support", 0, 40), agent, *calls), META)
+    store.flush()
+    assert _summary(store, 6)["input_tokens"] == 900 and _summary(store, 6)["cost"] == pytest.approx(0.01)
+    assert store.execute("SELECT count(*) FROM spans WHERE model IS NOT NULL")[0][0] == 2  # the calls alone
+    stored = store.execute("SELECT attributes FROM spans WHERE name = 'invoke_agent helpdesk'")[0][0]
+    assert json.loads(stored)["gen_ai.usage.input_tokens"] == 900  # still shown on the agent's span
+
+
 def test_a_retried_export_is_stored_once(store):
     first = request(span(5, 1, "root", 0, 10), span(5, 2, "llm", 1, 9, parent=1, gen_ai__usage__input_tokens=4))
     store.accept("traces", first, META)

@@ -7,6 +7,7 @@ so the same content can be correlated across systems without storing it whole.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 import json
@@ -182,6 +183,30 @@ def active_policy() -> ContentPolicy:
         policy = ContentPolicy()
     _active[:] = [policy]
     return policy
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with what JSON has no form for turned into what it does: models and dataclasses into their
+    fields, anything else unknown into its ``str`` (as is a value JSON cannot hold at all, e.g. one containing
+    itself)."""
+    try:
+        return json.loads(json.dumps(value, default=_plain))
+    except (TypeError, ValueError, RecursionError):
+        return str(value)
+
+
+def _plain(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)  # pydantic models, the openai SDK's objects among them
+    if callable(dump):
+        try:
+            return dump(mode="json")
+        except TypeError:  # a ``model_dump`` of another kind
+            return dump()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    return str(value)
 
 
 # --- leaving fields out -----------------------------------------------------------------------------------

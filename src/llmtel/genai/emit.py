@@ -348,10 +348,10 @@ class GenAITelemetry:
                         span.record_exception(error, attributes=redacted, escaped=True)
             if context is None:
                 context = trace.set_span_in_context(span)
-            else:  # inside ``llmtel.run``: the call counts in the run's totals
+            else:  # inside ``llmtel.run`` or ``llmtel.agent``: the call counts in their totals
                 state = context.get(_PIPELINE_STATE)
-                if state is not None and state.run is not None:
-                    note_llm_call(state.run, call.input_tokens, call.output_tokens, cost)
+                if state is not None and state.tallies:
+                    note_llm_call(state.tallies, call.input_tokens, call.output_tokens, cost)
             self._record_metrics(call, context, cost)
             if exception is not None:
                 self._emit_exception(call, span, exception)

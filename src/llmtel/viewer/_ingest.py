@@ -95,8 +95,14 @@ def flatten_traces(request: ExportTraceServiceRequest) -> tuple[dict[str, str], 
                 end_us = max(span.end_time_unix_nano // 1000, start_us)
                 attributes = attributes_to_dict(span.attributes)
                 get = attributes.get
-                request_model = _text(get(_REQUEST_MODEL))
-                response_model = _text(get(_RESPONSE_MODEL))
+                operation = _text(get(_OPERATION))
+                if operation in _SUMMING_OPERATIONS:  # its tokens sum its calls': counted once, on the calls
+                    request_model = response_model = input_tokens = output_tokens = None
+                else:
+                    request_model = _text(get(_REQUEST_MODEL))
+                    response_model = _text(get(_RESPONSE_MODEL))
+                    input_tokens = _number(get(_INPUT_TOKENS))
+                    output_tokens = _number(get(_OUTPUT_TOKENS))
                 status = span.status
                 status_code = status.code
                 error_type = _text(get(_ERROR_TYPE))
@@ -128,9 +134,9 @@ def flatten_traces(request: ExportTraceServiceRequest) -> tuple[dict[str, str], 
                         ) if links else None,
                         request_model or response_model,
                         response_model,
-                        _text(get(_OPERATION)),
-                        _number(get(_INPUT_TOKENS)),
-                        _number(get(_OUTPUT_TOKENS)),
+                        operation,
+                        input_tokens,
+                        output_tokens,
                         _number(get(_COST)),
                         (error_type or "_ERROR") if status_code == STATUS_ERROR else error_type,
                         _text(get(_RUN_ID)),
@@ -144,6 +150,9 @@ _REQUEST_MODEL = semconv.GEN_AI_REQUEST_MODEL
 _RESPONSE_MODEL = semconv.GEN_AI_RESPONSE_MODEL
 _ERROR_TYPE = semconv.ERROR_TYPE
 _OPERATION = semconv.GEN_AI_OPERATION_NAME
+# Operations whose spans sum up the model calls made inside them (an agent's ``gen_ai.usage.*``): not model calls
+# themselves, so neither their tokens nor their model count again in a trace's or a report's totals.
+_SUMMING_OPERATIONS = frozenset({semconv.OP_INVOKE_AGENT, semconv.OP_INVOKE_WORKFLOW})
 _INPUT_TOKENS = semconv.GEN_AI_USAGE_INPUT_TOKENS
 _OUTPUT_TOKENS = semconv.GEN_AI_USAGE_OUTPUT_TOKENS
 _COST = semconv.LLMTEL_COST_USD

@@ -113,13 +113,15 @@ def test_nested_runs_each_sum_what_they_hold_and_threads_count(runs, fake, clien
     assert outer[sc.LLMTEL_RUN_COST_USD] == pytest.approx(1.5 * inner[sc.LLMTEL_RUN_COST_USD])
 
 
-def test_a_run_entered_again_inside_itself_does_not_loop(runs, fake, client):
+def test_a_run_entered_again_inside_itself_sums_each_entry_on_its_own_span(runs, fake, client):
     fake.enqueue(PRICED, times=2)
     again = llmtel.run("again")
     with again:
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "a"}])
         with again:
             client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "a"}])
-    assert [s.attributes[sc.LLMTEL_RUN_LLM_CALLS] for s in runs.spans() if s.name == "again"] == [1, 1]
+    inner, outer = (s.attributes[sc.LLMTEL_RUN_LLM_CALLS] for s in runs.spans() if s.name == "again")
+    assert (inner, outer) == (1, 2)
 
 
 def test_a_run_without_calls_has_no_totals(runs):

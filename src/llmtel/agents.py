@@ -1,0 +1,228 @@
+"""``llmtel.agent``: an ``invoke_agent`` span around each invocation of an agent that runs in this process.
+
+The span follows the GenAI conventions for in-process agents: named ``invoke_agent {name}``, kind INTERNAL, with
+the agent's name and description, the model it is set up with, and ``error.type`` with an error status when the
+invocation raises. The model calls and tool runs made inside nest under it, and as it ends it sums them up: their
+tokens in ``gen_ai.usage.input_tokens`` / ``output_tokens``, as the conventions' agent span has them, and their
+count and cost in ``llmtel.agent.*`` (as a run's span does in ``llmtel.run.*``). Agents nest: a call counts in
+every agent and run it is inside.
+
+What the agent was asked and what it answered (and its instructions) are content: recorded as
+``gen_ai.input.messages``, ``gen_ai.output.messages`` and ``gen_ai.system_instructions`` only when content capture
+is on with a span mode, each text redacted and bounded as the model calls' content is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any, overload
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from llmtel import pipeline
+from llmtel import semconv as sc
+from llmtel.genai.content import ContentPolicy, active_policy, json_ready, omit_fields
+from llmtel.pipeline import F, CallTotals, TotalsKeys, _Entry, _Scope
+
+_logger = logging.getLogger("llmtel.agents")
+_UNSET: Any = object()  # not given (None is an answer an agent can give)
+_logged: set[str] = set()
+
+AGENT_TOTALS = TotalsKeys(sc.LLMTEL_AGENT_LLM_CALLS, sc.LLMTEL_AGENT_TOOL_CALLS, sc.GEN_AI_USAGE_INPUT_TOKENS,
+                          sc.GEN_AI_USAGE_OUTPUT_TOKENS, sc.LLMTEL_AGENT_COST_USD, sc.LLMTEL_AGENT_COST_STATUS)
+
+
+def _log_once(key: str, message: str) -> None:
+    if key not in _logged:
+        _logged.add(key)
+        _logger.warning(message, exc_info=True)
+
+
+class _AgentEntry(_Entry):
+    """One invocation: its span, the totals of the calls made inside, what it was asked and what it answered."""
+
+    __slots__ = ("instructions", "input", "output", "totals")
+
+    def __init__(self, agent: Agent) -> None:
+        attributes: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_AGENT}
+        known = ((sc.GEN_AI_AGENT_NAME, agent.name), (sc.GEN_AI_AGENT_DESCRIPTION, agent.description),
+                 (sc.GEN_AI_REQUEST_MODEL, agent.model), (sc.GEN_AI_DATA_SOURCE_ID, agent.data_source_id),
+                 (sc.GEN_AI_CONVERSATION_ID, agent.conversation_id))
+        attributes.update((key, value) for key, value in known if value is not None)
+        name = f"{sc.OP_INVOKE_AGENT} {agent.name}" if agent.name else sc.OP_INVOKE_AGENT
+        span = pipeline._tracer.start_span(name, kind=SpanKind.INTERNAL, attributes=attributes)
+        self.totals = CallTotals()
+        super().__init__(span, trace.set_span_in_context(span, pipeline.counted_in(self.totals)))
+        self.instructions = agent.instructions
+        self.input = agent.input
+        self.output = _UNSET
+
+    def finish(self, exc: BaseException | None) -> None:
+        """Sum up the calls made inside, record the content (the answer only when the agent succeeded), end."""
+        try:
+            if self.span.is_recording():
+                self.span.set_attributes(self.totals.attributes(AGENT_TOTALS))
+                policy = active_policy()
+                if policy.on_span:
+                    output = self.output if exc is None else _UNSET
+                    self.span.set_attributes(content_attributes(self.instructions, self.input, output, policy))
+        except Exception:  # noqa: BLE001 - the agent's span keeps the rest
+            _log_once("finish", "llmtel: could not sum up or record the content of an agent's invocation")
+        super().finish(exc)
+
+
+class Agent(_Scope):
+    """``llmtel.agent(name, ...)``: context manager and decorator for one invocation of an agent (see ``agent``)."""
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        description: str | None = None,
+        model: str | None = None,
+        instructions: str | None = None,
+        conversation_id: str | None = None,
+        data_source_id: str | None = None,
+        input: Any = None,  # noqa: A002 - what the agent is asked, as the conventions call it
+    ) -> None:
+        given = (("name", name), ("description", description), ("model", model), ("instructions", instructions),
+                 ("conversation_id", conversation_id), ("data_source_id", data_source_id))
+        for label, value in given:
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"llmtel.agent: {label} must be a string, got {value!r}")
+        if name is not None and not name.strip():
+            raise ValueError("llmtel.agent: name must not be empty (leave it out for an agent without a name)")
+        super().__init__()
+        self.name = name
+        self.description = description
+        self.model = model
+        self.instructions = instructions
+        self.conversation_id = conversation_id
+        self.data_source_id = data_source_id
+        self.input = input
+
+    def _fresh(self) -> Agent:
+        return Agent(self.name, description=self.description, model=self.model, instructions=self.instructions,
+                     conversation_id=self.conversation_id, data_source_id=self.data_source_id)
+
+    def _begin(self) -> _Entry:
+        return _AgentEntry(self)
+
+    def _entry(self, method: str) -> _AgentEntry:
+        if not self._entered:
+            raise RuntimeError(f"llmtel.agent: {method}() belongs inside the agent's `with` block")
+        return self._entered[-1][0]  # type: ignore[return-value]
+
+    def set_input(self, value: Any) -> None:
+        """What the agent was asked: a text, or chat-style messages (recorded only when content is captured)."""
+        self._entry("set_input").input = value
+
+    def set_output(self, value: Any) -> None:
+        """What the agent answered: a text, or messages (recorded only when content is captured and the agent
+        succeeded)."""
+        self._entry("set_output").output = value
+
+    def __call__(self, func: F) -> F:
+        if not callable(func):
+            raise TypeError(f"llmtel.agent: decorates a function, got {func!r}")
+        if self.name is None:  # bare ``@llmtel.agent``: named after the function
+            named = Agent(func.__name__, description=self.description, model=self.model,
+                          instructions=self.instructions, conversation_id=self.conversation_id,
+                          data_source_id=self.data_source_id)
+            return named(func)
+        return super().__call__(func)
+
+
+@overload
+def agent(name: F) -> F: ...
+
+
+@overload
+def agent(
+    name: str | None = None, *, description: str | None = None, model: str | None = None,
+    instructions: str | None = None, conversation_id: str | None = None, data_source_id: str | None = None,
+    input: Any = None,  # noqa: A002
+) -> Agent: ...
+
+
+def agent(
+    name: Any = None, *, description: str | None = None, model: str | None = None,
+    instructions: str | None = None, conversation_id: str | None = None, data_source_id: str | None = None,
+    input: Any = None,  # noqa: A002
+) -> Any:
+    """An ``invoke_agent`` span around an invocation of an agent running in this process.
+
+    ``with llmtel.agent("support", model="gpt-4o-mini", input=question) as a:`` runs the agent's loop inside it
+    (``a.set_output(answer)`` records what it answered); ``@llmtel.agent`` or ``@llmtel.agent("planner")`` on a
+    function, coroutine function or generator function makes every call an invocation (without content). As it
+    ends, the span sums up the LLM calls and tool runs made inside: tokens, count and cost. ``model`` is the
+    model the agent is set up with; ``conversation_id`` and ``data_source_id`` are the conventions' (a run's
+    conversation id is on every span inside it already). ``input`` and ``set_output`` take a text or chat-style
+    messages (mappings or models with ``role`` and ``content``)."""
+    if callable(name):  # bare ``@llmtel.agent``
+        return Agent(None)(name)
+    return Agent(name, description=description, model=model, instructions=instructions,
+                 conversation_id=conversation_id, data_source_id=data_source_id, input=input)
+
+
+def content_attributes(instructions: str | None, asked: Any, answered: Any, policy: ContentPolicy) -> dict[str, Any]:
+    """The invocation's content as the conventions' JSON-string attributes (what is given of it), each text
+    redacted and bounded by ``policy``, the fields it leaves out kept as their length and short SHA-256; with
+    ``llmtel.content.truncated`` when a text was cut."""
+    captured: dict[str, list[dict[str, Any]]] = {}
+    if instructions is not None:
+        captured[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = [policy.text_part(instructions)]
+    if asked is not None:
+        captured[sc.GEN_AI_INPUT_MESSAGES] = messages(asked, "user", policy)
+    if answered is not _UNSET and answered is not None:
+        captured[sc.GEN_AI_OUTPUT_MESSAGES] = [{**message, "finish_reason": "stop"}
+                                               for message in messages(answered, "assistant", policy)]
+    attributes: dict[str, Any] = {name: json.dumps(value, ensure_ascii=False)
+                                  for name, value in omit_fields(captured, policy.fields).items()}
+    parts = [part for value in captured.values() for item in value for part in item.get("parts", (item,))]
+    if any("truncated" in part for part in parts):
+        attributes[sc.LLMTEL_CONTENT_TRUNCATED] = True
+    return attributes
+
+
+def messages(value: Any, role: str, policy: ContentPolicy) -> list[dict[str, Any]]:
+    """``value`` as the conventions' messages: a text is one message from ``role``; a message (a mapping or model
+    with a ``role`` or ``content``) or a list of them keeps each one's role, its content turned into text parts;
+    anything else is one message of ``role`` carrying its JSON text."""
+    if isinstance(value, str):
+        return [{"role": role, "parts": [policy.text_part(value)]}]
+    plain = json_ready(value)
+    if _is_message(plain):
+        plain = [plain]
+    if isinstance(plain, list) and plain and all(_is_message(item) for item in plain):
+        return [{"role": str(item.get("role") or role), "parts": _parts(item.get("content"), policy)}
+                for item in plain]
+    return [{"role": role, "parts": [policy.text_part(_text(plain))]}]
+
+
+def _is_message(value: Any) -> bool:
+    return isinstance(value, Mapping) and ("role" in value or "content" in value)
+
+
+def _parts(content: Any, policy: ContentPolicy) -> list[dict[str, Any]]:
+    """A message's content as text parts: its text, the texts of its text parts, anything else as JSON text."""
+    if content is None:
+        return []
+    items = content if isinstance(content, list) else [content]
+    parts = []
+    for item in items:
+        if isinstance(item, Mapping) and isinstance(item.get("text"), str):  # {"type": "text", "text": ...}
+            parts.append(policy.text_part(item["text"]))
+        else:
+            parts.append(policy.text_part(_text(item)))
+    return parts
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+__all__ = ["Agent", "agent"]
