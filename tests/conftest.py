@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from llmtel import pipeline
+from llmtel.genai.content import use_policy
 from llmtel.receiver import OTLPReceiver
 
 
@@ -24,3 +30,29 @@ def otlp_receiver() -> Iterator[OTLPReceiver]:
     """A started OTLP receiver (gRPC + HTTP) on ephemeral loopback ports, stopped after the test."""
     with OTLPReceiver() as receiver:
         yield receiver
+
+
+class FinishedSpans(InMemorySpanExporter):
+    """The spans a test's pipeline ended, with a lookup by name."""
+
+    def only(self, name: str) -> Any:
+        """The one finished span named ``name`` (fails, listing the names, when there is not exactly one)."""
+        found = [span for span in self.get_finished_spans() if span.name == name]
+        assert len(found) == 1, [span.name for span in self.get_finished_spans()]
+        return found[0]
+
+
+@pytest.fixture
+def scope_spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[FinishedSpans]:
+    """Runs, steps, tools and agents traced through the real SDK into memory, with the pipeline's span processor;
+    the content policy back to the environment's (capture off) before and after."""
+    monkeypatch.delenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raising=False)
+    use_policy(None)  # whatever an earlier test's instrumentation left
+    provider = TracerProvider()
+    provider.add_span_processor(pipeline.PipelineSpanProcessor())
+    exporter = FinishedSpans()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(pipeline, "_tracer", provider.get_tracer("llmtel.pipeline"))
+    yield exporter
+    use_policy(None)
+    provider.shutdown()

@@ -10,9 +10,6 @@ from typing import Any
 import pytest
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 import llmtel
@@ -22,37 +19,17 @@ from llmtel.agents import Agent, messages
 from llmtel.genai.content import CaptureMode, ContentPolicy, short_sha256, use_policy
 
 
-@pytest.fixture
-def spans(monkeypatch):
-    monkeypatch.delenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raising=False)
-    use_policy(None)  # whatever an earlier test's instrumentation left: the environment's (off) from here
-    provider = TracerProvider()
-    provider.add_span_processor(pipeline.PipelineSpanProcessor())
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(pipeline, "_tracer", provider.get_tracer("llmtel.pipeline"))
-    yield exporter
-    use_policy(None)
-    provider.shutdown()
-
-
 def capture(**options: Any) -> None:
     use_policy(ContentPolicy(mode=CaptureMode.SPAN_ONLY, **options))
 
 
-def only(exporter: InMemorySpanExporter, name: str) -> Any:
-    found = [span for span in exporter.get_finished_spans() if span.name == name]
-    assert len(found) == 1, [span.name for span in exporter.get_finished_spans()]
-    return found[0]
-
-
-def test_an_agent_in_a_step_is_an_invoke_agent_span_with_the_conventions_attributes(spans):
+def test_an_agent_in_a_step_is_an_invoke_agent_span_with_the_conventions_attributes(scope_spans):
     with llmtel.run("support", run_id="r-1", conversation_id="conv-9"), llmtel.step("answer"):
         with llmtel.agent("helpdesk", description="Answers tickets", model="gpt-4o-mini", data_source_id="kb-1"):
             pass
-    span = only(spans, "invoke_agent helpdesk")
+    span = scope_spans.only("invoke_agent helpdesk")
     assert span.kind is SpanKind.INTERNAL
-    assert span.parent.span_id == only(spans, "step answer").context.span_id
+    assert span.parent.span_id == scope_spans.only("step answer").context.span_id
     assert dict(span.attributes) == {
         sc.GEN_AI_OPERATION_NAME: "invoke_agent", sc.GEN_AI_AGENT_NAME: "helpdesk",
         sc.GEN_AI_AGENT_DESCRIPTION: "Answers tickets", sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
@@ -61,14 +38,14 @@ def test_an_agent_in_a_step_is_an_invoke_agent_span_with_the_conventions_attribu
     }  # no calls made inside: no totals; content is off by default
 
 
-def test_an_agent_without_a_name_is_named_by_its_operation_alone(spans):
+def test_an_agent_without_a_name_is_named_by_its_operation_alone(scope_spans):
     with llmtel.agent(conversation_id="c-1"):
         pass
-    span = only(spans, "invoke_agent")
+    span = scope_spans.only("invoke_agent")
     assert dict(span.attributes) == {sc.GEN_AI_OPERATION_NAME: "invoke_agent", sc.GEN_AI_CONVERSATION_ID: "c-1"}
 
 
-def test_spans_inside_nest_under_the_agent_and_its_tool_runs_are_counted_as_the_runs_are(spans):
+def test_spans_inside_nest_under_the_agent_and_its_tool_runs_are_counted_as_the_runs_are(scope_spans):
     with llmtel.run("support"):
         with llmtel.agent("helpdesk"):
             for name in ("search", "lookup"):
@@ -76,27 +53,27 @@ def test_spans_inside_nest_under_the_agent_and_its_tool_runs_are_counted_as_the_
                     pass
         with llmtel.tool("outside"):
             pass
-    agent, run = only(spans, "invoke_agent helpdesk"), only(spans, "support")
-    assert only(spans, "execute_tool search").parent.span_id == agent.context.span_id
+    agent, run = scope_spans.only("invoke_agent helpdesk"), scope_spans.only("support")
+    assert scope_spans.only("execute_tool search").parent.span_id == agent.context.span_id
     assert agent.attributes[sc.LLMTEL_AGENT_TOOL_CALLS] == 2
     assert run.attributes[sc.LLMTEL_RUN_TOOL_CALLS] == 3
     assert sc.LLMTEL_AGENT_LLM_CALLS not in agent.attributes and sc.GEN_AI_USAGE_INPUT_TOKENS not in agent.attributes
 
 
-def test_nested_agents_each_count_what_they_hold(spans):
+def test_nested_agents_each_count_what_they_hold(scope_spans):
     with llmtel.agent("orchestrator"):
         with llmtel.tool("plan"):
             pass
         with llmtel.agent("researcher"):
             with llmtel.tool("search"):
                 pass
-    assert only(spans, "invoke_agent orchestrator").attributes[sc.LLMTEL_AGENT_TOOL_CALLS] == 2
-    assert only(spans, "invoke_agent researcher").attributes[sc.LLMTEL_AGENT_TOOL_CALLS] == 1
-    assert (only(spans, "invoke_agent researcher").parent.span_id
-            == only(spans, "invoke_agent orchestrator").context.span_id)
+    assert scope_spans.only("invoke_agent orchestrator").attributes[sc.LLMTEL_AGENT_TOOL_CALLS] == 2
+    assert scope_spans.only("invoke_agent researcher").attributes[sc.LLMTEL_AGENT_TOOL_CALLS] == 1
+    assert (scope_spans.only("invoke_agent researcher").parent.span_id
+            == scope_spans.only("invoke_agent orchestrator").context.span_id)
 
 
-def test_an_agent_outside_a_run_keeps_the_run_values_a_service_receives_in_baggage(spans):
+def test_an_agent_outside_a_run_keeps_the_run_values_a_service_receives_in_baggage(scope_spans):
     token = otel_context.attach(baggage.set_baggage(sc.LLMTEL_RUN_ID, "upstream-run"))
     try:
         with llmtel.agent("helpdesk"):
@@ -105,11 +82,11 @@ def test_an_agent_outside_a_run_keeps_the_run_values_a_service_receives_in_bagga
                 pass
     finally:
         otel_context.detach(token)
-    assert only(spans, "execute_tool search").attributes[sc.LLMTEL_RUN_ID] == "upstream-run"
-    assert only(spans, "invoke_agent helpdesk").attributes[sc.LLMTEL_AGENT_TOOL_CALLS] == 1
+    assert scope_spans.only("execute_tool search").attributes[sc.LLMTEL_RUN_ID] == "upstream-run"
+    assert scope_spans.only("invoke_agent helpdesk").attributes[sc.LLMTEL_AGENT_TOOL_CALLS] == 1
 
 
-def test_the_bare_decorator_names_the_agent_after_the_function_and_each_call_is_an_invocation(spans):
+def test_the_bare_decorator_names_the_agent_after_the_function_and_each_call_is_an_invocation(scope_spans):
     @llmtel.agent
     def triage(ticket: str) -> str:
         with llmtel.tool("classify"):
@@ -117,11 +94,11 @@ def test_the_bare_decorator_names_the_agent_after_the_function_and_each_call_is_
 
     assert triage("refund please") == "billing"
     assert triage("refund again") == "billing"
-    found = [s for s in spans.get_finished_spans() if s.name == "invoke_agent triage"]
+    found = [s for s in scope_spans.get_finished_spans() if s.name == "invoke_agent triage"]
     assert [s.attributes[sc.LLMTEL_AGENT_TOOL_CALLS] for s in found] == [1, 1]
 
 
-def test_async_and_generator_agents_span_their_work(spans):
+def test_async_and_generator_agents_span_their_work(scope_spans):
     @llmtel.agent("writer", model="gpt-4o")
     async def write() -> str:
         with llmtel.tool("draft"):
@@ -136,17 +113,17 @@ def test_async_and_generator_agents_span_their_work(spans):
 
     assert asyncio.run(write()) == "done"
     assert list(stream()) == [1, 2]
-    assert only(spans, "invoke_agent writer").attributes[sc.GEN_AI_REQUEST_MODEL] == "gpt-4o"
-    assert only(spans, "invoke_agent streamer").attributes[sc.LLMTEL_AGENT_TOOL_CALLS] == 1
+    assert scope_spans.only("invoke_agent writer").attributes[sc.GEN_AI_REQUEST_MODEL] == "gpt-4o"
+    assert scope_spans.only("invoke_agent streamer").attributes[sc.LLMTEL_AGENT_TOOL_CALLS] == 1
 
 
-def test_a_failing_agent_records_its_error_masked_and_no_answer(spans):
+def test_a_failing_agent_records_its_error_masked_and_no_answer(scope_spans):
     capture()
     with pytest.raises(RuntimeError):
         with llmtel.agent("helpdesk", input="where is my order?") as this:
             this.set_output("it shipped")
             raise RuntimeError("token sk-proj-abcdefghijklmnopqrstuvwxyz012345 rejected")
-    span = only(spans, "invoke_agent helpdesk")
+    span = scope_spans.only("invoke_agent helpdesk")
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes[sc.ERROR_TYPE] == "RuntimeError"
     assert "sk-proj-abcdefghijklmnopqrstuvwxyz012345" not in span.status.description
@@ -154,11 +131,11 @@ def test_a_failing_agent_records_its_error_masked_and_no_answer(spans):
     assert sc.GEN_AI_OUTPUT_MESSAGES not in span.attributes  # no answer from a failed invocation
 
 
-def test_content_is_recorded_as_the_conventions_messages_when_captured(spans):
+def test_content_is_recorded_as_the_conventions_messages_when_captured(scope_spans):
     capture()
     with llmtel.agent("helpdesk", instructions="Be brief.", input="where is my order?") as this:
         this.set_output("It shipped on Monday.")
-    attributes = only(spans, "invoke_agent helpdesk").attributes
+    attributes = scope_spans.only("invoke_agent helpdesk").attributes
     assert json.loads(attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": "Be brief."}]
     assert json.loads(attributes[sc.GEN_AI_INPUT_MESSAGES]) == [
         {"role": "user", "parts": [{"type": "text", "content": "where is my order?"}]}]
@@ -189,22 +166,22 @@ def test_chat_style_messages_keep_their_roles_and_texts():
         {"role": "assistant", "parts": [{"type": "text", "content": '{"answer": 42}'}]}]
 
 
-def test_content_is_redacted_and_bounded_by_the_policy(spans):
+def test_content_is_redacted_and_bounded_by_the_policy(scope_spans):
     capture(max_length=10)
     with llmtel.agent("helpdesk", input="mail ann@example.com about the refund"):
         pass
-    attributes = only(spans, "invoke_agent helpdesk").attributes
+    attributes = scope_spans.only("invoke_agent helpdesk").attributes
     part = json.loads(attributes[sc.GEN_AI_INPUT_MESSAGES])[0]["parts"][0]
     assert "ann@example.com" not in attributes[sc.GEN_AI_INPUT_MESSAGES]
     assert len(part["content"]) == 10 and part["truncated"]["length"] > 10
     assert attributes[sc.LLMTEL_CONTENT_TRUNCATED] is True
 
 
-def test_fields_left_out_keep_only_a_length_and_hash(spans):
+def test_fields_left_out_keep_only_a_length_and_hash(scope_spans):
     capture(fields=frozenset({"output"}))
     with llmtel.agent("helpdesk", input="where is my order?") as this:
         this.set_output("shipped")
-    attributes = only(spans, "invoke_agent helpdesk").attributes
+    attributes = scope_spans.only("invoke_agent helpdesk").attributes
     assert json.loads(attributes[sc.GEN_AI_INPUT_MESSAGES]) == [{"role": "user", "parts": [
         {"type": "text", "omitted": {"length": len("where is my order?"),
                                      "sha256": short_sha256("where is my order?")}}]}]
@@ -212,15 +189,15 @@ def test_fields_left_out_keep_only_a_length_and_hash(spans):
 
 
 @pytest.mark.parametrize("mode", [CaptureMode.NO_CONTENT, CaptureMode.EVENT_ONLY])
-def test_no_content_on_the_span_unless_a_span_mode_is_on(spans, mode):
+def test_no_content_on_the_span_unless_a_span_mode_is_on(scope_spans, mode):
     use_policy(ContentPolicy(mode=mode))
     with llmtel.agent("helpdesk", instructions="Be brief.", input="hi") as this:
         this.set_output("hello")
-    attributes = only(spans, "invoke_agent helpdesk").attributes
+    attributes = scope_spans.only("invoke_agent helpdesk").attributes
     assert not {sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES, sc.GEN_AI_SYSTEM_INSTRUCTIONS} & set(attributes)
 
 
-def test_set_input_replaces_what_was_given_for_this_invocation_only(spans):
+def test_set_input_replaces_what_was_given_for_this_invocation_only(scope_spans):
     capture()
     helpdesk = llmtel.agent("helpdesk", input="first")
     with helpdesk as this:
@@ -228,7 +205,7 @@ def test_set_input_replaces_what_was_given_for_this_invocation_only(spans):
     with helpdesk:
         pass
     first, second = (json.loads(s.attributes[sc.GEN_AI_INPUT_MESSAGES])[0]["parts"][0]["content"]
-                     for s in spans.get_finished_spans())
+                     for s in scope_spans.get_finished_spans())
     assert (first, second) == ("second", "first")
 
 
@@ -243,6 +220,6 @@ def test_bad_arguments_get_a_clear_error(make, error, message):
         make()
 
 
-def test_set_output_needs_the_block(spans):
+def test_set_output_needs_the_block(scope_spans):
     with pytest.raises(RuntimeError, match="inside the agent's `with` block"):
         llmtel.agent("helpdesk").set_output("x")

@@ -10,47 +10,24 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 import llmtel
-from llmtel import pipeline
 from llmtel import semconv as sc
 from llmtel.genai.content import CaptureMode, ContentPolicy, short_sha256, use_policy
 from llmtel.tools import Tool, captured
-
-
-@pytest.fixture
-def spans(monkeypatch):
-    monkeypatch.delenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raising=False)
-    use_policy(None)  # whatever an earlier test's instrumentation left: the environment's (off) from here
-    provider = TracerProvider()
-    provider.add_span_processor(pipeline.PipelineSpanProcessor())
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(pipeline, "_tracer", provider.get_tracer("llmtel.pipeline"))
-    yield exporter
-    use_policy(None)
-    provider.shutdown()
 
 
 def capture(**options: Any) -> None:
     use_policy(ContentPolicy(mode=CaptureMode.SPAN_ONLY, **options))
 
 
-def only(exporter: InMemorySpanExporter, name: str) -> Any:
-    found = [span for span in exporter.get_finished_spans() if span.name == name]
-    assert len(found) == 1, [span.name for span in exporter.get_finished_spans()]
-    return found[0]
-
-
-def test_a_tool_call_run_in_a_step_is_an_execute_tool_span_with_the_conventions_attributes(spans):
+def test_a_tool_call_run_in_a_step_is_an_execute_tool_span_with_the_conventions_attributes(scope_spans):
     with llmtel.run("answer", run_id="r-1"), llmtel.step("act"):
         with llmtel.tool("word_count", call_id="call_abc", description="Counts words") as this:
             this.set_result(3)
-    span = only(spans, "execute_tool word_count")
-    step = only(spans, "step act")
+    span = scope_spans.only("execute_tool word_count")
+    step = scope_spans.only("step act")
     assert span.kind is SpanKind.INTERNAL
     assert span.parent.span_id == step.context.span_id
     assert dict(span.attributes) == {
@@ -61,16 +38,16 @@ def test_a_tool_call_run_in_a_step_is_an_execute_tool_span_with_the_conventions_
     assert span.status.status_code is StatusCode.UNSET
 
 
-def test_arguments_and_result_are_recorded_when_content_is_captured(spans):
+def test_arguments_and_result_are_recorded_when_content_is_captured(scope_spans):
     capture()
     with llmtel.tool("lookup", call_id="c1", arguments='{"city": "Paris", "days": 2}') as this:
         this.set_result({"forecast": ["sun", "rain"]})
-    attributes = only(spans, "execute_tool lookup").attributes
+    attributes = scope_spans.only("execute_tool lookup").attributes
     assert json.loads(attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS]) == {"city": "Paris", "days": 2}  # decoded
     assert json.loads(attributes[sc.GEN_AI_TOOL_CALL_RESULT]) == {"forecast": ["sun", "rain"]}
 
 
-def test_a_decorated_function_records_its_bound_arguments_and_return_value(spans):
+def test_a_decorated_function_records_its_bound_arguments_and_return_value(scope_spans):
     capture()
 
     @dataclasses.dataclass
@@ -84,25 +61,25 @@ def test_a_decorated_function_records_its_bound_arguments_and_return_value(spans
             return [Hit("Paris", 0.9)][:limit]
 
     assert Index().search("capital of France", limit=1) == [Hit("Paris", 0.9)]  # returned unchanged
-    span = only(spans, "execute_tool search")
+    span = scope_spans.only("execute_tool search")
     assert span.attributes[sc.GEN_AI_TOOL_TYPE] == "datastore"
     assert json.loads(span.attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS]) == {"query": "capital of France", "limit": 1}
     assert json.loads(span.attributes[sc.GEN_AI_TOOL_CALL_RESULT]) == [{"title": "Paris", "score": 0.9}]
 
 
-def test_bare_decorator_names_the_tool_after_the_function_and_each_call_is_its_own_span(spans):
+def test_bare_decorator_names_the_tool_after_the_function_and_each_call_is_its_own_span(scope_spans):
     @llmtel.tool
     def add(a: int, b: int) -> int:
         return a + b
 
     assert add(1, 2) == 3 and add(3, 4) == 7
-    names = [span.name for span in spans.get_finished_spans()]
+    names = [span.name for span in scope_spans.get_finished_spans()]
     assert names == ["execute_tool add", "execute_tool add"]
-    first, second = spans.get_finished_spans()
+    first, second = scope_spans.get_finished_spans()
     assert first.context.span_id != second.context.span_id
 
 
-def test_async_tool_records_its_result(spans):
+def test_async_tool_records_its_result(scope_spans):
     capture()
 
     @llmtel.tool("fetch")
@@ -111,21 +88,21 @@ def test_async_tool_records_its_result(spans):
         return "page"
 
     assert asyncio.run(fetch("https://example.invalid/a")) == "page"
-    attributes = only(spans, "execute_tool fetch").attributes
+    attributes = scope_spans.only("execute_tool fetch").attributes
     assert json.loads(attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS]) == {"url": "https://example.invalid/a"}
     assert json.loads(attributes[sc.GEN_AI_TOOL_CALL_RESULT]) == "page"
 
 
-def test_a_generator_tool_spans_its_iteration(spans):
+def test_a_generator_tool_spans_its_iteration(scope_spans):
     @llmtel.tool("pages")
     def pages(n: int):
         yield from range(n)
 
     assert list(pages(3)) == [0, 1, 2]
-    assert only(spans, "execute_tool pages").attributes[sc.GEN_AI_TOOL_NAME] == "pages"
+    assert scope_spans.only("execute_tool pages").attributes[sc.GEN_AI_TOOL_NAME] == "pages"
 
 
-def test_a_failing_tool_records_its_error_masked_its_arguments_and_no_result(spans):
+def test_a_failing_tool_records_its_error_masked_its_arguments_and_no_result(scope_spans):
     capture()
 
     @llmtel.tool("send_mail")
@@ -134,7 +111,7 @@ def test_a_failing_tool_records_its_error_masked_its_arguments_and_no_result(spa
 
     with pytest.raises(ConnectionError, match="ann@example.com"):  # the app sees its own error, unchanged
         send_mail("ann@example.com")
-    span = only(spans, "execute_tool send_mail")
+    span = scope_spans.only("execute_tool send_mail")
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes[sc.ERROR_TYPE] == "ConnectionError"
     assert sc.GEN_AI_TOOL_CALL_RESULT not in span.attributes
@@ -143,56 +120,56 @@ def test_a_failing_tool_records_its_error_masked_its_arguments_and_no_result(spa
     assert all("ann@example.com" not in str(event.attributes) for event in span.events)
 
 
-def test_content_is_redacted_and_bounded_by_the_policy(spans):
+def test_content_is_redacted_and_bounded_by_the_policy(scope_spans):
     capture(max_length=20)
     secret = "sk-" + "a" * 40
     query = "SELECT * FROM t WHERE note = '" + "x" * 50 + "'"
     with llmtel.tool("run_sql", arguments={"query": query, "token": secret}):
         pass
-    arguments = json.loads(only(spans, "execute_tool run_sql").attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS])
+    arguments = json.loads(scope_spans.only("execute_tool run_sql").attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS])
     assert secret not in json.dumps(arguments)
     assert arguments["query"] == {"preview": query[:20], "truncated": {"length": len(query),
                                                                        "sha256": short_sha256(query)}}
 
 
-def test_fields_left_out_keep_only_a_length_and_hash(spans):
+def test_fields_left_out_keep_only_a_length_and_hash(scope_spans):
     capture(fields=frozenset({"tool_calls"}))
     with llmtel.tool("lookup", arguments={"city": "Paris"}) as this:
         this.set_result("sunny")
-    attributes = only(spans, "execute_tool lookup").attributes
+    attributes = scope_spans.only("execute_tool lookup").attributes
     assert json.loads(attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS]) == {"city": "Paris"}
     assert json.loads(attributes[sc.GEN_AI_TOOL_CALL_RESULT]) == {
         "omitted": {"length": len("sunny"), "sha256": short_sha256("sunny")}}
 
 
 @pytest.mark.parametrize("mode", [CaptureMode.NO_CONTENT, CaptureMode.EVENT_ONLY])
-def test_no_content_on_the_span_unless_a_span_mode_is_on(spans, mode):
+def test_no_content_on_the_span_unless_a_span_mode_is_on(scope_spans, mode):
     use_policy(ContentPolicy(mode=mode))
     with llmtel.tool("lookup", arguments={"city": "Paris"}) as this:
         this.set_result("sunny")
-    attributes = only(spans, "execute_tool lookup").attributes
+    attributes = scope_spans.only("execute_tool lookup").attributes
     assert sc.GEN_AI_TOOL_CALL_ARGUMENTS not in attributes and sc.GEN_AI_TOOL_CALL_RESULT not in attributes
 
 
-def test_without_an_instrumentation_the_environment_decides(spans, monkeypatch):
+def test_without_an_instrumentation_the_environment_decides(scope_spans, monkeypatch):
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "SPAN_AND_EVENT")
     use_policy(None)
     with llmtel.tool("lookup", arguments={"city": "Paris"}):
         pass
-    assert sc.GEN_AI_TOOL_CALL_ARGUMENTS in only(spans, "execute_tool lookup").attributes
+    assert sc.GEN_AI_TOOL_CALL_ARGUMENTS in scope_spans.only("execute_tool lookup").attributes
 
 
-def test_a_bad_environment_value_captures_nothing_and_says_which_setting(spans, monkeypatch, caplog):
+def test_a_bad_environment_value_captures_nothing_and_says_which_setting(scope_spans, monkeypatch, caplog):
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "sometimes")
     use_policy(None)
     with caplog.at_level(logging.WARNING, logger="llmtel.genai"):
         with llmtel.tool("lookup", arguments={"city": "Paris"}):
             pass
-    assert sc.GEN_AI_TOOL_CALL_ARGUMENTS not in only(spans, "execute_tool lookup").attributes
+    assert sc.GEN_AI_TOOL_CALL_ARGUMENTS not in scope_spans.only("execute_tool lookup").attributes
     assert "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT" in caplog.text
 
 
-def test_the_instrumentations_policy_is_the_one_in_force(spans):
+def test_the_instrumentations_policy_is_the_one_in_force(scope_spans):
     from opentelemetry.sdk.metrics import MeterProvider
 
     from llmtel.instrumentation.openai import OpenAIInstrumentor
@@ -206,18 +183,18 @@ def test_the_instrumentations_policy_is_the_one_in_force(spans):
         instrumentor.uninstrument()
     with llmtel.tool("lookup", arguments={"city": "Paris"}):  # uninstrumented: the environment's (off)
         pass
-    first, second = spans.get_finished_spans()
+    first, second = scope_spans.get_finished_spans()
     assert sc.GEN_AI_TOOL_CALL_ARGUMENTS in first.attributes
     assert sc.GEN_AI_TOOL_CALL_ARGUMENTS not in second.attributes
 
 
-def test_a_value_json_cannot_hold_is_recorded_as_text_and_the_tool_result_is_untouched(spans):
+def test_a_value_json_cannot_hold_is_recorded_as_text_and_the_tool_result_is_untouched(scope_spans):
     capture()
     looped: list[Any] = []
     looped.append(looped)
     with llmtel.tool("odd", arguments={"when": object}) as this:
         this.set_result(looped)
-    attributes = only(spans, "execute_tool odd").attributes
+    attributes = scope_spans.only("execute_tool odd").attributes
     assert json.loads(attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS]) == {"when": str(object)}
     assert json.loads(attributes[sc.GEN_AI_TOOL_CALL_RESULT]) == "[[...]]"
     assert looped[0] is looped
@@ -243,10 +220,10 @@ def test_bad_arguments_get_a_clear_error(make, error, message):
         make()
 
 
-def test_a_nameless_tool_cannot_be_entered_and_set_result_needs_the_block(spans):
+def test_a_nameless_tool_cannot_be_entered_and_set_result_needs_the_block(scope_spans):
     with pytest.raises(ValueError, match="needs a name"):
         with Tool(None):
             pass
     with pytest.raises(RuntimeError, match="inside the tool's `with` block"):
         llmtel.tool("t").set_result(1)
-    assert spans.get_finished_spans() == ()
+    assert scope_spans.get_finished_spans() == ()

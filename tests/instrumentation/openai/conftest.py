@@ -49,6 +49,11 @@ class Telemetry:
     def llm_spans(self) -> list[ReadableSpan]:
         return [s for s in self.spans() if s.instrumentation_scope.name == "llmtel"]
 
+    def span_named(self, name: str) -> ReadableSpan:
+        found = [s for s in self.spans() if s.name == name]
+        assert len(found) == 1, [s.name for s in self.spans()]
+        return found[0]
+
     def one_llm_span(self) -> ReadableSpan:
         spans = self.llm_spans()
         assert len(spans) == 1, [s.name for s in spans]
@@ -118,3 +123,16 @@ def client(fake: FakeOpenAI) -> Any:
 @pytest.fixture
 def aclient(fake: FakeOpenAI) -> Any:
     return openai.AsyncOpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
+
+
+@pytest.fixture
+def pipelines(telemetry: Telemetry, instrument: Callable[..., OpenAIInstrumentor], monkeypatch: pytest.MonkeyPatch
+              ) -> Telemetry:
+    """Runs, steps, tools and agents traced into ``telemetry`` with the pipeline's span processor, the openai client
+    instrumented."""
+    from llmtel import pipeline
+
+    telemetry.tracer_provider.add_span_processor(pipeline.PipelineSpanProcessor())
+    monkeypatch.setattr(pipeline, "_tracer", telemetry.tracer_provider.get_tracer("llmtel.pipeline"))
+    instrument()
+    return telemetry

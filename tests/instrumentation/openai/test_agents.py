@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 import llmtel
-from llmtel import pipeline
 from llmtel import semconv as sc
 from llmtel.testing import ChatReply, ToolCall, Usage
 
@@ -18,21 +17,6 @@ MODEL = "gpt-4o-mini"
 ASKS_TOOL = ChatReply(tool_calls=[ToolCall("call_1", "lookup", '{"order": 7}')], model="gpt-4o-mini-2024-07-18",
                       usage=Usage(prompt=400, completion=20, cached=256))
 ANSWERS = ChatReply("It shipped.", model="gpt-4o-mini-2024-07-18", usage=Usage(prompt=500, completion=12))
-
-
-@pytest.fixture
-def traced(telemetry, instrument, monkeypatch):
-    """Runs, agents and tools traced into the test's pipelines, the openai client instrumented."""
-    telemetry.tracer_provider.add_span_processor(pipeline.PipelineSpanProcessor())
-    monkeypatch.setattr(pipeline, "_tracer", telemetry.tracer_provider.get_tracer("llmtel.pipeline"))
-    instrument()
-    return telemetry
-
-
-def span_named(telemetry: Any, name: str) -> Any:
-    found = [span for span in telemetry.spans() if span.name == name]
-    assert len(found) == 1, [span.name for span in telemetry.spans()]
-    return found[0]
 
 
 def agent_loop(client: Any, question: str) -> str:
@@ -48,14 +32,14 @@ def agent_loop(client: Any, question: str) -> str:
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": "shipped"})
 
 
-def test_the_agents_span_sums_its_calls_and_tools_and_the_run_counts_them_once(traced, fake, client):
+def test_the_agents_span_sums_its_calls_and_tools_and_the_run_counts_them_once(pipelines, fake, client):
     fake.enqueue(ASKS_TOOL)
     fake.enqueue(ANSWERS)
     with llmtel.run("support"):
         with llmtel.agent("helpdesk", model=MODEL) as helpdesk:
             helpdesk.set_output(agent_loop(client, "where is order 7?"))
-    calls = traced.llm_spans()
-    agent, run = span_named(traced, "invoke_agent helpdesk"), span_named(traced, "support")
+    calls = pipelines.llm_spans()
+    agent, run = pipelines.span_named("invoke_agent helpdesk"), pipelines.span_named("support")
     assert len(calls) == 2 and all(call.parent.span_id == agent.context.span_id for call in calls)
     assert agent.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] == 900
     assert agent.attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 32
@@ -69,19 +53,19 @@ def test_the_agents_span_sums_its_calls_and_tools_and_the_run_counts_them_once(t
     assert sc.GEN_AI_PROVIDER_NAME not in agent.attributes  # not a model call: an internal agent span has none
 
 
-def test_a_sub_agents_calls_count_in_it_and_in_the_agent_that_called_it(traced, fake, client):
+def test_a_sub_agents_calls_count_in_it_and_in_the_agent_that_called_it(pipelines, fake, client):
     fake.enqueue(ANSWERS, times=2)
     with llmtel.agent("orchestrator"):
         client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "plan"}])
         with llmtel.agent("writer"):
             client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "write"}])
-    outer, inner = span_named(traced, "invoke_agent orchestrator"), span_named(traced, "invoke_agent writer")
+    outer, inner = pipelines.span_named("invoke_agent orchestrator"), pipelines.span_named("invoke_agent writer")
     assert (outer.attributes[sc.LLMTEL_AGENT_LLM_CALLS], inner.attributes[sc.LLMTEL_AGENT_LLM_CALLS]) == (2, 1)
     assert (outer.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS], inner.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS]) == (
         1000, 500)
 
 
-def test_async_agents_running_side_by_side_each_count_their_own_calls(traced, fake, aclient):
+def test_async_agents_running_side_by_side_each_count_their_own_calls(pipelines, fake, aclient):
     fake.enqueue(ANSWERS, times=3)
 
     @llmtel.agent
@@ -94,6 +78,6 @@ def test_async_agents_running_side_by_side_each_count_their_own_calls(traced, fa
             await asyncio.gather(worker(1), worker(2))
 
     asyncio.run(main())
-    counts = sorted(s.attributes[sc.LLMTEL_AGENT_LLM_CALLS] for s in traced.spans() if s.name == "invoke_agent worker")
+    counts = sorted(s.attributes[sc.LLMTEL_AGENT_LLM_CALLS] for s in pipelines.spans() if s.name == "invoke_agent worker")
     assert counts == [1, 2]
-    assert span_named(traced, "batch").attributes[sc.LLMTEL_RUN_LLM_CALLS] == 3
+    assert pipelines.span_named("batch").attributes[sc.LLMTEL_RUN_LLM_CALLS] == 3

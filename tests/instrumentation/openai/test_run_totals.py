@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import contextvars
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 
 import llmtel
-from llmtel import pipeline
 from llmtel import semconv as sc
 from llmtel.testing import ChatReply, EmbeddingsReply, ErrorReply, Usage
 
@@ -18,22 +16,7 @@ openai = pytest.importorskip("openai")
 PRICED = ChatReply(model="gpt-4o-mini-2024-07-18", usage=Usage(prompt=1000, completion=200, cached=600))
 
 
-@pytest.fixture
-def runs(telemetry, instrument, monkeypatch):
-    """Runs and steps traced into the test's pipelines, the openai client instrumented."""
-    telemetry.tracer_provider.add_span_processor(pipeline.PipelineSpanProcessor())
-    monkeypatch.setattr(pipeline, "_tracer", telemetry.tracer_provider.get_tracer("llmtel.pipeline"))
-    instrument()
-    return telemetry
-
-
-def span_named(telemetry: Any, name: str) -> Any:
-    found = [span for span in telemetry.spans() if span.name == name]
-    assert len(found) == 1, [span.name for span in telemetry.spans()]
-    return found[0]
-
-
-def test_the_runs_span_carries_the_sums_of_its_calls(runs, fake, client):
+def test_the_runs_span_carries_the_sums_of_its_calls(pipelines, fake, client):
     fake.enqueue(PRICED)
     fake.enqueue(EmbeddingsReply(usage=Usage(prompt=40)))
     fake.enqueue(ChatReply(model="gpt-4o-mini-2024-07-18", usage=Usage(prompt=300, completion=20)))
@@ -45,58 +28,58 @@ def test_the_runs_span_carries_the_sums_of_its_calls(runs, fake, client):
         for _ in client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True,
                                                 stream_options={"include_usage": True}):
             pass
-    calls = runs.llm_spans()
+    calls = pipelines.llm_spans()
     assert len(calls) == 3
-    run = span_named(runs, "answer").attributes
+    run = pipelines.span_named("answer").attributes
     assert run[sc.LLMTEL_RUN_LLM_CALLS] == 3
     assert run[sc.LLMTEL_RUN_INPUT_TOKENS] == 1000 + 40 + 300
     assert run[sc.LLMTEL_RUN_OUTPUT_TOKENS] == 200 + 20  # embeddings report no output tokens
     assert run[sc.LLMTEL_RUN_COST_USD] == pytest.approx(sum(s.attributes[sc.LLMTEL_COST_USD] for s in calls))
     assert run[sc.LLMTEL_RUN_COST_STATUS] == "priced"
-    for span in (*calls, span_named(runs, "step plan")):  # the totals are the run's span's alone
+    for span in (*calls, pipelines.span_named("step plan")):  # the totals are the run's span's alone
         assert not any(key.startswith("llmtel.run.usage") or key.startswith("llmtel.run.cost")
                        for key in span.attributes)
 
 
-def test_an_unpriced_call_makes_the_sum_a_lower_bound(runs, fake, client):
+def test_an_unpriced_call_makes_the_sum_a_lower_bound(pipelines, fake, client):
     fake.enqueue(PRICED)
     fake.enqueue(ChatReply(model="house-model-7b", usage=Usage(prompt=50, completion=5)))
     with llmtel.run("answer"):
         client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "a"}])
         client.chat.completions.create(model="house-model-7b", messages=[{"role": "user", "content": "b"}])
-    priced = next(s for s in runs.llm_spans() if s.attributes[sc.LLMTEL_COST_STATUS] == "priced")
-    run = span_named(runs, "answer").attributes
+    priced = next(s for s in pipelines.llm_spans() if s.attributes[sc.LLMTEL_COST_STATUS] == "priced")
+    run = pipelines.span_named("answer").attributes
     assert run[sc.LLMTEL_RUN_COST_USD] == pytest.approx(priced.attributes[sc.LLMTEL_COST_USD])
     assert run[sc.LLMTEL_RUN_COST_STATUS] == "partially_priced"
     assert run[sc.LLMTEL_RUN_INPUT_TOKENS] == 1050
 
 
-def test_a_failed_call_is_counted_and_costs_nothing(runs, fake, client):
+def test_a_failed_call_is_counted_and_costs_nothing(pipelines, fake, client):
     fake.enqueue(ErrorReply.rate_limited())
     fake.enqueue(PRICED)
     with llmtel.run("answer"):
         with pytest.raises(openai.RateLimitError):
             client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "a"}])
         client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "a"}])
-    run = span_named(runs, "answer").attributes
+    run = pipelines.span_named("answer").attributes
     assert run[sc.LLMTEL_RUN_LLM_CALLS] == 2
     assert run[sc.LLMTEL_RUN_COST_STATUS] == "priced"  # a refused call is not billed: the sum is whole
     assert run[sc.LLMTEL_RUN_INPUT_TOKENS] == 1000
 
 
-def test_a_stream_still_open_when_the_run_ends_is_counted_but_not_summed(runs, fake, client):
+def test_a_stream_still_open_when_the_run_ends_is_counted_but_not_summed(pipelines, fake, client):
     with llmtel.run("answer"):
         stream = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "a"}],
                                                 stream=True, stream_options={"include_usage": True})
     list(stream)  # read after the run ended
-    run = span_named(runs, "answer").attributes
+    run = pipelines.span_named("answer").attributes
     assert run[sc.LLMTEL_RUN_LLM_CALLS] == 1
     assert run[sc.LLMTEL_RUN_COST_STATUS] == "unpriced"
     assert sc.LLMTEL_RUN_COST_USD not in run and sc.LLMTEL_RUN_INPUT_TOKENS not in run
-    assert runs.one_llm_span().attributes[sc.LLMTEL_STREAM_END] == "completed"
+    assert pipelines.one_llm_span().attributes[sc.LLMTEL_STREAM_END] == "completed"
 
 
-def test_nested_runs_each_sum_what_they_hold_and_threads_count(runs, fake, client):
+def test_nested_runs_each_sum_what_they_hold_and_threads_count(pipelines, fake, client):
     fake.enqueue(PRICED, times=3)
     messages = [{"role": "user", "content": "a"}]
     with llmtel.run("outer"):
@@ -107,25 +90,25 @@ def test_nested_runs_each_sum_what_they_hold_and_threads_count(runs, fake, clien
                                        model="gpt-4o-mini", messages=messages) for _ in range(2)]
                 for future in futures:
                     future.result()
-    outer, inner = span_named(runs, "outer").attributes, span_named(runs, "inner").attributes
+    outer, inner = pipelines.span_named("outer").attributes, pipelines.span_named("inner").attributes
     assert (outer[sc.LLMTEL_RUN_LLM_CALLS], inner[sc.LLMTEL_RUN_LLM_CALLS]) == (3, 2)
     assert (outer[sc.LLMTEL_RUN_INPUT_TOKENS], inner[sc.LLMTEL_RUN_INPUT_TOKENS]) == (3000, 2000)
     assert outer[sc.LLMTEL_RUN_COST_USD] == pytest.approx(1.5 * inner[sc.LLMTEL_RUN_COST_USD])
 
 
-def test_a_run_entered_again_inside_itself_sums_each_entry_on_its_own_span(runs, fake, client):
+def test_a_run_entered_again_inside_itself_sums_each_entry_on_its_own_span(pipelines, fake, client):
     fake.enqueue(PRICED, times=2)
     again = llmtel.run("again")
     with again:
         client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "a"}])
         with again:
             client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "a"}])
-    inner, outer = (s.attributes[sc.LLMTEL_RUN_LLM_CALLS] for s in runs.spans() if s.name == "again")
+    inner, outer = (s.attributes[sc.LLMTEL_RUN_LLM_CALLS] for s in pipelines.spans() if s.name == "again")
     assert (inner, outer) == (1, 2)
 
 
-def test_a_run_without_calls_has_no_totals(runs):
+def test_a_run_without_calls_has_no_totals(pipelines):
     with llmtel.run("quiet"):
         pass
-    assert not [key for key in span_named(runs, "quiet").attributes if key.startswith("llmtel.run.") and
+    assert not [key for key in pipelines.span_named("quiet").attributes if key.startswith("llmtel.run.") and
                 key not in (sc.LLMTEL_RUN_ID, sc.LLMTEL_RUN_NAME)]
