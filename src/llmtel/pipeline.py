@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, TypeVar
 
-from opentelemetry import baggage, trace
+from opentelemetry import baggage, metrics, trace
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import Span, SpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -134,20 +134,56 @@ class _Entry:
             self.span.end()
 
 
-class _RunEntry(_Entry):
-    """One entry into a run: as it ends, its span gets the totals of the LLM calls and tool runs made inside."""
+class RunMetrics:
+    """The metric points each run records as it ends, by run name (the app's names for its pipelines: few), and
+    ``error.type`` when it failed: its duration, and the cost of its calls when any was priced (with the cost's
+    status). For dashboards of runs: what a run of each pipeline takes and costs, at the median and the tail."""
 
-    __slots__ = ("run", "totals")
+    __slots__ = ("duration", "cost")
+
+    def __init__(self, meter: metrics.Meter) -> None:
+        self.duration = meter.create_histogram(
+            semconv.METRIC_RUN_DURATION, unit="s", description="Duration of pipeline runs (llmtel.run)",
+            explicit_bucket_boundaries_advisory=semconv.RUN_DURATION_BUCKETS,
+        )
+        self.cost = meter.create_histogram(
+            semconv.METRIC_RUN_COST, unit="USD", description="Cost of the LLM calls of each pipeline run",
+            explicit_bucket_boundaries_advisory=semconv.RUN_COST_BUCKETS,
+        )
+
+    def record(self, name: str, seconds: float, totals: dict[str, Any], exc: BaseException | None) -> None:
+        """One run ended after ``seconds``, with its span's ``totals`` (``CallTotals.attributes``)."""
+        attributes = {semconv.LLMTEL_RUN_NAME: name}
+        if exc is not None:
+            attributes[semconv.ERROR_TYPE] = type(exc).__qualname__
+        self.duration.record(seconds, attributes)
+        usd = totals.get(semconv.LLMTEL_RUN_COST_USD)
+        if usd is not None:
+            attributes[semconv.LLMTEL_RUN_COST_STATUS] = totals[semconv.LLMTEL_RUN_COST_STATUS]
+            self.cost.record(usd, attributes)
+
+
+_run_metrics = RunMetrics(metrics.get_meter("llmtel.pipeline", __version__))  # proxies, like ``_tracer``
+
+
+class _RunEntry(_Entry):
+    """One entry into a run: as it ends, its span gets the totals of the LLM calls and tool runs made inside, and
+    its duration and cost are recorded as metric points."""
+
+    __slots__ = ("run", "totals", "started")
 
     def __init__(self, run: Run, span: trace.Span, context: otel_context.Context, totals: CallTotals) -> None:
         super().__init__(span, context)
         self.run = run
         self.totals = totals  # this entry's own: a run entered again inside itself has one per entry
+        self.started = time.perf_counter()
 
     def finish(self, exc: BaseException | None) -> None:
         try:
+            totals = self.totals.attributes()
             if self.span.is_recording():
-                self.span.set_attributes(self.totals.attributes())
+                self.span.set_attributes(totals)
+            _run_metrics.record(self.run.name, time.perf_counter() - self.started, totals, exc)
         except Exception:  # noqa: BLE001 - the run's span keeps the rest
             log.warning("llmtel: could not sum up the LLM calls of run %s", self.run.name, exc_info=True)
         super().finish(exc)

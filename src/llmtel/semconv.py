@@ -141,11 +141,18 @@ METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
 METRIC_TIME_PER_OUTPUT_CHUNK: Final = "gen_ai.client.operation.time_per_output_chunk"
 METRIC_COST: Final = "llmtel.client.cost"
+# one point per ``llmtel.run`` as it ends, by run name (and error.type): its duration, and its calls' cost
+METRIC_RUN_DURATION: Final = "llmtel.run.duration"
+METRIC_RUN_COST: Final = "llmtel.run.cost"
 GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
 TOKEN_TYPE_INPUT: Final = "input"
 TOKEN_TYPE_OUTPUT: Final = "output"
 
 DURATION_BUCKETS: Final = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+# a run holds many calls: the calls' boundaries, doubling on to about 22 minutes
+RUN_DURATION_BUCKETS: Final = (*DURATION_BUCKETS, 163.84, 327.68, 655.36, 1310.72)
+# USD per run: from a thousandth of a cent to a hundred dollars
+RUN_COST_BUCKETS: Final = (0.00001, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 50.0, 100.0)
 TOKEN_BUCKETS: Final = (
     1,
     4,

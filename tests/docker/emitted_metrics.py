@@ -1,4 +1,5 @@
-"""What llmtel really emits as metrics, recorded through its own emission code into the SDK and read back."""
+"""What llmtel really emits as metrics, recorded through its own emission code (GenAI calls, pipeline runs)
+into the SDK and read back."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from llmtel.cost import PriceBook
 from llmtel.genai.emit import GenAITelemetry
 from llmtel.genai.record import GenAICall
+from llmtel.pipeline import RunMetrics
 from tests.docker.otlp_to_prometheus import Kind
 
 
@@ -46,6 +48,14 @@ def _record_calls(telemetry: GenAITelemetry) -> None:
     telemetry.finish(failed, span, error=TimeoutError("no answer"))
 
 
+def _record_runs(runs: RunMetrics) -> None:
+    """End a priced run and a failed run without calls, with the totals their spans would carry."""
+    from llmtel import semconv as sc
+
+    runs.record("answer-question", 2.5, {sc.LLMTEL_RUN_COST_USD: 0.004, sc.LLMTEL_RUN_COST_STATUS: "priced"}, None)
+    runs.record("answer-question", 0.1, {}, ValueError("no question"))
+
+
 def record_emitted_metrics() -> dict[str, EmittedMetric]:
     """Every metric llmtel's GenAI emission produces, by OTLP name, read back from the SDK."""
     reader = InMemoryMetricReader()
@@ -55,6 +65,7 @@ def record_emitted_metrics() -> dict[str, EmittedMetric]:
                         "text-embedding-3-small": {"input": 0.02, "output": 0.0}})
     telemetry = GenAITelemetry(tracer_provider=tracer_provider, meter_provider=meter_provider, prices=prices)
     _record_calls(telemetry)
+    _record_runs(RunMetrics(meter_provider.get_meter("llmtel.pipeline")))
     data = reader.get_metrics_data()
     meter_provider.shutdown()
     tracer_provider.shutdown()

@@ -131,6 +131,8 @@ def test_the_series_names_the_stack_relies_on(stored_series):
     assert {"gen_ai_request_model", "gen_ai_response_model", "gen_ai_operation_name", "error_type",
             "service_name"} <= duration.labels
     assert "gen_ai_token_type" in stored_series["gen_ai_client_token_usage_count"].labels
+    assert {"llmtel_run_name", "error_type"} <= stored_series["llmtel_run_duration_seconds_bucket"].labels
+    assert {"llmtel_run_name", "llmtel_run_cost_status"} <= stored_series["llmtel_run_cost_USD_bucket"].labels
 
 
 def test_every_prometheus_query_reads_only_what_llmtel_emits(stored_series):

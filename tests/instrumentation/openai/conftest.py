@@ -128,11 +128,13 @@ def aclient(fake: FakeOpenAI) -> Any:
 @pytest.fixture
 def pipelines(telemetry: Telemetry, instrument: Callable[..., OpenAIInstrumentor], monkeypatch: pytest.MonkeyPatch
               ) -> Telemetry:
-    """Runs, steps, tools and agents traced into ``telemetry`` with the pipeline's span processor, the openai client
-    instrumented."""
+    """Runs, steps, tools and agents traced into ``telemetry`` with the pipeline's span processor (and the runs'
+    metrics recorded into it), the openai client instrumented."""
     from llmtel import pipeline
 
     telemetry.tracer_provider.add_span_processor(pipeline.PipelineSpanProcessor())
     monkeypatch.setattr(pipeline, "_tracer", telemetry.tracer_provider.get_tracer("llmtel.pipeline"))
+    monkeypatch.setattr(pipeline, "_run_metrics",
+                        pipeline.RunMetrics(telemetry.meter_provider.get_meter("llmtel.pipeline")))
     instrument()
     return telemetry

@@ -112,3 +112,33 @@ def test_a_run_without_calls_has_no_totals(pipelines):
         pass
     assert not [key for key in pipelines.span_named("quiet").attributes if key.startswith("llmtel.run.") and
                 key not in (sc.LLMTEL_RUN_ID, sc.LLMTEL_RUN_NAME)]
+
+
+def test_each_run_records_its_duration_and_cost_by_name_with_an_exemplar_of_its_trace(pipelines, fake, client):
+    fake.enqueue(PRICED, times=2)
+    for _ in range(2):
+        with llmtel.run("answer"):
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "a"}])
+    with pytest.raises(ValueError), llmtel.run("answer"):
+        raise ValueError("no question")
+    durations = {tuple(sorted(p.attributes.items())): p for p in pipelines.metric_points(sc.METRIC_RUN_DURATION)}
+    ok, failed = durations[((sc.LLMTEL_RUN_NAME, "answer"),)], durations[
+        ((sc.ERROR_TYPE, "ValueError"), (sc.LLMTEL_RUN_NAME, "answer"))]
+    runs = [s for s in pipelines.spans() if s.name == "answer"]
+    assert (ok.count, failed.count) == (2, 1)
+    assert ok.sum == pytest.approx(sum((s.end_time - s.start_time) / 1e9 for s in runs[:2]), rel=0.2, abs=0.002)
+    assert {e.trace_id for e in ok.exemplars} <= {s.context.trace_id for s in runs[:2]} and ok.exemplars
+    (cost,) = pipelines.metric_points(sc.METRIC_RUN_COST)  # the failed run had no calls: no cost point
+    assert dict(cost.attributes) == {sc.LLMTEL_RUN_NAME: "answer", sc.LLMTEL_RUN_COST_STATUS: "priced"}
+    assert cost.count == 2
+    assert cost.sum == pytest.approx(sum(s.attributes[sc.LLMTEL_RUN_COST_USD] for s in runs[:2]))
+    assert tuple(cost.explicit_bounds) == sc.RUN_COST_BUCKETS
+    assert tuple(ok.explicit_bounds) == sc.RUN_DURATION_BUCKETS
+
+
+def test_a_run_without_priced_calls_records_its_duration_but_no_cost(pipelines, fake, client):
+    fake.enqueue(ChatReply(model="house-model-7b", usage=Usage(prompt=50, completion=5)))
+    with llmtel.run("answer"):
+        client.chat.completions.create(model="house-model-7b", messages=[{"role": "user", "content": "b"}])
+    assert [p.count for p in pipelines.metric_points(sc.METRIC_RUN_DURATION)] == [1]
+    assert pipelines.metric_points(sc.METRIC_RUN_COST) == []
