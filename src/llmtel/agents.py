@@ -104,9 +104,11 @@ class Agent(_Scope):
         self.data_source_id = data_source_id
         self.input = input
 
-    def _fresh(self) -> Agent:
-        return Agent(self.name, description=self.description, model=self.model, instructions=self.instructions,
-                     conversation_id=self.conversation_id, data_source_id=self.data_source_id)
+    def _fresh(self, name: str | None = None) -> Agent:
+        """A new copy, not entered, without content (named ``name`` when given)."""
+        return Agent(name or self.name, description=self.description, model=self.model,
+                     instructions=self.instructions, conversation_id=self.conversation_id,
+                     data_source_id=self.data_source_id)
 
     def _begin(self) -> _Entry:
         return _AgentEntry(self)
@@ -129,10 +131,7 @@ class Agent(_Scope):
         if not callable(func):
             raise TypeError(f"llmtel.agent: decorates a function, got {func!r}")
         if self.name is None:  # bare ``@llmtel.agent``: named after the function
-            named = Agent(func.__name__, description=self.description, model=self.model,
-                          instructions=self.instructions, conversation_id=self.conversation_id,
-                          data_source_id=self.data_source_id)
-            return named(func)
+            return self._fresh(func.__name__)(func)
         return super().__call__(func)
 
 
