@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -223,3 +224,24 @@ def test_bad_arguments_get_a_clear_error(make, error, message):
 def test_set_output_needs_the_block(scope_spans):
     with pytest.raises(RuntimeError, match="inside the agent's `with` block"):
         llmtel.agent("helpdesk").set_output("x")
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text for this")
+
+
+def test_content_that_cannot_be_read_is_logged_once_and_the_span_keeps_the_rest(scope_spans, caplog, monkeypatch):
+    monkeypatch.setattr(pipeline, "_warned", set())  # what earlier tests warned of once stays out of this one
+    capture()
+    with caplog.at_level(logging.WARNING, logger="llmtel.pipeline"):
+        for _ in range(2):
+            with llmtel.agent("helpdesk") as this:
+                with llmtel.tool("search"):
+                    pass
+                this.set_output(Unprintable())
+    spans = [s for s in scope_spans.get_finished_spans() if s.name == "invoke_agent helpdesk"]
+    assert [s.attributes[sc.LLMTEL_AGENT_TOOL_CALLS] for s in spans] == [1, 1]
+    assert all(sc.GEN_AI_OUTPUT_MESSAGES not in s.attributes for s in spans)
+    assert [r.getMessage() for r in caplog.records].count(
+        "llmtel: could not sum up or record the content of an agent's run") == 1

@@ -15,7 +15,6 @@ is on with a span mode, each text redacted and bounded as the model calls' conte
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping
 from typing import Any, overload
 
@@ -27,18 +26,10 @@ from llmtel import semconv as sc
 from llmtel.genai.content import ContentPolicy, active_policy, json_ready, omit_fields
 from llmtel.pipeline import F, CallTotals, TotalsKeys, _Entry, _Scope
 
-_logger = logging.getLogger("llmtel.agents")
 _UNSET: Any = object()  # not given (None is an answer an agent can give)
-_logged: set[str] = set()
 
 AGENT_TOTALS = TotalsKeys(sc.LLMTEL_AGENT_LLM_CALLS, sc.LLMTEL_AGENT_TOOL_CALLS, sc.GEN_AI_USAGE_INPUT_TOKENS,
                           sc.GEN_AI_USAGE_OUTPUT_TOKENS, sc.LLMTEL_AGENT_COST_USD, sc.LLMTEL_AGENT_COST_STATUS)
-
-
-def _log_once(key: str, message: str) -> None:
-    if key not in _logged:
-        _logged.add(key)
-        _logger.warning(message, exc_info=True)
 
 
 class _AgentEntry(_Entry):
@@ -70,7 +61,7 @@ class _AgentEntry(_Entry):
                     output = self.output if exc is None else _UNSET
                     self.span.set_attributes(content_attributes(self.instructions, self.input, output, policy))
         except Exception:  # noqa: BLE001 - the agent's span keeps the rest
-            _log_once("finish", "llmtel: could not sum up or record the content of an agent's invocation")
+            pipeline.warn_once("agent", "llmtel: could not sum up or record the content of an agent's run")
         super().finish(exc)
 
 

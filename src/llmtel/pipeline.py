@@ -100,6 +100,17 @@ def log_fields(context: otel_context.Context | None = None) -> dict[str, str]:
     }
 
 
+_warned: set[str] = set()
+
+
+def warn_once(key: str, message: str) -> None:
+    """Log ``message`` with the exception being handled, the first time ``key`` goes wrong (a scope's extras
+    failing: its span keeps the rest, and the app never notices)."""
+    if key not in _warned:
+        _warned.add(key)
+        log.warning(message, exc_info=True)
+
+
 def _fail(span: trace.Span, exc: BaseException) -> None:
     """The run or step failed with ``exc``: its message and stack trace are masked as a logged exception's are."""
     from llmtel.logs.handler import exception_attributes  # not at import: the log bridge imports this module
@@ -185,7 +196,7 @@ class _RunEntry(_Entry):
                 self.span.set_attributes(totals)
             _run_metrics.record(self.run.name, time.perf_counter() - self.started, totals, exc)
         except Exception:  # noqa: BLE001 - the run's span keeps the rest
-            log.warning("llmtel: could not sum up the LLM calls of run %s", self.run.name, exc_info=True)
+            warn_once("run", "llmtel: could not sum up a run's LLM calls or record its metrics")
         super().finish(exc)
 
 

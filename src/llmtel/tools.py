@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-import logging
 from collections.abc import Callable
 from typing import Any, overload
 
@@ -25,15 +24,7 @@ from llmtel import semconv as sc
 from llmtel.genai.content import ContentPolicy, active_policy, json_ready, omitted
 from llmtel.pipeline import F, _decorate, _Entry, _Scope
 
-_logger = logging.getLogger("llmtel.tools")
 _UNSET: Any = object()  # no result known (None is a value a tool can return)
-_logged: set[str] = set()
-
-
-def _log_once(key: str, message: str) -> None:
-    if key not in _logged:
-        _logged.add(key)
-        _logger.warning(message, exc_info=True)
 
 
 class _ToolEntry(_Entry):
@@ -65,7 +56,7 @@ class _ToolEntry(_Entry):
                 if exc is None and self.result is not _UNSET:
                     self.span.set_attribute(sc.GEN_AI_TOOL_CALL_RESULT, captured(self.result, policy, "tool_results"))
         except Exception:  # noqa: BLE001 - the tool's span keeps the rest
-            _log_once("content", "llmtel: could not record a tool's arguments or result")
+            pipeline.warn_once("tool", "llmtel: could not record a tool's arguments or result")
         super().finish(exc)
 
 
