@@ -90,12 +90,18 @@ LLMTEL_COST_USD: Final = "llmtel.cost.usd"
 LLMTEL_COST_STATUS: Final = "llmtel.cost.status"  # priced | partially_priced | unknown_model | no_usage | invalid_usage
 LLMTEL_COST_PRICES: Final = "llmtel.cost.prices"  # which price data produced the number
 LLMTEL_USAGE_SOURCE: Final = "llmtel.usage.source"  # response | stream_usage_chunk | injected | absent | background_result
-# Hosted tool calls billed per call (``GenAICall.hosted_tool_calls``), by kind: the attribute counting each.
+# Hosted tool calls billed beyond the tokens (``GenAICall.hosted_tool_calls``), by kind: the attribute counting
+# each. Searches are billed per call; code interpreter sessions per container and time, which a reply does not
+# tell; image generation by the image model's tokens, which the reply's usage leaves out.
 HOSTED_TOOL_WEB_SEARCH: Final = "web_search"
 HOSTED_TOOL_FILE_SEARCH: Final = "file_search"
+HOSTED_TOOL_CODE_INTERPRETER: Final = "code_interpreter"
+HOSTED_TOOL_IMAGE_GENERATION: Final = "image_generation"
 LLMTEL_USAGE_TOOL_CALLS: Final[Mapping[str, str]] = {
     HOSTED_TOOL_WEB_SEARCH: "llmtel.usage.web_search_calls",
     HOSTED_TOOL_FILE_SEARCH: "llmtel.usage.file_search_calls",
+    HOSTED_TOOL_CODE_INTERPRETER: "llmtel.usage.code_interpreter_calls",
+    HOSTED_TOOL_IMAGE_GENERATION: "llmtel.usage.image_generation_calls",
 }
 
 

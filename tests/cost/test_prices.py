@@ -651,6 +651,11 @@ def test_override_prices_hosted_tool_calls_per_thousand() -> None:
     assert (cost.status, cost.usd) == ("priced", pytest.approx(1 + 4 * 0.025 + 10 * 0.004))
     with pytest.raises(ValueError, match=r"field 'web_search': .*\(USD per 1,000 calls\), got -1"):
         PriceBook({"agent": {"input": 1, "output": 2, "web_search": -1}}, environ={})
+    drawn = PriceBook({"agent": {"input": 1, "output": 2, "image_generation": 40}}, environ={})
+    cost = drawn.cost_of_counts("openai", "agent", 0, 0, tool_calls={"image_generation": 3, "code_interpreter": 1})
+    assert (cost.status, cost.usd) == ("partially_priced", pytest.approx(3 * 0.04))  # containers: never per call
+    with pytest.raises(ValueError, match=r"unknown field 'code_interpreter' \(expected .*image_generation\)"):
+        PriceBook({"agent": {"input": 1, "output": 2, "code_interpreter": 30}}, environ={})
 
 
 def test_free_model_is_priced_zero(book: PriceBook) -> None:

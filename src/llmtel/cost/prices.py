@@ -25,13 +25,14 @@ Token semantics (what the caller passes in ``TokenUsage``; matches genai-prices'
     output rate — OpenAI bills reasoning as output), so nothing is billed twice. Tiered prices ("cliff"
     model, as in genai-prices): when total ``input_tokens`` exceeds a tier's start, that tier's rate applies
     to ALL tokens of that kind, input and output alike. Video tokens, and the audio or image share of cached
-    tokens (which OpenAI does not report), are not modelled. Hosted web and file searches are added at the
-    model's per-call rates (``tool_calls``); other hosted tools' fees (code interpreter containers, image
-    generation) are not included.
+    tokens (which OpenAI does not report), are not modelled. Hosted web and file searches (and image
+    generations, when an override prices them) are added at the model's per-call rates (``tool_calls``); a
+    counted tool call without a price, such as a code interpreter call (billed per container session), makes
+    the cost partial.
 
 Statuses (``Cost.status``) — a cost is never a silent 0
     ``priced``         ``usd`` is set (0.0 only if the data says the model is free)
-    ``partially_priced`` the tokens are priced, some hosted searches have no known price: ``usd`` counts the
+    ``partially_priced`` the tokens are priced, some hosted tool calls have no known price: ``usd`` counts the
                        rest (a lower bound)
     ``unknown_model``  no token price for this model: not in the data nor the overrides, no model given,
                        genai-prices not installed, or the model is priced in other units only (per
@@ -110,7 +111,8 @@ OVERRIDE_SOURCE: Final = "override"
 _TOKEN_OVERRIDE_FIELDS: Final = (
     "input", "output", "cache_read", "cache_write", "input_audio", "output_audio", "input_image",
 )
-_TOOL_OVERRIDE_FIELDS: Final = (sc.HOSTED_TOOL_WEB_SEARCH, sc.HOSTED_TOOL_FILE_SEARCH)  # USD per 1,000 calls
+# USD per 1,000 calls. Not code interpreter: its containers are billed per session and minute, not per call.
+_TOOL_OVERRIDE_FIELDS: Final = (sc.HOSTED_TOOL_WEB_SEARCH, sc.HOSTED_TOOL_FILE_SEARCH, sc.HOSTED_TOOL_IMAGE_GENERATION)
 _OVERRIDE_FIELDS: Final = (*_TOKEN_OVERRIDE_FIELDS, *_TOOL_OVERRIDE_FIELDS)
 _REQUIRED_FIELDS: Final = ("input", "output")
 
@@ -536,8 +538,9 @@ class PriceBook:
     ) -> Cost:
         """``cost`` from the counts themselves (what emission calls once per call: no ``TokenUsage`` built).
         An unknown (None) count of any subset (cached, cache-write, reasoning, audio, image) counts as none.
-        ``tool_calls``: hosted tool calls billed per call, by kind (``web_search``, ``file_search``); a kind with
-        no known price makes the cost ``partially_priced``."""
+        ``tool_calls``: hosted tool calls billed beyond the tokens, by kind (``web_search``, ``file_search``,
+        ``code_interpreter``, ``image_generation``); a kind with no known price makes the cost
+        ``partially_priced``."""
         try:
             key = (provider, model, service_tier)
             entry = self._cache.get(key)

@@ -62,8 +62,8 @@ class GenAICall:
     output_audio_tokens: int | None = None
     input_image_tokens: int | None = None
     usage_source: str | None = None  # response | stream_usage_chunk | injected | absent | background_result
-    # hosted tools billed per call (web search, file search: ``semconv.HOSTED_TOOL_*``), by kind; set only when
-    # the call made some, and only where its usage is counted
+    # hosted tools billed beyond the tokens (searches, code interpreter, image generation: ``semconv.HOSTED_TOOL_*``),
+    # by kind; set only when the call made some, and only where its usage is counted
     hosted_tool_calls: dict[str, int] | None = None
 
     # timing: wall clock for the span, a monotonic clock for durations

@@ -187,15 +187,20 @@ class ChatReply:
         _check_chunks(self.content, self.chunks)
 
 
+# A 1×1 PNG, base64: what an image generation call returns, in miniature.
+_PIXEL_PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+
+
 @dataclass(frozen=True)
 class ResponsesReply:
     """A Responses API ``response`` object (or its event stream).
 
     ``text=None`` derives a reply from the input unless ``function_calls`` are given. A request with
     ``background=true`` (not streamed) is answered ``queued``; ``GET /responses/{id}`` returns the result. ``reasoning`` adds a
-    reasoning item first (its summary text; ``""`` for an empty summary). ``web_searches`` and ``file_searches``
-    add that many hosted-tool items (``web_search_call``, ``file_search_call``) before the answer, each a
-    search the API bills. ``compacted`` puts a compaction
+    reasoning item first (its summary text; ``""`` for an empty summary). ``web_searches``, ``file_searches``,
+    ``code_interpreter_calls`` and ``image_generations`` add that many hosted-tool items (``web_search_call``,
+    ``file_search_call``, ``code_interpreter_call``, ``image_generation_call``) before the answer, each billed
+    beyond the tokens. ``compacted`` puts a compaction
     item before everything, as when the request's ``context_management`` threshold is crossed. ``status``
     "incomplete" sets ``incomplete_details.reason``; "failed" sets ``error``. Other fields as for `ChatReply`.
     """
@@ -205,6 +210,8 @@ class ResponsesReply:
     reasoning: str | None = None
     web_searches: int = 0
     file_searches: int = 0
+    code_interpreter_calls: int = 0
+    image_generations: int = 0
     compacted: bool = False
     status: Literal["completed", "incomplete", "failed"] = "completed"
     incomplete_reason: str = "max_output_tokens"
@@ -1494,6 +1501,13 @@ def _render_responses(reply: ResponsesReply, context: _Context) -> _Json | _Sse:
     for _ in range(reply.file_searches):
         output.append({"id": fake._new_id("fs_"), "type": "file_search_call", "status": "completed",
                        "queries": [question], "results": None})
+    for _ in range(reply.code_interpreter_calls):
+        output.append({"id": fake._new_id("ci_"), "type": "code_interpreter_call", "status": "completed",
+                       "code": "print(6 * 7)", "container_id": "cntr_fake",
+                       "outputs": [{"type": "logs", "logs": "42\n"}]})
+    for _ in range(reply.image_generations):
+        output.append({"id": fake._new_id("ig_"), "type": "image_generation_call", "status": "completed",
+                       "result": _PIXEL_PNG})
     if text is not None:
         output.append(
             {
@@ -1606,6 +1620,22 @@ def _render_responses(reply: ResponsesReply, context: _Context) -> _Json | _Sse:
             emit("response.output_item.added", output_index=index, item={**item, "status": "in_progress"})
             for stage in ("in_progress", "searching", "completed"):
                 emit(f"response.{item['type']}.{stage}", **where)
+        elif item["type"] == "code_interpreter_call":
+            emit("response.output_item.added", output_index=index,
+                 item={**item, "status": "in_progress", "code": "", "outputs": None})
+            emit("response.code_interpreter_call.in_progress", **where)
+            emit("response.code_interpreter_call_code.delta", **where, delta=item["code"])
+            emit("response.code_interpreter_call_code.done", **where, code=item["code"])
+            emit("response.code_interpreter_call.interpreting", **where)
+            emit("response.code_interpreter_call.completed", **where)
+        elif item["type"] == "image_generation_call":
+            emit("response.output_item.added", output_index=index,
+                 item={**item, "status": "in_progress", "result": None})
+            emit("response.image_generation_call.in_progress", **where)
+            emit("response.image_generation_call.generating", **where)
+            emit("response.image_generation_call.partial_image", **where, partial_image_index=0,
+                 partial_image_b64=item["result"])
+            emit("response.image_generation_call.completed", **where)
         else:
             emit("response.output_item.added", output_index=index,
                  item={**item, "status": "in_progress", "arguments": ""})

@@ -488,6 +488,44 @@ def test_price_overrides_apply(instrument, telemetry, client, fake):
     assert (attrs[sc.LLMTEL_COST_USD], attrs[sc.LLMTEL_COST_PRICES]) == (2.0, "override")
 
 
+@pytest.mark.parametrize(("model", "search_priced"), [
+    ("gpt-4o-search-preview", False), ("gpt-5-search-api", False),
+    ("gpt-4o-mini-search-preview-2025-03-11", True),  # the data matches it to gpt-4o-mini, which prices searches
+])
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_search_models_reply_counts_its_search(instrument, telemetry, client, fake, model, search_priced, streamed):
+    """OpenAI's Chat Completions search models search the web on every request, billed per search: one search
+    is counted and priced as the price data has it; where it has no price, the cost is the tokens' alone,
+    marked partial (a lower bound)."""
+    instrument()
+    fake.enqueue(ChatReply("Sunny.", model=model, usage=Usage(prompt=1_000, completion=100)))
+    request = {"model": model, "messages": MESSAGES, "web_search_options": {"search_context_size": "low"}}
+    if streamed:
+        list(client.chat.completions.create(**request, stream=True, stream_options={"include_usage": True}))
+    else:
+        client.chat.completions.create(**request)
+    attrs = telemetry.one_llm_span().attributes
+    assert attrs[sc.tool_calls_attribute("web_search")] == 1
+    searches = {"web_searches": 1} if search_priced else {}
+    expected = _oracle_usd(model.removesuffix("-2025-03-11"), input_tokens=1_000, output_tokens=100, **searches)
+    assert (attrs[sc.LLMTEL_COST_STATUS], attrs[sc.LLMTEL_COST_USD]) == (
+        "priced" if search_priced else "partially_priced", pytest.approx(expected))
+    if search_priced:  # the search is in the cost: more than the tokens
+        assert expected > _oracle_usd(model, input_tokens=1_000, output_tokens=100)
+
+
+def test_a_search_models_search_is_priced_by_an_override_and_other_models_count_none(instrument, telemetry, client,
+                                                                                      fake):
+    instrument(prices={"gpt-4o-search-preview": {"input": 2.5, "output": 10, "web_search": 25}})
+    for model in ("gpt-4o-search-preview", "gpt-4o-mini"):
+        fake.enqueue(ChatReply("Sunny.", model=model, usage=Usage(prompt=1_000, completion=100)))
+        client.chat.completions.create(model=model, messages=MESSAGES)
+    searched, plain = (span.attributes for span in telemetry.llm_spans())
+    assert (searched[sc.LLMTEL_COST_STATUS], searched[sc.LLMTEL_COST_USD]) == (
+        "priced", pytest.approx((1_000 * 2.5 + 100 * 10) / 1e6 + 25 / 1_000))
+    assert sc.tool_calls_attribute("web_search") not in plain and plain[sc.LLMTEL_COST_STATUS] == "priced"
+
+
 def _responses_call(client, tier):
     return client.responses.create(model="gpt-5", input="hi", **({"service_tier": tier} if tier else {}))
 

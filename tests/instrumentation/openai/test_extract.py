@@ -368,6 +368,25 @@ def test_the_lean_and_the_detailed_fold_read_the_same(hide_usage_chunk, complete
     assert records[0]["response_id"] == "chatcmpl-s" and records[0]["system_fingerprint"] == "fp_1"
 
 
+@pytest.mark.parametrize(("model", "operation", "searches"), [
+    ("gpt-4o-search-preview-2025-03-11", sc.OP_CHAT, {"web_search": 1}),
+    ("gpt-5-search-api", sc.OP_CHAT, {"web_search": 1}),
+    ("gpt-4o-2024-08-06", sc.OP_CHAT, None),
+    ("sonar-search-pro", sc.OP_CHAT, None),  # another vendor's name: its fees are its own price data's
+    ("gpt-4o-search-preview", sc.OP_TEXT_COMPLETION, None),  # no search model answers the legacy API
+])
+def test_only_openais_chat_search_models_count_a_search_per_reply(model, operation, searches):
+    for streamed in (False, True):
+        call = chat_call()
+        call.operation = operation
+        if streamed:
+            call.stream = True
+            fold(call, [chunk(model=model, choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}])])
+        else:
+            extract.apply_response(call, completion(model=model), OFF)
+        assert call.hosted_tool_calls == searches, streamed
+
+
 def test_fields_an_older_sdk_has_no_type_for_are_still_read():
     """An SDK older than a field keeps it untyped among the model's extras (openai 1.26 and
     ``prompt_tokens_details``); the SDK's own ``construct`` is what builds responses."""

@@ -321,6 +321,44 @@ def test_hosted_searches_are_counted_and_priced(instrument, telemetry, client, a
     assert cost.value == pytest.approx(COST + SEARCH_FEES)
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+def test_code_interpreter_and_image_generation_calls_are_counted_and_leave_the_cost_partial(
+    instrument, telemetry, client, fake, streamed
+):
+    """A code interpreter's container is billed per session and minute, an image generation by the image model's
+    tokens: neither shows in the reply's usage nor has a price in the data. Each call is counted, and the cost
+    (the tokens and the searches) is marked as a lower bound."""
+    instrument()
+    fake.enqueue(ResponsesReply("Done.", usage=USAGE, web_searches=2, file_searches=1, code_interpreter_calls=2,
+                                image_generations=1))
+    request = {"model": "gpt-4o-mini", "input": "plot it",
+               "tools": [{"type": "code_interpreter", "container": {"type": "auto"}}, {"type": "image_generation"}]}
+    if streamed:
+        output = list(client.responses.create(**request, stream=True))[-1].response.output
+    else:
+        output = client.responses.create(**request).output
+    assert [item.type for item in output][3:5] == ["code_interpreter_call", "code_interpreter_call"]
+    assert output[5].type == "image_generation_call" and output[5].result
+    attrs = dict(telemetry.one_llm_span().attributes)
+    assert {kind: attrs[sc.tool_calls_attribute(kind)] for kind in sc.LLMTEL_USAGE_TOOL_CALLS} == {
+        "web_search": 2, "file_search": 1, "code_interpreter": 2, "image_generation": 1}
+    assert sc.tool_calls_attribute("code_interpreter") == "llmtel.usage.code_interpreter_calls"
+    assert sc.tool_calls_attribute("image_generation") == "llmtel.usage.image_generation_calls"
+    assert (attrs[sc.LLMTEL_COST_STATUS], attrs[sc.LLMTEL_COST_USD]) == (
+        "partially_priced", pytest.approx(COST + SEARCH_FEES))
+    (cost,) = telemetry.metric_points(sc.METRIC_COST)
+    assert cost.value == pytest.approx(COST + SEARCH_FEES)
+
+
+def test_image_generations_are_priced_by_an_override(instrument, telemetry, client, fake):
+    instrument(prices={"gpt-4o-mini": {"input": 0.15, "output": 0.6, "image_generation": 42}})
+    fake.enqueue(ResponsesReply("Here.", usage=Usage(prompt=1_000, completion=100), image_generations=2))
+    client.responses.create(model="gpt-4o-mini", input="draw", tools=[{"type": "image_generation"}])
+    attrs = telemetry.one_llm_span().attributes
+    assert (attrs[sc.LLMTEL_COST_STATUS], attrs[sc.LLMTEL_COST_USD]) == (
+        "priced", pytest.approx((1_000 * 0.15 + 100 * 0.6) / 1e6 + 2 * 42 / 1_000))
+
+
 def test_searches_are_counted_where_the_usage_is(instrument, telemetry, client, fake):
     """A fetch of a response does not bill its searches again; the first fetch of a background result does."""
     instrument()

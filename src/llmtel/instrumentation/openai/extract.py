@@ -11,7 +11,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from llmtel import semconv as sc
 from llmtel.genai.content import ContentPolicy
@@ -467,6 +467,17 @@ def _usage_responses(call: GenAICall, usage: Any, source: str) -> None:
     call.usage_source = source
 
 
+# OpenAI's Chat Completions search models (``gpt-4o-search-preview``, ``gpt-4o-mini-search-preview``,
+# ``gpt-5-search-api``, and their dated versions) search the web on every request, billed per search on top of
+# the tokens, and the reply shows no search to count: each reply from one counts one.
+_SEARCH_MODEL: Final = "-search-"
+
+
+def _count_search(call: GenAICall, model: str) -> None:
+    if model.startswith("gpt-") and call.operation == sc.OP_CHAT:
+        call.hosted_tool_calls = {sc.HOSTED_TOOL_WEB_SEARCH: 1}
+
+
 def apply_response(call: GenAICall, response: Any, policy: ContentPolicy) -> None:
     """Fill response fields, usage and (when captured) output content from a parsed response object."""
     if call.api_type == sc.API_TYPE_RESPONSES:
@@ -476,6 +487,8 @@ def apply_response(call: GenAICall, response: Any, policy: ContentPolicy) -> Non
     value = fields.get("model")
     if isinstance(value, str) and value:
         call.response_model = value
+        if _SEARCH_MODEL in value:
+            _count_search(call, value)
     usage = fields.get("usage")
     if usage is not None:
         chat_usage(call, usage, "response")
@@ -558,9 +571,11 @@ class _CountedResults:
 
 _BACKGROUND_RESULTS = _CountedResults()
 _FINAL_STATUSES = frozenset({"completed", "incomplete", "failed", "cancelled"})
-# Output items of the hosted tools billed per call, and the kind each is counted as.
+# Output items of the hosted tools billed beyond the tokens, and the kind each is counted as.
 _BILLED_TOOL_ITEMS: dict[str, str] = {"web_search_call": sc.HOSTED_TOOL_WEB_SEARCH,
-                                      "file_search_call": sc.HOSTED_TOOL_FILE_SEARCH}
+                                      "file_search_call": sc.HOSTED_TOOL_FILE_SEARCH,
+                                      "code_interpreter_call": sc.HOSTED_TOOL_CODE_INTERPRETER,
+                                      "image_generation_call": sc.HOSTED_TOOL_IMAGE_GENERATION}
 
 
 def apply_responses_object(call: GenAICall, response: Any, policy: ContentPolicy, source: str = "response") -> None:
@@ -594,7 +609,7 @@ def apply_responses_object(call: GenAICall, response: Any, policy: ContentPolicy
             has_call = True
         elif kind == "compaction" and call.operation != sc.OP_FETCH_RESPONSE:
             call.conversation_compacted = True  # by the compaction endpoint, or by ``context_management``
-        elif kind in _BILLED_TOOL_ITEMS:  # each search is billed, whatever its status
+        elif kind in _BILLED_TOOL_ITEMS:  # each one is billed, whatever its status
             tool = _BILLED_TOOL_ITEMS[kind]
             hosted = hosted or {}
             hosted[tool] = hosted.get(tool, 0) + 1
@@ -686,6 +701,8 @@ def chunk_ids(fold: ChunkFold, chunk: Any) -> None:
     value = fields.get("model")
     if isinstance(value, str) and value:
         call.response_model = value
+        if _SEARCH_MODEL in value:
+            _count_search(call, value)
     value = fields.get("system_fingerprint")
     if isinstance(value, str) and value:
         call.system_fingerprint = value
