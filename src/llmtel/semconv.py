@@ -92,7 +92,7 @@ LLMTEL_COST_PRICES: Final = "llmtel.cost.prices"  # which price data produced th
 LLMTEL_USAGE_SOURCE: Final = "llmtel.usage.source"  # response | stream_usage_chunk | injected | absent | background_result
 # Hosted tool calls billed beyond the tokens (``GenAICall.hosted_tool_calls``), by kind: the attribute counting
 # each. Searches are billed per call; code interpreter sessions per container and time, which a reply does not
-# tell; image generation by the image model's tokens, which the reply's usage leaves out.
+# tell; image generations apart from the tokens the reply reports.
 HOSTED_TOOL_WEB_SEARCH: Final = "web_search"
 HOSTED_TOOL_FILE_SEARCH: Final = "file_search"
 HOSTED_TOOL_CODE_INTERPRETER: Final = "code_interpreter"

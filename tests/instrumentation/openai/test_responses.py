@@ -325,9 +325,9 @@ def test_hosted_searches_are_counted_and_priced(instrument, telemetry, client, a
 def test_code_interpreter_and_image_generation_calls_are_counted_and_leave_the_cost_partial(
     instrument, telemetry, client, fake, streamed
 ):
-    """A code interpreter's container is billed per session and minute, an image generation by the image model's
-    tokens: neither shows in the reply's usage nor has a price in the data. Each call is counted, and the cost
-    (the tokens and the searches) is marked as a lower bound."""
+    """A code interpreter's container is billed per session and minute, an image generation apart from the
+    tokens the reply reports: neither has a price in the data. Each call is counted, and the cost (the tokens
+    and the searches) is marked as a lower bound."""
     instrument()
     fake.enqueue(ResponsesReply("Done.", usage=USAGE, web_searches=2, file_searches=1, code_interpreter_calls=2,
                                 image_generations=1))
