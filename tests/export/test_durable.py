@@ -259,9 +259,26 @@ def test_spooling_and_draining_are_each_announced_once(down_receiver, rig, caplo
         down_receiver.start()
         assert eventually(lambda: r.stats().replayed == 3000)
     messages = [rec.getMessage() for rec in caplog.records if rec.name == "llmtel.export"]
-    assert len([m for m in messages if "keeping them in the spool" in m]) == 1
+    down = [m for m in messages if "cannot be delivered" in m]
+    assert len(down) == 1 and "keeping them in the spool" in down[0]
+    assert "right now (ConnectionError: Connection refused);" in down[0]  # the failure's reason is named
+    # the batches may also outrun the sender before the first refusal; that is announced apart, once at most
+    assert len([m for m in messages if "arrive faster" in m]) <= 1
     assert len([m for m in messages if "spool is drained" in m]) == 1
     assert all(rec.levelno == logging.WARNING for rec in caplog.records if rec.name == "llmtel.export")
+
+
+def test_without_a_usable_spool_a_down_collector_is_announced_as_dropping(down_receiver, rig, tmp_path, caplog):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the spool directory should be")
+    with caplog.at_level(logging.WARNING, logger="llmtel.export"):
+        r = rig(down_receiver, directory=blocker)
+        emit_spans(r, 10)
+        assert eventually(lambda: r.stats().dropped_by_reason.get("no_spool") == 10)
+    messages = [rec.getMessage() for rec in caplog.records if rec.name == "llmtel.export"]
+    assert any("cannot use" in m and "will be dropped" in m for m in messages)
+    down = [m for m in messages if "cannot be delivered" in m]
+    assert len(down) == 1 and "dropping them until it answers" in down[0]
 
 
 def test_a_full_queue_drops_new_items_and_counts_them():

@@ -395,17 +395,9 @@ class DeliveryPipeline:
             return
         if kept:
             self.counters.add("spooled", job.items)
-            if self._down:
+            if not self._down:
                 self.warn(
-                    f"{self.signal}-spooling",
-                    "llmtel: %s cannot be delivered to %s right now; keeping them in the spool at %s until it answers",
-                    self.signal,
-                    self.endpoint,
-                    self.spool.directory,
-                )
-            else:
-                self.warn(
-                    f"{self.signal}-spooling",
+                    f"{self.signal}-overflow",
                     "llmtel: %s arrive faster than %s takes them; the excess waits in the spool at %s",
                     self.signal,
                     self.endpoint,
@@ -534,6 +526,15 @@ class DeliveryPipeline:
         with self._cond:
             self._down = True
             self._next_attempt = time.monotonic() + self._backoff.next_delay(outcome.retry_after)
+        where = f"keeping them in the spool at {self.spool.directory}" if self.spool is not None else "dropping them"
+        self.warn(
+            f"{self.signal}-down",
+            "llmtel: %s cannot be delivered to %s right now (%s); %s until it answers",
+            self.signal,
+            self.endpoint,
+            outcome.detail,
+            where,
+        )
 
     def _rejected(self, items: int, outcome: Outcome) -> None:
         self.counters.drop(items, "rejected")

@@ -28,6 +28,25 @@ _GRPC_PATHS: dict[Signal, str] = {
 _USER_AGENT = "llmtel-otlp-exporter"
 
 
+def _failure_reason(error: BaseException) -> str:
+    """Name a failed request for a log line: its class, and the OS error underneath when there is one.
+
+    ``requests`` wraps a refused connection three levels deep; the URL in its text is already in the
+    message, so only the class and the system's reason (``Connection refused``) are kept.
+    """
+    seen: set[int] = set()
+    pending: list[object] = [error]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            return f"{type(error).__name__}: {current.strerror}"
+        pending.extend((current.__cause__, current.__context__, getattr(current, "reason", None), *current.args))
+    return type(error).__name__
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What one attempt achieved."""
@@ -133,7 +152,7 @@ class HttpSender:
         try:
             response = self._session.post(self._url, data=self._body(payload), timeout=(timeout, timeout))
         except self._requests.RequestException as error:  # refused, reset, timed out, TLS...
-            return Outcome("retry", type(error).__name__)
+            return Outcome("retry", _failure_reason(error))
         status = response.status_code
         if 200 <= status < 300:
             return DELIVERED
