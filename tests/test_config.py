@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from llmtel.config import DEFAULT_SHUTDOWN_TIMEOUT, parse_key_value_list, resolve_settings
@@ -213,3 +215,24 @@ def test_content_fields_come_from_the_environment_unless_a_keyword_says_otherwis
     assert resolve_genai_settings(environ=env, content_fields=["input", "output"]).content_fields == {"input", "output"}
     with pytest.raises(ValueError, match="LLMTEL_CONTENT_FIELDS: 'outputs' is not all, none or a list of"):
         resolve_genai_settings(environ={"LLMTEL_CONTENT_FIELDS": "outputs"})
+
+
+def test_the_semconv_opt_in_is_read_from_the_shared_list_and_a_keyword_wins(caplog):
+    from llmtel.config import resolve_genai_settings
+
+    assert resolve_genai_settings(environ={}).latest_metrics is False
+    shared = {"OTEL_SEMCONV_STABILITY_OPT_IN": " http/dup , gen_ai_latest_experimental,database"}
+    assert resolve_genai_settings(environ=shared).latest_metrics is True
+    assert resolve_genai_settings(environ={"OTEL_SEMCONV_STABILITY_OPT_IN": "http"}).latest_metrics is False
+    assert resolve_genai_settings(environ=shared, semconv_opt_in="").latest_metrics is False
+    assert resolve_genai_settings(environ={}, semconv_opt_in=["gen_ai_latest_experimental"]).latest_metrics is True
+    with pytest.raises(ValueError, match=r"keyword argument 'semconv_opt_in': unknown GenAI opt-in 'gen_ai_latest'"):
+        resolve_genai_settings(environ={}, semconv_opt_in="gen_ai_latest")
+    # from the environment a typo is reported once, not fatal: other libraries read the variable too
+    typo = {"OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_lastest_experimental"}
+    with caplog.at_level(logging.WARNING, logger="llmtel"):
+        assert resolve_genai_settings(environ=typo).latest_metrics is False
+        assert resolve_genai_settings(environ=typo).latest_metrics is False
+    warnings = [r.getMessage() for r in caplog.records if "unknown GenAI opt-in" in r.getMessage()]
+    assert warnings == ["llmtel: OTEL_SEMCONV_STABILITY_OPT_IN: unknown GenAI opt-in 'gen_ai_lastest_experimental'; "
+                        "the one known is 'gen_ai_latest_experimental' (ignored)"]

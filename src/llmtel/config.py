@@ -6,12 +6,15 @@ setting's name instead of deep inside an exporter thread later.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, get_args
+
+from llmtel.semconv import SEMCONV_OPT_IN_GENAI_LATEST
 
 Protocol = Literal["http/protobuf", "grpc"]
 ExporterKind = Literal["otlp", "console", "none"]
@@ -465,6 +468,35 @@ class GenAISettings:
     content_fields: frozenset[str]  # what of the captured content is exported (``llmtel.genai.content``)
     chunk_timing: bool = False  # one time_per_output_chunk point per streamed chunk (costs a record each)
     debug: bool = False  # LLMTEL_DEBUG: a readable console view of each call on stderr (environment only)
+    latest_metrics: bool = False  # OTEL_SEMCONV_STABILITY_OPT_IN has gen_ai_latest_experimental: newest names
+
+
+_logger = logging.getLogger("llmtel")
+_GENAI_OPT_INS = frozenset({SEMCONV_OPT_IN_GENAI_LATEST})
+_warned_opt_ins: set[str] = set()  # each unknown opt-in read from the environment is reported once
+
+
+def _genai_latest(value: object, origin: str, *, strict: bool) -> bool:
+    """Whether the comma list of ``OTEL_SEMCONV_STABILITY_OPT_IN`` asks for the newest GenAI conventions.
+
+    The variable is shared with every instrumentation: tokens of other areas (``http``, ``database``) are theirs.
+    An unknown ``gen_ai`` token is a typo of ours to report: an error when passed as a keyword, a warning when
+    read from the environment (an app must not fail to start over a variable other libraries read too).
+    """
+    tokens = [value] if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    names = {part.strip() for token in tokens for part in str(token).split(",") if part.strip()}
+    unknown = sorted(name for name in names if name.startswith("gen_ai") and name not in _GENAI_OPT_INS)
+    if unknown:
+        message = (
+            f"{origin}: unknown GenAI opt-in {', '.join(map(repr, unknown))}; "
+            f"the one known is {SEMCONV_OPT_IN_GENAI_LATEST!r}"
+        )
+        if strict:
+            raise ValueError(message)
+        if message not in _warned_opt_ins:
+            _warned_opt_ins.add(message)
+            _logger.warning("llmtel: %s (ignored)", message)
+    return SEMCONV_OPT_IN_GENAI_LATEST in names
 
 
 def resolve_genai_settings(
@@ -476,6 +508,7 @@ def resolve_genai_settings(
     stream_usage: str | None = None,
     chunk_timing: bool | str | None = None,
     content_fields: str | Iterable[str] | None = None,
+    semconv_opt_in: str | Iterable[str] | None = None,
 ) -> GenAISettings:
     """Resolve the GenAI recording settings (keyword > environment > default); ``ValueError`` names the setting."""
     from llmtel.genai.content import parse_capture_mode, parse_content_fields
@@ -509,6 +542,9 @@ def resolve_genai_settings(
     debug_raw, origin = r.pick("debug", None, "LLMTEL_DEBUG", default="false")
     debug = _bool(debug_raw, origin)
 
+    opt_in_raw, origin = r.pick("semconv_opt_in", semconv_opt_in, "OTEL_SEMCONV_STABILITY_OPT_IN", default="")
+    latest = _genai_latest(opt_in_raw, origin, strict=r.source["semconv_opt_in"] == "keyword")
+
     return GenAISettings(
         capture_content=mode.value,
         content_max_length=length,
@@ -517,4 +553,5 @@ def resolve_genai_settings(
         content_fields=fields,
         chunk_timing=timing,
         debug=debug,
+        latest_metrics=latest,
     )

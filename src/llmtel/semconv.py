@@ -2,8 +2,9 @@
 
 Span attributes and events follow the OpenTelemetry GenAI semantic conventions as they stand in the
 ``semantic-conventions-genai`` repository (after v1.41.0; still "Development"). Metric names follow
-v1.41.0, the last release, which is what dashboards and every current implementation use. Names with no
-convention (cost) live under ``llmtel.*``.
+v1.41.0 by default, which is what dashboards and the other implementations read; the newest ones
+(semantic-conventions-genai v0.1.0) with ``OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental``.
+Names with no convention (cost) live under ``llmtel.*``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-GENAI_SEMCONV_VERSION: Final = "semantic-conventions-genai main (2026-08, after v1.41.0); metrics v1.41.0"
+GENAI_SEMCONV_VERSION: Final = (
+    "semantic-conventions-genai main (2026-08, after v1.41.0); metrics v1.41.0, or v0.1.0's when opted in"
+)
 SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.41.0"
 
 # --- span: operation and provider -------------------------------------------------------------------
@@ -153,6 +156,27 @@ METRIC_RUN_COST: Final = "llmtel.run.cost"
 GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
 TOKEN_TYPE_INPUT: Final = "input"
 TOKEN_TYPE_OUTPUT: Final = "output"
+
+# --- metrics, newest names (semantic-conventions-genai v0.1.0; OTEL_SEMCONV_STABILITY_OPT_IN) ---------------
+SEMCONV_OPT_IN_GENAI_LATEST: Final = "gen_ai_latest_experimental"  # the opt-in's token for the GenAI conventions
+METRIC_INFERENCE_DURATION: Final = "gen_ai.client.inference.duration"  # chat, text_completion (and compact)
+METRIC_INFERENCE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.inference.time_to_first_chunk"
+METRIC_INFERENCE_TIME_PER_OUTPUT_CHUNK: Final = "gen_ai.client.inference.time_per_output_chunk"
+# counters, by gen_ai.token.modality; the cache and reasoning ones count subsets of the input and output ones
+METRIC_USAGE_INPUT_TOKENS: Final = "gen_ai.client.inference.usage.input_tokens"
+METRIC_USAGE_OUTPUT_TOKENS: Final = "gen_ai.client.inference.usage.output_tokens"
+METRIC_USAGE_CACHE_READ_TOKENS: Final = "gen_ai.client.inference.usage.cache_read.input_tokens"
+METRIC_USAGE_CACHE_WRITE_TOKENS: Final = "gen_ai.client.inference.usage.cache_write.input_tokens"
+METRIC_USAGE_REASONING_TOKENS: Final = "gen_ai.client.inference.usage.reasoning.output_tokens"
+# histograms, one point per operation (not by modality: percentiles across modalities do not add up)
+METRIC_OPERATION_INPUT_TOKENS: Final = "gen_ai.client.inference.operation.input_tokens"
+METRIC_OPERATION_OUTPUT_TOKENS: Final = "gen_ai.client.inference.operation.output_tokens"
+METRIC_EMBEDDINGS_DURATION: Final = "gen_ai.client.embeddings.duration"
+METRIC_EMBEDDINGS_INPUT_TOKENS: Final = "gen_ai.client.embeddings.operation.input_tokens"
+GEN_AI_TOKEN_MODALITY: Final = "gen_ai.token.modality"
+MODALITY_IMAGE: Final = "image"
+MODALITY_AUDIO: Final = "audio"
+MODALITY_UNKNOWN: Final = "unknown"
 
 DURATION_BUCKETS: Final = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 # a run holds many calls: the calls' boundaries, doubling on to about 22 minutes

@@ -340,6 +340,7 @@ def instrument(
     redactor: Callable[[str], str] | None | _Unset = _UNSET,
     stream_usage: str | None = None,
     chunk_timing: bool | None = None,
+    semconv_opt_in: str | None = None,
     prices: Mapping[str, Mapping[str, float]] | None = None,
     spool: bool | None = None,
     spool_dir: str | os.PathLike[str] | None = None,
@@ -359,6 +360,7 @@ def instrument(
             ("content_fields", content_fields),
             ("stream_usage", stream_usage),
             ("chunk_timing", chunk_timing),
+            ("semconv_opt_in", semconv_opt_in),
             ("prices", prices),
         )
         if value is not None
@@ -371,6 +373,7 @@ def instrument(
         content_fields=content_fields,
         stream_usage=stream_usage,
         chunk_timing=chunk_timing,
+        semconv_opt_in=semconv_opt_in,
     )
     if prices is not None:
         PriceBook(prices)

@@ -71,7 +71,7 @@ def test_the_caches_stay_bounded_when_every_call_names_a_new_model(telemetry):
     tel, spans, _ = telemetry
     for i in range(emit._MAX_CACHED * 2 + 5):
         record(tel, f"model-{i}", f"model-{i}-v", 1)
-    assert len(tel._starts) <= emit._MAX_CACHED and len(tel._metric_sets) <= emit._MAX_CACHED
+    assert len(tel._starts) <= emit._MAX_CACHED and len(tel.metrics.sets) <= emit._MAX_CACHED
     last = spans.get_finished_spans()[-1]
     assert last.name == f"chat model-{emit._MAX_CACHED * 2 + 4}"
     assert last.attributes[sc.GEN_AI_RESPONSE_MODEL] == f"model-{emit._MAX_CACHED * 2 + 4}-v"

@@ -22,6 +22,7 @@ from llmtel._version import __version__
 from llmtel.cost import Cost, PriceBook
 from llmtel.genai.content import ALL_CONTENT_FIELDS, ContentPolicy, omit_fields
 from llmtel.genai.diagnostics import report_failure
+from llmtel.genai.metrics import MAX_CACHED, LatestMetrics, ReleasedMetrics
 from llmtel.genai.record import GenAICall
 from llmtel.logs.handler import exception_attributes as log_exception_attributes
 from llmtel.pipeline import _STATE_KEY as _PIPELINE_STATE
@@ -204,9 +205,7 @@ def exception_attributes(
     return attributes
 
 
-# The per-call caches below are emptied when they reach this many entries: their keys hold names that come
-# from callers (models, hosts), and a cache must not grow with a caller that sends a new one on every call.
-_MAX_CACHED = 512
+_MAX_CACHED = MAX_CACHED  # the span-start cache is bounded as the metric attribute caches are
 
 
 class GenAITelemetry:
@@ -222,6 +221,7 @@ class GenAITelemetry:
         prices: PriceBook | None = None,
         on_finish: Callable[[GenAICall], None] | None = None,
         debug_view: Callable[[GenAICall, Cost | None], None] | None = None,
+        latest_metrics: bool = False,
     ) -> None:
         from opentelemetry import _logs, metrics
 
@@ -236,37 +236,14 @@ class GenAITelemetry:
         self._after_call = bool(self._content_on_event or debug_view is not None or on_finish is not None)
         self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider, schema_url=sc.SCHEMA_URL)
         meter = metrics.get_meter(_SCOPE, __version__, meter_provider, schema_url=sc.SCHEMA_URL)
-        self.duration = meter.create_histogram(
-            sc.METRIC_OPERATION_DURATION,
-            unit="s",
-            description="Duration of GenAI client operations",
-            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
-        )
-        self.tokens = meter.create_histogram(
-            sc.METRIC_TOKEN_USAGE,
-            unit="{token}",
-            description="Tokens used by GenAI client operations",
-            explicit_bucket_boundaries_advisory=sc.TOKEN_BUCKETS,
-        )
-        self.time_to_first_chunk = meter.create_histogram(
-            sc.METRIC_TIME_TO_FIRST_CHUNK,
-            unit="s",
-            description="Time from request to the first chunk of a streamed response",
-            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
-        )
-        self.time_per_output_chunk = meter.create_histogram(
-            sc.METRIC_TIME_PER_OUTPUT_CHUNK,
-            unit="s",
-            description="Time between consecutive chunks of a streamed response (recorded when chunk timing is on)",
-            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
-        )
-        self.cost = meter.create_counter(sc.METRIC_COST, unit="USD", description="Cost of GenAI client operations")
+        # the metric points of each call, named as v1.41.0 has them or (opted in) as the newest conventions do
+        metrics_type = LatestMetrics if latest_metrics else ReleasedMetrics
+        self.metrics = metrics_type(meter, metric_attributes)
+        self._record_metrics = self.metrics.record
         self.events = _logs.get_logger(_SCOPE, __version__, logger_provider, schema_url=sc.SCHEMA_URL)
         # Built once per shape of call, shared between calls and never mutated: (operation, provider, request
-        # model, server address, server port) -> (span name, start attributes); the same plus (response model,
-        # error type) -> (metric attributes, the same for input tokens, for output tokens).
+        # model, server address, server port) -> (span name, start attributes).
         self._starts: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
-        self._metric_sets: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {}
 
     def start(self, call: GenAICall, parent: Context | None = None) -> Span:
         """Start the CLIENT span of ``call`` (not made current: the caller decides that), as a child of the span in
@@ -286,17 +263,6 @@ class GenAITelemetry:
             attributes=name_and_attributes[1],
             start_time=start,
         )
-
-    def _new_metric_sets(self, key: tuple[Any, ...], call: GenAICall) -> tuple[dict[str, Any], ...]:
-        if len(self._metric_sets) >= _MAX_CACHED:
-            self._metric_sets.clear()
-        attrs = metric_attributes(call)
-        sets = self._metric_sets[key] = (
-            attrs,
-            {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_INPUT},
-            {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT},
-        )
-        return sets
 
     def finish(
         self, call: GenAICall, span: Span, error: BaseException | None = None, context: Context | None = None
@@ -388,25 +354,6 @@ class GenAITelemetry:
             if call.diagnosis is not None:
                 report_failure(call, span)  # mode/hint on the span, a WARNING/ERROR log
         return exception_attributes(call, error, self.content.clean)
-
-    def _record_metrics(self, call: GenAICall, context: Context, cost: Cost | None) -> None:
-        key = (call.operation, call.provider, call.request_model, call.server_address, call.server_port,
-               call.response_model, call.error_type)
-        attrs, input_attrs, output_attrs = self._metric_sets.get(key) or self._new_metric_sets(key, call)
-        start = call.start_perf
-        self.duration.record((call.end_perf or start) - start, attrs, context)
-        if call.input_tokens is not None:  # a fetch has none, unless it is where they are counted
-            self.tokens.record(call.input_tokens, input_attrs, context)
-        if call.output_tokens is not None:
-            self.tokens.record(call.output_tokens, output_attrs, context)
-        if call.first_chunk_perf is not None:
-            self.time_to_first_chunk.record(call.first_chunk_perf - start, attrs, context)
-        if call.chunk_times is not None:  # one point per chunk after the first: the gap since the one before
-            record = self.time_per_output_chunk.record
-            for earlier, later in zip(call.chunk_times, call.chunk_times[1:]):
-                record(later - earlier, attrs, context)
-        if cost is not None and cost.usd is not None:
-            self.cost.add(cost.usd, attrs, context)
 
     def _emit_exception(self, call: GenAICall, span: Span, attributes: dict[str, Any]) -> None:
         """The conventions' exception event (severity WARN), in the span's context; failure path only."""

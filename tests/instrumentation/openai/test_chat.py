@@ -467,7 +467,7 @@ def test_metrics_use_the_convention_buckets_and_low_cardinality_attributes(instr
     (cost,) = telemetry.metric_points(sc.METRIC_COST)
     assert cost.value == pytest.approx(telemetry.one_llm_span().attributes[sc.LLMTEL_COST_USD])
     # the exemplar links the metric point to the LLM span
-    assert duration.exemplars and duration.exemplars[0].span_id == telemetry.one_llm_span().context.span_id
+    assert duration.exemplars[0].span_id == telemetry.one_llm_span().context.span_id
 
 
 def test_unknown_model_gets_a_marker_not_a_zero_cost(instrument, telemetry, client, fake):

@@ -61,7 +61,8 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     exported: ``all``, ``none`` or some of ``llmtel.genai.content.CONTENT_FIELDS``), ``redactor`` (callable over
     each captured text, run after secrets are masked; or None to disable redaction), ``stream_usage`` (``"off"``
     or ``"inject"``), ``chunk_timing`` (bool: the ``time_per_output_chunk`` metric, one point per streamed
-    chunk), ``prices`` (overrides, see ``llmtel.cost``), and the usual ``tracer_provider`` / ``meter_provider`` /
+    chunk), ``prices`` (overrides, see ``llmtel.cost``), ``semconv_opt_in`` (as ``OTEL_SEMCONV_STABILITY_OPT_IN``:
+    ``"gen_ai_latest_experimental"`` names the metrics as the newest conventions do), and the usual ``tracer_provider`` / ``meter_provider`` /
     ``logger_provider``.
     """
 
@@ -78,6 +79,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             stream_usage=kwargs.get("stream_usage"),
             chunk_timing=kwargs.get("chunk_timing"),
             content_fields=kwargs.get("content_fields"),
+            semconv_opt_in=kwargs.get("semconv_opt_in"),
         )
         policy = policy_from_settings(settings, kwargs.get("redactor", default_redactor))
         prices: Mapping[str, Any] | None = kwargs.get("prices")
@@ -90,6 +92,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             prices=price_book,
             on_finish=kwargs.get("on_finish"),
             debug_view=DebugView() if settings.debug else None,  # decided once here
+            latest_metrics=settings.latest_metrics,
         )
         hooks = OpenAIHooks(
             telemetry, inject_stream_usage=settings.stream_usage == "inject", chunk_timing=settings.chunk_timing
