@@ -24,7 +24,8 @@ from opentelemetry.trace import SpanKind
 from llmtel import pipeline
 from llmtel import semconv as sc
 from llmtel.genai.content import ContentPolicy, active_policy, json_ready, omit_fields
-from llmtel.pipeline import F, CallTotals, TotalsKeys, _Entry, _Scope
+from llmtel.genai.debug import active_debug_view, format_agent
+from llmtel.pipeline import F, CallTotals, TotalsKeys, _Entry, _Scope, seconds_since_start
 
 _UNSET: Any = object()  # not given (None is an answer an agent can give)
 
@@ -35,7 +36,7 @@ AGENT_TOTALS = TotalsKeys(sc.LLMTEL_AGENT_LLM_CALLS, sc.LLMTEL_AGENT_TOOL_CALLS,
 class _AgentEntry(_Entry):
     """One invocation: its span, the totals of the calls made inside, what it was asked and what it answered."""
 
-    __slots__ = ("instructions", "input", "output", "totals")
+    __slots__ = ("name", "instructions", "input", "output", "totals")
 
     def __init__(self, agent: Agent) -> None:
         attributes: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_AGENT}
@@ -47,6 +48,7 @@ class _AgentEntry(_Entry):
         span = pipeline._tracer.start_span(name, kind=SpanKind.INTERNAL, attributes=attributes)
         self.totals = CallTotals()
         super().__init__(span, trace.set_span_in_context(span, pipeline.counted_in(self.totals)))
+        self.name = agent.name
         self.instructions = agent.instructions
         self.input = agent.input
         self.output = _UNSET
@@ -62,6 +64,11 @@ class _AgentEntry(_Entry):
                     self.span.set_attributes(content_attributes(self.instructions, self.input, output, policy))
         except Exception:  # noqa: BLE001 - the agent's span keeps the rest
             pipeline.warn_once("agent", "llmtel: could not sum up or record the content of an agent's run")
+        view = active_debug_view()
+        if view is not None:
+            error = None if exc is None else f"{type(exc).__name__}: {active_policy().clean(str(exc))}"
+            view.show(format_agent, self.name, seconds_since_start(self.span), self.totals.attributes(AGENT_TOTALS),
+                      error)
         super().finish(exc)
 
 

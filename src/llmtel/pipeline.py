@@ -111,6 +111,12 @@ def warn_once(key: str, message: str) -> None:
         log.warning(message, exc_info=True)
 
 
+def seconds_since_start(span: trace.Span) -> float | None:
+    """How long ago ``span`` started (an SDK span knows its start time; a non-recording one does not)."""
+    start = getattr(span, "start_time", None)
+    return None if not isinstance(start, int) else (time.time_ns() - start) / 1e9
+
+
 def _fail(span: trace.Span, exc: BaseException) -> None:
     """The run or step failed with ``exc``: its message and stack trace are masked as a logged exception's are."""
     from llmtel.logs.handler import exception_attributes  # not at import: the log bridge imports this module

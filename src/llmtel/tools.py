@@ -22,7 +22,8 @@ from opentelemetry.trace import SpanKind
 from llmtel import pipeline
 from llmtel import semconv as sc
 from llmtel.genai.content import ContentPolicy, active_policy, json_ready, omitted
-from llmtel.pipeline import F, _decorate, _Entry, _Scope
+from llmtel.genai.debug import active_debug_view, format_tool
+from llmtel.pipeline import F, _decorate, _Entry, _Scope, seconds_since_start
 
 _UNSET: Any = object()  # no result known (None is a value a tool can return)
 
@@ -30,7 +31,7 @@ _UNSET: Any = object()  # no result known (None is a value a tool can return)
 class _ToolEntry(_Entry):
     """One run of a tool: its span, what it was given, and what it returned once it has."""
 
-    __slots__ = ("arguments", "result", "call")
+    __slots__ = ("name", "call_id", "arguments", "result", "call")
 
     def __init__(self, tool: Tool) -> None:
         attributes: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL, sc.GEN_AI_TOOL_NAME: tool.name}
@@ -41,6 +42,8 @@ class _ToolEntry(_Entry):
                                            attributes=attributes)
         pipeline.note_tool_call()  # in the totals of the runs and agents it runs inside
         super().__init__(span, trace.set_span_in_context(span))
+        self.name: str = tool.name  # type: ignore[assignment] - checked by ``Tool._begin``
+        self.call_id = tool.call_id
         self.arguments = tool.arguments
         self.call = tool._call  # a decorated function's (signature, args, kwargs): bound only if captured
         self.result = _UNSET
@@ -57,7 +60,21 @@ class _ToolEntry(_Entry):
                     self.span.set_attribute(sc.GEN_AI_TOOL_CALL_RESULT, captured(self.result, policy, "tool_results"))
         except Exception:  # noqa: BLE001 - the tool's span keeps the rest
             pipeline.warn_once("tool", "llmtel: could not record a tool's arguments or result")
+        view = active_debug_view()
+        if view is not None:
+            view.show(self._console_view, exc)
         super().finish(exc)
+
+    def _console_view(self, exc: BaseException | None) -> str:
+        """The debug view's lines (``LLMTEL_DEBUG``): arguments and result shown whatever is captured, cleaned."""
+        policy = active_policy()
+        arguments = self.arguments if self.call is None else _bound_arguments(*self.call)
+        result = None if exc is not None or self.result is _UNSET else console_text(self.result, policy)
+        error = None if exc is None else f"{type(exc).__name__}: {policy.clean(str(exc))}"
+        return format_tool(
+            self.name, seconds_since_start(self.span), call_id=self.call_id,
+            arguments=None if arguments is None else console_text(arguments, policy), result=result, error=error,
+        )
 
 
 class Tool(_Scope):
@@ -182,15 +199,25 @@ def _bound_arguments(signature: inspect.Signature | None, args: tuple[Any, ...],
     return {"args": list(args), "kwargs": kwargs} if kwargs else list(args)
 
 
+def _decoded(value: Any) -> Any:
+    """JSON text (a model's tool-call arguments usually are) as the value it holds; anything else as it is."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            pass
+    return value
+
+
+def console_text(value: Any, policy: ContentPolicy) -> str:
+    """``value`` as JSON text for the debug view: every string redacted and bounded by ``policy``, none left out."""
+    return json.dumps(policy.value(json_ready(_decoded(value))), ensure_ascii=False, default=str)
+
+
 def captured(value: Any, policy: ContentPolicy, field: str) -> str:
     """``value`` as the JSON text of a content attribute: JSON text decoded first, every string redacted and
     bounded by ``policy``; only its length and short SHA-256 when ``field`` is left out of the policy's fields."""
-    if isinstance(value, str) and value[:1] in ("{", "["):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            pass
-    cleaned = policy.value(json_ready(value))
+    cleaned = policy.value(json_ready(_decoded(value)))
     kept = cleaned if field in policy.fields else {"omitted": omitted(cleaned)}
     return json.dumps(kept, ensure_ascii=False, default=str)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+from llmtel import semconv as sc
 from llmtel.cost import Cost, PriceBook
 from llmtel.genai.content import CaptureMode, ContentPolicy
 from llmtel.genai.debug import DebugView, format_call
@@ -101,3 +102,25 @@ def test_collect_extracts_content_without_exporting_it():
     assert collect_only.capture and not collect_only.on_span and not collect_only.on_event
     assert not ContentPolicy().capture
     assert ContentPolicy(mode=CaptureMode.EVENT_ONLY).capture
+
+
+def test_format_agent_names_an_unnamed_agent_and_a_cost_it_could_not_price():
+    from llmtel.genai.debug import format_agent
+
+    totals = {sc.LLMTEL_AGENT_LLM_CALLS: 1, sc.GEN_AI_USAGE_INPUT_TOKENS: 5, sc.LLMTEL_AGENT_COST_STATUS: "unpriced"}
+    assert format_agent(None, 0.25, totals) == (
+        "[llmtel] invoke_agent (unnamed) 250.0 ms\n    1 LLM call  0 tool runs  tokens: 5 in, 0 out  cost: unpriced"
+    )
+    partial = {sc.LLMTEL_AGENT_LLM_CALLS: 2, sc.LLMTEL_AGENT_COST_USD: 0.5,
+               sc.LLMTEL_AGENT_COST_STATUS: "partially_priced"}
+    assert format_agent("a", None, partial, "X: y").splitlines() == [
+        "[llmtel] invoke_agent a ?",
+        "    2 LLM calls  0 tool runs  cost: $0.500000 (partially priced)",
+        "    ! error: X: y",
+    ]
+
+
+def test_format_tool_without_arguments_or_call_id():
+    from llmtel.genai.debug import format_tool
+
+    assert format_tool("noop", 0.001) == "[llmtel] execute_tool noop 1.0 ms"

@@ -1,9 +1,11 @@
-"""Debug view (``LLMTEL_DEBUG=true``): each finished GenAI call printed readably on stderr, for development.
+"""Debug view (``LLMTEL_DEBUG=true``): each finished GenAI call, tool run and agent invocation printed readably
+on stderr, for development.
 
 It consumes the provider-neutral ``GenAICall`` when the call finishes: model, latency, tokens, cost, finish
-reasons, the full prompt and response, and the diagnosis of a failure. The prompt and response shown here
-are collected for the console only; they are exported over OTLP only when content capture is on as well.
-``format_call`` is a pure function; ``DebugView`` is the thin part that writes, given the cost emission computed.
+reasons, the full prompt and response, and the diagnosis of a failure; a tool run's arguments and result; an
+agent's sums of the calls and tools inside. What is shown here is collected for the console only; it is exported
+over OTLP only when content capture is on as well. ``format_call``, ``format_tool`` and ``format_agent`` are pure
+functions; ``DebugView`` is the thin part that writes.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
+from llmtel import semconv as sc
 from llmtel.cost import Cost
 from llmtel.genai.record import GenAICall
 
@@ -107,6 +111,45 @@ def format_call(call: GenAICall, cost: Cost | None = None) -> str:
     return "\n".join(lines)
 
 
+def format_tool(
+    name: str, seconds: float | None, *, call_id: str | None = None, arguments: str | None = None,
+    result: str | None = None, error: str | None = None,
+) -> str:
+    """A few readable lines about one finished tool run; ``arguments`` and ``result`` as JSON text, cleaned."""
+    head = f"[llmtel] {sc.OP_EXECUTE_TOOL} {name} {_ms(seconds)}"
+    if call_id:
+        head += f"  call id: {call_id}"
+    lines = [head]
+    if arguments is not None:
+        lines.append(f"{_INDENT}> arguments: {_indent(arguments)}")
+    if result is not None:
+        lines.append(f"{_INDENT}< result: {_indent(result)}")
+    if error is not None:
+        lines.append(f"{_INDENT}! error: {error}")
+    return "\n".join(lines)
+
+
+def format_agent(name: str | None, seconds: float | None, totals: Mapping[str, Any], error: str | None = None) -> str:
+    """A few readable lines about one finished agent invocation, with the sums of its span (``AGENT_TOTALS``)."""
+    head = f"[llmtel] {sc.OP_INVOKE_AGENT} {name or '(unnamed)'} {_ms(seconds)}"
+    calls = totals.get(sc.LLMTEL_AGENT_LLM_CALLS, 0)
+    tools = totals.get(sc.LLMTEL_AGENT_TOOL_CALLS, 0)
+    details = [f"{calls} LLM call{'' if calls == 1 else 's'}", f"{tools} tool run{'' if tools == 1 else 's'}"]
+    if sc.GEN_AI_USAGE_INPUT_TOKENS in totals or sc.GEN_AI_USAGE_OUTPUT_TOKENS in totals:
+        details.append(f"tokens: {totals.get(sc.GEN_AI_USAGE_INPUT_TOKENS, 0)} in, "
+                       f"{totals.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, 0)} out")
+    usd = totals.get(sc.LLMTEL_AGENT_COST_USD)
+    status = totals.get(sc.LLMTEL_AGENT_COST_STATUS)
+    if usd is not None:
+        details.append(f"cost: ${usd:.6f}" + (" (partially priced)" if status == "partially_priced" else ""))
+    elif status is not None:
+        details.append(f"cost: {status}")
+    lines = [head, _INDENT + "  ".join(details)]
+    if error is not None:
+        lines.append(f"{_INDENT}! error: {error}")
+    return "\n".join(lines)
+
+
 class DebugView:
     """The ``debug_view`` consumer behind ``LLMTEL_DEBUG``: prints each call, with the cost emission computed,
     to ``stream`` (stderr by default, looked up at write time). Never raises."""
@@ -116,8 +159,12 @@ class DebugView:
         self._warned = False
 
     def __call__(self, call: GenAICall, cost: Cost | None = None) -> None:
+        self.show(format_call, call, cost)
+
+    def show(self, formatter: Callable[..., str], *args: Any, **kwargs: Any) -> None:
+        """Write what ``formatter`` makes of the arguments. Never raises."""
         try:
-            text = format_call(call, cost)
+            text = formatter(*args, **kwargs)
             stream = self.stream or sys.stderr
             stream.write(text + "\n")
             stream.flush()
@@ -125,3 +172,18 @@ class DebugView:
             if not self._warned:
                 self._warned = True
                 _logger.warning("llmtel: the debug view could not print a call (logged once)", exc_info=True)
+
+
+# The view in force for tool runs and agent invocations, which happen outside a provider's calls: set when
+# instrumenting with the debug view on, cleared when uninstrumenting.
+_active: list[DebugView] = []
+
+
+def use_debug_view(view: DebugView | None) -> None:
+    """Make ``view`` the one tool runs and agents print to (None: they print nothing)."""
+    _active[:] = [] if view is None else [view]
+
+
+def active_debug_view() -> DebugView | None:
+    """The debug view in force, if the debug view is on."""
+    return _active[0] if _active else None

@@ -15,7 +15,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from llmtel.config import resolve_genai_settings
 from llmtel.cost import PriceBook
 from llmtel.genai.content import default_redactor, policy_from_settings, use_policy
-from llmtel.genai.debug import DebugView
+from llmtel.genai.debug import DebugView, use_debug_view
 from llmtel.genai.emit import GenAITelemetry
 from llmtel.instrumentation.openai.streams import CLOSING_CLASSES, close_hooks, refusal_hook
 from llmtel.instrumentation.openai.wrappers import OpenAIHooks
@@ -84,6 +84,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         policy = policy_from_settings(settings, kwargs.get("redactor", default_redactor))
         prices: Mapping[str, Any] | None = kwargs.get("prices")
         price_book = PriceBook(prices)
+        debug_view = DebugView() if settings.debug else None  # decided once here
         telemetry = GenAITelemetry(
             tracer_provider=kwargs.get("tracer_provider"),
             meter_provider=kwargs.get("meter_provider"),
@@ -91,7 +92,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             content=policy,
             prices=price_book,
             on_finish=kwargs.get("on_finish"),
-            debug_view=DebugView() if settings.debug else None,  # decided once here
+            debug_view=debug_view,
             latest_metrics=settings.latest_metrics,
         )
         hooks = OpenAIHooks(
@@ -108,6 +109,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             patch_method(refusing[0], "handle_chunk", refusal_hook(refusing[1]))
         type(self).hooks = hooks
         use_policy(policy)  # tool spans (``llmtel.tool``) capture content as the calls do
+        use_debug_view(debug_view)  # and tool runs and agents print to the debug view as the calls do
 
     def _uninstrument(self, **kwargs: Any) -> None:
         import openai._base_client as base_client
@@ -121,6 +123,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             unpatch_method(refusing[0], "handle_chunk")
         type(self).hooks = None
         use_policy(None)
+        use_debug_view(None)
 
 
 __all__ = ["OpenAIInstrumentor"]
