@@ -24,35 +24,34 @@ MAX_CACHED = 512
 AttributesOf = Callable[[GenAICall], dict[str, Any]]
 
 
+def _seconds(meter: Any, name: str, description: str) -> Any:
+    """A histogram of seconds with the conventions' duration buckets."""
+    return meter.create_histogram(
+        name, unit="s", description=description, explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS
+    )
+
+
+def _tokens(meter: Any, name: str, description: str) -> Any:
+    """A histogram of tokens with the conventions' token buckets."""
+    return meter.create_histogram(
+        name, unit="{token}", description=description, explicit_bucket_boundaries_advisory=sc.TOKEN_BUCKETS
+    )
+
+
 class ReleasedMetrics:
     """v1.41.0: ``gen_ai.client.operation.duration``, ``gen_ai.client.token.usage`` by ``gen_ai.token.type``,
     ``gen_ai.client.operation.time_to_first_chunk`` / ``time_per_output_chunk``, and ``llmtel.client.cost``."""
 
     def __init__(self, meter: Any, attributes_of: AttributesOf) -> None:
         self._attributes_of = attributes_of
-        self.duration = meter.create_histogram(
-            sc.METRIC_OPERATION_DURATION,
-            unit="s",
-            description="Duration of GenAI client operations",
-            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
+        self.duration = _seconds(meter, sc.METRIC_OPERATION_DURATION, "Duration of GenAI client operations")
+        self.tokens = _tokens(meter, sc.METRIC_TOKEN_USAGE, "Tokens used by GenAI client operations")
+        self.time_to_first_chunk = _seconds(
+            meter, sc.METRIC_TIME_TO_FIRST_CHUNK, "Time from request to the first chunk of a streamed response"
         )
-        self.tokens = meter.create_histogram(
-            sc.METRIC_TOKEN_USAGE,
-            unit="{token}",
-            description="Tokens used by GenAI client operations",
-            explicit_bucket_boundaries_advisory=sc.TOKEN_BUCKETS,
-        )
-        self.time_to_first_chunk = meter.create_histogram(
-            sc.METRIC_TIME_TO_FIRST_CHUNK,
-            unit="s",
-            description="Time from request to the first chunk of a streamed response",
-            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
-        )
-        self.time_per_output_chunk = meter.create_histogram(
-            sc.METRIC_TIME_PER_OUTPUT_CHUNK,
-            unit="s",
-            description="Time between consecutive chunks of a streamed response (recorded when chunk timing is on)",
-            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
+        self.time_per_output_chunk = _seconds(
+            meter, sc.METRIC_TIME_PER_OUTPUT_CHUNK,
+            "Time between consecutive chunks of a streamed response (recorded when chunk timing is on)",
         )
         self.cost = meter.create_counter(sc.METRIC_COST, unit="USD", description="Cost of GenAI client operations")
         # (operation, provider, request model, server address, server port, response model, error type) ->
@@ -146,41 +145,24 @@ class LatestMetrics:
 
     def __init__(self, meter: Any, attributes_of: AttributesOf) -> None:
         self._attributes_of = attributes_of
-
-        def seconds(name: str, description: str) -> Any:
-            return meter.create_histogram(
-                name, unit="s", description=description, explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS
-            )
-
-        def tokens(name: str, description: str) -> Any:
-            return meter.create_histogram(
-                name, unit="{token}", description=description, explicit_bucket_boundaries_advisory=sc.TOKEN_BUCKETS
-            )
-
-        def counter(name: str, description: str) -> Any:
-            return meter.create_counter(name, unit="{token}", description=description)
-
-        self.inference_duration = seconds(sc.METRIC_INFERENCE_DURATION, "GenAI client inference operation duration")
-        self.embeddings_duration = seconds(sc.METRIC_EMBEDDINGS_DURATION, "GenAI client embeddings operation duration")
-        self.operation_duration = seconds(sc.METRIC_OPERATION_DURATION, "Duration of other GenAI client operations")
-        self.time_to_first_chunk = seconds(
-            sc.METRIC_INFERENCE_TIME_TO_FIRST_CHUNK, "Time from request to the first chunk of a streamed response"
+        self.inference_duration = _seconds(meter, sc.METRIC_INFERENCE_DURATION, "GenAI client inference duration")
+        self.embeddings_duration = _seconds(meter, sc.METRIC_EMBEDDINGS_DURATION, "GenAI client embeddings duration")
+        self.operation_duration = _seconds(meter, sc.METRIC_OPERATION_DURATION, "Duration of other GenAI operations")
+        self.time_to_first_chunk = _seconds(
+            meter, sc.METRIC_INFERENCE_TIME_TO_FIRST_CHUNK, "Time from request to the first chunk of a streamed response"
         )
-        self.time_per_output_chunk = seconds(
-            sc.METRIC_INFERENCE_TIME_PER_OUTPUT_CHUNK, "Time between consecutive chunks of a streamed response"
+        self.time_per_output_chunk = _seconds(
+            meter, sc.METRIC_INFERENCE_TIME_PER_OUTPUT_CHUNK, "Time between consecutive chunks of a streamed response"
         )
-        self.input_tokens = counter(sc.METRIC_USAGE_INPUT_TOKENS, "Input tokens used, cached ones included")
-        self.output_tokens = counter(sc.METRIC_USAGE_OUTPUT_TOKENS, "Output tokens used, reasoning ones included")
-        self.cache_read_tokens = counter(sc.METRIC_USAGE_CACHE_READ_TOKENS, "Input tokens read from a cache")
-        self.cache_write_tokens = counter(sc.METRIC_USAGE_CACHE_WRITE_TOKENS, "Input tokens written to a cache")
-        self.reasoning_tokens = counter(sc.METRIC_USAGE_REASONING_TOKENS, "Output tokens spent reasoning")
-        self.operation_input_tokens = tokens(sc.METRIC_OPERATION_INPUT_TOKENS, "Input tokens per inference operation")
-        self.operation_output_tokens = tokens(
-            sc.METRIC_OPERATION_OUTPUT_TOKENS, "Output tokens per inference operation"
-        )
-        self.embeddings_input_tokens = tokens(
-            sc.METRIC_EMBEDDINGS_INPUT_TOKENS, "Input tokens per embeddings operation"
-        )
+        counter = meter.create_counter
+        self.input_tokens = counter(sc.METRIC_USAGE_INPUT_TOKENS, "{token}", "Input tokens used, cached ones included")
+        self.output_tokens = counter(sc.METRIC_USAGE_OUTPUT_TOKENS, "{token}", "Output tokens, reasoning ones included")
+        self.cache_read_tokens = counter(sc.METRIC_USAGE_CACHE_READ_TOKENS, "{token}", "Input tokens read from a cache")
+        self.cache_write_tokens = counter(sc.METRIC_USAGE_CACHE_WRITE_TOKENS, "{token}", "Input tokens cached")
+        self.reasoning_tokens = counter(sc.METRIC_USAGE_REASONING_TOKENS, "{token}", "Output tokens spent reasoning")
+        self.operation_input_tokens = _tokens(meter, sc.METRIC_OPERATION_INPUT_TOKENS, "Input tokens per inference")
+        self.operation_output_tokens = _tokens(meter, sc.METRIC_OPERATION_OUTPUT_TOKENS, "Output tokens per inference")
+        self.embeddings_input_tokens = _tokens(meter, sc.METRIC_EMBEDDINGS_INPUT_TOKENS, "Input tokens per embeddings")
         self.cost = meter.create_counter(sc.METRIC_COST, unit="USD", description="Cost of GenAI client operations")
         self.shapes: dict[tuple[Any, ...], _Shape] = {}
 
