@@ -24,6 +24,7 @@ from opentelemetry.trace import SpanKind
 from llmtel import pipeline
 from llmtel import semconv as sc
 from llmtel.genai.content import ContentPolicy, active_policy, json_ready, omit_fields
+from llmtel.logs.handler import exception_text
 from llmtel.genai.debug import active_debug_view, format_agent
 from llmtel.pipeline import F, CallTotals, TotalsKeys, _Entry, _Scope, seconds_since_start
 
@@ -66,10 +67,13 @@ class _AgentEntry(_Entry):
             pipeline.warn_once("agent", "llmtel: could not sum up or record the content of an agent's run")
         view = active_debug_view()
         if view is not None:
-            error = None if exc is None else f"{type(exc).__name__}: {active_policy().clean(str(exc))}"
-            view.show(format_agent, self.name, seconds_since_start(self.span), self.totals.attributes(AGENT_TOTALS),
-                      error)
+            view.show(self._console_view, exc)  # made inside the view's guard: whatever fails there is logged
         super().finish(exc)
+
+    def _console_view(self, exc: BaseException | None) -> str:
+        """The debug view's lines (``LLMTEL_DEBUG``): the sums of the calls and tools inside, or the error."""
+        error = None if exc is None else f"{type(exc).__name__}: {active_policy().clean(exception_text(exc))}"
+        return format_agent(self.name, seconds_since_start(self.span), self.totals.attributes(AGENT_TOTALS), error)
 
 
 class Agent(_Scope):

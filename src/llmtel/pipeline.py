@@ -147,6 +147,8 @@ class _Entry:
         try:
             if exc is not None:
                 _fail(self.span, exc)
+        except Exception:  # noqa: BLE001 - the app's exception goes on, not one of ours
+            warn_once("fail", "llmtel: could not record a failure on a span")
         finally:
             self.span.end()
 

@@ -25,6 +25,7 @@ from llmtel.genai.diagnostics import report_failure
 from llmtel.genai.metrics import MAX_CACHED, LatestMetrics, ReleasedMetrics
 from llmtel.genai.record import GenAICall
 from llmtel.logs.handler import exception_attributes as log_exception_attributes
+from llmtel.logs.handler import exception_text
 from llmtel.pipeline import _STATE_KEY as _PIPELINE_STATE
 from llmtel.pipeline import note_llm_call
 
@@ -350,7 +351,7 @@ class GenAITelemetry:
             return None
         if call.error_type is None:
             call.error_type = error_type_of(error)
-            call.error_message = self.content.clean(str(error))  # error bodies may echo what was sent
+            call.error_message = self.content.clean(exception_text(error))  # error bodies may echo what was sent
             if call.diagnosis is not None:
                 report_failure(call, span)  # mode/hint on the span, a WARNING/ERROR log
         return exception_attributes(call, error, self.content.clean)

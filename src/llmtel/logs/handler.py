@@ -142,6 +142,14 @@ def record_body(record: logging.LogRecord, clean: Redactor = redact_secrets) -> 
     return clean(record.getMessage())
 
 
+def exception_text(exception: BaseException) -> str:
+    """``str(exception)``, or what Python's own tracebacks print when an exception's ``__str__`` itself raises."""
+    try:
+        return str(exception)
+    except Exception:  # noqa: BLE001 - an app's broken exception must not become ours
+        return "<exception str() failed>"
+
+
 def exception_attributes(exception: BaseException, clean: Callable[[str], str] = redact_secrets) -> dict[str, str]:
     """The conventions' ``exception.*`` attributes of a log record, message and stack trace passed through
     ``clean``: by default with secrets masked (an ``HTTPError`` names the URL it failed on, query string and all)."""
@@ -149,7 +157,7 @@ def exception_attributes(exception: BaseException, clean: Callable[[str], str] =
     module = cls.__module__
     return {
         semconv.EXCEPTION_TYPE: f"{module}.{cls.__qualname__}" if module and module != "builtins" else cls.__qualname__,
-        semconv.EXCEPTION_MESSAGE: clean(str(exception)),
+        semconv.EXCEPTION_MESSAGE: clean(exception_text(exception)),
         semconv.EXCEPTION_STACKTRACE: clean("".join(traceback.format_exception(exception))),
     }
 

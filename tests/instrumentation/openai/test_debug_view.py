@@ -127,3 +127,18 @@ def test_without_the_debug_view_tools_and_agents_print_nothing(pipelines, monkey
     with llmtel.agent("quiet"), llmtel.tool("noop"):
         pass
     assert "[llmtel]" not in stderr.getvalue()
+
+
+def test_an_error_that_cannot_be_printed_does_not_reach_the_app(debug_on, pipelines, stderr):
+    import llmtel
+
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no text")
+
+    with pytest.raises(Unprintable):
+        with llmtel.agent("a"), llmtel.tool("t"):
+            raise Unprintable()
+    assert pipelines.span_named("invoke_agent a").end_time is not None  # both spans still ended
+    assert pipelines.span_named("execute_tool t").end_time is not None
+    assert stderr.getvalue().count("! error: Unprintable: <exception str() failed>") == 2
