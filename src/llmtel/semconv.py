@@ -93,6 +93,8 @@ LLMTEL_COST_USD: Final = "llmtel.cost.usd"
 LLMTEL_COST_STATUS: Final = "llmtel.cost.status"  # priced | partially_priced | unknown_model | no_usage | invalid_usage
 LLMTEL_COST_PRICES: Final = "llmtel.cost.prices"  # which price data produced the number
 LLMTEL_USAGE_SOURCE: Final = "llmtel.usage.source"  # response | stream_usage_chunk | injected | absent | background_result
+#   | invalid: the reply reported a count that is not one (negative, not a whole number, beyond 2**32 - 1)
+USAGE_SOURCE_INVALID: Final = "invalid"
 # Hosted tool calls billed beyond the tokens (``GenAICall.hosted_tool_calls``), by kind: the attribute counting
 # each. Searches are billed per call; code interpreter sessions per container and time, which a reply does not
 # tell; image generations apart from the tokens the reply reports.

@@ -39,7 +39,8 @@ Statuses (``Cost.status``) — a cost is never a silent 0
                        character, per audio hour). ``usd`` is None.
     ``no_usage``       the model is known but the call reported no token counts (input and output None)
     ``invalid_usage``  inconsistent counts: negative, cache reads + writes > input, audio + image input >
-                       input, reasoning + audio output > output
+                       input, reasoning + audio output > output; or the reply reported a count that is not
+                       one (``usage_invalid``: see the OpenAI instrumentation's ``llmtel.usage.source=invalid``)
 
 Providers
     ``provider`` is OpenTelemetry's ``gen_ai.provider.name``. Well-known values map to genai-prices ids
@@ -535,12 +536,14 @@ class PriceBook:
         *,
         service_tier: str | None = None,
         tool_calls: Mapping[str, int] | None = None,
+        usage_invalid: bool = False,
     ) -> Cost:
         """``cost`` from the counts themselves (what emission calls once per call: no ``TokenUsage`` built).
         An unknown (None) count of any subset (cached, cache-write, reasoning, audio, image) counts as none.
         ``tool_calls``: hosted tool calls billed beyond the tokens, by kind (``web_search``, ``file_search``,
         ``code_interpreter``, ``image_generation``); a kind with no known price makes the cost
-        ``partially_priced``."""
+        ``partially_priced``. ``usage_invalid``: the reply reported counts that are not counts (left out as
+        None): the cost is ``invalid_usage`` for a known model."""
         try:
             key = (provider, model, service_tier)
             entry = self._cache.get(key)
@@ -549,6 +552,8 @@ class PriceBook:
             rates = entry.rates
             if rates is None:
                 return entry.unknown
+            if usage_invalid:
+                return entry.invalid
             if input_tokens is None and output_tokens is None:
                 return entry.no_usage
             try:

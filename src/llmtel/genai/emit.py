@@ -287,6 +287,10 @@ class GenAITelemetry:
                 and call.input_tokens is None and call.output_tokens is None
             ):
                 cost = None
+            elif call.usage_source == sc.USAGE_SOURCE_INVALID:  # the reply's counts are not counts: not priced
+                cost = prices.cost_of_counts(
+                    call.provider, call.response_model or call.request_model, None, None, usage_invalid=True
+                )
             else:
                 cost = prices.cost_of_counts(
                     call.provider,

@@ -8,6 +8,7 @@ objects without validation, so any field may be missing or ``None`` in a malform
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -17,6 +18,9 @@ from llmtel import semconv as sc
 from llmtel.genai.content import ContentPolicy
 from llmtel.genai.diagnostics import diagnose
 from llmtel.genai.record import GenAICall
+
+_logger = logging.getLogger("llmtel.instrumentation.openai")
+_warned: set[str] = set()  # the warnings logged once per process
 
 # --- routing ---------------------------------------------------------------------------------------------
 
@@ -51,8 +55,22 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+# The integers OTLP carries are 64-bit: a larger one fails the export of its attribute, and once added to a
+# cumulative counter, of that metric on every export after. A request's integer outside them is left unset.
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
+# The largest token count read from a reply: far above any model's context, and small enough that no plausible
+# sum of them reaches the 64-bit limit. A count above it, a negative one or one that is not a whole number is not
+# a count: see ``_not_a_count``.
+MAX_TOKEN_COUNT: Final = 2**32 - 1
+# The most choices a stream's finish reasons are reported for: far above any ``n`` asked for, so that a malformed
+# choice index (``10**20``) cannot make a list of that many reasons.
+MAX_CHOICES: Final = 128
+
+
 def _int(value: Any) -> int | None:
-    return value if type(value) is int else None  # not bool, not a float, not a string; one C check
+    # not bool, not a float, not a string (one C check), and within what OTLP carries
+    return value if type(value) is int and INT64_MIN <= value <= INT64_MAX else None
 
 
 def _str(value: Any) -> str | None:
@@ -152,14 +170,15 @@ _RESPONSES_PARAMS: dict[str, KeyReader] = {
 }
 # The checks and readers a generated reader writes inline rather than calls (doing what the functions do:
 # a test compares them value for value). A reader's statement reads ``v`` and writes ``call``.
+_INT64: Final = f"{INT64_MIN} <= v <= {INT64_MAX}"
 _INLINE_CHECKS: dict[Callable[[Any], Any], str] = {
     _number: "float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None",
-    _int: "v if type(v) is int else None",
+    _int: f"v if type(v) is int and {_INT64} else None",
     _str: "v if isinstance(v, str) and v else None",
 }
 _INLINE_READERS: dict[RequestReader, str] = {
-    _choice_count: "call.choice_count = v if type(v) is int and v != 1 else None",
-    _max_completion_tokens: "if type(v) is int: call.max_tokens = v",
+    _choice_count: f"call.choice_count = v if type(v) is int and v != 1 and {_INT64} else None",
+    _max_completion_tokens: f"if type(v) is int and {_INT64}: call.max_tokens = v",
 }
 
 
@@ -410,10 +429,31 @@ def _fields(obj: Any) -> Mapping[str, Any] | _Attributes:
     return {**fields, **extra} if extra else fields
 
 
-def _detail(usage: Mapping[str, Any] | _Attributes, details: str, name: str) -> int | None:
-    """An integer inside one of usage's detail objects."""
-    found = usage.get(details)
-    return None if found is None else _int(_fields(found).get(name))
+def _not_a_count(call: GenAICall, name: str, value: Any) -> None:
+    """None for a token count that is absent; for one that is present but not a count (negative, above
+    ``MAX_TOKEN_COUNT``, not a whole number) also None, with the call's usage marked ``invalid``, so that it is
+    not priced (``llmtel.cost.status=invalid_usage``) and the other counts still are recorded; a warning is
+    logged once per process. Called only where a count failed its check."""
+    if value is None:
+        return None
+    call.usage_source = sc.USAGE_SOURCE_INVALID
+    if "invalid-count" not in _warned:
+        _warned.add("invalid-count")
+        shown = repr(value)
+        _logger.warning(
+            "llmtel: %s %s: the reply reported %s=%s, which is not a token count; the call's usage is marked"
+            " invalid (llmtel.usage.source=invalid) and the call is not priced",
+            call.operation, call.request_model, name, shown if len(shown) <= 40 else shown[:40] + "...",
+        )
+    return None
+
+
+def _count(call: GenAICall, fields: Mapping[str, Any] | _Attributes, name: str) -> int | None:
+    """The token count ``name`` of usage ``fields`` (see ``_not_a_count`` for one that is not a count)."""
+    value = fields.get(name)
+    if type(value) is int and 0 <= value <= MAX_TOKEN_COUNT:
+        return value
+    return _not_a_count(call, name, value)
 
 
 def chat_usage(call: GenAICall, usage: Any, source: str) -> None:
@@ -421,50 +461,75 @@ def chat_usage(call: GenAICall, usage: Any, source: str) -> None:
     came from (``"response"``, or ``"stream_usage_chunk"`` for the usage chunk of a stream).
 
     Like the other readers that run for every call (``apply_response``, ``chunk_ids``), it is written out flat,
-    with the checks of ``_int`` and ``_str`` inline: inside a real call, with the caches cold after the SDK's
-    work, each call of a small helper costs more than the check it makes."""
+    with the checks of ``_count`` inline: inside a real call, with the caches cold after the SDK's work, each
+    call of a small helper costs more than the check it makes. A count that is usually absent is tested for
+    None first; the audio and image counts take 0 as none."""
     fields = _fields(usage)
-    value = fields.get("prompt_tokens")
-    call.input_tokens = value if type(value) is int else None
     call.usage_source = source
+    value = fields.get("prompt_tokens")
+    call.input_tokens = (
+        value if type(value) is int and 0 <= value <= MAX_TOKEN_COUNT else _not_a_count(call, "prompt_tokens", value)
+    )
     if call.operation == sc.OP_EMBEDDINGS:  # embeddings usage has no output tokens and no details
         return
     value = fields.get("completion_tokens")
-    call.output_tokens = value if type(value) is int else None
+    call.output_tokens = (
+        value if type(value) is int and 0 <= value <= MAX_TOKEN_COUNT
+        else _not_a_count(call, "completion_tokens", value)
+    )
     details = fields.get("prompt_tokens_details")
     if details is not None:  # the subsets of the input: cached, written to the cache, audio, image
         details = _fields(details)
         value = details.get("cached_tokens")
-        call.cache_read_tokens = value if type(value) is int else None
+        call.cache_read_tokens = (
+            value if value is None or type(value) is int and 0 <= value <= MAX_TOKEN_COUNT
+            else _not_a_count(call, "cached_tokens", value)
+        )
         value = details.get("cache_write_tokens")
-        call.cache_write_tokens = value if type(value) is int else None
+        call.cache_write_tokens = (
+            value if value is None or type(value) is int and 0 <= value <= MAX_TOKEN_COUNT
+            else _not_a_count(call, "cache_write_tokens", value)
+        )
         value = details.get("audio_tokens")
-        call.input_audio_tokens = value if type(value) is int and value > 0 else None
+        call.input_audio_tokens = (
+            None if not value else value if type(value) is int and 0 < value <= MAX_TOKEN_COUNT
+            else _not_a_count(call, "audio_tokens", value)
+        )
         value = details.get("image_tokens")
-        call.input_image_tokens = value if type(value) is int and value > 0 else None
+        call.input_image_tokens = (
+            None if not value else value if type(value) is int and 0 < value <= MAX_TOKEN_COUNT
+            else _not_a_count(call, "image_tokens", value)
+        )
     else:
         call.cache_read_tokens = call.cache_write_tokens = call.input_audio_tokens = call.input_image_tokens = None
     details = fields.get("completion_tokens_details")
     if details is not None:  # the subsets of the output: reasoning, audio
         details = _fields(details)
         value = details.get("reasoning_tokens")
-        call.reasoning_tokens = value if type(value) is int else None
+        call.reasoning_tokens = (
+            value if value is None or type(value) is int and 0 <= value <= MAX_TOKEN_COUNT
+            else _not_a_count(call, "reasoning_tokens", value)
+        )
         value = details.get("audio_tokens")
-        call.output_audio_tokens = value if type(value) is int and value > 0 else None
+        call.output_audio_tokens = (
+            None if not value else value if type(value) is int and 0 < value <= MAX_TOKEN_COUNT
+            else _not_a_count(call, "audio_tokens", value)
+        )
     else:
         call.reasoning_tokens = call.output_audio_tokens = None
 
 
 def _usage_responses(call: GenAICall, usage: Any, source: str) -> None:
     fields = _fields(usage)
-    call.input_tokens = _int(fields.get("input_tokens"))
-    call.output_tokens = _int(fields.get("output_tokens"))
+    call.usage_source = source
+    call.input_tokens = _count(call, fields, "input_tokens")
+    call.output_tokens = _count(call, fields, "output_tokens")
     details = fields.get("input_tokens_details")
     details = {} if details is None else _fields(details)  # read once for both of its counts
-    call.cache_read_tokens = _int(details.get("cached_tokens"))
-    call.cache_write_tokens = _int(details.get("cache_write_tokens"))
-    call.reasoning_tokens = _detail(fields, "output_tokens_details", "reasoning_tokens")
-    call.usage_source = source
+    call.cache_read_tokens = _count(call, details, "cached_tokens")
+    call.cache_write_tokens = _count(call, details, "cache_write_tokens")
+    details = fields.get("output_tokens_details")
+    call.reasoning_tokens = None if details is None else _count(call, _fields(details), "reasoning_tokens")
 
 
 # OpenAI's Chat Completions search models (``gpt-4o-search-preview``, ``gpt-4o-mini-search-preview``,
@@ -736,9 +801,14 @@ def summarise_chunks(fold: ChunkFold, completed: bool) -> None:
         call.usage_source = "injected"
 
 
-def _choice_total(call: GenAICall, top: int) -> int:
-    """How many choices a stream reports: up to the highest index seen, at least as many as asked for."""
-    return max(top + 1, call.choice_count or 1)
+def _choice_total(call: GenAICall, top: Any) -> int:
+    """How many choices a stream reports: up to the highest index seen, at least as many as asked for, at most
+    ``MAX_CHOICES`` (an index that is not a whole number counts as none)."""
+    total = top + 1 if type(top) is int else 1
+    asked = call.choice_count
+    if type(asked) is int and asked > total:
+        total = asked
+    return total if total <= MAX_CHOICES else MAX_CHOICES
 
 
 class _StreamCounts:
