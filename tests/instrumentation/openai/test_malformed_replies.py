@@ -9,6 +9,7 @@ choice index of ``10**20``, token counts that are not counts, integers beyond 64
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -21,10 +22,11 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
 from llmtel import semconv as sc
 from llmtel.instrumentation.openai import extract
-from llmtel.testing import ChatReply, CompletionReply, EmbeddingsReply, RawReply, ResponsesReply, ToolCall, Usage
+from llmtel.testing import ChatReply, CompletionReply, EmbeddingsReply, ErrorReply, RawReply, ResponsesReply, ToolCall, Usage
 from tests.instrumentation.openai import _stream_helpers
 from tests.instrumentation.openai._stream_helpers import CHAT_MODEL, LEGACY_MODEL, MESSAGES
 
+aclient = _stream_helpers.aclient
 client = _stream_helpers.client
 frozen = _stream_helpers.frozen
 frozen_heap = _stream_helpers.frozen_heap
@@ -40,26 +42,46 @@ ODD_VALUES: list[Any] = [None, 0, -1, 1.5, 10**20, 2**63, "", "x", [], [1], {}, 
 DROP = object()
 
 
-def calls() -> dict[str, Any]:
-    """Each kind of call under test: how it is made, and the request body the fake answers to give its reply."""
+def _helper_events(c: Any, **params: Any) -> Any:
+    with c.chat.completions.stream(**params) as stream:
+        return [event.type for event in stream], stream.get_final_completion()
+
+
+async def _async_chunks(c: Any, **params: Any) -> list[Any]:
+    return [chunk async for chunk in await c.chat.completions.create(**params)]
+
+
+def calls(fake: Any, aclient: Any, loop: asyncio.AbstractEventLoop) -> dict[str, tuple[Any, Any]]:
+    """Each kind of call under test: how it is made (given the sync client), and the well-formed data its
+    replies are mutated from. Async calls run in ``loop``."""
     chat = {"model": CHAT_MODEL, "messages": MESSAGES}
     chat_stream = {**chat, "stream": True, "stream_options": {"include_usage": True}}
     legacy = {"model": LEGACY_MODEL, "prompt": "hi"}
+    responses = {"model": CHAT_MODEL, "input": "hi"}
     weather = (ToolCall("get_weather", {"city": "Paris"}),)
-    return {
-        "chat": (lambda c: c.chat.completions.create(**chat), ChatReply(tool_calls=weather), chat),
-        "chat stream": (lambda c: list(c.chat.completions.create(**chat_stream)), ChatReply(tool_calls=weather),
-                        chat_stream),
-        "responses": (lambda c: c.responses.create(model=CHAT_MODEL, input="hi"),
-                      ResponsesReply(function_calls=weather, reasoning="think"), {"model": CHAT_MODEL, "input": "hi"}),
-        "responses stream": (lambda c: list(c.responses.create(model=CHAT_MODEL, input="hi", stream=True)),
-                             ResponsesReply(reasoning="think"), {"model": CHAT_MODEL, "input": "hi", "stream": True}),
-        "embeddings": (lambda c: c.embeddings.create(model=EMBEDDING_MODEL, input=["a", "b"]), EmbeddingsReply(),
-                       {"model": EMBEDDING_MODEL, "input": ["a", "b"]}),
-        "completion": (lambda c: c.completions.create(**legacy), CompletionReply(), legacy),
-        "completion stream": (lambda c: list(c.completions.create(**legacy, stream=True)), CompletionReply(),
-                              {**legacy, "stream": True}),
+    kinds = {
+        "chat": (lambda c: c.chat.completions.create(**chat), well_formed(fake, ChatReply(tool_calls=weather), chat)),
+        "chat stream": (lambda c: list(c.chat.completions.create(**chat_stream)),
+                        well_formed(fake, ChatReply(tool_calls=weather), chat_stream)),
+        "chat stream, two choices": (lambda c: list(c.chat.completions.create(**chat_stream, n=2)),
+                                     well_formed(fake, ChatReply(n=2), {**chat_stream, "n": 2})),
+        "chat .stream() helper": (lambda c: _helper_events(c, **chat),
+                                  well_formed(fake, ChatReply(tool_calls=weather), chat_stream)),
+        "async chat stream": (lambda c: loop.run_until_complete(_async_chunks(aclient, **chat_stream)),
+                              well_formed(fake, ChatReply(), chat_stream)),
+        "responses": (lambda c: c.responses.create(**responses),
+                      well_formed(fake, ResponsesReply(function_calls=weather, reasoning="think"), responses)),
+        "responses stream": (lambda c: list(c.responses.create(**responses, stream=True)),
+                             well_formed(fake, ResponsesReply(reasoning="think"), {**responses, "stream": True})),
+        "embeddings": (lambda c: c.embeddings.create(model=EMBEDDING_MODEL, input=["a", "b"]),
+                       well_formed(fake, EmbeddingsReply(), {"model": EMBEDDING_MODEL, "input": ["a", "b"]})),
+        "completion": (lambda c: c.completions.create(**legacy), well_formed(fake, CompletionReply(), legacy)),
+        "completion stream": (lambda c: list(c.completions.create(**legacy, stream=True)),
+                              well_formed(fake, CompletionReply(), {**legacy, "stream": True})),
     }
+    for error in (ErrorReply.bad_request(), ErrorReply.rate_limited(), ErrorReply.server_error()):
+        kinds[f"error {error.status}"] = (lambda c: c.chat.completions.create(**chat), error)
+    return kinds
 
 
 def well_formed(fake: Any, reply: Any, body: dict[str, Any]) -> Any:
@@ -95,6 +117,10 @@ def mutated(value: Any, rng: random.Random, rate: float) -> Any:
 
 def malformed(data: Any, rng: random.Random) -> RawReply:
     rate = rng.choice([0.02, 0.05, 0.15])
+    if isinstance(data, ErrorReply):  # its body, and a retry-after header that may not be a number
+        body = mutated(data.body(), rng, 0.2)
+        return RawReply.json(None if body is DROP else body, status=data.status,
+                             headers={"retry-after": rng.choice(["0", "-1", "x", "1e400", "nan"])})
     if isinstance(data, dict):
         body = mutated(data, rng, rate)
         return RawReply.json(None if body is DROP else body)
@@ -118,12 +144,12 @@ def outcome(fake: Any, client: Any, make: Any, reply: RawReply) -> tuple[Any, ..
         return ("raised", type(error).__name__, str(error))
 
 
-def test_malformed_replies_change_nothing_for_the_caller(instrument, telemetry, client, fake, caplog):
-    kinds = calls()
+@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings")  # the SDK's, dumping what it was sent
+def test_malformed_replies_change_nothing_for_the_caller(instrument, telemetry, client, aclient, fake, caplog):
     cases = []
     rng = random.Random(20261124)
-    for kind, (make, reply, body) in kinds.items():
-        data = well_formed(fake, reply, body)
+    loop = asyncio.new_event_loop()  # one for every async call: the async client's connections belong to it
+    for kind, (make, data) in calls(fake, aclient, loop).items():
         cases += [(kind, make, malformed(data, rng)) for _ in range(CASES_PER_KIND)]
     alone = [outcome(fake, client, make, reply) for _, make, reply in cases]  # before instrumenting
     assert {result[0] for result in alone} == {"returned", "raised"}  # the fuzz reaches both
@@ -136,8 +162,16 @@ def test_malformed_replies_change_nothing_for_the_caller(instrument, telemetry, 
         assert got == expected, (kind, reply.body)
         spans = telemetry.llm_spans()
         assert len(spans) == 1 and spans[0].end_time is not None, (kind, reply.body)
-        assert (dict(spans[0].attributes).get(sc.ERROR_TYPE) is not None) == (got[0] == "raised"), kind
+        failed = dict(spans[0].attributes).get(sc.ERROR_TYPE) is not None
+        if kind == "chat .stream() helper":
+            # What the helper raises on a chunk it cannot read fails the span (its chunk handler is hooked); what
+            # it raises outside that handler (on a chunk that is not an object at all) leaves the span closed.
+            assert not failed or got[0] == "raised", (kind, got)
+        else:
+            assert failed == (got[0] == "raised"), (kind, got)
         encode_spans(telemetry.spans())
+    loop.run_until_complete(loop.shutdown_asyncgens())  # the streams left unread, closed as the app's would be
+    loop.close()
     encode_metrics(telemetry.metric_reader.get_metrics_data())  # raises on a value OTLP cannot carry
     # The SDK's own complaints (an attribute of a wrong type, a negative histogram value, a value OTLP cannot
     # encode): none. llmtel's own warnings name what it could not read, once each.
@@ -170,6 +204,35 @@ def test_a_fractional_choice_index_does_not_cost_the_stream_its_summary(instrume
     list(client.chat.completions.create(model=CHAT_MODEL, messages=MESSAGES, stream=True))
     attrs = dict(telemetry.one_llm_span().attributes)
     assert (attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS], attrs[sc.LLMTEL_STREAM_CHUNKS]) == (("error",), 1)
+
+
+def test_a_chunk_the_stream_helper_cannot_read_fails_the_span(instrument, telemetry, client, fake):
+    """The chat ``.stream()`` helper raising on a chunk fails the span with that error, as ``parse()`` does on a
+    reply it cannot read (before, only its two refusals did; any other error left the span closed)."""
+    instrument()
+    broken = {**stream_chunk(0, None), "choices": [{"index": 0, "delta": 5, "finish_reason": None}]}
+    fake.enqueue(RawReply.sse([stream_chunk(0, None), broken]))
+    with pytest.raises(AttributeError):
+        with client.chat.completions.stream(model=CHAT_MODEL, messages=MESSAGES) as stream:
+            for _ in stream:
+                pass
+    attrs = dict(telemetry.one_llm_span().attributes)
+    assert (attrs[sc.ERROR_TYPE], attrs[sc.LLMTEL_STREAM_END]) == ("AttributeError", "error")
+
+
+@pytest.mark.parametrize("reason", [10**20, 7, ["stop"], ""])
+def test_a_finish_reason_that_is_not_a_string_is_reported_as_error(reason, instrument, telemetry, client, fake):
+    """A stream's finish reasons were reported as they came: an integer one made the attribute an integer array,
+    and one beyond 64 bits failed its export."""
+    instrument()
+    fake.enqueue(RawReply.sse([stream_chunk(0, None), stream_chunk(0, reason)]))
+    list(client.chat.completions.create(model=CHAT_MODEL, messages=MESSAGES, stream=True))
+    fake.enqueue(RawReply.sse([stream_chunk(0, "stop"), stream_chunk(1, reason)]))  # two choices
+    list(client.chat.completions.create(model=CHAT_MODEL, messages=MESSAGES, stream=True))
+    one, two = telemetry.llm_spans()
+    assert one.attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("error",)
+    assert two.attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop", "error")
+    encode_spans(telemetry.spans())
 
 
 CHAT_BODY = {

@@ -17,7 +17,7 @@ from llmtel.cost import PriceBook
 from llmtel.genai.content import default_redactor, policy_from_settings, use_policy
 from llmtel.genai.debug import DebugView, use_debug_view
 from llmtel.genai.emit import GenAITelemetry
-from llmtel.instrumentation.openai.streams import CLOSING_CLASSES, close_hooks, refusal_hook
+from llmtel.instrumentation.openai.streams import CLOSING_CLASSES, chunk_error_hook, close_hooks
 from llmtel.instrumentation.openai.wrappers import OpenAIHooks
 from llmtel.instrumentation.patching import patch_method, unpatch_method
 
@@ -39,19 +39,14 @@ def _closing_classes() -> list[tuple[type, bool, Any]]:
     return found
 
 
-def _refusing_state() -> tuple[type, tuple[type[BaseException], ...]] | None:
-    """The chat ``.stream()`` helper's state class, whose ``handle_chunk`` raises the refusals (the reply cut by
-    the token limit or filtered, with a format to parse into), and those errors; None in an SDK without them."""
+def _chat_helper_state() -> type | None:
+    """The chat ``.stream()`` helper's state class, whose ``handle_chunk`` may raise on a chunk (see
+    ``streams.chunk_error_hook``); None in an SDK without it."""
     try:
-        import openai
         from openai.lib.streaming.chat._completions import ChatCompletionStreamState
     except ImportError:
         return None
-    refusals = [getattr(openai, name, None) for name in ("LengthFinishReasonError", "ContentFilterFinishReasonError")]
-    if not callable(getattr(ChatCompletionStreamState, "handle_chunk", None)):
-        return None
-    found = tuple(error for error in refusals if isinstance(error, type) and issubclass(error, BaseException))
-    return (ChatCompletionStreamState, found) if found else None
+    return ChatCompletionStreamState if callable(getattr(ChatCompletionStreamState, "handle_chunk", None)) else None
 
 
 class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -104,9 +99,9 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             patch_method(getattr(base_client, cls_name), "request", getattr(hooks, method))
         for cls, is_async, stream_of in _closing_classes():
             patch_method(cls, "close", close_hooks(stream_of)[is_async])
-        refusing = _refusing_state()
-        if refusing is not None:
-            patch_method(refusing[0], "handle_chunk", refusal_hook(refusing[1]))
+        helper_state = _chat_helper_state()
+        if helper_state is not None:
+            patch_method(helper_state, "handle_chunk", chunk_error_hook())
         type(self).hooks = hooks
         use_policy(policy)  # tool spans (``llmtel.tool``) capture content as the calls do
         use_debug_view(debug_view)  # and tool runs and agents print to the debug view as the calls do
@@ -118,9 +113,9 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             unpatch_method(getattr(base_client, cls_name), "request")
         for cls, _, _ in _closing_classes():
             unpatch_method(cls, "close")
-        refusing = _refusing_state()
-        if refusing is not None:
-            unpatch_method(refusing[0], "handle_chunk")
+        helper_state = _chat_helper_state()
+        if helper_state is not None:
+            unpatch_method(helper_state, "handle_chunk")
         type(self).hooks = None
         use_policy(None)
         use_debug_view(None)

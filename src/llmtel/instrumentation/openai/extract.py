@@ -683,7 +683,8 @@ def apply_responses_object(call: GenAICall, response: Any, policy: ContentPolicy
     reasons: list[str] = []
     if status == "incomplete":
         details = fields.get("incomplete_details")
-        reasons.append(_INCOMPLETE_REASONS.get(getattr(details, "reason", None), "length"))
+        reason = getattr(details, "reason", None)
+        reasons.append(_INCOMPLETE_REASONS.get(reason, "length") if isinstance(reason, str) else "length")
     elif status == "failed":
         reasons.append("error")
         error = fields.get("error")
@@ -791,10 +792,11 @@ def summarise_chunks(fold: ChunkFold, completed: bool) -> None:
     if top < 0 and completed:  # ended without a single choice: no reason to report
         call.finish_reasons = []
     elif top <= 0 and not call.choice_count:  # one choice, as most streams have
-        call.finish_reasons = [fold.reasons.get(0, "error")]
+        reason = fold.reasons.get(0)  # as it came: ``_finish_reason``'s check, inline
+        call.finish_reasons = [reason if isinstance(reason, str) and reason else "error"]
     else:
         reasons = fold.reasons
-        call.finish_reasons = [reasons.get(i, "error") for i in range(_choice_total(call, top))]
+        call.finish_reasons = [_finish_reason(reasons.get(i)) for i in range(_choice_total(call, top))]
     if call.usage_source is None:
         call.usage_source = "absent"
     elif fold.hide_usage_chunk and call.usage_source == "stream_usage_chunk":

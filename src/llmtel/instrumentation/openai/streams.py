@@ -282,10 +282,10 @@ _TRACED_CODES = (_traced_chunks.__code__, _traced_async_chunks.__code__, _traced
                  _traced_async_iterator.__code__)
 
 
-def stream_closed(stream: Any, refusal: BaseException | None = None) -> None:
+def stream_closed(stream: Any, error: BaseException | None = None) -> None:
     """The caller closed ``stream`` (an ``openai.Stream`` / ``AsyncStream``, also from a helper around it): end
-    its span as closed, or as failed with the ``refusal`` its helper raised, unless the span has ended. Called by
-    the wrapped ``close`` methods; never raises.
+    its span as closed, or as failed with the ``error`` its helper raised on a chunk, unless the span has ended.
+    Called by the wrapped ``close`` methods; never raises.
 
     The span is found through the stream's traced iterator, whose frame holds it: nothing is stored on the
     stream for this, so a stream costs nothing for the close it may never get."""
@@ -298,10 +298,10 @@ def stream_closed(stream: Any, refusal: BaseException | None = None) -> None:
             return
         state = frame.f_locals.get("state")
         if isinstance(state, StreamState):
-            if refusal is None:
+            if error is None:
                 state.finish("closed")
             else:
-                state.finish("error", refusal)
+                state.finish("error", error)
     except Exception:  # noqa: BLE001
         _log_once("hook", "llmtel: could not end the span of a closed stream; it ends when the stream is collected")
 
@@ -314,24 +314,25 @@ def _raw_stream(helper: Any) -> Any:
     return getattr(helper, "_raw_stream", None)
 
 
-# The chat ``.stream()`` helper, given a response format or strict tools to parse into, raises
-# ``LengthFinishReasonError`` / ``ContentFilterFinishReasonError`` from the finish chunk our iterator has just
-# handed it, in its own code: our iterator never sees it. Its chunk handler is wrapped to note the error here,
-# under the helper's state object, and the helper's ``close`` (which its ``with`` block always calls) ends the
-# span as failed with it, whether or not the app caught the error. Entries go with their state objects.
-_refusals: weakref.WeakKeyDictionary[Any, BaseException] = weakref.WeakKeyDictionary()
+# The chat ``.stream()`` helper raises from its own code, on a chunk our iterator has just handed it: given a
+# response format or strict tools to parse into, ``LengthFinishReasonError`` / ``ContentFilterFinishReasonError``
+# on the finish chunk, as ``parse()`` does on the same reply; on a malformed chunk, whatever its reading raises.
+# Our iterator never sees these. Its chunk handler is wrapped to note the error here, under the helper's state
+# object, and the helper's ``close`` (which its ``with`` block always calls) ends the span as failed with it,
+# whether or not the app caught the error. Entries go with their state objects.
+_chunk_errors: weakref.WeakKeyDictionary[Any, BaseException] = weakref.WeakKeyDictionary()
 
 
-def refusal_hook(refusals: tuple[type[BaseException], ...]) -> Hook:
-    """The hook for the chat helper state's ``handle_chunk``: the chunk is handled as it would be, and a refusal
-    it raises is noted for the helper's ``close``."""
+def chunk_error_hook() -> Hook:
+    """The hook for the chat helper state's ``handle_chunk``: the chunk is handled as it would be, and an error it
+    raises is noted for the helper's ``close``."""
 
     def handle_chunk(original: Callable[..., Any], owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         try:
             return original(owner, *args, **kwargs)
-        except refusals as error:
+        except Exception as error:
             try:
-                _refusals[owner] = error
+                _chunk_errors[owner] = error
             except TypeError:  # a state object without weak references: the span ends as closed
                 pass
             raise
@@ -339,30 +340,30 @@ def refusal_hook(refusals: tuple[type[BaseException], ...]) -> Hook:
     return handle_chunk
 
 
-def _refusal_of(helper: Any) -> BaseException | None:
+def _chunk_error_of(helper: Any) -> BaseException | None:
     try:
-        return _refusals.pop(helper._state, None)
+        return _chunk_errors.pop(helper._state, None)
     except Exception:  # noqa: BLE001 - not a helper as we know it
         return None
 
 
 def close_hooks(stream_of: Callable[[Any], Any]) -> tuple[Hook, Hook]:
     """The (sync, async) hooks for the ``close`` method of a class whose instances' stream ``stream_of`` returns:
-    the close runs as it would, then ``stream_closed`` ends the stream's span (as failed when a helper raised a
-    refusal)."""
+    the close runs as it would, then ``stream_closed`` ends the stream's span (as failed when a helper raised on a
+    chunk)."""
     helper = stream_of is _raw_stream
 
     def close(original: Callable[..., Any], owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         try:
             return original(owner, *args, **kwargs)
         finally:
-            stream_closed(stream_of(owner), _refusal_of(owner) if helper else None)
+            stream_closed(stream_of(owner), _chunk_error_of(owner) if helper else None)
 
     async def aclose(original: Callable[..., Any], owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         try:
             return await original(owner, *args, **kwargs)
         finally:
-            stream_closed(stream_of(owner), _refusal_of(owner) if helper else None)
+            stream_closed(stream_of(owner), _chunk_error_of(owner) if helper else None)
 
     return close, aclose
 
