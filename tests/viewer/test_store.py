@@ -34,6 +34,25 @@ def store():
     s.close()
 
 
+@pytest.mark.parametrize("bad", [float("inf"), float("nan"), 1e308, 2**63 - 1, -5])
+def test_a_span_with_counts_that_are_not_counts_loses_nothing_else(store, bad):
+    """A token count of infinity, 1e308 or near 2**63 (or a NaN cost) in one span made the trace summary
+    overflow, and the whole batch of spans was lost. Such values are now left out of the sums; every span is
+    stored, with its attributes as sent."""
+    store.accept("traces", request(
+        span(2, 1, "root", 0, 10, gen_ai__usage__input_tokens=5, llmtel__cost__usd=0.25),
+        span(2, 2, "odd", 1, 9, parent=1, gen_ai__usage__input_tokens=bad, gen_ai__usage__output_tokens=bad,
+             llmtel__cost__usd=float("inf") if bad == float("inf") else float("nan")),
+        span(2, 3, "call", 2, 8, parent=1, gen_ai__usage__input_tokens=7),
+    ), META)
+    store.flush()
+    assert _summary(store, 2) == {"root": "root", "spans": 3, "start_us": NOW_NS // 1000,
+                                  "end_us": (NOW_NS + 10 * MS) // 1000, "input_tokens": 12, "cost": 0.25,
+                                  "errors": 0}
+    (stored,) = store.execute("SELECT attributes FROM spans WHERE name = 'odd'")[0]
+    assert "gen_ai.usage.input_tokens" in json.loads(stored)
+
+
 def test_summary_accumulates_across_batches_and_prefers_the_parentless_root(store):
     store.accept("traces", request(span(1, 2, "child", 5, 10, parent=1, gen_ai__usage__input_tokens=7,
                                           llmtel__cost__usd=0.5)), META)

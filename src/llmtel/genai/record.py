@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from llmtel.genai.diagnostics import Diagnosis
+
+# The largest token count a record takes, and the viewer stores: far above any model's context, and small enough
+# that no plausible sum of counts reaches the 64-bit integers OTLP and SQLite carry. A count above it, a negative
+# one or one that is not a whole number is not a count.
+MAX_TOKEN_COUNT: Final = 2**32 - 1
 
 
 @dataclass(slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from llmtel import semconv
+from llmtel.genai.record import MAX_TOKEN_COUNT
 from llmtel.receiver import ReceivedMetricPoint, any_value_to_python, attributes_to_dict
 from llmtel.receiver._store import _flatten_metrics
 
@@ -35,9 +37,18 @@ def to_json(value: Any) -> str:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """A finite number, or None: an infinite or NaN cost must not poison a trace's sums."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
     return value
+
+
+def _count(value: Any) -> int | None:
+    """A token count (a whole number from 0 to ``MAX_TOKEN_COUNT``; a float is truncated), or None. Another
+    value, such as ``1e308`` or a count near 2**63, would overflow SQLite's integers when summed, and the whole
+    batch of spans would be lost."""
+    number = _number(value)
+    return int(number) if number is not None and 0 <= number <= MAX_TOKEN_COUNT else None
 
 
 def _text(value: Any) -> str | None:
@@ -101,8 +112,8 @@ def flatten_traces(request: ExportTraceServiceRequest) -> tuple[dict[str, str], 
                 else:
                     request_model = _text(get(_REQUEST_MODEL))
                     response_model = _text(get(_RESPONSE_MODEL))
-                    input_tokens = _number(get(_INPUT_TOKENS))
-                    output_tokens = _number(get(_OUTPUT_TOKENS))
+                    input_tokens = _count(get(_INPUT_TOKENS))
+                    output_tokens = _count(get(_OUTPUT_TOKENS))
                 status = span.status
                 status_code = status.code
                 error_type = _text(get(_ERROR_TYPE))

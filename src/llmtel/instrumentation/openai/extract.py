@@ -17,7 +17,7 @@ from typing import Any, Final, Protocol
 from llmtel import semconv as sc
 from llmtel.genai.content import ContentPolicy
 from llmtel.genai.diagnostics import diagnose
-from llmtel.genai.record import GenAICall
+from llmtel.genai.record import MAX_TOKEN_COUNT, GenAICall  # a count read from a reply: see ``_not_a_count``
 
 _logger = logging.getLogger("llmtel.instrumentation.openai")
 _warned: set[str] = set()  # the warnings logged once per process
@@ -59,10 +59,6 @@ def _number(value: Any) -> float | None:
 # cumulative counter, of that metric on every export after. A request's integer outside them is left unset.
 INT64_MIN: Final = -(2**63)
 INT64_MAX: Final = 2**63 - 1
-# The largest token count read from a reply: far above any model's context, and small enough that no plausible
-# sum of them reaches the 64-bit limit. A count above it, a negative one or one that is not a whole number is not
-# a count: see ``_not_a_count``.
-MAX_TOKEN_COUNT: Final = 2**32 - 1
 # The most choices a stream's finish reasons are reported for: far above any ``n`` asked for, so that a malformed
 # choice index (``10**20``) cannot make a list of that many reasons.
 MAX_CHOICES: Final = 128
