@@ -542,8 +542,8 @@ class PriceBook:
         An unknown (None) count of any subset (cached, cache-write, reasoning, audio, image) counts as none.
         ``tool_calls``: hosted tool calls billed beyond the tokens, by kind (``web_search``, ``file_search``,
         ``code_interpreter``, ``image_generation``); a kind with no known price makes the cost
-        ``partially_priced``. ``usage_invalid``: the reply reported counts that are not counts (left out as
-        None): the cost is ``invalid_usage`` for a known model."""
+        ``partially_priced``. ``usage_invalid``: the reply reported counts that are not counts (passed as None):
+        the cost is ``invalid_usage`` for a known model."""
         try:
             key = (provider, model, service_tier)
             entry = self._cache.get(key)
@@ -552,10 +552,8 @@ class PriceBook:
             rates = entry.rates
             if rates is None:
                 return entry.unknown
-            if usage_invalid:
-                return entry.invalid
-            if input_tokens is None and output_tokens is None:
-                return entry.no_usage
+            if input_tokens is None and output_tokens is None:  # invalid counts come as None: no check per call
+                return entry.invalid if usage_invalid else entry.no_usage
             try:
                 usd = rates.usd(
                     input_tokens or 0,

@@ -38,7 +38,9 @@ def to_json(value: Any) -> str:
 
 def _number(value: Any) -> float | None:
     """A finite number, or None: an infinite or NaN cost must not poison a trace's sums."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):  # an int is finite (and may be too big for a float)
         return None
     return value
 
