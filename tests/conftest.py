@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from llmtel import pipeline
+from llmtel.credentials import forget_secrets
 from llmtel.genai.content import use_policy
 from llmtel.receiver import OTLPReceiver
 
@@ -23,6 +24,15 @@ def _private_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data")))
     monkeypatch.delenv("LLMTEL_SPOOL_DIR", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_known_secrets() -> Iterator[None]:
+    """Secrets masked by value (``llmtel.credentials.mask_secret``, the environment's at set-up) are process-wide:
+    none carries over from one test to the next."""
+    forget_secrets()
+    yield
+    forget_secrets()
 
 
 @pytest.fixture

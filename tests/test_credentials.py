@@ -10,8 +10,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from llmtel.credentials import (
+    MAX_KNOWN_SECRETS,
     CredentialScrubber,
+    environment_secrets,
+    forget_secrets,
     is_credential_name,
+    known_secrets,
+    mask_environment_secrets,
+    mask_secret,
     redact_secrets,
     scrub_url,
     scrubbed_log_value,
@@ -169,3 +175,91 @@ def test_the_scrubber_passes_over_llmtel_spans_and_never_raises(caplog):
 ])
 def test_scrubbed_log_value(key, value, shipped):
     assert scrubbed_log_value(key, value) == shipped
+
+
+# --- secrets known by their value -----------------------------------------------------------------------------
+
+SHAPELESS = "Zq8v3Lm1Rt7Xp2Nc9Wk4Hb6Jd0Fs5Gy"  # a key with no recognisable shape (Mistral's, Azure's are like it)
+
+
+def test_a_known_secret_is_masked_by_value_in_free_text_urls_and_log_values():
+    text = f"Incorrect API key provided: {SHAPELESS}. Received API Key = {SHAPELESS}"
+    assert redact_secrets(text) == text  # no shape, no credential's name before it
+    assert mask_secret(SHAPELESS)
+    assert redact_secrets(text) == ("Incorrect API key provided: [REDACTED:secret]. "
+                                    "Received API Key = [REDACTED:secret]")
+    assert default_redactor(f"key {SHAPELESS}, mail bob@example.com") == "key [REDACTED:secret], mail [REDACTED:email]"
+    assert scrub_url(f"http://h/v1/keys/{SHAPELESS}/check") == "http://h/v1/keys/REDACTED/check"
+    assert scrubbed_log_value("note", [f"x{SHAPELESS}y", "ok"]) == ["x[REDACTED:secret]y", "ok"]
+
+
+def test_a_known_secret_is_masked_percent_encoded_and_whole_when_it_contains_another():
+    password = "Hq3-kz9!Lw2@pv8#/x-yz0"
+    assert mask_secret("Lw2@pv8#/x-yz0") and mask_secret(password)  # the second holds the first
+    assert scrub_url("http://h/db/Hq3-kz9%21Lw2%40pv8%23%2Fx-yz0/ping") == "http://h/db/REDACTED/ping"
+    assert redact_secrets(f"pw {password} and Lw2@pv8#/x-yz0") == "pw [REDACTED:secret] and [REDACTED:secret]"
+    assert known_secrets()[0] == "Hq3-kz9%21Lw2%40pv8%23%2Fx-yz0"  # longest first
+
+
+@pytest.mark.parametrize("value", ["", "short-value", "/etc/llm/key.json", "~/.config/key", "./key.pem",
+                                   r"C:\keys\service.json", "  short-value  "])
+def test_values_too_short_to_tell_from_text_or_naming_files_are_not_masked(value):
+    assert not mask_secret(value)
+    assert known_secrets() == ()
+
+
+def test_mask_secret_takes_only_text():
+    with pytest.raises(TypeError, match="takes the secret as a str, not bytes"):
+        mask_secret(b"Zq8v3Lm1Rt7Xp2Nc9Wk4")  # type: ignore[arg-type]
+
+
+def test_the_number_of_known_secrets_is_bounded(caplog):
+    for index in range(MAX_KNOWN_SECRETS):
+        assert mask_secret(f"secret-value-{index:04d}")
+    assert not mask_secret("one-secret-too-many")
+    assert not mask_secret("and-yet-another-one")
+    assert len(known_secrets()) == MAX_KNOWN_SECRETS
+    assert [r.message for r in caplog.records].count(
+        f"llmtel: {MAX_KNOWN_SECRETS} secrets are masked by value already; no more are added") == 1
+    assert mask_secret("secret-value-0007")  # known already: still masked
+    forget_secrets()
+    assert known_secrets() == () and redact_secrets("secret-value-0007") == "secret-value-0007"
+
+
+def test_the_environments_secrets():
+    environ = {
+        "OPENAI_API_KEY": SHAPELESS,
+        "OPENAI_ADMIN_KEY": "admin-key-0123456789",  # any ``…_KEY``
+        "DB_PASSWORD": " Hq3-kz9!Lw2@pv8# ",
+        "HF_TOKEN": "hf-token-0123456789",
+        "GOOGLE_APPLICATION_CREDENTIALS": "/etc/gcp/service-account.json",  # a file's path
+        "AUTH_TOKEN": "dev",  # too short to tell from text
+        "OTEL_EXPORTER_OTLP_HEADERS": "x-honeycomb-team=Hk2Pq9Zr4Tn7Wx1Vb5Cm,authorization=Basic%20YWxpY2U6c2VjcmV0LXB3",
+        "OTEL_EXPORTER_OTLP_LOGS_HEADERS": "x-scope-orgid=tenant1",  # too short
+        "HOME": "/home/someone-with-a-long-name",
+        "SORTING_ORDER": "descending-by-date",
+    }
+    assert environment_secrets(environ) == [
+        SHAPELESS, "admin-key-0123456789", "Hq3-kz9!Lw2@pv8#", "hf-token-0123456789",
+        "Hk2Pq9Zr4Tn7Wx1Vb5Cm", "Basic YWxpY2U6c2VjcmV0LXB3", "YWxpY2U6c2VjcmV0LXB3",
+    ]
+    mask_environment_secrets(environ, headers=["Bearer tok-from-the-arguments-0123"])
+    assert redact_secrets(f"{SHAPELESS} tok-from-the-arguments-0123 YWxpY2U6c2VjcmV0LXB3") == (
+        "[REDACTED:secret] [REDACTED:secret] [REDACTED:secret]")
+
+
+def test_known_secrets_are_masked_in_any_span_attribute_of_other_instrumentations():
+    assert scrubbed_span_attributes({"db.statement": f"CONNECT '{SHAPELESS}'"}) == {}  # not known yet
+    mask_secret(SHAPELESS)
+    attributes = {
+        "db.statement": f"CONNECT '{SHAPELESS}'",
+        "http.request.header.x_custom": (SHAPELESS, "other"),  # a header whose name is not a credential's
+        "url.full": f"http://h/v1/{SHAPELESS}",
+        "http.method": "GET",
+        "retries": 3,
+    }
+    assert scrubbed_span_attributes(attributes) == {
+        "db.statement": "CONNECT '[REDACTED:secret]'",
+        "http.request.header.x_custom": ["[REDACTED:secret]", "other"],
+        "url.full": "http://h/v1/REDACTED",
+    }

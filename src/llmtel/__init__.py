@@ -7,6 +7,7 @@ supported library; ``opentelemetry-instrument python app.py`` does the same with
 from llmtel._version import __version__
 from llmtel.agents import agent
 from llmtel.config import Settings
+from llmtel.credentials import mask_secret
 from llmtel.feedback import FeedbackTarget, feedback_target, record_feedback
 from llmtel.logs import JsonFormatter
 from llmtel.pipeline import run, step
@@ -45,6 +46,7 @@ __all__ = [
     "feedback_target",
     "inject_headers",
     "instrument",
+    "mask_secret",
     "record_feedback",
     "run",
     "step",

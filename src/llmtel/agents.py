@@ -72,7 +72,7 @@ class _AgentEntry(_Entry):
 
     def _console_view(self, exc: BaseException | None) -> str:
         """The debug view's lines (``LLMTEL_DEBUG``): the sums of the calls and tools inside, or the error."""
-        error = None if exc is None else f"{type(exc).__name__}: {active_policy().clean(exception_text(exc))}"
+        error = None if exc is None else f"{type(exc).__name__}: {active_policy().clean_error(exception_text(exc))}"
         return format_agent(self.name, seconds_since_start(self.span), self.totals.attributes(AGENT_TOTALS), error)
 
 

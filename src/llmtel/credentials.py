@@ -4,15 +4,24 @@ Captured content has its own redactor (``llmtel.genai.content``), which users ma
 not optional: a key in a query string (``?api-key=…``), a captured ``Authorization`` header or a bearer token
 in a log line is of no use in a trace backend, and anyone who can read the traces could use it. Spans are
 scrubbed as they start (``CredentialScrubber``), log records where llmtel turns them into OpenTelemetry ones.
+
+Credentials are found two ways: by their shape or their name (``sk-…``, ``Bearer …``, ``password=…``), and by
+their value. The values the process is known to hold (``known_secrets``: its environment's credentials, its
+exporters' headers, the API keys of OpenAI clients whose calls failed, and what the app passes to
+``mask_secret``) are masked wherever they appear, whatever their shape: a server that echoes a key back in
+an error message cannot put it in a span.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+from urllib.parse import quote, unquote
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Span, SpanProcessor
@@ -98,9 +107,124 @@ SECRET_PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
 )
 
 
+# --- secrets known by their value ---------------------------------------------------------------------------
+
+KNOWN_SECRET = "[REDACTED:secret]"  # a known secret's value, in free text
+MIN_SECRET_LENGTH = 12  # shorter values ("test", "EMPTY", "ollama") are placeholders, and would mask common words
+MAX_KNOWN_SECRETS = 64  # each costs a substring search of every text that is masked
+# The exporter headers' variables: every value in them authenticates the export (``x-honeycomb-team``, ``api-key``,
+# ``Authorization``), whatever the header is called.
+_HEADER_VARIABLES = ("OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                     "OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_LOGS_HEADERS")
+_AUTH_SCHEMES = ("basic ", "bearer ", "digest ", "token ")
+
+# Longest first, so that a secret containing another is masked whole. One slot, replaced whole under the lock
+# and read without it: the texts being masked never wait for a secret being added.
+_known: list[tuple[str, ...]] = [()]
+_known_lock = threading.Lock()
+_warned_full: list[bool] = [False]
+
+
+def known_secrets() -> tuple[str, ...]:
+    """The values masked wherever they appear (and, in URLs, their percent-encoded forms), longest first."""
+    return _known[0]
+
+
+def _plausible_secret(value: str) -> bool:
+    """Long enough to be a secret and not a file's path (``GOOGLE_APPLICATION_CREDENTIALS=/etc/key.json``)."""
+    return len(value) >= MIN_SECRET_LENGTH and not value.startswith(("/", "~", "./", "../")) and not (
+        len(value) > 2 and value[1] == ":" and value[2] in "\\/"  # C:\keys\…
+    )
+
+
+def mask_secret(value: str) -> bool:
+    """Mask ``value`` wherever it appears in telemetry text from now on (span attributes, error text, captured
+    content, log records), whatever its shape: a key, a password or a token the app holds. True when it is
+    masked; False for a value too short to be told from ordinary text (under ``MIN_SECRET_LENGTH``
+    characters) or that names a file, or once ``MAX_KNOWN_SECRETS`` are known."""
+    if not isinstance(value, str):
+        raise TypeError(f"mask_secret() takes the secret as a str, not {type(value).__name__}")
+    value = value.strip()
+    if not _plausible_secret(value):
+        return False
+    forms = {value, quote(value, safe="")}  # percent-encoded, as in a URL's path or query
+    with _known_lock:
+        known = _known[0]
+        new = forms.difference(known)
+        if not new:
+            return True
+        if len(known) + len(new) > MAX_KNOWN_SECRETS:
+            if not _warned_full[0]:
+                _warned_full[0] = True
+                _logger.warning("llmtel: %d secrets are masked by value already; no more are added",
+                                MAX_KNOWN_SECRETS)
+            return False
+        _known[0] = tuple(sorted(known + tuple(new), key=len, reverse=True))
+    return True
+
+
+def forget_secrets() -> None:
+    """Stop masking the values ``mask_secret`` and the environment added (shapes and names still mask)."""
+    with _known_lock:
+        _known[0] = ()
+
+
+def environment_secrets(environ: Mapping[str, str]) -> list[str]:
+    """The secrets an environment holds: the values of variables named as credentials (``OPENAI_API_KEY``,
+    ``AZURE_OPENAI_AD_TOKEN``, ``DB_PASSWORD``, any ``…_KEY``), and every value in the OTLP exporters' headers
+    (and the token after an auth scheme: ``Authorization=Basic abc…``)."""
+    found: list[str] = []
+    for name, value in environ.items():
+        if name.upper() in _HEADER_VARIABLES:
+            found += header_secrets(unquote(pair.partition("=")[2]) for pair in value.split(","))
+        elif is_credential_name(name) or name.lower().endswith("_key"):
+            found.append(value.strip())
+    return [value for value in found if _plausible_secret(value)]
+
+
+def header_secrets(values: Iterable[str]) -> list[str]:
+    """Exporter header values as secrets: each value, and the token after an auth scheme (``Basic abc…``)."""
+    found: list[str] = []
+    for value in values:
+        value = value.strip()
+        found.append(value)
+        if value.lower().startswith(_AUTH_SCHEMES):
+            found.append(value.partition(" ")[2].strip())
+    return found
+
+
+def mask_environment_secrets(environ: Mapping[str, str] | None = None, headers: Iterable[str] = ()) -> None:
+    """Mask the secrets the environment holds (``environment_secrets``) and those in exporter ``headers`` given
+    as arguments. Run when llmtel sets up or instruments; never raises."""
+    try:
+        for value in [*environment_secrets(os.environ if environ is None else environ), *header_secrets(headers)]:
+            if _plausible_secret(value):
+                mask_secret(value)
+    except Exception:  # noqa: BLE001 - an odd environment must not stop the setup
+        _logger.warning("llmtel: could not read the environment's secrets", exc_info=True)
+
+
+def mask_known_secrets(text: str, replacement: str = KNOWN_SECRET) -> str:
+    """``text`` with every known secret's value replaced."""
+    for secret in _known[0]:
+        if secret in text:
+            text = text.replace(secret, replacement)
+    return text
+
+
+def _holds_known_secret(text: str) -> bool:
+    for secret in _known[0]:
+        if secret in text:
+            return True
+    return False
+
+
 def redact_secrets(text: str) -> str:
-    """``text`` with API keys, bearer tokens, JWTs, URL passwords and credentials' values masked: credential
-    query parameters, and ``name=value`` / ``"name": "value"`` pairs whose name is a credential's."""
+    """``text`` with API keys, bearer tokens, JWTs, URL passwords and credentials' values masked: the known
+    secrets' values, credential query parameters, and ``name=value`` / ``"name": "value"`` pairs whose name is a
+    credential's."""
+    if _known[0]:
+        text = mask_known_secrets(text)
     lowered = text.lower()
     for hints, pattern, replacement in SECRET_PATTERNS:
         for hint in hints:
@@ -113,6 +237,8 @@ def redact_secrets(text: str) -> str:
 def scrub_url(url: str) -> str:
     """``url`` with its user info and the values of credential query parameters replaced by ``REDACTED``
     (``https://host/v1/chat?api-key=REDACTED&api-version=2024-10-21``); other secrets in it masked too."""
+    if _known[0]:
+        url = mask_known_secrets(url, REDACTED_IN_URL)
     if "?" not in url and "@" not in url and "sk-" not in url:
         return url
     return redact_secrets(url)
@@ -143,8 +269,9 @@ def _redacted_header(value: Any) -> Any:
 def scrubbed_span_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
     """The replacements that keep credentials out of a span's attributes (empty when there are none): URLs
     scrubbed, captured headers whose names hold credentials (``authorization``, ``api_key``, ``cookie``…)
-    redacted. Captured headers are OpenTelemetry's opt-in (``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_*``)."""
+    redacted, known secrets masked in any other text. Captured headers are OpenTelemetry's opt-in (``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_*``)."""
     changes: dict[str, Any] = {}
+    known = _known[0]
     for key in attributes:
         scrub = _URL_ATTRIBUTES.get(key)
         if scrub is not None:
@@ -155,6 +282,13 @@ def scrubbed_span_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
                     changes[key] = scrubbed
         elif key.startswith(_HEADER_PREFIXES) and is_credential_name(key.rpartition(".")[2]):
             changes[key] = _redacted_header(attributes[key])
+        elif known:  # any other text (a database statement, a header of another name) holding a known secret
+            value = attributes[key]
+            if isinstance(value, str):
+                if _holds_known_secret(value):
+                    changes[key] = mask_known_secrets(value)
+            elif isinstance(value, (list, tuple)) and any(isinstance(v, str) and _holds_known_secret(v) for v in value):
+                changes[key] = [mask_known_secrets(v) if isinstance(v, str) else v for v in value]
     return changes
 
 

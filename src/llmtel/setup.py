@@ -20,7 +20,7 @@ from opentelemetry.sdk.resources import Resource
 
 from llmtel._version import __version__
 from llmtel.config import Settings, SpoolSettings, resolve_genai_settings, resolve_settings, resolve_spool_settings
-from llmtel.credentials import CredentialScrubber
+from llmtel.credentials import CredentialScrubber, mask_environment_secrets
 from llmtel.cost import PriceBook
 from llmtel.export import build_exporter
 from llmtel.export.resilient import ResilientExport
@@ -257,6 +257,9 @@ def configure(
     handle = Telemetry(settings=settings, resource=resource)
     if settings.disabled:
         return handle
+    # The environment's credentials and the exporters' headers are masked by value wherever they would appear.
+    signals = (settings.traces, settings.metrics, settings.logs)
+    mask_environment_secrets(headers=[value for signal in signals for value in signal.headers.values()])
     if spool is None:
         spool = resolve_spool_settings(service_name=settings.service_name)
     resilient = ResilientExport(spool, shutdown_timeout=settings.shutdown_timeout) if spool.enabled else None

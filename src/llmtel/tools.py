@@ -71,7 +71,7 @@ class _ToolEntry(_Entry):
         policy = active_policy()
         arguments = self.arguments if self.call is None else _bound_arguments(*self.call)
         result = None if exc is not None or self.result is _UNSET else console_text(self.result, policy)
-        error = None if exc is None else f"{type(exc).__name__}: {policy.clean(exception_text(exc))}"
+        error = None if exc is None else f"{type(exc).__name__}: {policy.clean_error(exception_text(exc))}"
         return format_tool(
             self.name, seconds_since_start(self.span), call_id=self.call_id,
             arguments=None if arguments is None else console_text(arguments, policy), result=result, error=error,

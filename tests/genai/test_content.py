@@ -144,3 +144,10 @@ def test_leaving_every_field_out_keeps_the_structure_with_lengths_and_hashes():
     }
     assert captured[sc.GEN_AI_OUTPUT_MESSAGES][0]["parts"][0] is long_answer and "content" in long_answer  # untouched
     assert omit_fields(captured, ALL_CONTENT_FIELDS) is captured
+
+
+def test_error_text_keeps_credentials_masked_with_the_content_redactor_off():
+    text = "rejected password=hunter2 for ann@example.com"
+    assert ContentPolicy(redactor=None).clean(text) == text  # content as sent: the user turned redaction off
+    assert ContentPolicy(redactor=None).clean_error(text) == "rejected password=[REDACTED] for ann@example.com"
+    assert ContentPolicy().clean_error(text) == "rejected password=[REDACTED] for [REDACTED:email]"

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from llmtel import semconv as sc
+from llmtel.credentials import redact_secrets
 from llmtel.redaction import REDACTOR_FAILED, Redactor, default_redactor, with_secrets_masked
 
 if TYPE_CHECKING:
@@ -118,6 +119,11 @@ class ContentPolicy:
             return self.redactor(text)
         except Exception:  # noqa: BLE001 - never leak content because the hook failed
             return REDACTOR_FAILED
+
+    def clean_error(self, text: str) -> str:
+        """Redact an error's text (a message, an error body that may echo what was sent): as content, and with
+        the content redactor off, credentials still masked, as in every error text that leaves the process."""
+        return self.clean(text) if self.redactor is not None else redact_secrets(text)
 
     def bound(self, text: str) -> tuple[str, dict[str, Any] | None]:
         """Redacted text, cut to ``max_length``; the second item describes the cut (or is None)."""

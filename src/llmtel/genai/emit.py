@@ -355,10 +355,10 @@ class GenAITelemetry:
             return None
         if call.error_type is None:
             call.error_type = error_type_of(error)
-            call.error_message = self.content.clean(exception_text(error))  # error bodies may echo what was sent
+            call.error_message = self.content.clean_error(exception_text(error))  # error bodies may echo what was sent
             if call.diagnosis is not None:
                 report_failure(call, span)  # mode/hint on the span, a WARNING/ERROR log
-        return exception_attributes(call, error, self.content.clean)
+        return exception_attributes(call, error, self.content.clean_error)
 
     def _emit_exception(self, call: GenAICall, span: Span, attributes: dict[str, Any]) -> None:
         """The conventions' exception event (severity WARN), in the span's context; failure path only."""

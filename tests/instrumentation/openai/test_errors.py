@@ -205,10 +205,42 @@ def test_error_messages_are_redacted_everywhere(instrument, telemetry, fake):
         assert "ann@example.com" not in text and secret not in text
 
 
-def test_redaction_can_be_turned_off_for_error_messages(instrument, telemetry, fake):
+def test_redaction_can_be_turned_off_for_error_messages_but_credentials_stay_masked(instrument, telemetry, fake):
     instrument(redactor=None)
     client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
-    fake.enqueue(ErrorReply.bad_request("Invalid 'user': ann@example.com"))
+    fake.enqueue(ErrorReply.bad_request("Invalid 'user': ann@example.com (password=hunter2, sk-live0123456789abcdef)"))
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
-    assert "ann@example.com" in telemetry.one_llm_span().status.description
+    span = telemetry.one_llm_span()
+    (span_event,) = [e for e in span.events if e.name == "exception"]
+    (event,) = _exception_events(telemetry)
+    for text in (span.status.description, span_event.attributes["exception.message"],
+                 event.attributes["exception.message"]):
+        assert "Invalid 'user': ann@example.com (password=[REDACTED], [REDACTED:api_key])" in text, text
+
+
+SHAPELESS_KEY = "Zq8v3Lm1Rt7Xp2Nc9Wk4Hb6Jd0Fs5Gy"  # no prefix, no credential's name beside it where it is echoed
+
+
+@pytest.mark.parametrize("redactor", ["default", None])
+def test_a_key_the_server_echoes_is_masked_by_value_whatever_its_shape(instrument, telemetry, fake, redactor, caplog):
+    instrument() if redactor == "default" else instrument(redactor=None)
+    client = openai.OpenAI(base_url=fake.base_url, api_key=SHAPELESS_KEY, max_retries=0)
+    fake.enqueue(ErrorReply(401, "invalid_request_error", "invalid_api_key", f"Received API Key = {SHAPELESS_KEY}"))
+    with pytest.raises(openai.AuthenticationError) as raised:
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert SHAPELESS_KEY in str(raised.value)  # the application's own error is untouched
+    span = telemetry.one_llm_span()
+    (span_event,) = [e for e in span.events if e.name == "exception"]
+    (event,) = _exception_events(telemetry)
+    texts = [span.status.description, span_event.attributes["exception.message"],
+             span_event.attributes["exception.stacktrace"], event.attributes["exception.message"],
+             event.attributes["exception.stacktrace"]]
+    for text in texts:
+        assert "Received API Key = [REDACTED:secret]" in text, text
+    # From now on the key is masked wherever the app's logs would carry it, as the error it logs next.
+    logging.getLogger("app").error("call failed: %s", raised.value)
+    handler = OTelLogHandler(telemetry.logger_provider)
+    handler.emit(caplog.records[-1])
+    assert [r.body for r in telemetry.events() if r.body and "call failed" in str(r.body)] == [
+        "call failed: Error code: 401 - Received API Key = [REDACTED:secret]"]

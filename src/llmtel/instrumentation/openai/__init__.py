@@ -14,6 +14,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from llmtel.config import resolve_genai_settings
 from llmtel.cost import PriceBook
+from llmtel.credentials import mask_environment_secrets
 from llmtel.genai.content import default_redactor, policy_from_settings, use_policy
 from llmtel.genai.debug import DebugView, use_debug_view
 from llmtel.genai.emit import GenAITelemetry
@@ -77,6 +78,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             semconv_opt_in=kwargs.get("semconv_opt_in"),
         )
         policy = policy_from_settings(settings, kwargs.get("redactor", default_redactor))
+        mask_environment_secrets()  # its keys, masked by value in whatever a failed call's server echoes
         prices: Mapping[str, Any] | None = kwargs.get("prices")
         price_book = PriceBook(prices)
         debug_view = DebugView() if settings.debug else None  # decided once here

@@ -687,7 +687,7 @@ def apply_responses_object(call: GenAICall, response: Any, policy: ContentPolicy
         code = _str(getattr(error, "code", None))
         call.error_type = code or "response_failed"
         message = _str(getattr(error, "message", None))
-        call.error_message = policy.clean(message) if message is not None else None
+        call.error_message = policy.clean_error(message) if message is not None else None
         call.diagnosis = diagnose(code=code, message=message)  # no exception, but a failure: mode and hint
     elif status == "completed":
         reasons.append("tool_calls" if has_call else "stop")
@@ -953,7 +953,7 @@ class EventAccumulator(_StreamCounts):
         elif kind == "error":
             code, message = _str(getattr(event, "code", None)), _str(getattr(event, "message", None))
             self.call.error_type = code or "stream_error"
-            self.call.error_message = self.policy.clean(message) if message is not None else None
+            self.call.error_message = self.policy.clean_error(message) if message is not None else None
             self.call.diagnosis = diagnose(code=code, message=message)
         if self.times is not None:
             self.times.append(time.perf_counter())

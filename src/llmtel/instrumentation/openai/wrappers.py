@@ -21,6 +21,7 @@ from opentelemetry.context import Context
 from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 
 from llmtel import semconv as sc
+from llmtel.credentials import mask_secret
 from llmtel.genai.emit import GenAITelemetry
 from llmtel.genai.record import GenAICall
 from llmtel.instrumentation.openai import extract
@@ -213,10 +214,11 @@ class OpenAIHooks:
         token = self._current.set(context)  # made current: ``otel_context.attach``
         return call, _started((span, context, injected)), token, args, kwargs
 
-    def _failed(self, call: GenAICall, started: _Started, error: BaseException) -> None:
+    def _failed(self, call: GenAICall, started: _Started, error: BaseException, client: Any) -> None:
         status = getattr(error, "status_code", None)  # openai.APIStatusError: the HTTP status of the reply
         if isinstance(status, int):
             call.http_status = status
+            _mask_client_keys(client)  # before the error's text is read: a server may echo the key back
         if isinstance(error, asyncio.CancelledError):
             # The caller gave up (as when a stream is cancelled mid-way): no reply came, but nothing failed.
             call.finish_reasons = ["error"]
@@ -243,7 +245,7 @@ class OpenAIHooks:
         try:
             result = request(client, *args, **kwargs)
         except BaseException as error:
-            self._failed(call, started, error)
+            self._failed(call, started, error, client)
             raise
         finally:  # what ``_begin`` made current, undone in the context it was set in
             self._current.reset(token)
@@ -257,7 +259,7 @@ class OpenAIHooks:
         try:
             result = await request(client, *args, **kwargs)
         except BaseException as error:
-            self._failed(call, started, error)
+            self._failed(call, started, error, client)
             raise
         finally:  # what ``_begin`` made current, undone in the context it was set in
             self._current.reset(token)
@@ -370,6 +372,18 @@ class OpenAIHooks:
         raw.close = close
         call.http_status = getattr(getattr(raw, "http_response", None), "status_code", None)
         on_abandon(state, raw)
+
+
+def _mask_client_keys(client: Any) -> None:
+    """Mask the keys ``client`` holds by value from now on (``credentials.mask_secret``), whatever their shape:
+    the failed call's error text is read next, and the app may log the error."""
+    try:
+        for attribute in ("api_key", "admin_api_key"):
+            value = getattr(client, attribute, None)
+            if isinstance(value, str):
+                mask_secret(value)
+    except Exception:  # noqa: BLE001
+        _log_once("keys", "llmtel: could not read an OpenAI client's keys; their shapes are still masked")
 
 
 def _request_body(options: Any) -> Any:
