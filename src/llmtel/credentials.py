@@ -285,8 +285,10 @@ def scrubbed_span_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
         elif known:  # any other text (a database statement, a header of another name) holding a known secret
             value = attributes[key]
             if isinstance(value, str):
-                if _holds_known_secret(value):
-                    changes[key] = mask_known_secrets(value)
+                for secret in known:  # inline: every string attribute of every HTTP span passes here
+                    if secret in value:
+                        changes[key] = mask_known_secrets(value)
+                        break
             elif isinstance(value, (list, tuple)) and any(isinstance(v, str) and _holds_known_secret(v) for v in value):
                 changes[key] = [mask_known_secrets(v) if isinstance(v, str) else v for v in value]
     return changes
