@@ -226,3 +226,19 @@ def test_json_formatter_renders_a_stdlib_backed_structlog_event(tracer, json_lin
     (line,) = lines()
     assert (line["event"], line["message"], line["level"]) == ("model_answered", "Model Answered", "INFO")
     assert line["tokens"] == 12 and line["run_id"] == run.run_id
+
+
+def test_events_with_text_or_numbers_otlp_cannot_carry_arrive_repaired(tracer, logger_provider, otlp_receiver):
+    """A lone surrogate (a file name's undecodable bytes) in the event would fail its batch's encoding, a number
+    beyond 64 bits would be dropped with an error: both arrive, repaired, beside an ordinary event."""
+    structlog.configure(processors=[OTLPShipper(logger_provider), structlog.processors.KeyValueRenderer()],
+                        logger_factory=structlog.PrintLoggerFactory(file=io.StringIO()),
+                        cache_logger_on_first_use=False)
+    log = structlog.get_logger("tests.app")
+    log.info("skipped report-\udcff.csv", path="report-\udcff.csv", size=2**70)
+    log.info("done")
+    assert otlp_receiver.store.wait_for(lambda s: len(s.logs()) >= 2)
+    records = {r.body: r for r in otlp_receiver.store.logs()}
+    assert set(records) == {"skipped report-\ufffd.csv", "done"}
+    attrs = records["skipped report-\ufffd.csv"].attributes
+    assert (attrs["path"], attrs["size"]) == ("report-\ufffd.csv", str(2**70))

@@ -225,18 +225,33 @@ class Batcher(Generic[T]):
             return
         try:
             payload = self._encode(batch)
-        except Exception:  # noqa: BLE001 - a bad item must not stop the thread
-            self._counters.drop(len(batch), "encode_error")
+        except Exception:  # noqa: BLE001 - a bad item must not stop the thread, nor cost the others
+            kept = [item for item in batch if self._encodes(item)]
+            try:
+                payload = self._encode(kept) if kept else b""
+            except Exception:  # noqa: BLE001 - each encodes alone, not together: drop them all
+                kept = []
+            self._counters.drop(len(batch) - len(kept), "encode_error")
             self._warn(
                 f"{self.signal}-encode",
-                "llmtel: could not encode %d %s; dropped",
+                "llmtel: could not encode %d of %d %s; those were dropped, the others kept",
+                len(batch) - len(kept),
                 len(batch),
                 self.signal,
                 exc_info=True,
             )
-            return
+            if not kept:
+                return
+            batch = kept
         assert self._submit is not None
         self._submit(payload, len(batch))
+
+    def _encodes(self, item: T) -> bool:
+        try:
+            self._encode([item])
+        except Exception:  # noqa: BLE001
+            return False
+        return True
 
     def flush(self, deadline: float) -> bool:
         """Encode everything queued before this call; False if ``deadline`` came first."""

@@ -8,7 +8,8 @@ instrumentation sets after the start, and the error text other instrumentations 
 message and stack trace, the status description), where an HTTP client's error names the URL it failed on,
 query string and key included. Error text passes the log redactor (``llmtel.logs.redaction``): an exception
 leaves the process masked the same way in a span as in a log record. llmtel's GenAI spans are cleaned as they
-are made and pass through unchanged. Nothing here runs on the application's threads.
+are made. Every span is also made encodable (``encodable_span``): text that is not valid UTF-8 repaired, integers
+beyond 64 bits as text. Nothing here runs on the application's threads.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from opentelemetry.trace import Status
 
 from llmtel import semconv as sc
 from llmtel.credentials import scrubbed_span_attributes
+from llmtel.encodable import encodable_text, repaired_attributes
 from llmtel.logs.redaction import log_redactor
 
 _logger = logging.getLogger("llmtel.export")
@@ -60,20 +62,39 @@ def _sequence(items: Sequence[Any], dropped: int) -> BoundedList:
     return kept
 
 
+def _copy(span: ReadableSpan, name: str, attributes: Mapping[str, Any], events: Sequence[Event],
+          status: Status) -> ReadableSpan:
+    """``span`` with another name, attributes, events and status (what scrubbing changes)."""
+    return ReadableSpan(
+        name=name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=_bounded(attributes, span.dropped_attributes),
+        events=_sequence(events, span.dropped_events),
+        links=_sequence(span.links, span.dropped_links),
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
 def scrubbed_span(span: ReadableSpan, clean: Callable[[str], str] | None = None) -> ReadableSpan:
     """``span`` with the credentials in its attributes and the secrets (and, by default, personal data) in its
-    error text masked: the same object when there is nothing to change, a copy otherwise. ``clean`` is what
-    error text passes; by default the log redactor in force."""
+    error text masked, and made encodable (``encodable_span``): the same object when there is nothing to change,
+    a copy otherwise. ``clean`` is what error text passes; by default the log redactor in force."""
     scope = span.instrumentation_scope
     if scope is not None and scope.name in _CLEAN_SCOPES:
-        return span
+        return encodable_span(span)
     attributes = span.attributes or {}
     changes = scrubbed_span_attributes(attributes)
     status = span.status
     events = span.events
     description = status.description
     if not (changes or events or description):
-        return span
+        return encodable_span(span)
     clean = clean or log_redactor()
     if description:
         cleaned = clean(description)
@@ -90,21 +111,33 @@ def scrubbed_span(span: ReadableSpan, clean: Callable[[str], str] | None = None)
                 event.name, _bounded({**event_attributes, **event_changes}, event.dropped_attributes), event.timestamp
             )
     if not changes and new_events is None and status is span.status:
+        return encodable_span(span)
+    return encodable_span(_copy(span, span.name, {**attributes, **changes},
+                                events if new_events is None else new_events, status))
+
+
+def encodable_span(span: ReadableSpan) -> ReadableSpan:
+    """``span`` with the text OTLP cannot carry repaired and integers beyond 64 bits as text
+    (``llmtel.encodable``): a name or a status description with a lone surrogate would fail its whole batch, an
+    attribute would be dropped with an error. The same object when nothing needs it, the usual case."""
+    name = encodable_text(span.name)
+    attributes = repaired_attributes(span.attributes or {})
+    status = span.status
+    if status.description and encodable_text(status.description) is not status.description:
+        status = Status(status.status_code, encodable_text(status.description))
+    new_events: list[Event] | None = None
+    for index, event in enumerate(span.events):
+        event_name = encodable_text(event.name)
+        event_attributes = repaired_attributes(event.attributes or {})
+        if event_attributes is not None or event_name is not event.name:
+            if new_events is None:
+                new_events = list(span.events)
+            new_events[index] = Event(event_name, _bounded(event.attributes if event_attributes is None else
+                                                           event_attributes, event.dropped_attributes), event.timestamp)
+    if name is span.name and attributes is None and status is span.status and new_events is None:
         return span
-    return ReadableSpan(
-        name=span.name,
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes=_bounded({**attributes, **changes}, span.dropped_attributes),
-        events=_sequence(events if new_events is None else new_events, span.dropped_events),
-        links=_sequence(span.links, span.dropped_links),
-        kind=span.kind,
-        status=status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=scope,
-    )
+    return _copy(span, name, span.attributes if attributes is None else attributes,
+                 span.events if new_events is None else new_events, status)
 
 
 def scrubbed_spans(spans: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmtel import semconv as sc
 from llmtel.credentials import redact_secrets
+from llmtel.encodable import encodable_text
 from llmtel.redaction import REDACTOR_FAILED, Redactor, default_redactor, with_secrets_masked
 
 if TYPE_CHECKING:
@@ -123,11 +124,12 @@ class ContentPolicy:
     def clean_error(self, text: str) -> str:
         """Redact an error's text (a message, an error body that may echo what was sent): as content, and with
         the content redactor off, credentials still masked, as in every error text that leaves the process."""
-        return self.clean(text) if self.redactor is not None else redact_secrets(text)
+        return encodable_text(self.clean(text) if self.redactor is not None else redact_secrets(text))
 
     def bound(self, text: str) -> tuple[str, dict[str, Any] | None]:
-        """Redacted text, cut to ``max_length``; the second item describes the cut (or is None)."""
-        text = self.clean(text)
+        """Redacted text, cut to ``max_length``; the second item describes the cut (or is None). Text UTF-8 cannot
+        encode (a surrogate half of an emoji a stream split) is repaired first (``llmtel.encodable``)."""
+        text = encodable_text(self.clean(text))
         if len(text) <= self.max_length:
             return text, None
         return text[: self.max_length], {"length": len(text), "sha256": short_sha256(text)}

@@ -15,6 +15,7 @@ from opentelemetry.context import Context
 
 from llmtel import semconv as sc
 from llmtel.cost import Cost
+from llmtel.encodable import encodable_attributes
 from llmtel.genai.record import GenAICall
 
 # The per-call caches are emptied when they reach this many entries: their keys hold names that come from
@@ -61,7 +62,7 @@ class ReleasedMetrics:
     def _new_sets(self, key: tuple[Any, ...], call: GenAICall) -> tuple[dict[str, Any], ...]:
         if len(self.sets) >= MAX_CACHED:
             self.sets.clear()
-        attrs = self._attributes_of(call)
+        attrs = encodable_attributes(self._attributes_of(call))  # once per set: a server's model name may not be UTF-8
         sets = self.sets[key] = (
             attrs,
             {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_INPUT},
@@ -171,7 +172,7 @@ class LatestMetrics:
             self.shapes.clear()
         operation = call.operation
         kind = _INFERENCE if operation in _INFERENCE_OPERATIONS else _EMBEDDINGS if operation == sc.OP_EMBEDDINGS else _OTHER
-        shape = self.shapes[key] = _Shape(kind, self._attributes_of(call))
+        shape = self.shapes[key] = _Shape(kind, encodable_attributes(self._attributes_of(call)))
         return shape
 
     def record(self, call: GenAICall, context: Context, cost: Cost | None) -> None:

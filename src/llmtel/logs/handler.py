@@ -24,6 +24,7 @@ from opentelemetry._logs import LoggerProvider, SeverityNumber
 
 from llmtel import semconv
 from llmtel.credentials import redact_secrets, scrubbed_log_value
+from llmtel.encodable import encodable_attributes, encodable_text
 from llmtel.logs.formatting import STAMP_FIELDS, record_stamp
 from llmtel.logs.redaction import log_redactor
 from llmtel.redaction import Redactor
@@ -228,8 +229,9 @@ class OTelLogHandler(logging.Handler):
                 timestamp=int(record.created * 1e9),
                 severity_number=severity_number(record.levelno),
                 severity_text=record.levelname,
-                body=record_body(record, clean),
-                attributes=attributes,
+                # Text UTF-8 cannot encode (a file name's undecodable bytes) would fail the whole batch's export.
+                body=encodable_text(record_body(record, clean)),
+                attributes=encodable_attributes(attributes),
             )
         except Exception:  # noqa: BLE001 - a logging failure must never reach the application
             self.handleError(record)

@@ -47,6 +47,7 @@ from opentelemetry import _logs
 from opentelemetry import context as otel_context
 
 from llmtel import semconv
+from llmtel.encodable import encodable_attributes, encodable_text
 from llmtel.logs.formatting import record_stamp, stamp_values
 from llmtel.logs.handler import (
     _PIPELINE_LOGGERS,
@@ -134,8 +135,8 @@ class OTLPShipper:
                 timestamp=time.time_ns(),
                 severity_number=severity_number(level),
                 severity_text=logging.getLevelName(level),
-                body=clean(str(event_dict.get("event", ""))),
-                attributes=attributes,
+                body=encodable_text(clean(str(event_dict.get("event", "")))),
+                attributes=encodable_attributes(attributes),
             )
         except Exception:  # noqa: BLE001 - shipping a log line must never break the application
             if not self._warned:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol
 
 from llmtel import semconv as sc
+from llmtel.encodable import INT64_MAX, INT64_MIN
 from llmtel.genai.content import ContentPolicy
 from llmtel.genai.diagnostics import diagnose
 from llmtel.genai.record import MAX_TOKEN_COUNT, GenAICall  # a count read from a reply: see ``_not_a_count``
@@ -55,10 +56,10 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-# The integers OTLP carries are 64-bit: a larger one fails the export of its attribute, and once added to a
-# cumulative counter, of that metric on every export after. A request's integer outside them is left unset.
-INT64_MIN: Final = -(2**63)
-INT64_MAX: Final = 2**63 - 1
+# The integers OTLP carries are 64-bit (``llmtel.encodable``): a larger one fails the export of its attribute,
+# and once added to a cumulative counter, of that metric on every export after. A request's integer outside
+# them is left unset.
+
 # The most choices a stream's finish reasons are reported for: far above any ``n`` asked for, so that a malformed
 # choice index (``10**20``) cannot make a list of that many reasons.
 MAX_CHOICES: Final = 128

@@ -226,3 +226,33 @@ def test_a_long_async_stream_keeps_every_chunk(instrument, telemetry, aclient, f
     assert outputs(attrs)[0]["parts"] == [{"type": "text", "content": "".join(f"{w} " for w in LONG_WORDS)}]
     assert attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 150
     guard.check()
+
+
+def test_an_emoji_split_across_chunks_is_captured_whole_and_every_signal_encodes(instrument, telemetry, client, fake,
+                                                                               caplog):
+    """A server that splits an emoji's UTF-16 pair across two chunks sends one lone surrogate in each (and a
+    model name with one, for good measure): the caller gets them as sent; the captured text has the pair joined,
+    what is left alone is U+FFFD, and the spans and metric points encode with the stock OTLP encoders."""
+    from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    from llmtel.export.scrubbing import scrubbed_spans
+
+    instrument(capture_content=True)
+    fake.enqueue(RawReply.sse([
+        {**chunk([{"index": 0, "delta": {"role": "assistant", "content": "smile "}, "finish_reason": None}]),
+         "model": "gpt-4o-mini-\udcff"},
+        chunk([{"index": 0, "delta": {"content": "\ud83d"}, "finish_reason": None}]),
+        chunk([{"index": 0, "delta": {"content": "\ude00 and \ud83d"}, "finish_reason": None}]),
+        chunk([{"index": 0, "delta": {}, "finish_reason": "stop"}]),
+    ]))
+    chunks = list(client.chat.completions.create(model=CHAT_MODEL, messages=MESSAGES, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "smile \ud83d\ude00 and \ud83d"
+    attrs = dict(telemetry.one_llm_span().attributes)
+    assert outputs(attrs)[0]["parts"] == [{"type": "text", "content": "smile 😀 and \ufffd"}]
+    assert attrs[sc.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-\udcff"  # on the span as it came; repaired on export:
+    encode_spans(scrubbed_spans(telemetry.spans())).SerializeToString()  # what llmtel's trace pipelines encode
+    [point] = telemetry.metric_points(sc.METRIC_OPERATION_DURATION)  # metric attributes are repaired as made
+    assert point.attributes[sc.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-\ufffd"
+    encode_metrics(telemetry.metric_reader.get_metrics_data()).SerializeToString()
+    assert not [r for r in caplog.records if r.name.startswith("opentelemetry")], caplog.records
