@@ -198,8 +198,7 @@ def mask_environment_secrets(environ: Mapping[str, str] | None = None, headers: 
     as arguments. Run when llmtel sets up or instruments; never raises."""
     try:
         for value in [*environment_secrets(os.environ if environ is None else environ), *header_secrets(headers)]:
-            if _plausible_secret(value):
-                mask_secret(value)
+            mask_secret(value)  # a placeholder too short to tell from text is passed over
     except Exception:  # noqa: BLE001 - an odd environment must not stop the setup
         _logger.warning("llmtel: could not read the environment's secrets", exc_info=True)
 
@@ -269,7 +268,8 @@ def _redacted_header(value: Any) -> Any:
 def scrubbed_span_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
     """The replacements that keep credentials out of a span's attributes (empty when there are none): URLs
     scrubbed, captured headers whose names hold credentials (``authorization``, ``api_key``, ``cookie``…)
-    redacted, known secrets masked in any other text. Captured headers are OpenTelemetry's opt-in (``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_*``)."""
+    redacted, known secrets masked in any other text. Captured headers are OpenTelemetry's opt-in
+    (``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_*``)."""
     changes: dict[str, Any] = {}
     known = _known[0]
     for key in attributes:

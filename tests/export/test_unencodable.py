@@ -40,7 +40,8 @@ def _assert_odd_spans_arrived(receiver) -> None:
     spans = {s.name: s for s in receiver.store.spans()}
     assert set(spans) == {"ok before", "read report-\ufffd\ufffd.csv", "ok after"}
     odd = spans["read report-\ufffd\ufffd.csv"]
-    assert odd.attributes == {"file": "report-\ufffd\ufffd.csv", "n": str(10**30), "tags": ("a", "report-\ufffd\ufffd.csv")}
+    repaired = "report-\ufffd\ufffd.csv"
+    assert odd.attributes == {"file": repaired, "n": str(10**30), "tags": ("a", repaired)}
     assert odd.status_message == "cannot read report-\ufffd\ufffd.csv"
     assert [(name, dict(attributes)) for name, attributes in odd.events] == [("seen \ufffd", {"half": "\ufffd"})]
     assert spans["ok after"].attributes["text"] == "😀"
