@@ -184,6 +184,17 @@ def test_stream_broken_mid_way_emits_the_exception_event(instrument, telemetry, 
     assert event.attributes["error.type"] == span.attributes["error.type"]
 
 
+def _error_texts(telemetry) -> list[str]:
+    """Where a failed call's error text goes: the span's status, its exception event's message and stack trace,
+    and the conventions' exception event's."""
+    span = telemetry.one_llm_span()
+    (span_event,) = [e for e in span.events if e.name == "exception"]
+    (event,) = _exception_events(telemetry)
+    return [span.status.description, span_event.attributes["exception.message"],
+            span_event.attributes["exception.stacktrace"], event.attributes["exception.message"],
+            event.attributes["exception.stacktrace"]]
+
+
 def test_error_messages_are_redacted_everywhere(instrument, telemetry, fake):
     """An error body that echoes what was sent (an e-mail address, a key) is redacted on the span's status,
     its exception event and the conventions' exception event; the caller still gets the original error."""
@@ -194,13 +205,7 @@ def test_error_messages_are_redacted_everywhere(instrument, telemetry, fake):
     with pytest.raises(openai.BadRequestError) as raised:
         client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert "ann@example.com" in str(raised.value)  # the application's own error is untouched
-    span = telemetry.one_llm_span()
-    (span_event,) = [e for e in span.events if e.name == "exception"]
-    (event,) = _exception_events(telemetry)
-    texts = [span.status.description, span_event.attributes["exception.message"],
-             span_event.attributes["exception.stacktrace"], event.attributes["exception.message"],
-             event.attributes["exception.stacktrace"]]
-    for text in texts:
+    for text in _error_texts(telemetry):
         assert "[REDACTED:email]" in text and "[REDACTED:api_key]" in text
         assert "ann@example.com" not in text and secret not in text
 
@@ -211,11 +216,7 @@ def test_redaction_can_be_turned_off_for_error_messages_but_credentials_stay_mas
     fake.enqueue(ErrorReply.bad_request("Invalid 'user': ann@example.com (password=hunter2, sk-live0123456789abcdef)"))
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
-    span = telemetry.one_llm_span()
-    (span_event,) = [e for e in span.events if e.name == "exception"]
-    (event,) = _exception_events(telemetry)
-    for text in (span.status.description, span_event.attributes["exception.message"],
-                 event.attributes["exception.message"]):
+    for text in _error_texts(telemetry):
         assert "Invalid 'user': ann@example.com (password=[REDACTED], [REDACTED:api_key])" in text, text
 
 
@@ -230,13 +231,7 @@ def test_a_key_the_server_echoes_is_masked_by_value_whatever_its_shape(instrumen
     with pytest.raises(openai.AuthenticationError) as raised:
         client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert SHAPELESS_KEY in str(raised.value)  # the application's own error is untouched
-    span = telemetry.one_llm_span()
-    (span_event,) = [e for e in span.events if e.name == "exception"]
-    (event,) = _exception_events(telemetry)
-    texts = [span.status.description, span_event.attributes["exception.message"],
-             span_event.attributes["exception.stacktrace"], event.attributes["exception.message"],
-             event.attributes["exception.stacktrace"]]
-    for text in texts:
+    for text in _error_texts(telemetry):
         assert "Received API Key = [REDACTED:secret]" in text, text
     # From now on the key is masked wherever the app's logs would carry it, as the error it logs next.
     logging.getLogger("app").error("call failed: %s", raised.value)
