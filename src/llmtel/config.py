@@ -412,7 +412,8 @@ def default_spool_directory(service_name: str, environ: Mapping[str, str]) -> st
     return os.path.join(cache, "llmtel", "spool", safe)
 
 
-def _byte_size(value: object, origin: str) -> int:
+def byte_size(value: object, origin: str) -> int:
+    """A size in bytes, given as a number or with a unit (``64MiB``, ``500MB``); ``ValueError`` names ``origin``."""
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
     else:
@@ -451,7 +452,7 @@ def resolve_spool_settings(
         if os.path.exists(directory) and not os.path.isdir(directory):
             raise ValueError(f"{origin}: {dir_raw!r} exists and is not a directory")
     size_raw, origin = r.pick("spool_max_bytes", spool_max_bytes, "LLMTEL_SPOOL_MAX_BYTES", default=DEFAULT_SPOOL_MAX_BYTES)
-    return SpoolSettings(enabled=enabled, directory=directory, max_bytes=_byte_size(size_raw, origin))
+    return SpoolSettings(enabled=enabled, directory=directory, max_bytes=byte_size(size_raw, origin))
 
 
 StreamUsage = Literal["off", "inject"]

@@ -28,7 +28,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk.trace import SpanProcessor
 
-from llmtel.config import Signal
+from llmtel.config import Signal, byte_size
 from llmtel.export.senders import Outcome, Sender
 from llmtel.export.spool import Spool
 from llmtel.export.stats import Counters, ExportStats, RateLimitedWarning
@@ -45,6 +45,11 @@ T = TypeVar("T")
 DEFAULT_MAX_QUEUE_SIZE = 32_768
 DEFAULT_BATCH_SIZE = 512
 DEFAULT_DELAY = {"traces": 5.0, "logs": 1.0, "metrics": 1.0}
+# The largest request a batch is encoded into: the OpenTelemetry Collector's default limit for an OTLP/gRPC message
+# (its HTTP limit is larger). A collector answers a larger one with RESOURCE_EXHAUSTED or 413, for good: a batch
+# of 512 spans with captured prompts easily exceeds it. Larger batches are split until each request fits.
+DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
+MAX_REQUEST_VARIABLE = "LLMTEL_EXPORT_MAX_REQUEST_BYTES"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +59,12 @@ class BatchTuning:
     max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE
     max_batch_size: int = DEFAULT_BATCH_SIZE
     schedule_delay: float = 5.0  # seconds
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES  # a batch encoding to more is split (one item is sent whole)
 
 
 def batch_tuning(signal: Signal, environ: Mapping[str, str]) -> BatchTuning:
-    """Read ``OTEL_BSP_*`` (traces) or ``OTEL_BLRP_*`` (logs); ``ValueError`` names a bad variable."""
+    """Read ``OTEL_BSP_*`` (traces) or ``OTEL_BLRP_*`` (logs), and ``LLMTEL_EXPORT_MAX_REQUEST_BYTES``;
+    ``ValueError`` names a bad variable."""
     prefix = "OTEL_BSP_" if signal == "traces" else "OTEL_BLRP_"
 
     def number(name: str, default: float) -> float:
@@ -77,7 +84,9 @@ def batch_tuning(signal: Signal, environ: Mapping[str, str]) -> BatchTuning:
     batch = int(number("MAX_EXPORT_BATCH_SIZE", DEFAULT_BATCH_SIZE))
     if batch > queue:
         raise ValueError(f"{prefix}MAX_EXPORT_BATCH_SIZE: {batch} is larger than {prefix}MAX_QUEUE_SIZE ({queue})")
-    return BatchTuning(queue, batch, number("SCHEDULE_DELAY", DEFAULT_DELAY[signal] * 1000) / 1000)
+    raw_size = (environ.get(MAX_REQUEST_VARIABLE) or "").strip()
+    max_request = byte_size(raw_size, MAX_REQUEST_VARIABLE) if raw_size else DEFAULT_MAX_REQUEST_BYTES
+    return BatchTuning(queue, batch, number("SCHEDULE_DELAY", DEFAULT_DELAY[signal] * 1000) / 1000, max_request)
 
 
 # --- retry pacing ---------------------------------------------------------------------------------------------
@@ -243,6 +252,11 @@ class Batcher(Generic[T]):
             if not kept:
                 return
             batch = kept
+        if len(payload) > self.tuning.max_request_bytes and len(batch) > 1:  # too large for the collector: halve
+            half = len(batch) // 2
+            self.emit(batch[:half])
+            self.emit(batch[half:])
+            return
         assert self._submit is not None
         self._submit(payload, len(batch))
 

@@ -168,7 +168,8 @@ class HttpSender:
 class GrpcSender:
     """OTLP/gRPC: the ``Export`` method of the signal's service, called with the already-serialized request."""
 
-    # Retryable per the OTLP specification.
+    # Retryable per the OTLP specification; RESOURCE_EXHAUSTED only with the server's RetryInfo, which says it can
+    # recover (throttling). Without it, retrying cannot help: a message over the server's size limit, say.
     _RETRYABLE = (
         "CANCELLED",
         "DEADLINE_EXCEEDED",
@@ -201,8 +202,9 @@ class GrpcSender:
         except self._grpc.RpcError as error:
             code = error.code() if hasattr(error, "code") else None
             detail = f"gRPC {getattr(code, 'name', code)}"
-            if code in self._retryable:
-                return Outcome("retry", detail, _retry_info(error))
+            retry_after = _retry_info(error)
+            if code in self._retryable and (code != self._grpc.StatusCode.RESOURCE_EXHAUSTED or retry_after is not None):
+                return Outcome("retry", detail, retry_after)
             return Outcome("rejected", f"{detail}: {error.details() if hasattr(error, 'details') else ''}")
         except ValueError as error:  # e.g. the channel was closed by shutdown
             return Outcome("retry", f"gRPC {error}")
