@@ -31,6 +31,20 @@ def test_record_becomes_an_otel_log_record_with_location_and_extra(exported):
     assert attrs["logger.name"] == "tests.logs.app"
 
 
+def test_a_payload_whose_repr_raises_is_shipped_with_a_placeholder(exported, capsys):
+    class Unshowable:
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    logger, _, records = exported
+    logger.info("saved", extra={"obj": Unshowable(), "nested": {"inner": Unshowable()}})
+    (rec,) = records()
+    assert rec.body == "saved"
+    assert rec.attributes["obj"] == "<Unshowable object: repr() failed>"
+    assert rec.attributes["nested"] == "<dict object: repr() failed>"  # the dict's repr calls the item's
+    assert "Logging error" not in capsys.readouterr().err
+
+
 def test_active_span_ids_ride_along():
     exporter = InMemoryLogRecordExporter()
     provider = LoggerProvider()

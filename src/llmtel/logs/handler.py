@@ -57,7 +57,16 @@ def _attribute_value(value: Any) -> Any:
         return value
     if isinstance(value, (list, tuple)) and all(isinstance(v, (str, bool, int, float)) for v in value):
         return list(value)
-    return repr(value)
+    return _repr(value)
+
+
+def _repr(value: Any) -> str:
+    """``repr(value)``, or a placeholder when the app's ``__repr__`` raises: an ``extra=`` field that cannot be
+    shown must not cost the record (a plain ``StreamHandler`` never renders it)."""
+    try:
+        return repr(value)
+    except Exception:  # noqa: BLE001
+        return f"<{type(value).__name__} object: repr() failed>"
 
 
 # stamped record field -> attribute it is exported as (trace_id / span_id / trace_flags are not exported:
@@ -89,9 +98,9 @@ def _structured_value(value: Any) -> Any:
     if isinstance(value, (list, tuple)) and all(isinstance(v, (str, bool, int, float)) for v in value):
         return list(value)
     try:
-        return json.dumps(value, ensure_ascii=False, default=repr)
+        return json.dumps(value, ensure_ascii=False, default=_repr)
     except (TypeError, ValueError):
-        return repr(value)
+        return _repr(value)
 
 
 def event_dict_attributes(
