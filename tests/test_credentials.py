@@ -234,7 +234,8 @@ def test_the_environments_secrets():
         "HF_TOKEN": "hf-token-0123456789",
         "GOOGLE_APPLICATION_CREDENTIALS": "/etc/gcp/service-account.json",  # a file's path
         "AUTH_TOKEN": "dev",  # too short to tell from text
-        "OTEL_EXPORTER_OTLP_HEADERS": "x-honeycomb-team=Hk2Pq9Zr4Tn7Wx1Vb5Cm,authorization=Basic%20YWxpY2U6c2VjcmV0LXB3",
+        "OTEL_EXPORTER_OTLP_HEADERS": ("x-honeycomb-team=Hk2Pq9Zr4Tn7Wx1Vb5Cm,"
+                                       "authorization=Basic%20YWxpY2U6c2VjcmV0LXB3"),
         "OTEL_EXPORTER_OTLP_LOGS_HEADERS": "x-scope-orgid=tenant1",  # too short
         "HOME": "/home/someone-with-a-long-name",
         "SORTING_ORDER": "descending-by-date",

@@ -19,6 +19,9 @@ class TrackingHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog of 5 makes a burst of parallel clients see refused or reset
+    # connections; the kernel caps this at net.core.somaxconn.
+    request_queue_size = 1024
 
     def __init__(self, host: str, port: int, handler: type[BaseHTTPRequestHandler]) -> None:
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET

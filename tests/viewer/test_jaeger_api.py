@@ -4,13 +4,16 @@ errors."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.parse
+import urllib.request
 
 import pytest
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
+from tests.viewer import builders
 from tests.viewer.conftest import get_json, hex_span_id, hex_trace_id
 
 MS = 1_000_000  # nanoseconds
@@ -247,6 +250,13 @@ def test_search_by_trace_ids_needs_no_service(viewer, many_traces):
         ("service=s&tags=%5B1%5D", "tags"),
         ("service=s&tag=nocolon", "tag"),
         ("traceID=xyz", "traceID"),
+        # These were 500s: integers SQLite cannot hold, an infinite duration, a RecursionError, and SQL too big.
+        ("service=s&start=" + "9" * 25, "start"),
+        ("service=s&end=" + "9" * 25, "end"),
+        ("service=s&lookback=" + "1" * 400 + "s", "lookback"),
+        ("service=s&minDuration=" + "9" * 25 + "h", "minDuration"),
+        ("service=s&tags=" + "%5B" * 3000 + "%5D" * 3000, "tags"),
+        ("service=s&tags=" + _q({f"k{n}": "v" for n in range(1200)}), "tags"),
     ],
 )
 def test_bad_parameters_are_400_naming_the_parameter(viewer, query, message):
@@ -265,6 +275,52 @@ def test_bad_trace_id_in_path_is_400(viewer):
 def test_unknown_api_path_is_404_json(viewer):
     status, body = get_json(viewer, "/api/spans")
     assert status == 404 and body["errors"][0]["code"] == 404
+
+
+def test_a_request_target_urlsplit_rejects_is_400(viewer):
+    """``http://[`` made `urlsplit` raise before the handler's try: the connection closed with no answer."""
+    with socket.create_connection(("127.0.0.1", viewer.ui_port), timeout=5) as conn:
+        conn.sendall(b"GET http://[/api/services HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        reply = b"".join(iter(lambda: conn.recv(4096), b""))
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ") and json.loads(body)["errors"][0]["code"] == 400
+
+
+def _strict_json(viewer, path: str) -> tuple[int, dict]:
+    """GET `path` and parse its body as standard JSON, which has no NaN or Infinity (a browser's ``JSON.parse``)."""
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not standard JSON: {constant}")
+
+    with urllib.request.urlopen(viewer.ui_url + path, timeout=10) as response:
+        return response.status, json.loads(response.read(), parse_constant=refuse)
+
+
+def test_nan_and_infinite_attributes_are_served_as_standard_json(viewer, tracer_provider):
+    """The SDK accepts float NaN as an attribute. Stored as bare ``NaN`` in the JSON, it made the trace
+    unreadable to the UI and every tag search over its rows a 500 (SQLite: malformed JSON)."""
+    tracer = tracer_provider("nan-svc").get_tracer("t")
+    odd = tracer.start_span("odd numbers", attributes={"gen_ai.request.model": "m", "x": float("nan"),
+                                                        "y": float("-inf"), "z": (1.5, float("inf"))})
+    odd.end()
+    viewer.flush()
+    status, body = _strict_json(viewer, f"/api/traces/{hex_trace_id(odd)}")
+    tags = {t["key"]: t["value"] for t in body["data"][0]["spans"][0]["tags"]}
+    assert (status, tags["x"], tags["y"], tags["z"]) == (200, "NaN", "-Infinity", '[1.5,"Infinity"]')
+    for query in ("service=nan-svc", "service=nan-svc&tag=gen_ai.request.model:m", "service=nan-svc&tag=x:NaN"):
+        status, body = _strict_json(viewer, f"/api/traces?{query}")
+        assert (status, _ids(body)) == (200, [hex_trace_id(odd)]), query
+
+
+def test_tags_with_quotes_backslashes_or_control_characters_in_the_key_match(viewer):
+    """SQLite's JSON paths cannot name such keys, so these searches never matched."""
+    keys = ['say "hi"', "C:\\temp", "tab\tkey", "plain"]
+    odd = builders.span(1, 1, "odd keys", 0, 1, **dict.fromkeys(keys, "v"))
+    viewer.store.accept("traces", builders.request(odd, service="keys-svc"), builders.META)
+    viewer.flush()
+    for key in keys:
+        for value, found in (("v", [f"{1:032x}"]), ("w", [])):
+            got = get_json(viewer, "/api/traces?service=keys-svc&tags=" + _q({key: value}))[1]
+            assert _ids(got) == found, key
 
 
 def test_grpc_and_gzip_exports_land_in_the_same_store(viewer, tracer_provider):

@@ -133,10 +133,22 @@ def test_filtered_totals_count_every_match(viewer, traces, query, first, total):
     assert body["total"] == total
 
 
-@pytest.mark.parametrize("query", ["errors=maybe", "minDuration=1parsec", "limit=-1", "end=soon"])
+@pytest.mark.parametrize(
+    "query", ["errors=maybe", "minDuration=1parsec", "limit=-1", "end=soon", "start=" + "9" * 25,
+              "lookback=" + "9" * 25 + "d"]
+)
 def test_list_rejects_bad_parameters(viewer, query):
     status, body = get_json(viewer, f"/api/llmtel/traces?{query}")
     assert status == 400 and body["errors"][0]["msg"].split(":")[0] in query
+
+
+def test_a_cost_summing_beyond_float_range_is_null_not_infinity(viewer, tracer_provider):
+    """Two costs of 1e308 sum to infinity, which JSON cannot carry: the row had ``"costUsd": Infinity``."""
+    trace_id = _llm_trace(tracer_provider("rich").get_tracer("t"), BASE_NS, "pricey",
+                          [{"model": "m", "extra": {"llmtel.cost.usd": 1e308}}] * 2, run="run-rich")
+    viewer.flush()
+    [row] = get_json(viewer, "/api/llmtel/traces?service=rich")[1]["data"]
+    assert (row["traceID"], row["costUsd"]) == (trace_id, None)
 
 
 def test_models_lists_request_and_response_models(viewer, traces):

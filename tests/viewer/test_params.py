@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from llmtel.viewer import is_loopback
-from llmtel.viewer._params import parse_count, parse_duration_us, parse_tags, parse_trace_id, parse_trace_query
+from llmtel.viewer._params import (
+    MAX_TAGS,
+    parse_count,
+    parse_duration_us,
+    parse_tags,
+    parse_trace_id,
+    parse_trace_query,
+)
 
 
 @pytest.mark.parametrize(
@@ -27,6 +34,25 @@ def test_tags_from_json_and_pairs():
     assert parse_tags(['{"gen_ai.request.model":"gpt-4o","n":3,"ok":true}'], ["a:b:c"]) == {
         "gen_ai.request.model": "gpt-4o", "n": "3", "ok": "true", "a": "b:c"
     }
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("start", "9" * 25), ("end", str(2**63)), ("limit", "9" * 30), ("lookback", "9" * 25 + "d"),
+     ("lookback", "1" * 400 + "s"), ("minDuration", "1" * 400 + "s"), ("maxDuration", "9" * 25 + "h")],
+)
+def test_numbers_beyond_sqlite_integers_are_errors_naming_the_parameter(name, value):
+    """Such values overflowed SQLite's integers (or ``round`` an infinite float) in the query: a 500."""
+    with pytest.raises(ValueError, match=f"^{name}: "):
+        parse_trace_query({"service": ["s"], name: [value]}, now_us=10**15, jaeger=True)
+
+
+def test_tags_nested_too_deep_or_too_many_are_errors():
+    with pytest.raises(ValueError, match="^tags: .* is not a JSON object"):
+        parse_tags(["[" * 3000 + "]" * 3000], [])  # a RecursionError in json.loads
+    with pytest.raises(ValueError, match=f"^tags: {MAX_TAGS + 1} tag filters; at most {MAX_TAGS}"):
+        parse_tags(['{"k0": "v"}'], [f"k{n}:v" for n in range(1, MAX_TAGS + 1)])
+    assert len(parse_tags([], [f"k{n}:v" for n in range(MAX_TAGS)])) == MAX_TAGS
 
 
 def test_trace_ids_are_normalised():

@@ -4,6 +4,8 @@ database surviving a restart, and pruning by age, span count and size."""
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
 import time
 import urllib.request
 from pathlib import Path
@@ -11,7 +13,14 @@ from pathlib import Path
 import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric, NumberDataPoint, Sum
+from opentelemetry.proto.metrics.v1.metrics_pb2 import (
+    Gauge,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    NumberDataPoint,
+    Sum,
+)
 
 from llmtel.viewer import Retention, TraceStore, Viewer
 from tests.viewer.builders import META, MS, NOW_NS, kv, request, span
@@ -101,6 +110,57 @@ def test_a_retried_export_is_stored_once(store):
     summary = _summary(store, 5)
     assert (summary["spans"], summary["input_tokens"]) == (3, 4)
     assert store.received["spans"] == 3
+
+
+def _metrics(*metrics: Metric) -> ExportMetricsServiceRequest:
+    out = ExportMetricsServiceRequest()
+    out.resource_metrics.add().scope_metrics.add().metrics.extend(metrics)
+    return out
+
+
+def _gauge(name: str, value: int = 1) -> Metric:
+    return Metric(name=name, gauge=Gauge(data_points=[NumberDataPoint(as_int=value, time_unix_nano=NOW_NS)]))
+
+
+def _histogram(name: str, count: int) -> Metric:
+    return Metric(name=name, histogram=Histogram(data_points=[HistogramDataPoint(count=count, time_unix_nano=NOW_NS)]))
+
+
+def test_a_histogram_count_beyond_sqlite_integers_loses_no_point(store):
+    """A histogram's count is a uint64; one of 2**63 or more overflowed SQLite's INTEGER, and its whole request
+    (a good gauge too) was lost. The count is now stored as unknown, the rest as sent."""
+    store.accept("metrics", _metrics(_gauge("good.gauge", 7), _histogram("huge.histogram", 2**64 - 1),
+                                     _histogram("big.histogram", 2**63 - 1)), META)
+    store.flush()
+    assert store.execute("SELECT name, kind, value, count FROM metric_points ORDER BY id") == [
+        ("good.gauge", "gauge", 7.0, None), ("huge.histogram", "histogram", None, None),
+        ("big.histogram", "histogram", None, 2**63 - 1),
+    ]
+    assert store.received["failed_requests"] == 0
+
+
+def test_a_request_sqlite_refuses_loses_only_itself(tmp_path: Path, caplog):
+    """The writer commits up to 64 queued requests in one transaction; one that SQLite refused rolled back all
+    of them, other clients' spans included, though each had been answered 200. Now it loses only itself."""
+    path = tmp_path / "t.db"
+    with TraceStore(path) as store:
+        with sqlite3.connect(path) as other:  # a refusal no input can cause any longer, from a trigger
+            other.execute("CREATE TRIGGER refuse BEFORE INSERT ON metric_points WHEN NEW.name = 'refused'"
+                          " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")
+        busy = request(*(span(1, n, "busy", 0, 1) for n in range(1, 2001)))
+        store.accept("traces", busy, META)  # keeps the writer busy while the next four queue up as one group
+        store.accept("traces", request(span(2, 1, "before", 0, 1)), META)
+        store.accept("metrics", _metrics(_gauge("lost.with.its.request"), _gauge("refused")), META)
+        store.accept("traces", request(span(3, 1, "after", 0, 1), service="other-client"), META)
+        store.accept("metrics", _metrics(_gauge("kept")), META)
+        with caplog.at_level(logging.WARNING, logger="llmtel.viewer"):
+            store.flush()
+        assert store.span_count() == 2002
+        assert store.services() == ["other-client", "svc"]
+        assert store.execute("SELECT name FROM metric_points") == [("kept",)]
+        assert store.received == {"spans": 2002, "logs": 0, "metric_points": 1, "failed_requests": 1}
+    [record] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "metrics request could not be stored" in record.getMessage() and not record.exc_info
 
 
 def test_accept_rejects_a_mismatched_request(store):

@@ -203,7 +203,8 @@ class GrpcSender:
             code = error.code() if hasattr(error, "code") else None
             detail = f"gRPC {getattr(code, 'name', code)}"
             retry_after = _retry_info(error)
-            if code in self._retryable and (code != self._grpc.StatusCode.RESOURCE_EXHAUSTED or retry_after is not None):
+            throttled = code != self._grpc.StatusCode.RESOURCE_EXHAUSTED or retry_after is not None
+            if code in self._retryable and throttled:
                 return Outcome("retry", detail, retry_after)
             return Outcome("rejected", f"{detail}: {error.details() if hasattr(error, 'details') else ''}")
         except ValueError as error:  # e.g. the channel was closed by shutdown

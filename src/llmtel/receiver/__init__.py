@@ -2,7 +2,7 @@
 the wire, inject collector faults, and will back the local trace viewer through the `Sink` protocol."""
 
 from llmtel.receiver._json import otlp_json_to_proto
-from llmtel.receiver._server import MAX_MESSAGE_BYTES, Fault, OTLPReceiver
+from llmtel.receiver._server import HTTP_TIMEOUT_S, MAX_MESSAGE_BYTES, MAX_REQUEST_ITEMS, Fault, OTLPReceiver
 from llmtel.receiver._store import (
     MemoryStore,
     ReceivedLog,
@@ -16,7 +16,9 @@ from llmtel.receiver._store import (
 )
 
 __all__ = [
+    "HTTP_TIMEOUT_S",
     "MAX_MESSAGE_BYTES",
+    "MAX_REQUEST_ITEMS",
     "Fault",
     "MemoryStore",
     "OTLPReceiver",

@@ -50,6 +50,8 @@ def otlp_json_to_proto(signal: str, payload: JsonObject) -> Message:
         json_format.ParseDict(payload, message, ignore_unknown_fields=True)
     except json_format.ParseError as error:  # not a ValueError in every protobuf release
         raise ValueError(str(error)) from error
+    except OverflowError as error:  # an enum given as a float too large for int(), such as Infinity
+        raise ValueError(f"number out of range: {error}") from error
     return message
 
 

@@ -20,11 +20,12 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import DecodeError, Message
 from google.rpc.error_details_pb2 import RetryInfo
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from llmtel._http_server import TrackingHTTPServer, send_reply
+from llmtel.receiver._items import TooManyItems, check_json_items, check_protobuf_items
 from llmtel.receiver._json import REQUEST_TYPES, otlp_json_to_proto
 from llmtel.receiver._store import Compression, Encoding, MemoryStore, RequestMeta, Signal, Sink
 
@@ -32,6 +33,17 @@ _logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES: Final[int] = 64 * 1024 * 1024
 """Largest accepted request, compressed or not (the exporters' default request-size cap)."""
+
+MAX_REQUEST_ITEMS: Final[int] = 100_000
+"""Default cap on the spans, log records or metric data points of one request (``OTLPReceiver(max_request_items=)``).
+
+Larger requests are refused (HTTP 413, gRPC RESOURCE_EXHAUSTED) before they are built: a few KiB of gzip can
+otherwise unfold into millions of empty spans and gigabytes of memory. Exporters batch far fewer (the SDKs 512,
+the collector's batch processor 8192 by default)."""
+
+HTTP_TIMEOUT_S: Final[float] = 60.0
+"""Default for ``OTLPReceiver(http_timeout=)``: how long an HTTP client may stay silent, idle between requests
+or stalled mid-request, before its connection is closed."""
 
 _RESPONSE_TYPES: Final[dict[Signal, type[Message]]] = {
     "traces": trace_service_pb2.ExportTraceServiceResponse,
@@ -41,6 +53,12 @@ _RESPONSE_TYPES: Final[dict[Signal, type[Message]]] = {
 _HTTP_PATHS: Final[dict[str, Signal]] = {"/v1/traces": "traces", "/v1/logs": "logs", "/v1/metrics": "metrics"}
 _PROTOBUF_TYPES: Final = frozenset({"application/x-protobuf", "application/protobuf"})
 _JSON_TYPE: Final = "application/json"
+
+_GRPC_SERVICES: Final[dict[Signal, str]] = {
+    "traces": trace_service_pb2.DESCRIPTOR.services_by_name["TraceService"].full_name,
+    "logs": logs_service_pb2.DESCRIPTOR.services_by_name["LogsService"].full_name,
+    "metrics": metrics_service_pb2.DESCRIPTOR.services_by_name["MetricsService"].full_name,
+}
 
 _GRPC_CODE_FOR_HTTP: Final[dict[int, grpc.StatusCode]] = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
@@ -64,6 +82,12 @@ _COMPRESSIONS: Final[dict[str, Compression | None]] = {
     "x-gzip": "gzip",
     "deflate": "deflate",
 }
+
+# Most gzip members one body may chain (RFC 1952 allows any number; each costs a decompressor).
+_MAX_GZIP_MEMBERS: Final = 1000
+# Compressed input fed to zlib per call, so that what is left after a gzip member is only ever a small copy.
+_INFLATE_STEP: Final = 64 * 1024
+_HEX_DIGITS: Final = frozenset(b"0123456789abcdefABCDEF")
 
 # How often a blackholed gRPC handler checks whether its client gave up, so it frees its pool thread.
 _BLACKHOLE_POLL_S: Final = 0.05
@@ -158,16 +182,34 @@ def _retry_info_metadata(seconds: float) -> tuple[tuple[str, bytes], ...]:
     return (("google.rpc.retryinfo-bin", RetryInfo(retry_delay=delay).SerializeToString()),)
 
 
-class _GrpcExportServicer:
-    """The `Export` method of one OTLP gRPC service (traces, logs or metrics)."""
+def _parse_protobuf(signal: Signal, data: bytes, max_items: int) -> Message:
+    """The signal's export request in `data`, its items counted first; raises `TooManyItems` or `DecodeError`."""
+    check_protobuf_items(signal, data, max_items)
+    return REQUEST_TYPES[signal].FromString(data)
 
-    def __init__(self, signal: Signal, gate: _FaultGate, sink: Sink) -> None:
+
+class _GrpcExportServicer:
+    """The `Export` method of one OTLP gRPC service (traces, logs or metrics).
+
+    It takes the request as raw bytes and parses it itself, so a malformed one is answered INVALID_ARGUMENT
+    instead of grpcio logging a deserialization traceback and answering INTERNAL.
+    """
+
+    def __init__(self, signal: Signal, gate: _FaultGate, sink: Sink, max_items: int) -> None:
         self._signal: Signal = signal
         self._gate = gate
         self._sink = sink
+        self._max_items = max_items
         self._response_type = _RESPONSE_TYPES[signal]
 
-    def Export(self, request: Message, context: grpc.ServicerContext) -> Message:  # noqa: N802 (gRPC name)
+    def handler(self) -> grpc.GenericRpcHandler:
+        """The service's handler, for `grpc.Server.add_generic_rpc_handlers`."""
+        export = grpc.unary_unary_rpc_method_handler(
+            self.Export, request_deserializer=None, response_serializer=self._response_type.SerializeToString
+        )
+        return grpc.method_handlers_generic_handler(_GRPC_SERVICES[self._signal], {"Export": export})
+
+    def Export(self, data: bytes, context: grpc.ServicerContext) -> Message:  # noqa: N802 (gRPC name)
         verdict = self._gate.check()
         if verdict is not None:
             fault, release = verdict
@@ -177,6 +219,7 @@ class _GrpcExportServicer:
             elif fault.retry_after is not None:
                 context.set_trailing_metadata(_retry_info_metadata(fault.retry_after))
             context.abort(fault.grpc_code, f"llmtel receiver: injected {fault.kind} fault")
+        request = self._parse(data, context)
         headers: dict[str, str] = {}
         for key, value in context.invocation_metadata():
             text = value if isinstance(value, str) else base64.b64encode(value).decode("ascii")
@@ -196,6 +239,15 @@ class _GrpcExportServicer:
             context.abort(grpc.StatusCode.INTERNAL, "llmtel receiver: sink failed")
         return self._response_type()
 
+    def _parse(self, data: bytes, context: grpc.ServicerContext) -> Message:
+        try:
+            return _parse_protobuf(self._signal, data, self._max_items)
+        except TooManyItems as error:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"llmtel receiver: {error}")
+        except DecodeError as error:
+            _logger.debug("invalid gRPC %s request: %s", self._signal, error)
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"llmtel receiver: invalid OTLP protobuf: {error}")
+
 
 class _BadRequest(Exception):
     """A request the HTTP handler answers with an error status (and a short text message)."""
@@ -212,6 +264,7 @@ class _BadRequest(Exception):
 
 
 def _decompress(body: bytes, compression: Compression | None) -> bytes:
+    """The decoded body: every gzip member, or the zlib (else raw) deflate stream; at most MAX_MESSAGE_BYTES."""
     if compression is None:
         return body
     if compression == "gzip":
@@ -219,25 +272,83 @@ def _decompress(body: bytes, compression: Compression | None) -> bytes:
     else:  # HTTP "deflate" is the zlib format; some clients send raw deflate, so try that second.
         attempts = (zlib.MAX_WBITS, -zlib.MAX_WBITS)
     for wbits in attempts:
-        decompressor = zlib.decompressobj(wbits=wbits)
         try:
-            out = decompressor.decompress(body, MAX_MESSAGE_BYTES + 1)
+            return _inflate(body, wbits, compression)
         except zlib.error:
             continue
-        if len(out) > MAX_MESSAGE_BYTES:
-            raise _BadRequest(413, "decompressed body too large")
-        if not decompressor.eof:
-            raise _BadRequest(400, f"truncated {compression} body")
-        return out
     raise _BadRequest(400, f"body is not valid {compression} data")
 
 
-class _HTTPServer(TrackingHTTPServer):
-    """The OTLP/HTTP server: carries the fault gate and sink its handlers use."""
+def _inflate(body: bytes, wbits: int, compression: Compression) -> bytes:
+    """Decompress `body`, which must be whole streams back to back (one unless gzip), with a running cap on
+    the output. Raises `zlib.error` on corrupt data and `_BadRequest` on a truncated body or trailing bytes."""
+    view = memoryview(body)
+    parts: list[bytes] = []
+    size = pos = 0
+    for _ in range(_MAX_GZIP_MEMBERS):
+        decompressor = zlib.decompressobj(wbits=wbits)
+        while not decompressor.eof:
+            if pos == len(body):
+                raise _BadRequest(400, f"truncated {compression} body")
+            piece = view[pos : pos + _INFLATE_STEP]
+            pos += len(piece)
+            parts.append(decompressor.decompress(piece, MAX_MESSAGE_BYTES - size + 1))
+            size += len(parts[-1])
+            if size > MAX_MESSAGE_BYTES:
+                raise _BadRequest(413, "decompressed body too large")
+        pos -= len(decompressor.unused_data)
+        if pos == len(body):
+            return b"".join(parts)
+        if compression != "gzip" or not body.startswith(b"\x1f\x8b", pos):
+            raise _BadRequest(400, f"unexpected bytes after the {compression} data")
+    raise _BadRequest(413, f"more than {_MAX_GZIP_MEMBERS} gzip members")
 
-    def __init__(self, host: str, port: int, gate: _FaultGate, sink: Sink) -> None:
+
+def _signal_for(target: str) -> Signal:
+    """The signal a request target (``/v1/traces``, or an absolute URL) posts; raises `_BadRequest` if none."""
+    try:
+        path = urlsplit(target).path
+    except ValueError:  # an unparsable URL, such as ``http://[/v1/traces``
+        raise _BadRequest(400, f"invalid request target {target[:200]!r}") from None
+    signal = _HTTP_PATHS.get(path.rstrip("/"))
+    if signal is None:
+        raise _BadRequest(404, f"unknown path {target[:200]!r}; use /v1/{{traces,logs,metrics}}")
+    return signal
+
+
+def _content_length(values: list[str]) -> int:
+    """The body length from the ``Content-Length`` header(s): ASCII digits only (`int` would also take
+    ``+1``, ``1_0`` or other scripts' digits), and several headers must agree."""
+    texts = {value.strip() for value in values}
+    if len(texts) != 1:
+        raise _BadRequest(400, "conflicting Content-Length headers", close=True)
+    [text] = texts
+    if not (text.isascii() and text.isdigit()):
+        raise _BadRequest(400, "invalid Content-Length", close=True)
+    length = int(text) if len(text) <= 18 else MAX_MESSAGE_BYTES + 1  # int() refuses over 4300 digits
+    if length > MAX_MESSAGE_BYTES:
+        raise _BadRequest(413, "body too large", close=True)
+    return length
+
+
+def _chunk_size(line: bytes) -> int:
+    """The size on a chunk-size line: hex digits, then optional ``;extensions``, then the line end."""
+    digits = line.split(b";", 1)[0].strip()
+    if not line.endswith(b"\n") or not digits or len(digits) > 16 or not _HEX_DIGITS.issuperset(digits):
+        raise _BadRequest(400, "malformed chunked body", close=True)
+    return int(digits, 16)
+
+
+class _HTTPServer(TrackingHTTPServer):
+    """The OTLP/HTTP server: carries the fault gate, sink and limits its handlers use."""
+
+    def __init__(
+        self, host: str, port: int, gate: _FaultGate, sink: Sink, *, max_items: int, client_timeout: float
+    ) -> None:
         self.gate = gate
         self.sink = sink
+        self.max_items = max_items
+        self.client_timeout = client_timeout
         super().__init__(host, port, _OTLPHTTPHandler)
 
 
@@ -246,8 +357,11 @@ class _OTLPHTTPHandler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server: _HTTPServer
-    # Idle keep-alive connections are dropped after this long, so handler threads don't pile up.
-    timeout = 60
+
+    def setup(self) -> None:
+        # Silent clients (idle keep-alive, or stalled mid-request) are dropped, so handler threads don't pile up.
+        self.timeout = self.server.client_timeout
+        super().setup()
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib signature)
         _logger.debug("%s - " + format, self.address_string(), *args)
@@ -261,6 +375,7 @@ class _OTLPHTTPHandler(BaseHTTPRequestHandler):
         try:
             status, body, content_type, headers = self._process()
         except _BadRequest as error:
+            _logger.debug("OTLP/HTTP %s %s: %d %s", self.command, self.path[:200], error.status, error.message)
             status, body, content_type = error.status, error.message.encode(), "text/plain; charset=utf-8"
             headers = error.headers
         except Exception:
@@ -271,9 +386,7 @@ class _OTLPHTTPHandler(BaseHTTPRequestHandler):
 
     def _process(self) -> tuple[int, bytes, str, list[tuple[str, str]]]:
         body = self._read_body()
-        signal = _HTTP_PATHS.get(urlsplit(self.path).path.rstrip("/"))
-        if signal is None:
-            raise _BadRequest(404, f"unknown path {self.path[:200]!r}; use /v1/{{traces,logs,metrics}}")
+        signal = _signal_for(self.path)
         if self.command != "POST":
             raise _BadRequest(405, f"{self.command} not allowed; use POST", headers=(("Allow", "POST"),))
         media_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
@@ -316,20 +429,25 @@ class _OTLPHTTPHandler(BaseHTTPRequestHandler):
         return 200, _RESPONSE_TYPES[signal]().SerializeToString(), media_type, []
 
     def _read_body(self) -> bytes:
-        """Read the whole body (also for requests we reject, so the kept-alive connection stays usable)."""
+        """Read the whole body (also for requests we reject, so the kept-alive connection stays usable).
+
+        A client that stalls past the timeout is answered 408 and one that breaks the connection 400, both
+        with the connection closed: their fault, not the receiver's.
+        """
+        try:
+            return self._read_sized_or_chunked()
+        except TimeoutError:
+            raise _BadRequest(408, "timed out reading the request body", close=True) from None
+        except OSError as error:
+            raise _BadRequest(400, f"connection failed while reading the body: {error}", close=True) from None
+
+    def _read_sized_or_chunked(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             return self._read_chunked()
-        raw_length = self.headers.get("Content-Length")
-        if raw_length is None:
+        lengths = self.headers.get_all("Content-Length")
+        if not lengths:
             return b""
-        try:
-            length = int(raw_length)
-        except ValueError:
-            raise _BadRequest(400, "invalid Content-Length", close=True) from None
-        if length < 0:
-            raise _BadRequest(400, "invalid Content-Length", close=True)
-        if length > MAX_MESSAGE_BYTES:
-            raise _BadRequest(413, "body too large", close=True)
+        length = _content_length(lengths)
         body = self.rfile.read(length)
         if len(body) != length:
             raise _BadRequest(400, "body shorter than Content-Length", close=True)
@@ -339,11 +457,7 @@ class _OTLPHTTPHandler(BaseHTTPRequestHandler):
         chunks: list[bytes] = []
         total = 0
         while True:
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";")[0].strip(), 16)
-            except ValueError:
-                raise _BadRequest(400, "malformed chunked body", close=True) from None
+            size = _chunk_size(self.rfile.readline(1024))
             if size == 0:
                 while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                     pass  # trailers
@@ -355,20 +469,31 @@ class _OTLPHTTPHandler(BaseHTTPRequestHandler):
             if len(chunk) != size:
                 raise _BadRequest(400, "truncated chunked body", close=True)
             chunks.append(chunk)
-            self.rfile.readline(1024)  # CRLF after each chunk
+            if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise _BadRequest(400, "malformed chunked body: no line end after a chunk", close=True)
 
-    @staticmethod
-    def _decode(signal: Signal, data: bytes, encoding: Encoding) -> Message:
-        if encoding == "json":
-            try:
-                payload = json.loads(data)
-                return otlp_json_to_proto(signal, payload)
-            except ValueError as error:  # json.JSONDecodeError is one, and otlp_json_to_proto raises it
-                raise _BadRequest(400, f"invalid OTLP/JSON: {str(error)[:300]}") from None
+    def _decode(self, signal: Signal, data: bytes, encoding: Encoding) -> Message:
         try:
-            return REQUEST_TYPES[signal].FromString(data)
+            if encoding == "json":
+                return self._decode_json(signal, data)
+            return _parse_protobuf(signal, data, self.server.max_items)
+        except TooManyItems as error:
+            raise _BadRequest(413, f"llmtel receiver: {error}") from None
         except DecodeError as error:
             raise _BadRequest(400, f"invalid OTLP protobuf: {str(error)[:300]}") from None
+
+    def _decode_json(self, signal: Signal, data: bytes) -> Message:
+        try:
+            payload = json.loads(data)
+        except RecursionError:
+            raise _BadRequest(400, "invalid OTLP/JSON: nested too deeply") from None
+        except ValueError as error:  # json.JSONDecodeError, UnicodeDecodeError, too many digits in a number
+            raise _BadRequest(400, f"invalid OTLP/JSON: {str(error)[:300]}") from None
+        check_json_items(signal, payload, self.server.max_items)
+        try:
+            return otlp_json_to_proto(signal, payload)
+        except ValueError as error:
+            raise _BadRequest(400, f"invalid OTLP/JSON: {str(error)[:300]}") from None
 
     def _lowercased_headers(self) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -383,6 +508,10 @@ class OTLPReceiver:
 
     Port 0 picks a free port; after `stop()`, `start()` binds the same ports again, so a test can take the
     "collector" down and bring it back. Pass None as a port to disable that transport.
+
+    ``max_request_items`` caps the spans, log records or metric data points of one request (see
+    `MAX_REQUEST_ITEMS`); ``http_timeout`` is how many seconds an HTTP client may stay silent, idle or
+    mid-request, before its connection is closed (a stalled body is answered 408).
     """
 
     def __init__(
@@ -393,12 +522,20 @@ class OTLPReceiver:
         sink: Sink | None = None,
         *,
         max_workers: int = 4,
+        max_request_items: int = MAX_REQUEST_ITEMS,
+        http_timeout: float = HTTP_TIMEOUT_S,
     ) -> None:
+        if max_request_items < 1:
+            raise ValueError("max_request_items must be >= 1")
+        if not http_timeout > 0:
+            raise ValueError("http_timeout must be > 0")
         self._host = host
         self._grpc_port = grpc_port
         self._http_port = http_port
         self._sink: Sink = sink if sink is not None else MemoryStore()
         self._max_workers = max_workers
+        self._max_items = max_request_items
+        self._http_timeout = http_timeout
         self._gate = _FaultGate()
         self._lifecycle_lock = threading.Lock()
         self._running = False
@@ -457,16 +594,8 @@ class OTLPReceiver:
         )
         # Keep strong references: the server must outlive this call, and stop() needs both.
         self._grpc_server, self._grpc_executor = server, executor
-        gate, sink = self._gate, self._sink
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(
-            _GrpcExportServicer("traces", gate, sink), server
-        )
-        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(
-            _GrpcExportServicer("logs", gate, sink), server
-        )
-        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(
-            _GrpcExportServicer("metrics", gate, sink), server
-        )
+        servicers = [_GrpcExportServicer(signal, self._gate, self._sink, self._max_items) for signal in _GRPC_SERVICES]
+        server.add_generic_rpc_handlers([servicer.handler() for servicer in servicers])
         address = _format_host(self._host, port)
         try:
             bound = server.add_insecure_port(address)
@@ -478,7 +607,9 @@ class OTLPReceiver:
         server.start()
 
     def _start_http(self, port: int) -> None:
-        server = _HTTPServer(self._host, port, self._gate, self._sink)
+        server = _HTTPServer(
+            self._host, port, self._gate, self._sink, max_items=self._max_items, client_timeout=self._http_timeout
+        )
         self._http_server = server
         self._http_port = server.server_port
         server.serve_in_thread("otlp-receiver-http")

@@ -57,6 +57,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from llmtel._http_server import TrackingHTTPServer, send_reply
+from llmtel.viewer._ingest import to_json
 from llmtel.viewer._jaeger import envelope, error_envelope, jaeger_trace, log_json, summary_json
 from llmtel.viewer._params import parse_trace_id, parse_trace_query
 from llmtel.viewer._store import TraceStore
@@ -117,14 +118,12 @@ class _ViewerHandler(BaseHTTPRequestHandler):
         self._handle()
 
     def _handle(self) -> None:
-        split = urlsplit(self.path)
-        path = split.path
-        params = parse_qs(split.query, keep_blank_values=True)
         headers: list[tuple[str, str]] = []
         try:
+            path, params = _split_target(self.path)
             if path.startswith("/api/"):
                 status, payload = self._api(path, params)
-                body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+                body = to_json(payload).encode()
                 content_type = "application/json"
             else:
                 status, body, content_type = self._static(path)
@@ -155,6 +154,15 @@ class _ViewerHandler(BaseHTTPRequestHandler):
 
     def _static(self, path: str) -> tuple[int, bytes, str]:
         return _static_route(self.server.static_dir, path)
+
+
+def _split_target(target: str) -> tuple[str, Params]:
+    """The path and query parameters of a request target; 400 for one `urlsplit` rejects (``http://[/api``)."""
+    try:
+        split = urlsplit(target)
+    except ValueError:
+        raise _ApiError(400, f"not a valid request target: {target[:200]!r}") from None
+    return split.path, parse_qs(split.query, keep_blank_values=True)
 
 
 def _route(parts: list[str]) -> tuple[Callable[..., tuple[int, Any]], list[str]] | None:
@@ -251,11 +259,15 @@ _NOT_FOUND_PAGE = b"llmtel viewer: not found\n"
 
 
 def _read_static(static_dir: Path, relative: str) -> tuple[int, bytes, str]:
+    """A file under `static_dir`, or 404: also for a name the OS refuses (a NUL byte, too long) or cannot read."""
     root = static_dir.resolve()
-    target = (root / relative).resolve()
-    if root not in target.parents or not target.is_file():
-        return 404, _NOT_FOUND_PAGE, "text/plain; charset=utf-8"
-    return 200, target.read_bytes(), _content_type(target)
+    try:
+        target = (root / relative).resolve()
+        if root in target.parents and target.is_file():
+            return 200, target.read_bytes(), _content_type(target)
+    except (ValueError, OSError) as error:
+        _logger.debug("llmtel viewer: no static file %r: %s", relative[:200], error)
+    return 404, _NOT_FOUND_PAGE, "text/plain; charset=utf-8"
 
 
 def _static_route(static_dir: Path, path: str) -> tuple[int, bytes, str]:

@@ -13,6 +13,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from llmtel import semconv
+from llmtel.encodable import INT64_MAX, INT64_MIN
 from llmtel.genai.record import MAX_TOKEN_COUNT
 from llmtel.receiver import ReceivedMetricPoint, any_value_to_python, attributes_to_dict
 from llmtel.receiver._store import _flatten_metrics
@@ -28,12 +29,29 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_json_default)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_default)
+_NON_FINITE_TEXT = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def finite_json_value(value: Any) -> Any:
+    """`value` with each NaN or infinite float (which standard JSON lacks, and SQLite's JSON functions and a
+    browser's ``JSON.parse`` reject) replaced by its text: ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _NON_FINITE_TEXT[repr(value)]
+    if isinstance(value, dict):
+        return {key: finite_json_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json_value(item) for item in value]
+    return value
 
 
 def to_json(value: Any) -> str:
-    """Compact JSON of an attribute map or value; bytes become base64 text, tuples lists."""
-    return _ENCODER.encode(value)
+    """Compact standard JSON of an attribute map or value; bytes become base64 text, tuples lists, and NaN or
+    infinite floats (the OTel SDK allows them as attributes) text such as ``"NaN"``."""
+    try:
+        return _ENCODER.encode(value)
+    except ValueError:  # a non-finite float: rare, so only then is the value walked and copied
+        return _ENCODER.encode(finite_json_value(value))
 
 
 def _number(value: Any) -> float | None:
@@ -51,6 +69,12 @@ def _count(value: Any) -> int | None:
     batch of spans would be lost."""
     number = _number(value)
     return int(number) if number is not None and 0 <= number <= MAX_TOKEN_COUNT else None
+
+
+def _int64(value: int | None) -> int | None:
+    """`value` if SQLite's 64-bit INTEGER holds it, else None: a histogram's count is a uint64 in OTLP, and one
+    at 2**63 or above would fail the insert of every point in its request."""
+    return value if value is None or INT64_MIN <= value <= INT64_MAX else None
 
 
 def _text(value: Any) -> str | None:
@@ -95,7 +119,7 @@ def flatten_traces(request: ExportTraceServiceRequest) -> tuple[dict[str, str], 
     resources: dict[str, str] = {}
     rows: list[SpanRow] = []
     append = rows.append
-    encode = _ENCODER.encode
+    encode = to_json
     for resource_spans in request.resource_spans:
         resource = attributes_to_dict(resource_spans.resource.attributes)
         service = _text(resource.get("service.name")) or UNKNOWN_SERVICE
@@ -265,7 +289,7 @@ def flatten_metrics(request: ExportMetricsServiceRequest) -> tuple[dict[str, str
                 point.kind,
                 point.unit or None,
                 point.value,
-                point.count,
+                _int64(point.count),
                 point.sum,
                 to_json(point.attributes),
                 resource_key,

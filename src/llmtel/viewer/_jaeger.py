@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -117,6 +118,7 @@ def jaeger_trace(trace_id: str, spans: Sequence[StoredSpan]) -> dict[str, Any]:
 
 def summary_json(summary: TraceSummary) -> dict[str, Any]:
     """One row of ``/api/llmtel/traces``."""
+    cost = summary.cost_usd
     return {
         "traceID": summary.trace_id,
         "rootName": summary.root_name,
@@ -127,7 +129,7 @@ def summary_json(summary: TraceSummary) -> dict[str, Any]:
         "models": list(summary.models),
         "inputTokens": summary.input_tokens,
         "outputTokens": summary.output_tokens,
-        "costUsd": summary.cost_usd,
+        "costUsd": cost if cost is not None and math.isfinite(cost) else None,  # huge costs may sum to infinity
         "errorCount": summary.error_count,
         "runId": summary.run_id,
         "sessionId": summary.session_id,

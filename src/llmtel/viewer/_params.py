@@ -16,6 +16,11 @@ _SIZE_UNITS = {"": 1, "k": 1_000, "m": 1_000_000}
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
+MAX_INT = 2**62
+"""Largest time, duration or count accepted (about 146,000 years in microseconds): well inside SQLite's 64-bit
+integers, so a query never overflows them, nor does ``end - lookback``."""
+MAX_TAGS = 64
+"""Most tag filters in one search: each adds terms to the SQL, and SQLite refuses an expression tree too large."""
 
 
 def parse_duration_us(text: str, name: str) -> int:
@@ -28,17 +33,22 @@ def parse_duration_us(text: str, name: str) -> int:
         total += float(match.group(1)) * _UNIT_US[match.group(2)]
         position = match.end()
     if not raw or position != len(raw):
-        raise ValueError(f"{name}: {text!r} is not a duration such as 100ms, 1.5s, 2h or 7d")
+        raise ValueError(f"{name}: {text[:64]!r} is not a duration such as 100ms, 1.5s, 2h or 7d")
+    if not total <= MAX_INT:  # also an infinite total, from a number of 400 digits
+        raise ValueError(f"{name}: {text[:64]!r} is longer than {MAX_INT} microseconds")
     return round(total)
 
 
 def parse_int(text: str, name: str, *, minimum: int = 0) -> int:
+    """A whole number from `minimum` to `MAX_INT`."""
     try:
         value = int(text.strip())
     except ValueError:
-        raise ValueError(f"{name}: {text!r} is not an integer") from None
+        raise ValueError(f"{name}: {text[:64]!r} is not an integer") from None
     if value < minimum:
         raise ValueError(f"{name}: {value} is below {minimum}")
+    if value > MAX_INT:
+        raise ValueError(f"{name}: {text.strip()[:64]} is above {MAX_INT}")
     return value
 
 
@@ -78,17 +88,19 @@ def parse_tags(tags_json: Sequence[str], tag_pairs: Sequence[str]) -> dict[str, 
     for raw in tags_json:
         try:
             parsed = json.loads(raw)
-        except ValueError:
-            raise ValueError(f"tags: {raw[:200]!r} is not a JSON object such as {{\"key\":\"value\"}}") from None
+            pairs = [(str(key), _tag_text(value)) for key, value in parsed.items()] if isinstance(parsed, dict) else []
+        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
+            parsed, pairs = None, []
         if not isinstance(parsed, dict):
             raise ValueError(f"tags: {raw[:200]!r} is not a JSON object such as {{\"key\":\"value\"}}")
-        for key, value in parsed.items():
-            out[str(key)] = _tag_text(value)
+        out.update(pairs)
     for pair in tag_pairs:
         key, sep, value = pair.partition(":")
         if not sep or not key:
             raise ValueError(f"tag: {pair[:200]!r} is not key:value")
         out[key] = value
+    if len(out) > MAX_TAGS:
+        raise ValueError(f"tags: {len(out)} tag filters; at most {MAX_TAGS} are allowed")
     return out
 
 

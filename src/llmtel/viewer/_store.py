@@ -224,16 +224,21 @@ class _Prune(_Flush):
 _STOP = object()
 
 
-def _json_path(key: str) -> str:
-    return '$."' + key.replace('"', '\\"') + '"'
+def _jaeger_text_sql(type_sql: str, value_sql: str) -> str:
+    """SQL for an attribute's value as Jaeger compares it: text, booleans as true/false."""
+    return f"(CASE {type_sql} WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST({value_sql} AS TEXT) END)"
 
 
-def _tag_text_sql(column: str) -> str:
-    """SQL for an attribute's value as Jaeger compares it (text; booleans as true/false), path as parameter."""
-    return (
-        f"(CASE json_type({column}, ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
-        f"ELSE CAST(json_extract({column}, ?) AS TEXT) END)"
-    )
+def _attribute_text_sql(column: str, key: str) -> tuple[str, list[Any]]:
+    """SQL (and its parameters) for attribute `key` of the JSON object in `column`, as Jaeger compares it."""
+    if json.dumps(key, ensure_ascii=False)[1:-1] == key:  # stored as written: a JSON path names it
+        path = '$."' + key + '"'
+        return _jaeger_text_sql(f"json_type({column}, ?)", f"json_extract({column}, ?)"), [path, path]
+    # A quote, backslash or control character is escaped in the stored JSON, and a JSON path cannot name such a
+    # key on every SQLite (3.40 ends a quoted key at its first quote and compares it with the escaped text):
+    # compare the decoded keys instead.
+    value_sql = _jaeger_text_sql("e.type", "e.value")
+    return f"(SELECT {value_sql} FROM json_each({column}) e WHERE e.key = ?)", [key]
 
 
 def _tag_condition(key: str, value: str) -> tuple[str, list[Any]]:
@@ -251,14 +256,12 @@ def _tag_condition(key: str, value: str) -> tuple[str, list[Any]]:
         return "s.scope_name = ?", [value]
     if key == "otel.scope.version":
         return "s.scope_version = ?", [value]
-    path = _json_path(key)
+    span_sql, span_params = _attribute_text_sql("s.attributes", key)
+    resource_sql, resource_params = _attribute_text_sql("r.attributes", key)
     # A cheap substring test first (the value's text must occur in the attributes' JSON), then the exact one.
     needle = json.dumps(value, ensure_ascii=False)[1:-1]
-    sql = (
-        f"((instr(s.attributes, ?) > 0 AND {_tag_text_sql('s.attributes')} = ?)"
-        f" OR (instr(r.attributes, ?) > 0 AND {_tag_text_sql('r.attributes')} = ?))"
-    )
-    params: list[Any] = [needle, path, path, value, needle, path, path, value]
+    sql = f"((instr(s.attributes, ?) > 0 AND {span_sql} = ?) OR (instr(r.attributes, ?) > 0 AND {resource_sql} = ?))"
+    params: list[Any] = [needle, *span_params, value, needle, *resource_params, value]
     if key in ("gen_ai.request.model", "gen_ai.response.model"):
         # Lets the planner use the model index: the model column holds the request (else response) model.
         column = "s.model" if key == "gen_ai.request.model" else "s.response_model"
@@ -484,24 +487,25 @@ class TraceStore:
                 _logger.exception("llmtel viewer: could not read a %s request; it is not stored", signal)
                 with self._counts_cond:
                     self._failed_requests += 1
-        spans = logs = points = 0
+        spans = logs = points = stored = 0
         with self._db_lock:
             conn = self._writer_conn
             try:
                 conn.execute("BEGIN")
                 for signal, resources, rows in flattened:
-                    self._resolve_resources(conn, resources)
+                    added = self._store_request(conn, signal, resources, rows)
+                    if added is None:
+                        continue
+                    stored += 1
                     if signal == "traces":
-                        spans += self._insert_spans(conn, rows)
+                        spans += added
                     elif signal == "logs":
-                        logs += self._insert_rows(conn, "logs", LOG_COLUMNS, LOG_RESOURCE_INDEX, rows)
+                        logs += added
                     else:
-                        points += self._insert_rows(
-                            conn, "metric_points", METRIC_COLUMNS, METRIC_RESOURCE_INDEX, rows
-                        )
+                        points += added
                 conn.execute("COMMIT")
             except Exception:
-                _logger.exception("llmtel viewer: storing %d requests failed; they are lost", len(flattened))
+                _logger.exception("llmtel viewer: storing %d requests failed; they are lost", stored)
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 self._resource_ids.clear()
@@ -513,7 +517,38 @@ class TraceStore:
             self._received_spans += spans
             self._received_logs += logs
             self._received_points += points
+            self._failed_requests += len(flattened) - stored
             self._counts_cond.notify_all()
+
+    def _store_request(
+        self, conn: sqlite3.Connection, signal: Signal, resources: dict[str, str], rows: list[SpanRow]
+    ) -> int | None:
+        """Insert one request's rows under its own savepoint; the spans, records or points stored, or None if
+        they failed: then only this request is rolled back (and logged), not the others of its transaction."""
+        new_resources = [key for key in resources if key not in self._resource_ids]
+        conn.execute("SAVEPOINT request")
+        try:
+            self._resolve_resources(conn, resources)
+            if signal == "traces":
+                added = self._insert_spans(conn, rows)
+            elif signal == "logs":
+                added = self._insert_rows(conn, "logs", LOG_COLUMNS, LOG_RESOURCE_INDEX, rows)
+            else:
+                added = self._insert_rows(conn, "metric_points", METRIC_COLUMNS, METRIC_RESOURCE_INDEX, rows)
+        except Exception as error:
+            conn.execute("ROLLBACK TO request")
+            conn.execute("RELEASE request")
+            for key in new_resources:  # their rows went with the savepoint
+                self._resource_ids.pop(key, None)
+            # Data SQLite refuses is the sender's problem: one line (the traceback at debug); anything else a bug.
+            refused = isinstance(error, (sqlite3.Error, OverflowError, ValueError))
+            _logger.warning(
+                "llmtel viewer: a %s request could not be stored and is dropped (%s: %s); the others are kept",
+                signal, type(error).__name__, error, exc_info=not refused or _logger.isEnabledFor(logging.DEBUG),
+            )
+            return None
+        conn.execute("RELEASE request")
+        return added
 
     def _resolve_resources(self, conn: sqlite3.Connection, resources: dict[str, str]) -> None:
         for key, service in resources.items():
