@@ -15,13 +15,14 @@ is on with a span mode, each text redacted and bounded as the model calls' conte
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from typing import Any, overload
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from llmtel import pipeline
+from llmtel import pipeline, scope_metrics
 from llmtel import semconv as sc
 from llmtel.genai.content import ContentPolicy, active_policy, json_ready, omit_fields
 from llmtel.logs.handler import exception_text
@@ -37,7 +38,7 @@ AGENT_TOTALS = TotalsKeys(sc.LLMTEL_AGENT_LLM_CALLS, sc.LLMTEL_AGENT_TOOL_CALLS,
 class _AgentEntry(_Entry):
     """One invocation: its span, the totals of the calls made inside, what it was asked and what it answered."""
 
-    __slots__ = ("name", "instructions", "input", "output", "totals")
+    __slots__ = ("name", "model", "instructions", "input", "output", "totals", "started")
 
     def __init__(self, agent: Agent) -> None:
         attributes: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_AGENT}
@@ -47,15 +48,24 @@ class _AgentEntry(_Entry):
         attributes.update((key, value) for key, value in known if value is not None)
         name = f"{sc.OP_INVOKE_AGENT} {agent.name}" if agent.name else sc.OP_INVOKE_AGENT
         span = pipeline._tracer.start_span(name, kind=SpanKind.INTERNAL, attributes=attributes)
-        self.totals = CallTotals()
+        self.totals = CallTotals(agent=True, agent_name=agent.name)
         super().__init__(span, trace.set_span_in_context(span, pipeline.counted_in(self.totals)))
         self.name = agent.name
+        self.model = agent.model
+        self.started = time.perf_counter()
         self.instructions = agent.instructions
         self.input = agent.input
         self.output = _UNSET
 
     def finish(self, exc: BaseException | None) -> None:
-        """Sum up the calls made inside, record the content (the answer only when the agent succeeded), end."""
+        """Sum up the calls made inside, record the content (the answer only when the agent succeeded) and the
+        invocation's metric points, end."""
+        try:
+            totals = self.totals
+            scope_metrics.recorder.agent(self.name, self.model, time.perf_counter() - self.started,
+                                         totals.own_calls(), totals.own_tools, exc)
+        except Exception:  # noqa: BLE001 - the agent's span keeps the rest
+            pipeline.warn_once("agent-metrics", "llmtel: could not record an agent invocation's metrics")
         try:
             if self.span.is_recording():
                 self.span.set_attributes(self.totals.attributes(AGENT_TOTALS))

@@ -21,12 +21,12 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, TypeVar
 
-from opentelemetry import baggage, metrics, trace
+from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import Span, SpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from llmtel import semconv
+from llmtel import scope_metrics, semconv
 from llmtel._version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -153,41 +153,9 @@ class _Entry:
             self.span.end()
 
 
-class RunMetrics:
-    """The metric points each run records as it ends, by run name (the app's names for its pipelines: few), and
-    ``error.type`` when it failed: its duration, and the cost of its calls when any was priced (with the cost's
-    status). For dashboards of runs: what a run of each pipeline takes and costs, at the median and the tail."""
-
-    __slots__ = ("duration", "cost")
-
-    def __init__(self, meter: metrics.Meter) -> None:
-        self.duration = meter.create_histogram(
-            semconv.METRIC_RUN_DURATION, unit="s", description="Duration of pipeline runs (llmtel.run)",
-            explicit_bucket_boundaries_advisory=semconv.RUN_DURATION_BUCKETS,
-        )
-        self.cost = meter.create_histogram(
-            semconv.METRIC_RUN_COST, unit="USD", description="Cost of the LLM calls of each pipeline run",
-            explicit_bucket_boundaries_advisory=semconv.RUN_COST_BUCKETS,
-        )
-
-    def record(self, name: str, seconds: float, totals: dict[str, Any], exc: BaseException | None) -> None:
-        """One run ended after ``seconds``, with its span's ``totals`` (``CallTotals.attributes``)."""
-        attributes = {semconv.LLMTEL_RUN_NAME: name}
-        if exc is not None:
-            attributes[semconv.ERROR_TYPE] = type(exc).__qualname__
-        self.duration.record(seconds, attributes)
-        usd = totals.get(semconv.LLMTEL_RUN_COST_USD)
-        if usd is not None:
-            attributes[semconv.LLMTEL_RUN_COST_STATUS] = totals[semconv.LLMTEL_RUN_COST_STATUS]
-            self.cost.record(usd, attributes)
-
-
-_run_metrics = RunMetrics(metrics.get_meter("llmtel.pipeline", __version__))  # proxies, like ``_tracer``
-
-
 class _RunEntry(_Entry):
     """One entry into a run: as it ends, its span gets the totals of the LLM calls and tool runs made inside, and
-    its duration and cost are recorded as metric points."""
+    its duration and cost are recorded as metric points (``scope_metrics``)."""
 
     __slots__ = ("run", "totals", "started")
 
@@ -202,7 +170,8 @@ class _RunEntry(_Entry):
             totals = self.totals.attributes()
             if self.span.is_recording():
                 self.span.set_attributes(totals)
-            _run_metrics.record(self.run.name, time.perf_counter() - self.started, totals, exc)
+            scope_metrics.recorder.run(self.run.name, time.perf_counter() - self.started, totals, exc,
+                                       workflow=self.run.kind is SpanKind.INTERNAL)
         except Exception:  # noqa: BLE001 - the run's span keeps the rest
             warn_once("run", "llmtel: could not sum up a run's LLM calls or record its metrics")
         super().finish(exc)
@@ -226,11 +195,13 @@ RUN_TOTALS = TotalsKeys(semconv.LLMTEL_RUN_LLM_CALLS, semconv.LLMTEL_RUN_TOOL_CA
 class CallTotals:
     """Running sums of the LLM calls and tool runs made inside one run or agent: a few numbers whatever the number
     of calls (a run can last as long as the process), updated under a lock because calls start and end on any
-    thread."""
+    thread. An agent's also counts the calls and tool runs it made itself (``own``: not those of the sub-agents it
+    called), for the conventions' per-invocation counts."""
 
-    __slots__ = ("_lock", "started", "ended", "tools", "input_tokens", "output_tokens", "usd", "whole", "billed")
+    __slots__ = ("_lock", "started", "ended", "tools", "input_tokens", "output_tokens", "usd", "whole", "billed",
+                 "agent", "agent_name", "own_started", "own_ended", "own_tools")
 
-    def __init__(self) -> None:
+    def __init__(self, agent: bool = False, agent_name: str | None = None) -> None:
         self._lock = threading.Lock()
         self.started = 0
         self.ended = 0
@@ -240,20 +211,34 @@ class CallTotals:
         self.usd: float | None = None
         self.whole = True  # every ended call billed is priced in full
         self.billed = False  # some ended call was billed (had a cost, priced or not)
+        self.agent = agent  # an agent invocation's totals (a run's otherwise)
+        self.agent_name = agent_name
+        self.own_started = self.own_ended = self.own_tools = 0
 
-    def start(self) -> None:
+    def start(self, own: bool = False) -> None:
         with self._lock:
             self.started += 1
+            if own:
+                self.own_started += 1
 
-    def tool(self) -> None:
+    def tool(self, own: bool = False) -> None:
         with self._lock:
             self.tools += 1
+            if own:
+                self.own_tools += 1
 
-    def end(self, input_tokens: int | None, output_tokens: int | None, cost: Any) -> None:
+    def own_calls(self) -> int:
+        """The model calls this agent made itself (started, or ended where starts are not seen)."""
+        with self._lock:
+            return max(self.own_started, self.own_ended)
+
+    def end(self, input_tokens: int | None, output_tokens: int | None, cost: Any, own: bool = False) -> None:
         """A call ended with these counts and this ``llmtel.cost.Cost`` (None: not billed, as a failure without
         usage, or no prices at all)."""
         with self._lock:
             self.ended += 1
+            if own:
+                self.own_ended += 1
             if input_tokens is not None:
                 self.input_tokens = (self.input_tokens or 0) + input_tokens
             if output_tokens is not None:
@@ -287,20 +272,34 @@ class CallTotals:
             return attributes
 
 
+def _owner(tallies: tuple[CallTotals, ...]) -> CallTotals | None:
+    """The innermost agent's totals among ``tallies`` (innermost first): the agent a call or tool run belongs to."""
+    for totals in tallies:
+        if totals.agent:
+            return totals
+    return None
+
+
 def note_llm_call(
     tallies: tuple[CallTotals, ...], input_tokens: int | None, output_tokens: int | None, cost: Any
 ) -> None:
-    """An LLM call ended: counted in each of ``tallies`` (its run's or agent's, and those around it)."""
+    """An LLM call ended: counted in each of ``tallies`` (its run's or agent's, and those around it), and as its
+    innermost agent's own."""
+    owner = _owner(tallies)
     for totals in tallies:
-        totals.end(input_tokens, output_tokens, cost)
+        totals.end(input_tokens, output_tokens, cost, totals is owner)
 
 
-def note_tool_call() -> None:
-    """A tool run starts in the current Context: counted in the totals of the runs and agents it is inside."""
+def note_tool_call() -> str | None:
+    """A tool run starts in the current Context: counted in the totals of the runs and agents it is inside, and as
+    its innermost agent's own. Returns that agent's name (None outside agents, or for an agent without one)."""
     state = _state()
-    if state is not None:
-        for totals in state.tallies:
-            totals.tool()
+    if state is None:
+        return None
+    owner = _owner(state.tallies)
+    for totals in state.tallies:
+        totals.tool(totals is owner)
+    return None if owner is None else owner.agent_name
 
 
 def counted_in(totals: CallTotals, context: otel_context.Context | None = None) -> otel_context.Context:
@@ -588,10 +587,12 @@ class Run(_Scope):
             ctx = baggage.set_baggage(semconv.SESSION_ID, self.session_id, ctx)
         if self.propagate_identity and self.user_id is not None:
             ctx = baggage.set_baggage(semconv.USER_ID, self.user_id, ctx)
+        own = {**attrs, semconv.LLMTEL_RUN_NAME: self.name}
+        if self.kind is SpanKind.INTERNAL:  # started here, not continued from a caller: a GenAI workflow
+            own[semconv.GEN_AI_OPERATION_NAME] = semconv.OP_INVOKE_WORKFLOW
+            own[semconv.GEN_AI_WORKFLOW_NAME] = self.name
         # started under ``ctx`` so the parent (if any) is the current span and the processor sees this run
-        span = _tracer.start_span(
-            self.name, context=ctx, kind=self.kind, attributes={**attrs, semconv.LLMTEL_RUN_NAME: self.name}
-        )
+        span = _tracer.start_span(self.name, context=ctx, kind=self.kind, attributes=own)
         self.span = span
         return _RunEntry(self, span, trace.set_span_in_context(span, ctx), totals)
 
@@ -686,8 +687,9 @@ class PipelineSpanProcessor(SpanProcessor):
                 if scope is not None and scope.name == _GENAI_SCOPE:
                     if state.run is not None:
                         state.run.last_call = span  # the run's latest LLM call, for feedback_target()
+                    owner = _owner(state.tallies)
                     for totals in state.tallies:  # counted in its run's or agent's totals, and those around it
-                        totals.start()
+                        totals.start(totals is owner)
             return
         values = baggage.get_all(parent_context)
         if values:

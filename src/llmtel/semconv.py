@@ -75,6 +75,9 @@ GEN_AI_AGENT_NAME: Final = "gen_ai.agent.name"
 GEN_AI_AGENT_DESCRIPTION: Final = "gen_ai.agent.description"
 GEN_AI_DATA_SOURCE_ID: Final = "gen_ai.data_source.id"
 
+# invoke_workflow: a pipeline run (``llmtel.run``) started in this process
+GEN_AI_WORKFLOW_NAME: Final = "gen_ai.workflow.name"
+
 # --- OpenAI-specific ---------------------------------------------------------------------------------
 OPENAI_API_TYPE: Final = "openai.api.type"
 OPENAI_REQUEST_SERVICE_TIER: Final = "openai.request.service_tier"
@@ -201,6 +204,18 @@ TOKEN_BUCKETS: Final = (
     16777216,
     67108864,
 )
+
+# --- workflow, agent and tool metrics (the GenAI conventions' newest; no older names exist, so always on) -----
+# One point per run, agent invocation and tool run as it ends, with the span as its context (exemplars).
+METRIC_INVOKE_WORKFLOW_DURATION: Final = "gen_ai.invoke_workflow.duration"  # by gen_ai.workflow.name, error.type
+METRIC_INVOKE_AGENT_DURATION: Final = "gen_ai.invoke_agent.duration"  # by gen_ai.agent.name, request model, error
+# the model calls and tool runs one agent invocation made itself (a sub-agent's are its own), failed ones included
+METRIC_INVOKE_AGENT_INFERENCE_CALLS: Final = "gen_ai.invoke_agent.inference_calls"  # unit {inference_call}
+METRIC_INVOKE_AGENT_TOOL_CALLS: Final = "gen_ai.invoke_agent.tool_calls"  # unit {tool_call}
+METRIC_EXECUTE_TOOL_DURATION: Final = "gen_ai.execute_tool.duration"  # by tool name and type, agent name, error
+WORKFLOW_DURATION_BUCKETS: Final = (1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)
+AGENT_DURATION_BUCKETS: Final = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 51.2, 102.4, 204.8, 409.6)
+CALL_COUNT_BUCKETS: Final = (1, 2, 4, 8, 16, 32, 64, 128)
 
 # --- resilient export: the export pipeline's own counters (observable, unit {item}) -------------------------
 METRIC_EXPORT_EXPORTED: Final = "llmtel.export.exported"  # delivered on the first attempt

@@ -13,13 +13,14 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import time
 from collections.abc import Callable
 from typing import Any, overload
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from llmtel import pipeline
+from llmtel import pipeline, scope_metrics
 from llmtel import semconv as sc
 from llmtel.genai.content import ContentPolicy, active_policy, json_ready, omitted
 from llmtel.logs.handler import exception_text
@@ -32,7 +33,7 @@ _UNSET: Any = object()  # no result known (None is a value a tool can return)
 class _ToolEntry(_Entry):
     """One run of a tool: its span, what it was given, and what it returned once it has."""
 
-    __slots__ = ("name", "call_id", "arguments", "result", "call")
+    __slots__ = ("name", "type", "agent", "call_id", "arguments", "result", "call", "started")
 
     def __init__(self, tool: Tool) -> None:
         attributes: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL, sc.GEN_AI_TOOL_NAME: tool.name}
@@ -41,16 +42,23 @@ class _ToolEntry(_Entry):
         attributes.update((key, value) for key, value in known if value is not None)
         span = pipeline._tracer.start_span(f"{sc.OP_EXECUTE_TOOL} {tool.name}", kind=SpanKind.INTERNAL,
                                            attributes=attributes)
-        pipeline.note_tool_call()  # in the totals of the runs and agents it runs inside
+        self.agent = pipeline.note_tool_call()  # in the totals of the runs and agents it runs inside
         super().__init__(span, trace.set_span_in_context(span))
         self.name: str = tool.name  # type: ignore[assignment] - checked by ``Tool._begin``
+        self.type = tool.type
         self.call_id = tool.call_id
         self.arguments = tool.arguments
         self.call = tool._call  # a decorated function's (signature, args, kwargs): bound only if captured
         self.result = _UNSET
+        self.started = time.perf_counter()
 
     def finish(self, exc: BaseException | None) -> None:
-        """Record the arguments (and the result, when the tool succeeded) if content is captured, then end."""
+        """Record the arguments (and the result, when the tool succeeded) if content is captured, and the run's
+        duration as a metric point, then end."""
+        try:
+            scope_metrics.recorder.tool(self.name, self.type, self.agent, time.perf_counter() - self.started, exc)
+        except Exception:  # noqa: BLE001 - the tool's span keeps the rest
+            pipeline.warn_once("tool-metrics", "llmtel: could not record a tool run's duration")
         try:
             policy = active_policy()
             if policy.on_span and self.span.is_recording():

@@ -1,4 +1,4 @@
-"""What llmtel really emits as metrics, recorded through its own emission code (GenAI calls, pipeline runs)
+"""What llmtel really emits as metrics, recorded through its own emission code (GenAI calls, runs, agents, tools)
 into the SDK and read back."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from llmtel.cost import PriceBook
 from llmtel.genai.emit import GenAITelemetry
 from llmtel.genai.record import GenAICall
-from llmtel.pipeline import RunMetrics
+from llmtel.scope_metrics import ScopeMetrics
 from tests.docker.otlp_to_prometheus import Kind
 
 
@@ -48,12 +48,17 @@ def _record_calls(telemetry: GenAITelemetry) -> None:
     telemetry.finish(failed, span, error=TimeoutError("no answer"))
 
 
-def _record_runs(runs: RunMetrics) -> None:
-    """End a priced run and a failed run without calls, with the totals their spans would carry."""
+def _record_scopes(scopes: ScopeMetrics) -> None:
+    """End a priced run and a failed run without calls (with the totals their spans would carry), a continued run,
+    an agent invocation and two tool runs, one failed."""
     from llmtel import semconv as sc
 
-    runs.record("answer-question", 2.5, {sc.LLMTEL_RUN_COST_USD: 0.004, sc.LLMTEL_RUN_COST_STATUS: "priced"}, None)
-    runs.record("answer-question", 0.1, {}, ValueError("no question"))
+    scopes.run("answer-question", 2.5, {sc.LLMTEL_RUN_COST_USD: 0.004, sc.LLMTEL_RUN_COST_STATUS: "priced"}, None)
+    scopes.run("answer-question", 0.1, {}, ValueError("no question"))
+    scopes.run("answer", 0.3, {}, None, workflow=False)
+    scopes.agent("helpdesk", "gpt-4o-mini", 1.5, 2, 1, None)
+    scopes.tool("lookup_order", "function", "helpdesk", 0.05, None)
+    scopes.tool("lookup_order", "function", None, 0.05, TimeoutError("slow"))
 
 
 def record_emitted_metrics() -> dict[str, EmittedMetric]:
@@ -65,7 +70,7 @@ def record_emitted_metrics() -> dict[str, EmittedMetric]:
                         "text-embedding-3-small": {"input": 0.02, "output": 0.0}})
     telemetry = GenAITelemetry(tracer_provider=tracer_provider, meter_provider=meter_provider, prices=prices)
     _record_calls(telemetry)
-    _record_runs(RunMetrics(meter_provider.get_meter("llmtel.pipeline")))
+    _record_scopes(ScopeMetrics(meter_provider.get_meter("llmtel.pipeline")))
     data = reader.get_metrics_data()
     meter_provider.shutdown()
     tracer_provider.shutdown()

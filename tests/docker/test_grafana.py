@@ -117,12 +117,13 @@ def test_dashboard_has_the_panels_users_ask_for(dashboard):
     titles = " | ".join(p["title"].lower() for p in dashboard["panels"])
     for topic in ("calls", "error rate", "p50 / p95", "tokens per minute by model", "tokens per minute by service",
                   "cost per hour by model", "cost per hour by service", "time to first chunk", "logs",
-                  "runs per minute", "run duration", "cost per run"):
+                  "runs per minute", "run duration", "cost per run", "agent invocation", "per agent invocation",
+                  "workflow duration", "tool run p50 / p95", "tool runs and failures"):
         assert topic in titles, f"no panel about {topic!r}"
 
 
 def test_latency_panels_show_exemplars(dashboard):
     latency = [p for p in dashboard["panels"] if "p50 / p95" in p["title"].lower()]
-    assert len(latency) == 4  # calls, first chunks, runs' durations and runs' costs
+    assert len(latency) == 6  # calls, first chunks, runs' durations and costs, agent invocations, tool runs
     for panel in latency:
         assert all(t.get("exemplar") for t in panel["targets"]), panel["title"]

@@ -128,13 +128,13 @@ def aclient(fake: FakeOpenAI) -> Any:
 @pytest.fixture
 def pipelines(telemetry: Telemetry, instrument: Callable[..., OpenAIInstrumentor], monkeypatch: pytest.MonkeyPatch
               ) -> Telemetry:
-    """Runs, steps, tools and agents traced into ``telemetry`` with the pipeline's span processor (and the runs'
+    """Runs, steps, tools and agents traced into ``telemetry`` with the pipeline's span processor (and their
     metrics recorded into it), the openai client instrumented."""
-    from llmtel import pipeline
+    from llmtel import pipeline, scope_metrics
 
     telemetry.tracer_provider.add_span_processor(pipeline.PipelineSpanProcessor())
     monkeypatch.setattr(pipeline, "_tracer", telemetry.tracer_provider.get_tracer("llmtel.pipeline"))
-    monkeypatch.setattr(pipeline, "_run_metrics",
-                        pipeline.RunMetrics(telemetry.meter_provider.get_meter("llmtel.pipeline")))
+    monkeypatch.setattr(scope_metrics, "recorder",
+                        scope_metrics.ScopeMetrics(telemetry.meter_provider.get_meter("llmtel.pipeline")))
     instrument()
     return telemetry

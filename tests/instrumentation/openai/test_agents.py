@@ -9,7 +9,7 @@ import pytest
 
 import llmtel
 from llmtel import semconv as sc
-from llmtel.testing import ChatReply, ToolCall, Usage
+from llmtel.testing import ChatReply, ErrorReply, ToolCall, Usage
 
 openai = pytest.importorskip("openai")
 
@@ -81,3 +81,113 @@ def test_async_agents_running_side_by_side_each_count_their_own_calls(pipelines,
     counts = sorted(s.attributes[sc.LLMTEL_AGENT_LLM_CALLS] for s in pipelines.spans() if s.name == "invoke_agent worker")
     assert counts == [1, 2]
     assert pipelines.span_named("batch").attributes[sc.LLMTEL_RUN_LLM_CALLS] == 3
+
+
+def _points(pipelines: Any, name: str) -> dict[tuple[tuple[str, Any], ...], Any]:
+    """The metric's points by their sorted attributes."""
+    return {tuple(sorted(p.attributes.items())): p for p in pipelines.metric_points(name)}
+
+
+def _collected(pipelines: Any) -> dict[str, list[Any]]:
+    """Every metric's points from one collection (exemplars are kept for one collection only)."""
+    found: dict[str, list[Any]] = {}
+    for resource_metrics in pipelines.metric_reader.get_metrics_data().resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                found.setdefault(metric.name, []).extend(metric.data.data_points)
+    return found
+
+
+def test_each_invocation_records_its_duration_and_the_calls_and_tool_runs_it_made(pipelines, fake, client):
+    fake.enqueue(ASKS_TOOL)
+    fake.enqueue(ANSWERS)
+    with llmtel.agent("helpdesk", model=MODEL) as helpdesk:
+        helpdesk.set_output(agent_loop(client, "where is order 7?"))
+    agent = pipelines.span_named("invoke_agent helpdesk")
+    points = _collected(pipelines)
+    (duration,) = points[sc.METRIC_INVOKE_AGENT_DURATION]
+    assert dict(duration.attributes) == {sc.GEN_AI_AGENT_NAME: "helpdesk", sc.GEN_AI_REQUEST_MODEL: MODEL}
+    assert duration.count == 1
+    assert duration.sum == pytest.approx((agent.end_time - agent.start_time) / 1e9, rel=0.2, abs=0.002)
+    assert tuple(duration.explicit_bounds) == sc.AGENT_DURATION_BUCKETS
+    assert {e.span_id for e in duration.exemplars} == {agent.context.span_id}
+    (calls,), (tools,) = (points[name] for name in (
+        sc.METRIC_INVOKE_AGENT_INFERENCE_CALLS, sc.METRIC_INVOKE_AGENT_TOOL_CALLS))
+    assert (calls.count, calls.sum, tools.count, tools.sum) == (1, 2, 1, 1)
+    assert dict(calls.attributes) == dict(tools.attributes) == {sc.GEN_AI_AGENT_NAME: "helpdesk"}
+    assert tuple(calls.explicit_bounds) == tuple(tools.explicit_bounds) == sc.CALL_COUNT_BUCKETS
+    (tool,) = points[sc.METRIC_EXECUTE_TOOL_DURATION]
+    assert dict(tool.attributes) == {sc.GEN_AI_TOOL_NAME: "lookup", sc.GEN_AI_TOOL_TYPE: "function",
+                                     sc.GEN_AI_AGENT_NAME: "helpdesk"}
+    run = pipelines.span_named("execute_tool lookup")
+    assert tool.sum == pytest.approx((run.end_time - run.start_time) / 1e9, rel=0.5, abs=0.002)
+    assert {e.span_id for e in tool.exemplars} == {run.context.span_id}
+
+
+def test_a_sub_agents_calls_and_tool_runs_are_its_own_in_the_per_invocation_counts(pipelines, fake, client):
+    fake.enqueue(ANSWERS, times=3)
+    with llmtel.agent("orchestrator"):
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "plan"}])
+        with llmtel.run("draft"), llmtel.agent("writer"):  # a run inside the sub-agent does not change the owner
+            client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "write"}])
+            client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "polish"}])
+            with llmtel.tool("spellcheck"):
+                pass
+        with llmtel.tool("publish", type="extension"):
+            pass
+    calls = {dict(p.attributes)[sc.GEN_AI_AGENT_NAME]: p.sum
+             for p in pipelines.metric_points(sc.METRIC_INVOKE_AGENT_INFERENCE_CALLS)}
+    tools = {dict(p.attributes)[sc.GEN_AI_AGENT_NAME]: p.sum
+             for p in pipelines.metric_points(sc.METRIC_INVOKE_AGENT_TOOL_CALLS)}
+    assert calls == {"orchestrator": 1, "writer": 2}
+    assert tools == {"orchestrator": 1, "writer": 1}
+    outer = pipelines.span_named("invoke_agent orchestrator").attributes  # the span's sums still hold everything
+    assert (outer[sc.LLMTEL_AGENT_LLM_CALLS], outer[sc.LLMTEL_AGENT_TOOL_CALLS]) == (3, 2)
+    by_tool = {dict(p.attributes)[sc.GEN_AI_TOOL_NAME]: dict(p.attributes)
+               for p in pipelines.metric_points(sc.METRIC_EXECUTE_TOOL_DURATION)}
+    assert by_tool["spellcheck"][sc.GEN_AI_AGENT_NAME] == "writer"
+    assert by_tool["publish"] == {sc.GEN_AI_TOOL_NAME: "publish", sc.GEN_AI_TOOL_TYPE: "extension",
+                                  sc.GEN_AI_AGENT_NAME: "orchestrator"}
+
+
+def test_a_failed_invocation_counts_its_failed_call_and_records_its_error_type(pipelines, fake, client):
+    fake.enqueue(ErrorReply.rate_limited())
+    with pytest.raises(openai.RateLimitError), llmtel.agent("helpdesk"):
+        client.with_options(max_retries=0).chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "hi"}])
+    (duration,) = pipelines.metric_points(sc.METRIC_INVOKE_AGENT_DURATION)
+    assert dict(duration.attributes) == {sc.GEN_AI_AGENT_NAME: "helpdesk", sc.ERROR_TYPE: "RateLimitError"}
+    (calls,), (tools,) = (pipelines.metric_points(name) for name in (
+        sc.METRIC_INVOKE_AGENT_INFERENCE_CALLS, sc.METRIC_INVOKE_AGENT_TOOL_CALLS))
+    assert (calls.sum, tools.count, tools.sum) == (1, 1, 0)  # an invocation without tool runs records a 0
+
+
+def test_async_agents_side_by_side_record_their_own_counts(pipelines, fake, aclient):
+    fake.enqueue(ANSWERS, times=3)
+
+    @llmtel.agent
+    async def worker(n: int) -> None:
+        for _ in range(n):
+            await aclient.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}])
+
+    async def main() -> None:
+        await asyncio.gather(worker(1), worker(2))
+
+    asyncio.run(main())
+    (calls,) = pipelines.metric_points(sc.METRIC_INVOKE_AGENT_INFERENCE_CALLS)
+    assert (dict(calls.attributes), calls.count, calls.sum) == ({sc.GEN_AI_AGENT_NAME: "worker"}, 2, 3)
+    assert list(calls.bucket_counts[:2]) == [1, 1]  # one invocation made 1 call (<= 1), the other 2 (<= 2)
+
+
+def test_a_tool_run_outside_agents_and_a_failed_one_are_recorded_by_name(pipelines):
+    with llmtel.tool("search"):
+        pass
+    with pytest.raises(TimeoutError), llmtel.tool("search", type=None):
+        raise TimeoutError("slow index")
+    points = _points(pipelines, sc.METRIC_EXECUTE_TOOL_DURATION)
+    assert set(points) == {
+        ((sc.GEN_AI_TOOL_NAME, "search"), (sc.GEN_AI_TOOL_TYPE, "function")),
+        ((sc.ERROR_TYPE, "TimeoutError"), (sc.GEN_AI_TOOL_NAME, "search")),
+    }
+    assert all(p.count == 1 for p in points.values())
+    assert not pipelines.metric_points(sc.METRIC_INVOKE_AGENT_DURATION)

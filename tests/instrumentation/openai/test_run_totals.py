@@ -142,3 +142,31 @@ def test_a_run_without_priced_calls_records_its_duration_but_no_cost(pipelines, 
         client.chat.completions.create(model="house-model-7b", messages=[{"role": "user", "content": "b"}])
     assert [p.count for p in pipelines.metric_points(sc.METRIC_RUN_DURATION)] == [1]
     assert pipelines.metric_points(sc.METRIC_RUN_COST) == []
+
+
+def test_a_run_started_here_is_a_genai_workflow_on_its_span_and_in_the_workflow_duration(pipelines, fake, client):
+    fake.enqueue(PRICED)
+    with llmtel.run("answer"):
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "a"}])
+        headers = llmtel.inject_headers()
+    with pytest.raises(ValueError), llmtel.run("answer"):
+        raise ValueError("no question")
+    with llmtel.continue_run(headers, "serve"):  # a run continued from a caller is part of the caller's workflow
+        pass
+    started = [s for s in pipelines.spans() if s.name == "answer"]
+    assert all(s.attributes[sc.GEN_AI_OPERATION_NAME] == sc.OP_INVOKE_WORKFLOW for s in started)
+    assert all(s.attributes[sc.GEN_AI_WORKFLOW_NAME] == "answer" for s in started)
+    served = pipelines.span_named("serve").attributes
+    assert sc.GEN_AI_OPERATION_NAME not in served and sc.GEN_AI_WORKFLOW_NAME not in served
+    call = pipelines.one_llm_span().attributes  # the workflow's attributes stay on its own span
+    assert call[sc.GEN_AI_OPERATION_NAME] == "chat" and sc.GEN_AI_WORKFLOW_NAME not in call
+    points = {tuple(sorted(p.attributes.items())): p
+              for p in pipelines.metric_points(sc.METRIC_INVOKE_WORKFLOW_DURATION)}
+    assert set(points) == {((sc.GEN_AI_WORKFLOW_NAME, "answer"),),
+                           ((sc.ERROR_TYPE, "ValueError"), (sc.GEN_AI_WORKFLOW_NAME, "answer"))}
+    ok = points[((sc.GEN_AI_WORKFLOW_NAME, "answer"),)]
+    assert ok.count == 1
+    assert ok.sum == pytest.approx((started[0].end_time - started[0].start_time) / 1e9, rel=0.2, abs=0.002)
+    assert tuple(ok.explicit_bounds) == sc.WORKFLOW_DURATION_BUCKETS
+    runs = {dict(p.attributes)[sc.LLMTEL_RUN_NAME] for p in pipelines.metric_points(sc.METRIC_RUN_DURATION)}
+    assert runs == {"answer", "serve"}  # llmtel's own run duration keeps counting continued runs
