@@ -11,6 +11,7 @@ from llmtel.credentials import mask_secret
 from llmtel.feedback import FeedbackTarget, feedback_target, record_feedback
 from llmtel.logs import JsonFormatter
 from llmtel.pipeline import run, step
+from llmtel.prompts import prompt
 from llmtel.propagation import continue_run, extract_context, inject_headers
 from llmtel.setup import Telemetry, active, instrument
 from llmtel.tools import tool
@@ -47,6 +48,7 @@ __all__ = [
     "inject_headers",
     "instrument",
     "mask_secret",
+    "prompt",
     "record_feedback",
     "run",
     "step",

@@ -43,13 +43,14 @@ _STATE_KEY = otel_context.create_key("llmtel.pipeline")
 
 
 class _State:
-    """What the Context carries inside a run, step or agent. Immutable once built."""
+    """What the Context carries inside a run, step, agent or prompt. Immutable once built."""
 
-    __slots__ = ("run", "step", "span_attributes", "log_fields", "tallies")
+    __slots__ = ("run", "step", "span_attributes", "log_fields", "tallies", "prompt")
 
     def __init__(
         self, run: Run | None, step: str | None, span_attributes: dict[str, Any],
         tallies: tuple[CallTotals, ...] = (), log_fields: dict[str, str] | None = None,
+        prompt: tuple[str, str | None] | None = None,
     ) -> None:
         self.run = run
         self.step = step
@@ -57,6 +58,7 @@ class _State:
         # the totals every LLM call and tool run made under this state counts in: the innermost run's or
         # agent's first, then those of the runs and agents around it
         self.tallies = tallies
+        self.prompt = prompt  # (name, version) of the prompt template the LLM calls here are made from
         self.log_fields = log_fields if log_fields is not None else {
             semconv.LOG_RUN_ID: run.run_id if run else "",
             semconv.LOG_STEP: step or "",
@@ -302,17 +304,32 @@ def note_tool_call() -> str | None:
     return None if owner is None else owner.agent_name
 
 
-def counted_in(totals: CallTotals, context: otel_context.Context | None = None) -> otel_context.Context:
-    """``context`` (default: the current one) with ``totals`` counting the LLM calls and tool runs made under it,
-    besides the totals they count in already; the run, step and baggage-derived values stay as they are."""
+def _state_or_received(context: otel_context.Context | None) -> _State:
+    """The state ``context`` holds; without one (no local run), a state keeping the values a receiving service
+    takes from the run's baggage in force."""
     state = _state(context)
-    if state is None:  # no local run: the values a receiving service takes from the run's baggage stay in force
+    if state is None:
         fields = log_fields(context)
         values = baggage.get_all(context)
         found = {key: values[key] for key in semconv.BAGGAGE_KEYS if key in values}
-        state = _State(None, None, found, (totals,), fields)
-    else:
-        state = _State(state.run, state.step, state.span_attributes, (totals, *state.tallies), state.log_fields)
+        state = _State(None, None, found, (), fields)
+    return state
+
+
+def counted_in(totals: CallTotals, context: otel_context.Context | None = None) -> otel_context.Context:
+    """``context`` (default: the current one) with ``totals`` counting the LLM calls and tool runs made under it,
+    besides the totals they count in already; the run, step, prompt and baggage-derived values stay as they are."""
+    state = _state_or_received(context)
+    state = _State(state.run, state.step, state.span_attributes, (totals, *state.tallies), state.log_fields,
+                   state.prompt)
+    return otel_context.set_value(_STATE_KEY, state, context)
+
+
+def with_prompt(name: str, version: str | None, context: otel_context.Context | None = None) -> otel_context.Context:
+    """``context`` (default: the current one) with the LLM calls made under it marked as made from prompt
+    template ``name`` at ``version`` (an inner prompt replaces an outer one, version included)."""
+    state = _state_or_received(context)
+    state = _State(state.run, state.step, state.span_attributes, state.tallies, state.log_fields, (name, version))
     return otel_context.set_value(_STATE_KEY, state, context)
 
 
@@ -325,7 +342,8 @@ class _StepEntry(_Entry):
         parent = _state()
         run_ = parent.run if parent else None
         attrs = {**(parent.span_attributes if parent else {}), semconv.LLMTEL_STEP: name}
-        ctx = otel_context.set_value(_STATE_KEY, _State(run_, name, attrs, parent.tallies if parent else ()))
+        ctx = otel_context.set_value(_STATE_KEY, _State(run_, name, attrs, parent.tallies if parent else (),
+                                                        prompt=parent.prompt if parent else None))
         span = _tracer.start_span(
             f"step {name}", context=ctx, kind=SpanKind.INTERNAL, attributes={semconv.LLMTEL_STEP: name}
         )
@@ -580,7 +598,8 @@ class Run(_Scope):
         outer = _state(self.parent_context)  # calls inside count in the runs and agents around this run too
         tallies = (totals, *outer.tallies) if outer is not None else (totals,)
 
-        ctx = otel_context.set_value(_STATE_KEY, _State(self, None, attrs, tallies), self.parent_context)
+        prompt = outer.prompt if outer is not None else None
+        ctx = otel_context.set_value(_STATE_KEY, _State(self, None, attrs, tallies, prompt=prompt), self.parent_context)
         ctx = baggage.set_baggage(semconv.LLMTEL_RUN_ID, self.run_id, ctx)
         # Baggage goes on every outgoing request, model APIs included: identities only when asked for.
         if self.propagate_identity and self.session_id is not None:

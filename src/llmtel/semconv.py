@@ -75,6 +75,10 @@ GEN_AI_AGENT_NAME: Final = "gen_ai.agent.name"
 GEN_AI_AGENT_DESCRIPTION: Final = "gen_ai.agent.description"
 GEN_AI_DATA_SOURCE_ID: Final = "gen_ai.data_source.id"
 
+# the named, versioned prompt template a call was made from (``llmtel.prompt``, a Responses stored prompt)
+GEN_AI_PROMPT_NAME: Final = "gen_ai.prompt.name"
+GEN_AI_PROMPT_VERSION: Final = "gen_ai.prompt.version"
+
 # invoke_workflow: a pipeline run (``llmtel.run``) started in this process
 GEN_AI_WORKFLOW_NAME: Final = "gen_ai.workflow.name"
 

@@ -81,7 +81,7 @@ with llmtel.run("answer-question", run_id="run-ui-0001", session_id="sess-ui-42"
         except openai.APIError as exc:
             log.warning("verification failed: %s", type(exc).__name__)
 
-with llmtel.run("summarize", run_id="run-ui-0002", session_id="sess-ui-43"):
+with llmtel.run("summarize", run_id="run-ui-0002", session_id="sess-ui-43"), llmtel.agent("summarizer"):
     client.chat.completions.create(model="gpt-4.1-nano", messages=[{"role": "user", "content": "Summarize."}])
     log.info("summary done")
 
@@ -440,6 +440,17 @@ def test_content_captured_as_events_shows_as_the_conversation(viewer, page):
     conversation = details.locator(".conversation")
     expect(conversation.locator(".msg.role-user")).to_contain_text("Say hi.")
     expect(conversation.locator(".msg.output .msg-text")).to_have_text("Hi!")
+
+
+def test_an_agent_and_its_run_sum_up_their_calls_and_are_not_counted_as_calls(viewer, page):
+    from playwright.sync_api import expect
+
+    page.goto(viewer.trace_url(_trace(viewer, "summarize")["traceID"]))
+    lens = page.locator(".lens")  # the agent's span repeats its call's tokens: counted once
+    expect(lens.locator(".lens-stat", has_text="LLM calls")).to_contain_text("1")
+    expect(lens.locator(".lens-stat", has_text="Input tokens")).to_contain_text("120")
+    expect(page.locator(".span-row.llm")).to_have_count(1)
+    expect(page.locator(".span-row", has_text="invoke_agent summarizer").locator(".wf-dur")).to_contain_text("Σ 1 call")
 
 
 def test_conversation_renders_every_content_shape_as_text(viewer, page):

@@ -67,6 +67,8 @@ _REQUEST_FIELDS: tuple[tuple[str, str], ...] = (
     (sc.GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID, "previous_response_id"),
     (sc.GEN_AI_CONVERSATION_ID, "conversation_id"),
     (sc.GEN_AI_CONVERSATION_COMPACTED, "conversation_compacted"),
+    (sc.GEN_AI_PROMPT_NAME, "prompt_name"),
+    (sc.GEN_AI_PROMPT_VERSION, "prompt_version"),
     (sc.GEN_AI_RESPONSE_ID, "response_id"),
     (sc.GEN_AI_RESPONSE_MODEL, "response_model"),
     (sc.GEN_AI_USAGE_INPUT_TOKENS, "input_tokens"),
@@ -308,6 +310,9 @@ class GenAITelemetry:
                     service_tier=call.response_service_tier or call.request_service_tier,
                     tool_calls=call.hosted_tool_calls,
                 )
+            state = None if context is None else context.get(_PIPELINE_STATE)
+            if state is not None and state.prompt is not None and call.prompt_name is None:
+                call.prompt_name, call.prompt_version = state.prompt  # ``llmtel.prompt``; the request's wins
             if span.is_recording():
                 span.set_attributes(end_attributes(call, cost))
                 if self._content_on_span:
@@ -319,10 +324,8 @@ class GenAITelemetry:
                         span.record_exception(error, attributes=redacted, escaped=True)
             if context is None:
                 context = trace.set_span_in_context(span)
-            else:  # inside ``llmtel.run`` or ``llmtel.agent``: the call counts in their totals
-                state = context.get(_PIPELINE_STATE)
-                if state is not None and state.tallies:
-                    note_llm_call(state.tallies, call.input_tokens, call.output_tokens, cost)
+            elif state is not None and state.tallies:  # inside ``llmtel.run`` or ``llmtel.agent``: counted there
+                note_llm_call(state.tallies, call.input_tokens, call.output_tokens, cost)
             self._record_metrics(call, context, cost)
             if exception is not None:
                 self._emit_exception(call, span, exception)

@@ -48,6 +48,8 @@ class GenAICall:
     previous_response_id: str | None = None
     conversation_id: str | None = None
     conversation_compacted: bool | None = None  # True when the call compacted the conversation, else unset
+    prompt_name: str | None = None  # the prompt template the call was made from, and its version
+    prompt_version: str | None = None
 
     # response
     response_id: str | None = None

@@ -201,7 +201,9 @@ class ResponsesReply:
     ``code_interpreter_calls`` and ``image_generations`` add that many hosted-tool items (``web_search_call``,
     ``file_search_call``, ``code_interpreter_call``, ``image_generation_call``) before the answer, each billed
     beyond the tokens. ``compacted`` puts a compaction
-    item before everything, as when the request's ``context_management`` threshold is crossed. ``status``
+    item before everything, as when the request's ``context_management`` threshold is crossed. A request's stored
+    ``prompt`` is echoed back, with ``prompt_version`` as its version when given (the one the server resolved a
+    request without a version to). ``status``
     "incomplete" sets ``incomplete_details.reason``; "failed" sets ``error``. Other fields as for `ChatReply`.
     """
 
@@ -213,6 +215,7 @@ class ResponsesReply:
     code_interpreter_calls: int = 0
     image_generations: int = 0
     compacted: bool = False
+    prompt_version: str | None = None
     status: Literal["completed", "incomplete", "failed"] = "completed"
     incomplete_reason: str = "max_output_tokens"
     error_code: str = "server_error"
@@ -1558,6 +1561,7 @@ def _render_responses(reply: ResponsesReply, context: _Context) -> _Json | _Sse:
             "output": items,
             "parallel_tool_calls": request.get("parallel_tool_calls", True),
             "previous_response_id": request.get("previous_response_id"),
+            "prompt": prompt,
             "prompt_cache_key": request.get("prompt_cache_key"),
             "reasoning": request.get("reasoning") or {"effort": None, "summary": None},
             "safety_identifier": request.get("safety_identifier"),
@@ -1575,6 +1579,10 @@ def _render_responses(reply: ResponsesReply, context: _Context) -> _Json | _Sse:
             "metadata": request.get("metadata") or {},
         }
 
+    prompt = request.get("prompt")
+    if isinstance(prompt, dict):
+        prompt = {"id": prompt.get("id"), "variables": prompt.get("variables"),
+                  "version": reply.prompt_version or prompt.get("version")}
     response_id = fake._new_id("resp_")
     model = context.model(reply.model)
     final = envelope(reply.status, output, True)

@@ -139,6 +139,14 @@ def _conversation(call: GenAICall, value: Any) -> None:
     call.conversation_id = _str(value.get("id") if isinstance(value, Mapping) else value)
 
 
+def _prompt(call: GenAICall, value: Any) -> None:
+    """A Responses stored prompt, ``{"id": "pmpt_…", "version": "2", "variables": {…}}``: its id names it."""
+    if isinstance(value, Mapping):
+        call.prompt_name = _str(value.get("id"))
+        version = value.get("version")
+        call.prompt_version = _str(version) if call.prompt_name else None
+
+
 # Request keys -> how each is read, per API. A key that is absent, or None, leaves its field unset.
 _SHARED_PARAMS: dict[str, KeyReader] = {
     "temperature": ("temperature", _number),
@@ -164,6 +172,7 @@ _RESPONSES_PARAMS: dict[str, KeyReader] = {
     "text": _text,
     "previous_response_id": ("previous_response_id", _str),
     "conversation": _conversation,
+    "prompt": _prompt,
 }
 # The checks and readers a generated reader writes inline rather than calls (doing what the functions do:
 # a test compares them value for value). A reader's statement reads ``v`` and writes ``call``.
@@ -640,6 +649,15 @@ _BILLED_TOOL_ITEMS: dict[str, str] = {"web_search_call": sc.HOSTED_TOOL_WEB_SEAR
                                       "image_generation_call": sc.HOSTED_TOOL_IMAGE_GENERATION}
 
 
+def _response_prompt(call: GenAICall, prompt: Any) -> None:
+    prompt_fields = prompt if isinstance(prompt, Mapping) else _fields(prompt)
+    name = _str(prompt_fields.get("id"))
+    if name is not None:
+        version = _str(prompt_fields.get("version"))
+        if name != call.prompt_name or version is not None:
+            call.prompt_name, call.prompt_version = name, version
+
+
 def apply_responses_object(call: GenAICall, response: Any, policy: ContentPolicy, source: str = "response") -> None:
     """Fill fields from a Responses API ``Response`` object (final, retrieved or from a stream's last event).
 
@@ -650,6 +668,9 @@ def apply_responses_object(call: GenAICall, response: Any, policy: ContentPolicy
     call.response_id = _str(fields.get("id"))
     call.response_model = _str(fields.get("model")) or call.response_model
     call.response_service_tier = _str(fields.get("service_tier"))
+    prompt = fields.get("prompt")
+    if prompt is not None:  # the stored prompt the response was made from, with the version it resolved to
+        _response_prompt(call, prompt)
     status = fields.get("status")
     usage = fields.get("usage")
     if call.operation != sc.OP_FETCH_RESPONSE:

@@ -6,6 +6,7 @@ import { formatCost, formatDuration, formatOffset, formatTimestamp, formatTokens
 import { serviceColor } from "./palette.js";
 import {
   groupAttributes,
+  isAgentSpan,
   isErrorSpan,
   isLlmSpan,
   isToolSpan,
@@ -215,7 +216,7 @@ export function renderDetails(span, trace, { onClose }) {
   // content is on the span (SPAN_ONLY) or on the inference-details event, a log record of the span (EVENT_ONLY)
   const contentEvent = span.records.find((r) => r.eventName === INFERENCE_EVENT || (r.attributes && "gen_ai.input.messages" in r.attributes));
   const conversation =
-    llm || isToolSpan(span)
+    llm || isToolSpan(span) || isAgentSpan(span)
       ? renderConversation(t) || (contentEvent ? renderConversation(contentEvent.attributes || {}) : null)
       : null;
   const groups = groupAttributes(span.tags).filter(([name]) => !(conversation && name === "GenAI content"));

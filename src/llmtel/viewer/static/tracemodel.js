@@ -26,11 +26,20 @@ export function asList(value) {
   return [value];
 }
 
-/** A model call: a GenAI span that is not a tool execution. */
+// GenAI operations that are not model calls: a tool run, and the spans that sum up the calls made inside them
+// (an agent's gen_ai.usage.*, a workflow's), whose tokens must not count again.
+const NOT_MODEL_CALLS = new Set(["execute_tool", "invoke_agent", "invoke_workflow"]);
+
+/** A model call: a GenAI span that is not a tool execution, an agent or a workflow. */
 export function isLlmSpan(span) {
   const t = span.tagMap;
-  if (t["gen_ai.operation.name"] === "execute_tool") return false;
+  if (NOT_MODEL_CALLS.has(t["gen_ai.operation.name"])) return false;
   return Boolean(t["gen_ai.provider.name"] || t["gen_ai.request.model"] || t["gen_ai.operation.name"]);
+}
+
+/** An agent's invocation (its span may carry what it was asked and answered). */
+export function isAgentSpan(span) {
+  return span.tagMap["gen_ai.operation.name"] === "invoke_agent";
 }
 
 export function isToolSpan(span) {
