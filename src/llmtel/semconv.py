@@ -246,6 +246,14 @@ LLMTEL_AGENT_LLM_CALLS: Final = "llmtel.agent.llm_calls"
 LLMTEL_AGENT_TOOL_CALLS: Final = "llmtel.agent.tool_calls"
 LLMTEL_AGENT_COST_USD: Final = "llmtel.agent.cost.usd"
 LLMTEL_AGENT_COST_STATUS: Final = "llmtel.agent.cost.status"  # priced | partially_priced | unpriced
+# the OpenAI Agents SDK's own steps that have no GenAI convention (``llmtel.instrumentation.openai_agents``)
+LLMTEL_GUARDRAIL_NAME: Final = "llmtel.guardrail.name"
+LLMTEL_GUARDRAIL_TRIGGERED: Final = "llmtel.guardrail.triggered"  # the guardrail's tripwire fired
+LLMTEL_HANDOFF_FROM_AGENT: Final = "llmtel.handoff.from_agent"
+LLMTEL_HANDOFF_TO_AGENT: Final = "llmtel.handoff.to_agent"
+LLMTEL_OPENAI_AGENTS_TRACE_ID: Final = "llmtel.openai_agents.trace_id"  # the SDK's trace id (trace_...)
+OP_GUARDRAIL: Final = "guardrail"  # span names: ``guardrail {name}``, ``handoff {to agent}``
+OP_HANDOFF: Final = "handoff"
 SESSION_ID: Final = "session.id"
 USER_ID: Final = "user.id"
 # W3C baggage keys that carry a run across service boundaries (same names as the span attributes)

@@ -150,3 +150,46 @@ def test_unpatch_of_a_method_never_patched_changes_nothing() -> None:
     unpatch_method(cls, "missing")
     assert cls.__dict__["request"] is original
     assert not is_patched(cls, "request")
+
+
+class Registry:
+    @classmethod
+    def register(cls, value: str) -> tuple[type, str]:
+        """Register a value."""
+        return cls, value
+
+
+class SubRegistry(Registry):
+    pass
+
+
+def test_a_classmethod_stays_a_classmethod_and_its_hook_gets_the_class_it_was_called_on() -> None:
+    original = Registry.__dict__["register"].__func__
+    seen: list[tuple[Any, ...]] = []
+    patch_method(Registry, "register", recording_hook(seen))
+    try:
+        assert isinstance(Registry.__dict__["register"], classmethod) and is_patched(Registry, "register")
+        assert Registry.register("a") == (Registry, "a")
+        assert SubRegistry.register("b") == (SubRegistry, "b")
+        assert Registry.register.__doc__ == "Register a value."
+        assert seen == [("hook", original, Registry, ("a",), {}), ("hook", original, SubRegistry, ("b",), {})]
+    finally:
+        unpatch_method(Registry, "register")
+    assert isinstance(Registry.__dict__["register"], classmethod)
+    assert Registry.__dict__["register"].__func__ is original and not is_patched(Registry, "register")
+    assert Registry.register("c") == (Registry, "c") and len(seen) == 2
+
+
+def test_patching_a_classmethod_twice_wraps_the_original_once() -> None:
+    original = Registry.__dict__["register"].__func__
+    first: list[tuple[Any, ...]] = []
+    second: list[tuple[Any, ...]] = []
+    patch_method(Registry, "register", recording_hook(first))
+    patch_method(Registry, "register", recording_hook(second))
+    try:
+        assert Registry.__dict__["register"].__func__.__wrapped__ is original
+        assert Registry.register("x") == (Registry, "x")
+        assert (len(first), len(second)) == (0, 1)
+    finally:
+        unpatch_method(Registry, "register")
+    assert Registry.__dict__["register"].__func__ is original

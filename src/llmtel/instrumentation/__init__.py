@@ -7,6 +7,7 @@ Names are the entry-point names the ``opentelemetry-instrument`` CLI uses, so on
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
 import logging
 from collections.abc import Iterable, Mapping
@@ -24,8 +25,15 @@ class Instrumentation:
     library: str
     instrumentor: str  # "module:Class"
     extra: str  # the llmtel extra that installs the instrumentor
+    # the distribution that must be installed, when the module's name is one an app's own package may have too
+    distribution: str | None = None
 
     def library_available(self) -> bool:
+        if self.distribution is not None:
+            try:
+                importlib.metadata.distribution(self.distribution)
+            except importlib.metadata.PackageNotFoundError:
+                return False
         try:
             return importlib.util.find_spec(self.library) is not None
         except (ImportError, ValueError):
@@ -38,6 +46,8 @@ class Instrumentation:
 
 KNOWN: tuple[Instrumentation, ...] = (
     Instrumentation("llmtel_openai", "openai", "llmtel.instrumentation.openai:OpenAIInstrumentor", "openai"),
+    Instrumentation("llmtel_openai_agents", "agents", "llmtel.instrumentation.openai_agents:OpenAIAgentsInstrumentor",
+                    "agents", distribution="openai-agents"),
     Instrumentation("httpx", "httpx", "opentelemetry.instrumentation.httpx:HTTPXClientInstrumentor", "httpx"),
     Instrumentation("httpx2", "httpx2", "opentelemetry.instrumentation.httpx:HTTPX2ClientInstrumentor", "httpx"),
     Instrumentation(

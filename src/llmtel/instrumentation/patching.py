@@ -1,7 +1,7 @@
 """Putting a thin wrapper on a class's method, and taking it off again.
 
 The wrapper is a plain function set on the class: Python binds and calls it as it would the method it
-replaces. A proxy object (``wrapt``) builds a bound proxy on every attribute access and re-parses the arguments
+replaces (a classmethod's wrapper is set as a classmethod, and its hook gets the class as the instance). A proxy object (``wrapt``) builds a bound proxy on every attribute access and re-parses the arguments
 in C on every call: in a tight loop, 1.6 µs per call against 0.8 µs for this function. (Inside a real call the
 difference is below what memory layout alone moves the count: see the README's Overhead section.)
 """
@@ -26,8 +26,11 @@ _inherited: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()  # wrappers 
 
 def patch_method(cls: type, name: str, hook: Hook) -> None:
     """Make ``cls.name(instance, *args, **kwargs)`` run ``hook(original, instance, args, kwargs)``. The
-    wrapper of a coroutine function is a coroutine function; name, docstring and ``__wrapped__`` carry over."""
-    original = getattr(cls, name)
+    wrapper of a coroutine function is a coroutine function; name, docstring and ``__wrapped__`` carry over. A
+    classmethod stays one: its hook gets the class (or the subclass it was called on) as ``instance``."""
+    static = inspect.getattr_static(cls, name)
+    is_classmethod = isinstance(static, classmethod)
+    original = static.__func__ if is_classmethod else getattr(cls, name)
     inherited = name not in cls.__dict__
     if _is_ours(original):  # patched by us before: wrap what we wrapped then, not our own wrapper
         inherited = original in _inherited
@@ -56,7 +59,7 @@ def patch_method(cls: type, name: str, hook: Hook) -> None:
     _hooks[patched] = slot
     if inherited:
         _inherited.add(patched)
-    setattr(cls, name, patched)
+    setattr(cls, name, classmethod(patched) if is_classmethod else patched)
 
 
 def unpatch_method(cls: type, name: str) -> None:
@@ -65,12 +68,16 @@ def unpatch_method(cls: type, name: str) -> None:
     current = cls.__dict__.get(name)
     if current is None:
         return
+    is_classmethod = isinstance(current, classmethod)
+    if is_classmethod:
+        current = current.__func__
     if _is_ours(current):
         _hooks[current][0] = None
         if current in _inherited:  # the class had no method of its own: it inherits again
             delattr(cls, name)
         else:
-            setattr(cls, name, current.__wrapped__)
+            original = current.__wrapped__
+            setattr(cls, name, classmethod(original) if is_classmethod else original)
         return
     inner = getattr(current, "__wrapped__", None)
     for _ in range(64):  # someone else's wrapper on top of ours: switch ours off, leave theirs be
@@ -85,6 +92,8 @@ def unpatch_method(cls: type, name: str) -> None:
 def is_patched(cls: type, name: str) -> bool:
     """True while ``cls.name`` is our wrapper (and switched on)."""
     current = cls.__dict__.get(name)
+    if isinstance(current, classmethod):
+        current = current.__func__
     return _is_ours(current) and _hooks[current][0] is not None
 
 

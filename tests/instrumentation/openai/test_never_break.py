@@ -108,6 +108,19 @@ def test_request_extraction_failing_sends_the_call_untraced(instrument, telemetr
     guard.check()
 
 
+def test_span_start_failing_sends_the_call_untraced(instrument, telemetry, client, fake, monkeypatch, caplog, guard):
+    baseline = uninstrumented(client, fake, RawReply.json(BODY), chat)
+    instrument()
+    monkeypatch.setattr(emit.GenAITelemetry, "start", boom)  # as when a span processor raises on start
+    for _ in range(2):
+        fake.enqueue(RawReply.json(BODY))
+        assert chat(client).model_dump() == baseline.model_dump()
+    assert warnings(caplog) == ["llmtel: could not start the span of an OpenAI request; it is sent untraced"]
+    assert telemetry.llm_spans() == []
+    assert len(fake.requests) == 3
+    guard.check()
+
+
 def test_chunk_folding_failing(instrument, telemetry, client, fake, monkeypatch, caplog, guard):
     baseline = uninstrumented(client, fake, RawReply.sse(CHUNKS), chat_stream)
     instrument()

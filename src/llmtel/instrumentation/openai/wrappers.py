@@ -204,9 +204,13 @@ class OpenAIHooks:
         if prepared is None:
             return None
         call, injected = prepared
+        try:
+            span = self.telemetry.start(call, parent)
+        except Exception:  # noqa: BLE001 - the tracing pipeline itself failed (a span processor raising on start)
+            _log_once("start", "llmtel: could not start the span of an OpenAI request; it is sent untraced")
+            return None
         if injected:
             args, kwargs = self._with_usage_requested(args, kwargs)
-        span = self.telemetry.start(call, parent)
         if _SPAN_KEY is not None:  # ``set_span_in_context`` and ``set_value``, in one copy of the parent
             context = Context({**parent, _SPAN_KEY: span, _IN_CALL: True})
         else:

@@ -1,0 +1,64 @@
+"""OpenAI Agents SDK instrumentation (``openai-agents``): each run a workflow span, each agent an
+``invoke_agent`` span, each tool an ``execute_tool`` span, guardrails and handoffs their own spans; the model
+calls inside are the OpenAI instrumentation's, nested under the agent that made them (see ``spans``).
+
+Entry-point name: ``llmtel_openai_agents``. Off-switch: ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=llmtel_openai_agents``
+(the SDK's own ``OPENAI_AGENTS_DISABLE_TRACING`` stops its export to OpenAI, not llmtel's spans).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Collection
+from types import ModuleType
+from typing import Any
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+
+from llmtel.instrumentation.on_import import when_imported
+from llmtel.instrumentation.patching import patch_method, unpatch_method
+
+
+def _hook(agents: ModuleType) -> None:
+    """Put the hooks on the SDK's ``Scope`` (and its stand-in span's ``set_error``)."""
+    from agents.tracing.scope import Scope
+    from agents.tracing.spans import NoOpSpan
+
+    from llmtel.instrumentation.openai_agents.scope import HOOKS, record_error
+
+    for name, hook in HOOKS:
+        patch_method(Scope, name, hook)
+    patch_method(NoOpSpan, "set_error", record_error)
+
+
+class OpenAIAgentsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Instrument the ``agents`` package of ``openai-agents``: at once if the app has imported it, else as it is
+    first imported (it takes about two seconds to import: an app that has the SDK installed but does not use it
+    never pays for it). Spans and metrics go to the global providers, as ``llmtel.run``, ``llmtel.agent`` and
+    ``llmtel.tool`` do; content follows the active content policy."""
+
+    _cancel: Callable[[], None] | None = None
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("openai-agents >= 0.24",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        self._cancel = when_imported("agents", _hook)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        if self._cancel is not None:
+            self._cancel()  # still waiting for the import: it will not hook
+            self._cancel = None
+        if "agents.tracing.scope" not in sys.modules:
+            return
+        from agents.tracing.scope import Scope
+        from agents.tracing.spans import NoOpSpan
+
+        from llmtel.instrumentation.openai_agents.scope import HOOKS
+
+        for name, _ in HOOKS:
+            unpatch_method(Scope, name)
+        unpatch_method(NoOpSpan, "set_error")
+
+
+__all__ = ["OpenAIAgentsInstrumentor"]

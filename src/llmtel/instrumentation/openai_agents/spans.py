@@ -1,0 +1,127 @@
+"""What each of the Agents SDK's traces and spans becomes in llmtel's terms, read from the SDK's own span data.
+
+Pure functions over the SDK's objects (read by attribute, so a test can hand in plain stand-ins):
+
+- a trace (one ``Runner.run``, or the app's ``agents.trace(...)`` block) is a workflow run (``llmtel.run``: an
+  ``invoke_workflow`` span named after the trace's workflow name, a run id in the Context and in baggage, the
+  calls' totals as it ends); inside an ``llmtel.run`` of the app's, it keeps that run's id, session and user;
+- an agent span is an ``invoke_agent {name}`` span (``llmtel.agent``), summing the model calls and tools inside;
+- a function span (a function tool, or an MCP server's tool) is an ``execute_tool {name}`` span (``llmtel.tool``),
+  with its arguments and result as content when content capture is on;
+- a custom span (``agents.custom_span``) is a step (``llmtel.step``);
+- guardrail and handoff spans are plain INTERNAL spans: ``guardrail {name}`` (``llmtel.guardrail.*``, whether
+  its tripwire fired) and ``handoff {to agent}`` (``llmtel.handoff.*``);
+- everything else (the SDK's task, turn and response spans, generation, speech and MCP listing spans) adds
+  nothing: the model calls inside are the OpenAI instrumentation's spans, nested under the agent's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from llmtel import pipeline
+from llmtel import semconv as sc
+from llmtel.agents import Agent
+from llmtel.pipeline import Run, Step, _Entry
+from llmtel.tools import _UNSET, Tool, _ToolEntry
+
+DEFAULT_WORKFLOW_NAME = "Agent workflow"  # the SDK's own default, for a trace that has no name
+NOOP_TRACE_ID = "no-op"  # the id of the SDK's stand-in trace while its tracing is disabled
+
+
+class AgentsSpanError(Exception):
+    """An error the Agents SDK recorded on its span (a failed tool, a failed run) that did not reach us as an
+    exception: the span's ``error.type``, and its message (``message: error``) as the exception's."""
+
+
+def begin_trace(sdk_trace: Any) -> _Entry | None:
+    """The workflow run a trace starts (None for the SDK's no-op trace, which has neither name nor id)."""
+    trace_id = getattr(sdk_trace, "trace_id", None)
+    if trace_id == NOOP_TRACE_ID:
+        return None
+    name = getattr(sdk_trace, "name", None) or DEFAULT_WORKFLOW_NAME
+    entry = _workflow(str(name), _text(getattr(sdk_trace, "group_id", None)))._begin()
+    if isinstance(trace_id, str) and entry.span.is_recording():
+        entry.span.set_attribute(sc.LLMTEL_OPENAI_AGENTS_TRACE_ID, trace_id)
+    return entry
+
+
+def _workflow(name: str, group_id: str | None) -> Run:
+    """A run for the trace; inside a run of the app's, one that keeps its identity (id, session, user, turn)."""
+    outer = pipeline.current_run()
+    if outer is None:
+        return Run(name, conversation_id=group_id)
+    return Run(name, run_id=outer.run_id, session_id=outer.session_id, user_id=outer.user_id,
+               conversation_id=group_id or outer.conversation_id, turn=outer.turn,
+               propagate_identity=outer.propagate_identity, **outer.attributes)
+
+
+def begin_span(sdk_span: Any) -> _Entry | None:
+    """The entry an SDK span starts, by the kind of its span data; None for a kind that adds nothing."""
+    data = getattr(sdk_span, "span_data", None)
+    kind = getattr(data, "type", None)
+    if kind == "agent":
+        return Agent(_text(data.name) or None)._begin()
+    if kind == "function":
+        return Tool(_text(data.name) or "tool", type="extension" if data.mcp_data else "function")._begin()
+    if kind == "custom":
+        return Step(_text(data.name) or "custom")._begin()
+    if kind == "guardrail":
+        name = _text(data.name) or "guardrail"
+        return _marker(f"{sc.OP_GUARDRAIL} {name}", {sc.LLMTEL_GUARDRAIL_NAME: name})
+    if kind == "handoff":
+        origin = _text(data.from_agent)
+        return _marker(sc.OP_HANDOFF, {sc.LLMTEL_HANDOFF_FROM_AGENT: origin} if origin else {})
+    return None
+
+
+def _marker(name: str, attributes: dict[str, Any]) -> _Entry:
+    """A plain INTERNAL span for an SDK step no GenAI convention describes."""
+    span = pipeline._tracer.start_span(name, kind=SpanKind.INTERNAL, attributes=attributes)
+    return _Entry(span, trace.set_span_in_context(span))
+
+
+def end_span(entry: _Entry, sdk_span: Any) -> None:
+    """Copy onto ``entry`` what the SDK learnt while the span ran: a tool's arguments and result, whether a
+    guardrail's tripwire fired, the agent a handoff went to."""
+    data = getattr(sdk_span, "span_data", None)
+    kind = getattr(data, "type", None)
+    if kind == "function" and isinstance(entry, _ToolEntry):
+        entry.arguments = data.input  # JSON text: recorded as the value it encodes
+        entry.result = data.output if data.output is not None else _UNSET
+    elif kind == "guardrail" and entry.span.is_recording():
+        entry.span.set_attribute(sc.LLMTEL_GUARDRAIL_TRIGGERED, bool(data.triggered))
+    elif kind == "handoff" and entry.span.is_recording():
+        target = _text(data.to_agent)
+        if target:
+            entry.span.set_attribute(sc.LLMTEL_HANDOFF_TO_AGENT, target)
+            entry.span.update_name(f"{sc.OP_HANDOFF} {target}")
+
+
+def failure(sdk_object: Any, in_flight: BaseException | None, at_start: BaseException | None,
+            kept_error: Any = None) -> BaseException | None:
+    """Why the span failed, if it did: the exception unwinding through it as it ends (not one that was already
+    being handled when it started, nor a generator's close), else the error the SDK recorded on it (or, for a
+    stand-in span that keeps none, ``kept_error``: the one set on it)."""
+    if (in_flight is not None and in_flight is not at_start
+            and not isinstance(in_flight, (GeneratorExit, StopIteration, StopAsyncIteration))):
+        return in_flight
+    return recorded_error(getattr(sdk_object, "error", None) or kept_error)
+
+
+def recorded_error(error: Any) -> AgentsSpanError | None:
+    """The SDK's ``SpanError`` (``{"message": ..., "data": {...}}``) as an exception; None when there is none."""
+    if not isinstance(error, Mapping):
+        return None
+    message = _text(error.get("message")) or "error"
+    data = error.get("data")
+    detail = data.get("error") if isinstance(data, Mapping) else None
+    return AgentsSpanError(f"{message}: {detail}" if detail else message)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None

@@ -1,0 +1,54 @@
+"""What an Agents SDK span's end says about its failure, and which kinds of span add nothing: pure functions
+over stand-ins of the SDK's objects."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from llmtel.instrumentation.openai_agents.spans import AgentsSpanError, begin_span, begin_trace, failure, recorded_error
+
+TOOL_ERROR = {"message": "Error running tool", "data": {"tool_name": "lookup", "error": "no such order"}}
+
+
+def test_the_exception_unwinding_through_the_span_is_its_failure() -> None:
+    raised = KeyError("order")
+    assert failure(SimpleNamespace(error=TOOL_ERROR), raised, None) is raised  # it wins over a recorded error
+
+
+@pytest.mark.parametrize("in_flight", [GeneratorExit(), StopIteration(), StopAsyncIteration()])
+def test_a_generators_close_or_end_is_not_a_failure(in_flight: BaseException) -> None:
+    assert failure(SimpleNamespace(error=None), in_flight, None) is None
+
+
+def test_an_exception_already_being_handled_when_the_span_started_is_not_its_failure() -> None:
+    handled = ValueError("retrying")
+    assert failure(SimpleNamespace(error=None), handled, handled) is None
+
+
+def test_an_error_the_sdk_recorded_is_the_failure_with_its_message_and_detail() -> None:
+    error = failure(SimpleNamespace(error=TOOL_ERROR), None, None)
+    assert isinstance(error, AgentsSpanError) and str(error) == "Error running tool: no such order"
+    kept = failure(SimpleNamespace(error=None), None, None, kept_error={"message": "Max turns exceeded"})
+    assert str(kept) == "Max turns exceeded"  # a stand-in span's error, kept by the hook
+
+
+@pytest.mark.parametrize("error", [None, "text", {"message": ""}, {"data": None}])
+def test_a_malformed_or_missing_error_record_is_read_as_far_as_it_goes(error: object) -> None:
+    found = recorded_error(error)
+    if isinstance(error, dict):
+        assert str(found) == "error"
+    else:
+        assert found is None
+    assert failure(SimpleNamespace(), None, None) is None  # no error attribute at all
+
+
+@pytest.mark.parametrize("kind", ["task", "turn", "response", "generation", "mcp_tools", "speech", "unknown"])
+def test_kinds_of_span_that_add_nothing_start_nothing(kind: str) -> None:
+    assert begin_span(SimpleNamespace(span_data=SimpleNamespace(type=kind))) is None
+    assert begin_span(SimpleNamespace()) is None  # not a span the SDK would make
+
+
+def test_the_sdks_no_op_trace_starts_no_workflow() -> None:
+    assert begin_trace(SimpleNamespace(trace_id="no-op", name="no-op", group_id=None)) is None
