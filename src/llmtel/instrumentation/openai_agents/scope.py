@@ -22,6 +22,7 @@ from llmtel.instrumentation.openai_agents import spans
 from llmtel.instrumentation.patching import Hook
 from llmtel.pipeline import _Entry
 
+
 class _Held:
     """What an SDK trace or span made current holds until it is reset: the entry and what ending it needs."""
 
