@@ -1,7 +1,8 @@
 """``llmtel.agent``: an ``invoke_agent`` span around each invocation of an agent that runs in this process.
 
 The span follows the GenAI conventions for in-process agents: named ``invoke_agent {name}``, kind INTERNAL, with
-the agent's name and description, the model it is set up with, and ``error.type`` with an error status when the
+the agent's name and description, the model it is set up with (when not given, the one the model calls it made
+itself all asked for), and ``error.type`` with an error status when the
 invocation raises. The model calls and tool runs made inside nest under it, and as it ends it sums them up: their
 tokens in ``gen_ai.usage.input_tokens`` / ``output_tokens``, as the conventions' agent span has them, and their
 count and cost in ``llmtel.agent.*`` (as a run's span does in ``llmtel.run.*``). Agents nest: a call counts in
@@ -59,16 +60,22 @@ class _AgentEntry(_Entry):
 
     def finish(self, exc: BaseException | None) -> None:
         """Sum up the calls made inside, record the content (the answer only when the agent succeeded) and the
-        invocation's metric points, end."""
+        invocation's metric points, end. Without a model given, the agent's is the one its own calls asked for,
+        when they all asked for the same."""
+        model = self.model
         try:
             totals = self.totals
-            scope_metrics.recorder.agent(self.name, self.model, time.perf_counter() - self.started,
+            if model is None:  # not given: the one its own calls asked for, when they agree
+                model = totals.own_model()
+            scope_metrics.recorder.agent(self.name, model, time.perf_counter() - self.started,
                                          totals.own_calls(), totals.own_tools, exc)
         except Exception:  # noqa: BLE001 - the agent's span keeps the rest
             pipeline.warn_once("agent-metrics", "llmtel: could not record an agent invocation's metrics")
         try:
             if self.span.is_recording():
                 self.span.set_attributes(self.totals.attributes(AGENT_TOTALS))
+                if self.model is None and model is not None:
+                    self.span.set_attribute(sc.GEN_AI_REQUEST_MODEL, model)
                 policy = active_policy()
                 if policy.on_span:
                     output = self.output if exc is None else _UNSET
@@ -170,7 +177,8 @@ def agent(
     (``a.set_output(answer)`` records what it answered); ``@llmtel.agent`` or ``@llmtel.agent("planner")`` on a
     function, coroutine function or generator function makes every call an invocation (without content). As it
     ends, the span sums up the LLM calls and tool runs made inside: tokens, count and cost. ``model`` is the
-    model the agent is set up with; ``conversation_id`` and ``data_source_id`` are the conventions' (a run's
+    model the agent is set up with (without it, the model its own calls asked for, if they agree);
+    ``conversation_id`` and ``data_source_id`` are the conventions' (a run's
     conversation id is on every span inside it already). ``input`` and ``set_output`` take a text or chat-style
     messages (mappings or models with ``role`` and ``content``)."""
     if callable(name):  # bare ``@llmtel.agent``

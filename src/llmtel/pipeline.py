@@ -198,10 +198,10 @@ class CallTotals:
     """Running sums of the LLM calls and tool runs made inside one run or agent: a few numbers whatever the number
     of calls (a run can last as long as the process), updated under a lock because calls start and end on any
     thread. An agent's also counts the calls and tool runs it made itself (``own``: not those of the sub-agents it
-    called), for the conventions' per-invocation counts."""
+    called), for the conventions' per-invocation counts, and the model those calls asked for, while they agree."""
 
     __slots__ = ("_lock", "started", "ended", "tools", "input_tokens", "output_tokens", "usd", "whole", "billed",
-                 "agent", "agent_name", "own_started", "own_ended", "own_tools")
+                 "agent", "agent_name", "own_started", "own_ended", "own_tools", "own_models")
 
     def __init__(self, agent: bool = False, agent_name: str | None = None) -> None:
         self._lock = threading.Lock()
@@ -216,6 +216,7 @@ class CallTotals:
         self.agent = agent  # an agent invocation's totals (a run's otherwise)
         self.agent_name = agent_name
         self.own_started = self.own_ended = self.own_tools = 0
+        self.own_models: set[str] = set()  # the request models of the calls it made itself
 
     def start(self, own: bool = False) -> None:
         with self._lock:
@@ -234,13 +235,22 @@ class CallTotals:
         with self._lock:
             return max(self.own_started, self.own_ended)
 
-    def end(self, input_tokens: int | None, output_tokens: int | None, cost: Any, own: bool = False) -> None:
+    def own_model(self) -> str | None:
+        """The model every call this agent made itself asked for; None when they asked for different ones, or
+        when it made none."""
+        with self._lock:
+            return next(iter(self.own_models)) if len(self.own_models) == 1 else None
+
+    def end(self, input_tokens: int | None, output_tokens: int | None, cost: Any, own: bool = False,
+            model: str | None = None) -> None:
         """A call ended with these counts and this ``llmtel.cost.Cost`` (None: not billed, as a failure without
-        usage, or no prices at all)."""
+        usage, or no prices at all), having asked for ``model``."""
         with self._lock:
             self.ended += 1
             if own:
                 self.own_ended += 1
+                if model is not None and len(self.own_models) < 2:  # two are enough to know they differ
+                    self.own_models.add(model)
             if input_tokens is not None:
                 self.input_tokens = (self.input_tokens or 0) + input_tokens
             if output_tokens is not None:
@@ -283,13 +293,14 @@ def _owner(tallies: tuple[CallTotals, ...]) -> CallTotals | None:
 
 
 def note_llm_call(
-    tallies: tuple[CallTotals, ...], input_tokens: int | None, output_tokens: int | None, cost: Any
+    tallies: tuple[CallTotals, ...], input_tokens: int | None, output_tokens: int | None, cost: Any,
+    model: str | None = None,
 ) -> None:
-    """An LLM call ended: counted in each of ``tallies`` (its run's or agent's, and those around it), and as its
-    innermost agent's own."""
+    """An LLM call that asked for ``model`` ended: counted in each of ``tallies`` (its run's or agent's, and those
+    around it), and as its innermost agent's own."""
     owner = _owner(tallies)
     for totals in tallies:
-        totals.end(input_tokens, output_tokens, cost, totals is owner)
+        totals.end(input_tokens, output_tokens, cost, totals is owner, model)
 
 
 def note_tool_call() -> str | None:

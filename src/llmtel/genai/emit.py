@@ -325,7 +325,7 @@ class GenAITelemetry:
             if context is None:
                 context = trace.set_span_in_context(span)
             elif state is not None and state.tallies:  # inside ``llmtel.run`` or ``llmtel.agent``: counted there
-                note_llm_call(state.tallies, call.input_tokens, call.output_tokens, cost)
+                note_llm_call(state.tallies, call.input_tokens, call.output_tokens, cost, call.request_model)
             self._record_metrics(call, context, cost)
             if exception is not None:
                 self._emit_exception(call, span, exception)

@@ -65,6 +65,32 @@ def test_a_sub_agents_calls_count_in_it_and_in_the_agent_that_called_it(pipeline
         1000, 500)
 
 
+def test_an_agent_given_no_model_takes_the_one_its_own_calls_asked_for_when_they_agree(pipelines, fake, client):
+    fake.enqueue(ANSWERS, times=4)
+    fake.enqueue(ErrorReply.rate_limited())
+    fake.enqueue(ANSWERS)
+    ask = [{"role": "user", "content": "plan"}]
+    with llmtel.agent("orchestrator"):  # its own calls all ask for MODEL; its sub-agent's for another one
+        client.chat.completions.create(model=MODEL, messages=ask)
+        with llmtel.agent("writer"):
+            client.chat.completions.create(model="gpt-4o", messages=ask)
+        client.chat.completions.create(model=MODEL, messages=ask)
+    with llmtel.agent("router"):  # two models of its own: no one model is the agent's
+        client.chat.completions.create(model=MODEL, messages=ask)
+        with pytest.raises(openai.RateLimitError):  # a failed call asked for its model all the same
+            client.with_options(max_retries=0).chat.completions.create(model="gpt-4o", messages=ask)
+    with llmtel.agent("idle"):  # no calls at all
+        pass
+    with llmtel.agent("given", model="gpt-4.1"):  # a model given is kept, whatever the calls ask for
+        client.chat.completions.create(model=MODEL, messages=ask)
+    models = {name: pipelines.span_named(f"invoke_agent {name}").attributes.get(sc.GEN_AI_REQUEST_MODEL)
+              for name in ("orchestrator", "writer", "router", "idle", "given")}
+    assert models == {"orchestrator": MODEL, "writer": "gpt-4o", "router": None, "idle": None, "given": "gpt-4.1"}
+    by_agent = {point.attributes[sc.GEN_AI_AGENT_NAME]: point.attributes.get(sc.GEN_AI_REQUEST_MODEL)
+                for point in _collected(pipelines)[sc.METRIC_INVOKE_AGENT_DURATION]}
+    assert by_agent == models  # the invocation's metric points carry the same model
+
+
 def test_async_agents_running_side_by_side_each_count_their_own_calls(pipelines, fake, aclient):
     fake.enqueue(ANSWERS, times=3)
 
@@ -159,7 +185,8 @@ def test_a_failed_invocation_counts_its_failed_call_and_records_its_error_type(p
         client.with_options(max_retries=0).chat.completions.create(
             model=MODEL, messages=[{"role": "user", "content": "hi"}])
     (duration,) = pipelines.metric_points(sc.METRIC_INVOKE_AGENT_DURATION)
-    assert dict(duration.attributes) == {sc.GEN_AI_AGENT_NAME: "helpdesk", sc.ERROR_TYPE: "RateLimitError"}
+    assert dict(duration.attributes) == {sc.GEN_AI_AGENT_NAME: "helpdesk", sc.GEN_AI_REQUEST_MODEL: MODEL,
+                                         sc.ERROR_TYPE: "RateLimitError"}  # the model its call asked for
     (calls,), (tools,) = (pipelines.metric_points(name) for name in (
         sc.METRIC_INVOKE_AGENT_INFERENCE_CALLS, sc.METRIC_INVOKE_AGENT_TOOL_CALLS))
     assert (calls.sum, tools.count, tools.sum) == (1, 1, 0)  # an invocation without tool runs records a 0

@@ -50,6 +50,7 @@ def test_a_run_is_a_workflow_with_the_agent_and_its_model_calls_and_tools_nested
     assert workflow.attributes[sc.LLMTEL_OPENAI_AGENTS_TRACE_ID].startswith("trace_")
     assert (workflow.attributes[sc.LLMTEL_RUN_LLM_CALLS], workflow.attributes[sc.LLMTEL_RUN_TOOL_CALLS]) == (2, 1)
     assert agent.attributes[sc.GEN_AI_AGENT_NAME] == "helpdesk"
+    assert agent.attributes[sc.GEN_AI_REQUEST_MODEL] == MODEL  # the one its model calls asked for
     assert (agent.attributes[sc.LLMTEL_AGENT_LLM_CALLS], agent.attributes[sc.LLMTEL_AGENT_TOOL_CALLS]) == (2, 1)
     assert (agent.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS], agent.attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS]) == (220, 15)
     cost = sum(call.attributes[sc.LLMTEL_COST_USD] for call in pipelines.llm_spans())
@@ -58,6 +59,7 @@ def test_a_run_is_a_workflow_with_the_agent_and_its_model_calls_and_tools_nested
     assert all(span.attributes[sc.LLMTEL_RUN_ID] == run_id for span in pipelines.spans())
     tool = pipelines.span_named("execute_tool lookup")
     assert (tool.attributes[sc.GEN_AI_TOOL_NAME], tool.attributes[sc.GEN_AI_TOOL_TYPE]) == ("lookup", "function")
+    assert tool.attributes[sc.GEN_AI_TOOL_CALL_ID] == "call_1"  # the model's id for the call
     assert sc.GEN_AI_TOOL_CALL_ARGUMENTS not in tool.attributes  # content capture is off
     assert all(span.status.status_code is StatusCode.UNSET for span in pipelines.spans())
 

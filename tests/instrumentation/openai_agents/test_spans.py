@@ -7,7 +7,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from llmtel.instrumentation.openai_agents.spans import AgentsSpanError, begin_span, begin_trace, failure, recorded_error
+from llmtel.instrumentation.openai_agents.spans import (
+    AgentsSpanError,
+    begin_span,
+    begin_trace,
+    failure,
+    note_tool_call_id,
+    recorded_error,
+)
 
 TOOL_ERROR = {"message": "Error running tool", "data": {"tool_name": "lookup", "error": "no such order"}}
 
@@ -52,3 +59,24 @@ def test_kinds_of_span_that_add_nothing_start_nothing(kind: str) -> None:
 
 def test_the_sdks_no_op_trace_starts_no_workflow() -> None:
     assert begin_trace(SimpleNamespace(trace_id="no-op", name="no-op", group_id=None)) is None
+
+
+def _function_span(name: str = "lookup") -> SimpleNamespace:
+    return SimpleNamespace(span_data=SimpleNamespace(type="function", name=name, mcp_data=None))
+
+
+@pytest.mark.parametrize("call_id", [None, "", "  ", 7])
+def test_a_missing_or_malformed_tool_call_id_leaves_the_tool_without_one(call_id: object) -> None:
+    entry = begin_span(_function_span())
+    note_tool_call_id(entry, call_id)
+    assert entry.call_id is None
+
+
+def test_a_tool_takes_the_first_call_id_only_and_other_spans_none() -> None:
+    entry = begin_span(_function_span())
+    note_tool_call_id(entry, "call_1")
+    note_tool_call_id(entry, "call_2")  # a later tool context made inside the same span: not its call
+    assert entry.call_id == "call_1"
+    custom = begin_span(SimpleNamespace(span_data=SimpleNamespace(type="custom", name="step")))
+    note_tool_call_id(custom, "call_3")
+    assert not hasattr(custom, "call_id")

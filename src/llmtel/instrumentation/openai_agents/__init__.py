@@ -20,15 +20,18 @@ from llmtel.instrumentation.patching import patch_method, unpatch_method
 
 
 def _hook(agents: ModuleType) -> None:
-    """Put the hooks on the SDK's ``Scope`` (and its stand-in span's ``set_error``)."""
+    """Put the hooks on the SDK's ``Scope`` (and its stand-in span's ``set_error``, and the tool context's maker,
+    for the tool call's id)."""
+    from agents.tool_context import ToolContext
     from agents.tracing.scope import Scope
     from agents.tracing.spans import NoOpSpan
 
-    from llmtel.instrumentation.openai_agents.scope import HOOKS, record_error
+    from llmtel.instrumentation.openai_agents.scope import HOOKS, note_tool_call_id, record_error
 
     for name, hook in HOOKS:
         patch_method(Scope, name, hook)
     patch_method(NoOpSpan, "set_error", record_error)
+    patch_method(ToolContext, "from_agent_context", note_tool_call_id)
 
 
 class OpenAIAgentsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -51,6 +54,7 @@ class OpenAIAgentsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._cancel = None
         if "agents.tracing.scope" not in sys.modules:
             return
+        from agents.tool_context import ToolContext
         from agents.tracing.scope import Scope
         from agents.tracing.spans import NoOpSpan
 
@@ -59,6 +63,7 @@ class OpenAIAgentsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         for name, _ in HOOKS:
             unpatch_method(Scope, name)
         unpatch_method(NoOpSpan, "set_error")
+        unpatch_method(ToolContext, "from_agent_context")
 
 
 __all__ = ["OpenAIAgentsInstrumentor"]

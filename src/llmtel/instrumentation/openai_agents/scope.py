@@ -90,6 +90,22 @@ def record_error(original: Callable[..., Any], span: Any, args: tuple[Any, ...],
     return result
 
 
+def note_tool_call_id(original: Callable[..., Any], cls: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A hook for ``ToolContext.from_agent_context``: the SDK makes a tool's context, which carries the model's id
+    for the call, inside the tool's function span (whose span data does not): the tool's span takes the id."""
+    tool_context = original(cls, *args, **kwargs)
+    try:
+        from agents.tracing.scope import Scope
+
+        current = Scope.get_current_span()
+        held = _by_target.get(id(current))
+        if held is not None and held.target is current:
+            spans.note_tool_call_id(held.entry, getattr(tool_context, "tool_call_id", None))
+    except Exception:  # noqa: BLE001 - the tool runs on, its span without the id
+        pipeline.warn_once("openai-agents-call-id", "llmtel: could not read an OpenAI Agents SDK tool call's id")
+    return tool_context
+
+
 def _end(held: _Held, in_flight: BaseException | None) -> None:
     failure = None
     try:

@@ -7,7 +7,8 @@ Pure functions over the SDK's objects (read by attribute, so a test can hand in 
   calls' totals as it ends); inside an ``llmtel.run`` of the app's, it keeps that run's id, session and user;
 - an agent span is an ``invoke_agent {name}`` span (``llmtel.agent``), summing the model calls and tools inside;
 - a function span (a function tool, or an MCP server's tool) is an ``execute_tool {name}`` span (``llmtel.tool``),
-  with its arguments and result as content when content capture is on;
+  with the call's id (from the tool context the SDK makes inside it), and its arguments and result as content
+  when content capture is on;
 - a custom span (``agents.custom_span``) is a step (``llmtel.step``);
 - guardrail and handoff spans are plain INTERNAL spans: ``guardrail {name}`` (``llmtel.guardrail.*``, whether
   its tripwire fired) and ``handoff {to agent}`` (``llmtel.handoff.*``);
@@ -83,6 +84,15 @@ def _marker(name: str, attributes: dict[str, Any]) -> _Entry:
     """A plain INTERNAL span for an SDK step no GenAI convention describes."""
     span = pipeline._tracer.start_span(name, kind=SpanKind.INTERNAL, attributes=attributes)
     return _Entry(span, trace.set_span_in_context(span))
+
+
+def note_tool_call_id(entry: _Entry, call_id: Any) -> None:
+    """The model's id for a tool call onto its tool's span (``gen_ai.tool.call.id``), once: the first tool context
+    made inside the span is the call's own."""
+    if isinstance(entry, _ToolEntry) and entry.call_id is None and _text(call_id):
+        entry.call_id = call_id
+        if entry.span.is_recording():
+            entry.span.set_attribute(sc.GEN_AI_TOOL_CALL_ID, call_id)
 
 
 def end_span(entry: _Entry, sdk_span: Any) -> None:
