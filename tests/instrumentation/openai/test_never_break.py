@@ -94,28 +94,20 @@ def test_response_extraction_failing(instrument, telemetry, client, fake, monkey
     guard.check()
 
 
-def test_request_extraction_failing_sends_the_call_untraced(instrument, telemetry, client, fake, monkeypatch,
-                                                            caplog, guard):
+@pytest.mark.parametrize(("target", "warning"), [
+    ((extract, "apply_request"), "llmtel: could not read an OpenAI request; it is sent untraced"),
+    # as when a span processor raises on start
+    ((emit.GenAITelemetry, "start"), "llmtel: could not start the span of an OpenAI request; it is sent untraced"),
+], ids=["request extraction", "span start"])
+def test_failing_before_the_request_sends_the_call_untraced(target, warning, instrument, telemetry, client, fake,
+                                                            monkeypatch, caplog, guard):
     baseline = uninstrumented(client, fake, RawReply.json(BODY), chat)
     instrument()
-    monkeypatch.setattr(extract, "apply_request", boom)
+    monkeypatch.setattr(*target, boom)
     for _ in range(2):
         fake.enqueue(RawReply.json(BODY))
         assert chat(client).model_dump() == baseline.model_dump()
-    assert warnings(caplog) == ["llmtel: could not read an OpenAI request; it is sent untraced"]
-    assert telemetry.llm_spans() == []
-    assert len(fake.requests) == 3
-    guard.check()
-
-
-def test_span_start_failing_sends_the_call_untraced(instrument, telemetry, client, fake, monkeypatch, caplog, guard):
-    baseline = uninstrumented(client, fake, RawReply.json(BODY), chat)
-    instrument()
-    monkeypatch.setattr(emit.GenAITelemetry, "start", boom)  # as when a span processor raises on start
-    for _ in range(2):
-        fake.enqueue(RawReply.json(BODY))
-        assert chat(client).model_dump() == baseline.model_dump()
-    assert warnings(caplog) == ["llmtel: could not start the span of an OpenAI request; it is sent untraced"]
+    assert warnings(caplog) == [warning]
     assert telemetry.llm_spans() == []
     assert len(fake.requests) == 3
     guard.check()
