@@ -10,7 +10,9 @@ every agent and run it is inside.
 
 What the agent was asked and what it answered (and its instructions) are content: recorded as
 ``gen_ai.input.messages``, ``gen_ai.output.messages`` and ``gen_ai.system_instructions`` only when content capture
-is on with a span mode, each text redacted and bounded as the model calls' content is.
+is on with a span mode, each text redacted and bounded as the model calls' content is. What is not given is taken
+from the model calls the agent made itself, as they captured it: the instructions, input and tool definitions
+(``gen_ai.tool.definitions``) of the first, the output of the last that answered (none when the agent failed).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from opentelemetry.trace import SpanKind
 
 from llmtel import pipeline, scope_metrics
 from llmtel import semconv as sc
-from llmtel.genai.content import ContentPolicy, active_policy, json_ready, omit_fields
+from llmtel.genai.content import ContentPolicy, active_policy, content_json, json_ready, omit_fields
 from llmtel.logs.handler import exception_text
 from llmtel.genai.debug import active_debug_view, format_agent
 from llmtel.pipeline import F, CallTotals, TotalsKeys, _Entry, _Scope, seconds_since_start
@@ -79,7 +81,8 @@ class _AgentEntry(_Entry):
                 policy = active_policy()
                 if policy.on_span:
                     output = self.output if exc is None else _UNSET
-                    self.span.set_attributes(content_attributes(self.instructions, self.input, output, policy))
+                    heard = calls_content(totals, answered=exc is None and self.output is _UNSET)
+                    self.span.set_attributes(content_attributes(self.instructions, self.input, output, policy, heard))
         except Exception:  # noqa: BLE001 - the agent's span keeps the rest
             pipeline.warn_once("agent", "llmtel: could not sum up or record the content of an agent's run")
         view = active_debug_view()
@@ -175,7 +178,8 @@ def agent(
 
     ``with llmtel.agent("support", model="gpt-4o-mini", input=question) as a:`` runs the agent's loop inside it
     (``a.set_output(answer)`` records what it answered); ``@llmtel.agent`` or ``@llmtel.agent("planner")`` on a
-    function, coroutine function or generator function makes every call an invocation (without content). As it
+    function, coroutine function or generator function makes every call an invocation (its content is what its
+    own model calls captured: see the module's docstring). As it
     ends, the span sums up the LLM calls and tool runs made inside: tokens, count and cost. ``model`` is the
     model the agent is set up with (without it, the model its own calls asked for, if they agree);
     ``conversation_id`` and ``data_source_id`` are the conventions' (a run's
@@ -187,11 +191,28 @@ def agent(
                  conversation_id=conversation_id, data_source_id=data_source_id, input=input)
 
 
-def content_attributes(instructions: str | None, asked: Any, answered: Any, policy: ContentPolicy) -> dict[str, Any]:
-    """The invocation's content as the conventions' JSON-string attributes (what is given of it), each text
-    redacted and bounded by ``policy``, the fields it leaves out kept as their length and short SHA-256; with
-    ``llmtel.content.truncated`` when a text was cut."""
-    captured: dict[str, list[dict[str, Any]]] = {}
+def calls_content(totals: CallTotals, answered: bool) -> dict[str, list[dict[str, Any]]]:
+    """What an agent's own model calls captured of its content, by attribute name (as they recorded it: redacted
+    and bounded by their policy): the instructions, input and tool definitions of the first call that was asked
+    something, and (``answered``: the agent succeeded without being given its answer) the output of the last call
+    that answered. Empty when content was not captured on the calls' spans."""
+    content: dict[str, list[dict[str, Any]]] = {}
+    asked = totals.own_asked
+    if asked is not None:
+        fields = ((sc.GEN_AI_SYSTEM_INSTRUCTIONS, asked.system_instructions),
+                  (sc.GEN_AI_INPUT_MESSAGES, asked.input_messages), (sc.GEN_AI_TOOL_DEFINITIONS, asked.tool_definitions))
+        content.update((name, value) for name, value in fields if value is not None)
+    if answered and totals.own_answered is not None:
+        content[sc.GEN_AI_OUTPUT_MESSAGES] = totals.own_answered.output_messages
+    return content
+
+
+def content_attributes(instructions: str | None, asked: Any, answered: Any, policy: ContentPolicy,
+                       heard: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """The invocation's content as the conventions' JSON-string attributes (what is given of it, else what its
+    own model calls ``heard``, see ``calls_content``), each text redacted and bounded by ``policy``, the fields it
+    leaves out kept as their length and short SHA-256; with ``llmtel.content.truncated`` when a text was cut."""
+    captured: dict[str, list[dict[str, Any]]] = dict(heard) if heard else {}
     if instructions is not None:
         captured[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = [policy.text_part(instructions)]
     if asked is not None:
@@ -199,9 +220,10 @@ def content_attributes(instructions: str | None, asked: Any, answered: Any, poli
     if answered is not _UNSET and answered is not None:
         captured[sc.GEN_AI_OUTPUT_MESSAGES] = [{**message, "finish_reason": "stop"}
                                                for message in messages(answered, "assistant", policy)]
-    attributes: dict[str, Any] = {name: json.dumps(value, ensure_ascii=False)
+    attributes: dict[str, Any] = {name: content_json(value)
                                   for name, value in omit_fields(captured, policy.fields).items()}
-    parts = [part for value in captured.values() for item in value for part in item.get("parts", (item,))]
+    parts = [part for name, value in captured.items() if name != sc.GEN_AI_TOOL_DEFINITIONS
+             for item in value for part in item.get("parts", (item,))]
     if any("truncated" in part for part in parts):
         attributes[sc.LLMTEL_CONTENT_TRUNCATED] = True
     return attributes

@@ -198,10 +198,12 @@ class CallTotals:
     """Running sums of the LLM calls and tool runs made inside one run or agent: a few numbers whatever the number
     of calls (a run can last as long as the process), updated under a lock because calls start and end on any
     thread. An agent's also counts the calls and tool runs it made itself (``own``: not those of the sub-agents it
-    called), for the conventions' per-invocation counts, and the model those calls asked for, while they agree."""
+    called), for the conventions' per-invocation counts, the model those calls asked for, while they agree, and
+    (content captured) the first of them that was asked something and the last that answered."""
 
     __slots__ = ("_lock", "started", "ended", "tools", "input_tokens", "output_tokens", "usd", "whole", "billed",
-                 "agent", "agent_name", "own_started", "own_ended", "own_tools", "own_models")
+                 "agent", "agent_name", "own_started", "own_ended", "own_tools", "own_models", "own_asked",
+                 "own_answered")
 
     def __init__(self, agent: bool = False, agent_name: str | None = None) -> None:
         self._lock = threading.Lock()
@@ -217,6 +219,10 @@ class CallTotals:
         self.agent_name = agent_name
         self.own_started = self.own_ended = self.own_tools = 0
         self.own_models: set[str] = set()  # the request models of the calls it made itself
+        # Of the calls it made itself whose content was captured (``llmtel.genai.record.GenAICall``, kept whole: two
+        # references, whatever the number of calls): the first to end that had input, the last that had output.
+        self.own_asked: Any = None
+        self.own_answered: Any = None
 
     def start(self, own: bool = False) -> None:
         with self._lock:
@@ -242,15 +248,21 @@ class CallTotals:
             return next(iter(self.own_models)) if len(self.own_models) == 1 else None
 
     def end(self, input_tokens: int | None, output_tokens: int | None, cost: Any, own: bool = False,
-            model: str | None = None) -> None:
+            model: str | None = None, content: Any = None) -> None:
         """A call ended with these counts and this ``llmtel.cost.Cost`` (None: not billed, as a failure without
-        usage, or no prices at all), having asked for ``model``."""
+        usage, or no prices at all), having asked for ``model``; ``content``: the call's record, when its content
+        was captured for spans."""
         with self._lock:
             self.ended += 1
             if own:
                 self.own_ended += 1
                 if model is not None and len(self.own_models) < 2:  # two are enough to know they differ
                     self.own_models.add(model)
+                if content is not None:
+                    if self.own_asked is None and content.input_messages is not None:
+                        self.own_asked = content
+                    if content.output_messages is not None and content.error_type is None:
+                        self.own_answered = content
             if input_tokens is not None:
                 self.input_tokens = (self.input_tokens or 0) + input_tokens
             if output_tokens is not None:
@@ -294,13 +306,14 @@ def _owner(tallies: tuple[CallTotals, ...]) -> CallTotals | None:
 
 def note_llm_call(
     tallies: tuple[CallTotals, ...], input_tokens: int | None, output_tokens: int | None, cost: Any,
-    model: str | None = None,
+    model: str | None = None, content: Any = None,
 ) -> None:
     """An LLM call that asked for ``model`` ended: counted in each of ``tallies`` (its run's or agent's, and those
-    around it), and as its innermost agent's own."""
+    around it), and as its innermost agent's own (with ``content``, its record when its content was captured for
+    spans: what the agent was asked and answered, when not given)."""
     owner = _owner(tallies)
     for totals in tallies:
-        totals.end(input_tokens, output_tokens, cost, totals is owner, model)
+        totals.end(input_tokens, output_tokens, cost, totals is owner, model, content if totals is owner else None)
 
 
 def note_tool_call() -> str | None:

@@ -105,3 +105,24 @@ def test_an_agents_keys_name_the_same_sums_its_way():
     assert calls.attributes(AGENT_TOTALS) == {
         sc.LLMTEL_AGENT_TOOL_CALLS: 1, sc.LLMTEL_AGENT_LLM_CALLS: 1, sc.GEN_AI_USAGE_INPUT_TOKENS: 10,
         sc.GEN_AI_USAGE_OUTPUT_TOKENS: 2, sc.LLMTEL_AGENT_COST_USD: 0.25, sc.LLMTEL_AGENT_COST_STATUS: "priced"}
+
+
+def test_an_agents_own_calls_keep_the_first_asked_and_the_last_that_answered():
+    from llmtel.genai.record import GenAICall
+
+    def call(asked: str | None, answered: str | None, error: str | None = None) -> GenAICall:
+        record = GenAICall(operation="chat", provider="openai")
+        record.input_messages = None if asked is None else [{"role": "user", "parts": [asked]}]
+        record.output_messages = None if answered is None else [{"role": "assistant", "parts": [answered]}]
+        record.error_type = error
+        return record
+
+    calls = [call(None, None), call("first", "one"), call("second", "two"), call("third", "three", error="Boom"),
+             call("fourth", None)]
+    agent = CallTotals(agent=True)
+    for record in calls:
+        agent.end(1, 1, None, True, "m", record)
+    agent.end(1, 1, None, False, "m", call("a sub-agent's", "its own"))  # not the agent's own: not kept
+    agent.end(1, 1, None, True, "m", None)  # content not captured: not kept
+    assert (agent.own_asked, agent.own_answered) == (calls[1], calls[2])
+    assert CallTotals(agent=True).own_asked is None

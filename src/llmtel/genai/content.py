@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from llmtel.config import GenAISettings
 
 __all__ = [
-    "ALL_CONTENT_FIELDS", "CONTENT_FIELDS", "CaptureMode", "ContentPolicy", "Redactor", "active_policy",
+    "ALL_CONTENT_FIELDS", "CONTENT_FIELDS", "CaptureMode", "ContentPolicy", "Redactor", "active_policy", "content_json",
     "default_redactor", "omit_fields", "parse_capture_mode", "parse_content_fields", "policy_from_settings",
     "short_sha256", "use_policy",
 ]
@@ -170,6 +170,12 @@ def policy_from_settings(settings: GenAISettings, redactor: Redactor | None = de
 # arguments and results): set when instrumenting, cleared when uninstrumenting; without one, the environment's.
 _active: list[ContentPolicy] = []
 _logger = logging.getLogger("llmtel.genai")
+
+
+def content_json(value: Any) -> str:
+    """Captured content (messages, parts, tool definitions) as the JSON text of its span attribute: compact, text
+    kept as it is (not ``\\u`` escaped), anything JSON cannot hold as its ``str``. One form for every span."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def use_policy(policy: ContentPolicy | None) -> None:

@@ -6,7 +6,6 @@ in pure functions; ``GenAITelemetry`` holds what is created once (tracer, instru
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from llmtel import semconv as sc
 from llmtel._version import __version__
 from llmtel.cost import Cost, PriceBook
-from llmtel.genai.content import ALL_CONTENT_FIELDS, ContentPolicy, omit_fields
+from llmtel.genai.content import ALL_CONTENT_FIELDS, ContentPolicy, content_json, omit_fields
 from llmtel.genai.diagnostics import report_failure
 from llmtel.genai.metrics import MAX_CACHED, LatestMetrics, ReleasedMetrics
 from llmtel.genai.record import GenAICall
@@ -143,10 +142,6 @@ def end_attributes(call: GenAICall, cost: Cost | None) -> dict[str, Any]:
     return attrs
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
 def _has_truncation(messages: list[dict[str, Any]] | None) -> bool:
     return bool(messages) and any("truncated" in part for m in messages for part in m.get("parts", ()))
 
@@ -167,7 +162,7 @@ def content_attributes(call: GenAICall, fields: frozenset[str] = ALL_CONTENT_FIE
     """Captured content as the conventions' JSON-string attributes (only what the record holds, of ``fields``),
     and ``llmtel.content.truncated`` when a text recorded was cut."""
     content = captured_content(call, fields)
-    attrs: dict[str, Any] = {name: _json(value) for name, value in content.items()}
+    attrs: dict[str, Any] = {name: content_json(value) for name, value in content.items()}
     messages = (content.get(sc.GEN_AI_INPUT_MESSAGES), content.get(sc.GEN_AI_OUTPUT_MESSAGES))
     if _has_truncation(messages[0]) or _has_truncation(messages[1]):
         attrs[sc.LLMTEL_CONTENT_TRUNCATED] = True
@@ -325,7 +320,8 @@ class GenAITelemetry:
             if context is None:
                 context = trace.set_span_in_context(span)
             elif state is not None and state.tallies:  # inside ``llmtel.run`` or ``llmtel.agent``: counted there
-                note_llm_call(state.tallies, call.input_tokens, call.output_tokens, cost, call.request_model)
+                note_llm_call(state.tallies, call.input_tokens, call.output_tokens, cost, call.request_model,
+                              call if self._content_on_span else None)
             self._record_metrics(call, context, cost)
             if exception is not None:
                 self._emit_exception(call, span, exception)

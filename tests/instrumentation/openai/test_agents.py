@@ -91,6 +91,77 @@ def test_an_agent_given_no_model_takes_the_one_its_own_calls_asked_for_when_they
     assert by_agent == models  # the invocation's metric points carry the same model
 
 
+@pytest.fixture
+def capturing(pipelines: Any, instrument: Any) -> Any:
+    """``pipelines``, with the openai client instrumented to capture content on spans."""
+    instrument().uninstrument()
+    instrument(capture_content="SPAN_ONLY")
+    return pipelines
+
+
+CONTENT = (sc.GEN_AI_SYSTEM_INSTRUCTIONS, sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES, sc.GEN_AI_TOOL_DEFINITIONS)
+TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+
+
+def test_an_agent_not_given_its_content_takes_it_from_its_own_first_and_last_calls(capturing, fake, client):
+    fake.enqueue(ASKS_TOOL)
+    fake.enqueue(ANSWERS)
+    messages: list[Any] = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "where is order 7?"}]
+    with llmtel.agent("helpdesk"):
+        reply = client.chat.completions.create(model=MODEL, messages=messages, tools=TOOLS).choices[0].message
+        messages += [reply.model_dump(exclude_none=True), {"role": "tool", "tool_call_id": "call_1", "content": "ok"}]
+        client.chat.completions.create(model=MODEL, messages=messages, tools=TOOLS)
+    first, last = capturing.llm_spans()
+    agent = capturing.span_named("invoke_agent helpdesk").attributes
+    assert agent[sc.GEN_AI_INPUT_MESSAGES] == first.attributes[sc.GEN_AI_INPUT_MESSAGES]  # what it was asked
+    assert '"where is order 7?"' in agent[sc.GEN_AI_INPUT_MESSAGES] and '"call_1"' not in agent[sc.GEN_AI_INPUT_MESSAGES]
+    assert agent[sc.GEN_AI_OUTPUT_MESSAGES] == last.attributes[sc.GEN_AI_OUTPUT_MESSAGES]  # what it answered
+    assert '"It shipped."' in agent[sc.GEN_AI_OUTPUT_MESSAGES]
+    assert agent[sc.GEN_AI_TOOL_DEFINITIONS] == first.attributes[sc.GEN_AI_TOOL_DEFINITIONS]
+    assert '"lookup"' in agent[sc.GEN_AI_TOOL_DEFINITIONS]
+    assert sc.GEN_AI_SYSTEM_INSTRUCTIONS not in agent  # chat's system message is part of the input, as on the call
+
+
+def test_what_an_agent_is_given_wins_and_a_sub_agents_calls_are_its_own(capturing, fake, client):
+    fake.enqueue(ANSWERS, times=3)
+    with llmtel.agent("orchestrator", instructions="Plan.") as orchestrator:
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "plan it"}])
+        with llmtel.agent("writer", input="write it") as writer:
+            client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "draft it"}])
+            writer.set_output("Written.")
+    with llmtel.agent("silent") as silent:  # it answered None: an answer given, not one to take from its calls
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "say nothing"}])
+        silent.set_output(None)
+    spans = {name: capturing.span_named(f"invoke_agent {name}").attributes
+             for name in ("orchestrator", "writer", "silent")}
+    assert '"plan it"' in spans["orchestrator"][sc.GEN_AI_INPUT_MESSAGES]  # its own call's, not its sub-agent's
+    assert '"Plan."' in spans["orchestrator"][sc.GEN_AI_SYSTEM_INSTRUCTIONS]
+    assert '"It shipped."' in spans["orchestrator"][sc.GEN_AI_OUTPUT_MESSAGES]
+    assert orchestrator.name == "orchestrator"
+    assert '"write it"' in spans["writer"][sc.GEN_AI_INPUT_MESSAGES]  # given: kept
+    assert '"draft it"' not in spans["writer"][sc.GEN_AI_INPUT_MESSAGES]
+    assert '"Written."' in spans["writer"][sc.GEN_AI_OUTPUT_MESSAGES]
+    assert '"say nothing"' in spans["silent"][sc.GEN_AI_INPUT_MESSAGES]
+    assert sc.GEN_AI_OUTPUT_MESSAGES not in spans["silent"]
+
+
+def test_a_failed_agent_takes_no_answer_and_without_capture_an_agent_takes_no_content(capturing, fake, client, instrument):
+    fake.enqueue(ANSWERS)
+    fake.enqueue(ErrorReply.rate_limited())
+    with pytest.raises(openai.RateLimitError), llmtel.agent("failing"):
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "first"}])
+        client.with_options(max_retries=0).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}])
+    failed = capturing.span_named("invoke_agent failing").attributes
+    assert '"first"' in failed[sc.GEN_AI_INPUT_MESSAGES] and sc.GEN_AI_OUTPUT_MESSAGES not in failed
+    instrument().uninstrument()
+    instrument()  # content capture off
+    fake.enqueue(ANSWERS)
+    with llmtel.agent("quiet"):
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
+    quiet = capturing.span_named("invoke_agent quiet").attributes
+    assert [name for name in CONTENT if name in quiet] == [] and quiet[sc.LLMTEL_AGENT_LLM_CALLS] == 1
+
+
 def test_async_agents_running_side_by_side_each_count_their_own_calls(pipelines, fake, aclient):
     fake.enqueue(ANSWERS, times=3)
 

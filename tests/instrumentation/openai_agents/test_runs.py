@@ -112,6 +112,43 @@ def test_a_tools_arguments_and_result_are_recorded_when_content_is_captured(pipe
     assert tool.attributes[sc.GEN_AI_TOOL_CALL_RESULT] == '"order 7 shipped"'
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["run", "run_streamed"])
+def test_an_agents_span_carries_what_its_own_model_calls_were_asked_and_answered_when_captured(
+        pipelines, fake, make_agent, instrument, streamed):
+    instrument().uninstrument()
+    instrument(capture_content="SPAN_ONLY")
+    fake.enqueue(ASKS_LOOKUP)
+    fake.enqueue(ANSWERS)
+
+    async def consume() -> None:
+        result = agents.Runner.run_streamed(make_agent(tools=[lookup]), "where is order 7?")
+        assert [event async for event in result.stream_events()]
+
+    if streamed:
+        asyncio.run(consume())
+    else:
+        run(make_agent(tools=[lookup]), "where is order 7?")
+    first, last = (span.attributes for span in pipelines.llm_spans())
+    agent = pipelines.span_named("invoke_agent helpdesk").attributes
+    assert agent[sc.GEN_AI_SYSTEM_INSTRUCTIONS] == first[sc.GEN_AI_SYSTEM_INSTRUCTIONS]
+    assert '"Be brief."' in agent[sc.GEN_AI_SYSTEM_INSTRUCTIONS]  # the agent's instructions, as the SDK sent them
+    assert agent[sc.GEN_AI_INPUT_MESSAGES] == first[sc.GEN_AI_INPUT_MESSAGES]  # the run's input, not the tool's turn
+    assert '"where is order 7?"' in agent[sc.GEN_AI_INPUT_MESSAGES] and "shipped" not in agent[sc.GEN_AI_INPUT_MESSAGES]
+    assert agent[sc.GEN_AI_TOOL_DEFINITIONS] == first[sc.GEN_AI_TOOL_DEFINITIONS] and '"lookup"' in agent[
+        sc.GEN_AI_TOOL_DEFINITIONS]
+    assert agent[sc.GEN_AI_OUTPUT_MESSAGES] == last[sc.GEN_AI_OUTPUT_MESSAGES]
+    assert '"It shipped."' in agent[sc.GEN_AI_OUTPUT_MESSAGES]
+
+
+def test_without_content_capture_an_agents_span_carries_no_content(pipelines, fake, make_agent):
+    fake.enqueue(ANSWERS)
+    run(make_agent(), "where is order 7?")
+    agent = pipelines.span_named("invoke_agent helpdesk").attributes
+    assert not {sc.GEN_AI_SYSTEM_INSTRUCTIONS, sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES,
+                sc.GEN_AI_TOOL_DEFINITIONS} & set(agent)
+    assert agent[sc.LLMTEL_AGENT_LLM_CALLS] == 1
+
+
 def test_a_failing_tool_fails_its_span_and_the_agent_carries_on(pipelines, fake, make_agent):
     fake.enqueue(ResponsesReply(function_calls=[ToolCall("call_1", "lookup", '{"order": 8}')]))
     fake.enqueue(ResponsesReply("There is no order 8."))
