@@ -252,6 +252,8 @@ LLMTEL_GUARDRAIL_TRIGGERED: Final = "llmtel.guardrail.triggered"  # the guardrai
 LLMTEL_HANDOFF_FROM_AGENT: Final = "llmtel.handoff.from_agent"
 LLMTEL_HANDOFF_TO_AGENT: Final = "llmtel.handoff.to_agent"
 LLMTEL_OPENAI_AGENTS_TRACE_ID: Final = "llmtel.openai_agents.trace_id"  # the SDK's trace id (trace_...)
+# the trace's metadata (``agents.trace(metadata=...)``, ``RunConfig(trace_metadata=...)``), one attribute per key
+LLMTEL_OPENAI_AGENTS_METADATA_PREFIX: Final = "llmtel.openai_agents.metadata."
 OP_GUARDRAIL: Final = "guardrail"  # span names: ``guardrail {name}``, ``handoff {to agent}``
 OP_HANDOFF: Final = "handoff"
 SESSION_ID: Final = "session.id"

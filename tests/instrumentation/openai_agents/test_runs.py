@@ -87,6 +87,30 @@ def test_the_workflow_takes_the_runs_workflow_name_and_its_group_as_the_conversa
     assert {span.attributes.get(sc.GEN_AI_CONVERSATION_ID) for span in pipelines.spans()} == {"conversation-42"}
 
 
+def test_the_traces_metadata_is_on_the_workflow_and_every_span_inside_it(pipelines, fake, make_agent):
+    fake.enqueue(ANSWERS, times=2)
+    config = agents.RunConfig(trace_metadata={"customer": "user_456", "tier": 2})
+
+    async def both() -> None:  # one event loop: the async client is bound to it
+        with llmtel.run("ticket", queue="billing"):
+            await agents.Runner.run(make_agent(), "where is order 7?", run_config=config)
+        with agents.trace("Nightly review", metadata={"batch": ["a", "b"]}):
+            await agents.Runner.run(make_agent("reviewer"), "second")
+
+    asyncio.run(both())
+    first = [span for span in pipelines.spans() if span.name != "ticket" and span.start_time < pipelines.span_named(
+        "Nightly review").start_time]
+    assert {span.name for span in first} >= {"Agent workflow", "invoke_agent helpdesk", CHAT}
+    for span in first:
+        assert span.attributes["llmtel.openai_agents.metadata.customer"] == "user_456", span.name
+        assert span.attributes["llmtel.openai_agents.metadata.tier"] == 2, span.name
+        assert span.attributes["queue"] == "billing", span.name  # the app's run's attributes are kept
+    assert "llmtel.openai_agents.metadata.customer" not in pipelines.span_named("ticket").attributes
+    second = pipelines.span_named("invoke_agent reviewer").attributes
+    assert second["llmtel.openai_agents.metadata.batch"] == '["a", "b"]'
+    assert "llmtel.openai_agents.metadata.customer" not in second
+
+
 def test_inside_an_apps_run_the_workflow_keeps_its_run_id_session_and_user(pipelines, fake, make_agent):
     fake.enqueue(ANSWERS)
     with llmtel.run("ticket", session_id="session-1", user_id="user-1") as ticket:

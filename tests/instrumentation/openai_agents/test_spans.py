@@ -12,6 +12,7 @@ from llmtel.instrumentation.openai_agents.spans import (
     begin_span,
     begin_trace,
     failure,
+    metadata_attributes,
     note_tool_call_id,
     recorded_error,
 )
@@ -80,3 +81,16 @@ def test_a_tool_takes_the_first_call_id_only_and_other_spans_none() -> None:
     custom = begin_span(SimpleNamespace(span_data=SimpleNamespace(type="custom", name="step")))
     note_tool_call_id(custom, "call_3")
     assert not hasattr(custom, "call_id")
+
+
+def test_a_traces_metadata_becomes_one_attribute_per_key_other_values_as_json() -> None:
+    assert metadata_attributes({"customer": "user_456", "tier": 2, "beta": True, "score": 0.5, "tags": ["a", "b"],
+                                "limits": {"b": 1, "a": None}, "missing": None, "": "no key", 7: "not a text key"}) == {
+        "llmtel.openai_agents.metadata.customer": "user_456", "llmtel.openai_agents.metadata.tier": 2,
+        "llmtel.openai_agents.metadata.beta": True, "llmtel.openai_agents.metadata.score": 0.5,
+        "llmtel.openai_agents.metadata.tags": '["a", "b"]', "llmtel.openai_agents.metadata.limits": '{"a": null, "b": 1}'}
+
+
+@pytest.mark.parametrize("metadata", [None, [], "text", {}])
+def test_no_metadata_or_metadata_that_is_no_mapping_gives_no_attributes(metadata: object) -> None:
+    assert metadata_attributes(metadata) == {}

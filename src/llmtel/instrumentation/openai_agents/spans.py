@@ -4,7 +4,8 @@ Pure functions over the SDK's objects (read by attribute, so a test can hand in 
 
 - a trace (one ``Runner.run``, or the app's ``agents.trace(...)`` block) is a workflow run (``llmtel.run``: an
   ``invoke_workflow`` span named after the trace's workflow name, a run id in the Context and in baggage, the
-  calls' totals as it ends); inside an ``llmtel.run`` of the app's, it keeps that run's id, session and user;
+  calls' totals as it ends, the trace's metadata as the run's attributes); inside an ``llmtel.run`` of the
+  app's, it keeps that run's id, session, user and attributes;
 - an agent span is an ``invoke_agent {name}`` span (``llmtel.agent``), summing the model calls and tools inside;
 - a function span (a function tool, or an MCP server's tool) is an ``execute_tool {name}`` span (``llmtel.tool``),
   with the call's id (from the tool context the SDK makes inside it), and its arguments and result as content
@@ -18,6 +19,7 @@ Pure functions over the SDK's objects (read by attribute, so a test can hand in 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +29,7 @@ from opentelemetry.trace import SpanKind
 from llmtel import pipeline
 from llmtel import semconv as sc
 from llmtel.agents import Agent
+from llmtel.genai.content import json_ready
 from llmtel.pipeline import Run, Step, _Entry
 from llmtel.tools import _UNSET, Tool, _ToolEntry
 
@@ -45,20 +48,37 @@ def begin_trace(sdk_trace: Any) -> _Entry | None:
     if trace_id == NOOP_TRACE_ID:
         return None
     name = getattr(sdk_trace, "name", None) or DEFAULT_WORKFLOW_NAME
-    entry = _workflow(str(name), _text(getattr(sdk_trace, "group_id", None)))._begin()
+    metadata = metadata_attributes(getattr(sdk_trace, "metadata", None))
+    entry = _workflow(str(name), _text(getattr(sdk_trace, "group_id", None)), metadata)._begin()
     if isinstance(trace_id, str) and entry.span.is_recording():
         entry.span.set_attribute(sc.LLMTEL_OPENAI_AGENTS_TRACE_ID, trace_id)
     return entry
 
 
-def _workflow(name: str, group_id: str | None) -> Run:
-    """A run for the trace; inside a run of the app's, one that keeps its identity (id, session, user, turn)."""
+def _workflow(name: str, group_id: str | None, metadata: dict[str, Any]) -> Run:
+    """A run for the trace, with its metadata as the run's attributes (on every span inside); inside a run of the
+    app's, one that keeps its identity (id, session, user, turn) and attributes."""
     outer = pipeline.current_run()
     if outer is None:
-        return Run(name, conversation_id=group_id)
+        return Run(name, conversation_id=group_id, **metadata)
     return Run(name, run_id=outer.run_id, session_id=outer.session_id, user_id=outer.user_id,
                conversation_id=group_id or outer.conversation_id, turn=outer.turn,
-               propagate_identity=outer.propagate_identity, **outer.attributes)
+               propagate_identity=outer.propagate_identity, **{**outer.attributes, **metadata})
+
+
+def metadata_attributes(metadata: Any) -> dict[str, Any]:
+    """A trace's metadata as attributes: ``llmtel.openai_agents.metadata.{key}`` for each key that is a non-blank
+    text; a text, number or boolean kept as it is, anything else as its JSON text."""
+    if not isinstance(metadata, Mapping):
+        return {}
+    return {sc.LLMTEL_OPENAI_AGENTS_METADATA_PREFIX + key: _attribute_value(value)
+            for key, value in metadata.items() if _text(key) and value is not None}
+
+
+def _attribute_value(value: Any) -> str | bool | int | float:
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    return json.dumps(json_ready(value), ensure_ascii=False, sort_keys=True, default=str)
 
 
 def begin_span(sdk_span: Any) -> _Entry | None:
