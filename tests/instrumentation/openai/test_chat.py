@@ -181,7 +181,7 @@ def test_a_request_made_inside_a_traced_request_passes_through(instrument, telem
     http = [s for s in telemetry.spans() if s.instrumentation_scope.name == HTTP_SCOPE]
     assert [s.parent.span_id for s in http] == [llm.context.span_id]
     assert otel_context.get_current() is before
-    assert otel_context.get_value(wrappers._IN_CALL) is None  # the mark is gone with the request's context
+    assert otel_context.get_value(wrappers.IN_CALL) is None  # the mark is gone with the request's context
 
 
 def test_the_span_key_is_the_apis(telemetry):

@@ -92,7 +92,7 @@ def _service_tier(value: Any) -> str | None:
     return value if isinstance(value, str) and value and value != "auto" else None
 
 
-def _arguments(raw: Any) -> Any:
+def tool_arguments(raw: Any) -> Any:
     """Tool-call arguments as an object when they are JSON (as the conventions prefer), else as sent."""
     if isinstance(raw, str):
         try:
@@ -321,7 +321,7 @@ def chat_input_messages(messages: Any, policy: ContentPolicy) -> list[dict[str, 
                             "type": "tool_call",
                             "id": tool_call.get("id"),
                             "name": function.get("name"),
-                            "arguments": policy.value(_arguments(function.get("arguments"))),
+                            "arguments": policy.value(tool_arguments(function.get("arguments"))),
                         }
                     )
         entry: dict[str, Any] = {"role": role, "parts": parts}
@@ -349,7 +349,7 @@ def responses_input_messages(value: Any, policy: ContentPolicy) -> list[dict[str
                 "type": "tool_call",
                 "id": item.get("call_id"),
                 "name": item.get("name"),
-                "arguments": policy.value(_arguments(item.get("arguments"))),
+                "arguments": policy.value(tool_arguments(item.get("arguments"))),
             }
             result.append({"role": "assistant", "parts": [part]})
         elif kind == "function_call_output":
@@ -525,7 +525,9 @@ def chat_usage(call: GenAICall, usage: Any, source: str) -> None:
         call.reasoning_tokens = call.output_audio_tokens = None
 
 
-def _usage_responses(call: GenAICall, usage: Any, source: str) -> None:
+def responses_usage(call: GenAICall, usage: Any, source: str) -> None:
+    """Responses API usage (``input_tokens``, ``output_tokens`` and their details), also the Agents SDK's form of
+    it; ``source`` is where it came from."""
     fields = _fields(usage)
     call.usage_source = source
     call.input_tokens = _count(call, fields, "input_tokens")
@@ -611,7 +613,7 @@ def _choice_message(choice: Any, policy: ContentPolicy) -> dict[str, Any]:
                 "type": "tool_call",
                 "id": getattr(tool_call, "id", None),
                 "name": getattr(function, "name", None),
-                "arguments": policy.value(_arguments(getattr(function, "arguments", None))),
+                "arguments": policy.value(tool_arguments(getattr(function, "arguments", None))),
             }
         )
     return {"role": getattr(message, "role", None) or "assistant", "parts": parts, "finish_reason": reason}
@@ -675,14 +677,14 @@ def apply_responses_object(call: GenAICall, response: Any, policy: ContentPolicy
     usage = fields.get("usage")
     if call.operation != sc.OP_FETCH_RESPONSE:
         if usage is not None:
-            _usage_responses(call, usage, source)
+            responses_usage(call, usage, source)
             if fields.get("background") is True and call.response_id:
                 _BACKGROUND_RESULTS.first(call.response_id)  # a streamed background response, counted here
         elif call.usage_source is None:
             call.usage_source = "absent"
     elif (usage is not None and fields.get("background") is True and status in _FINAL_STATUSES
           and call.response_id and _BACKGROUND_RESULTS.first(call.response_id)):
-        _usage_responses(call, usage, "background_result")
+        responses_usage(call, usage, "background_result")
     output = fields.get("output") or ()
     has_call = False
     hosted: dict[str, int] | None = None
@@ -741,7 +743,7 @@ def responses_output_messages(output: Any, policy: ContentPolicy, finish_reason:
                     "type": "tool_call",
                     "id": getattr(item, "call_id", None),
                     "name": getattr(item, "name", None),
-                    "arguments": policy.value(_arguments(getattr(item, "arguments", None))),
+                    "arguments": policy.value(tool_arguments(getattr(item, "arguments", None))),
                 }
             )
         elif kind == "compaction":
@@ -936,7 +938,7 @@ class DetailedChunkAccumulator(_StreamCounts):
                         "type": "tool_call",
                         "id": entry["id"],
                         "name": entry["name"],
-                        "arguments": self.policy.value(_arguments("".join(entry["arguments"]))),
+                        "arguments": self.policy.value(tool_arguments("".join(entry["arguments"]))),
                     }
                 )
             messages.append({"role": "assistant", "parts": parts, "finish_reason": call.finish_reasons[i]

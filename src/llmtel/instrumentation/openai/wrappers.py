@@ -37,8 +37,10 @@ from llmtel.instrumentation.openai.streams import (
 _logger = logging.getLogger("llmtel.instrumentation.openai")
 # Set in the context a traced request makes current, so a nested ``request`` (a second wrapper, a second
 # instrumentation route) passes through instead of making a duplicate span. It lives where the span does, so
-# it follows the same tasks and threads, and is gone when the request's context is reset.
-_IN_CALL = otel_context.create_key("llmtel.openai.in_call")
+# it follows the same tasks and threads, and is gone when the request's context is reset. An Agents SDK
+# generation span that llmtel traces as the call (a LiteLLM or any-llm model) sets it too: a request such a model
+# makes through the openai client is part of that call, not a second one.
+IN_CALL = otel_context.create_key("llmtel.openai.in_call")
 _SUPPRESSED = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 
 
@@ -194,7 +196,7 @@ class OpenAIHooks:
         """Start the span of a GenAI request (made current, so the HTTP span nests under it), or return None
         for a request that passes through untraced."""
         parent = self._current.get()  # the caller's context: the span's parent, passed on explicitly
-        if parent.get(_IN_CALL) or parent.get(_SUPPRESSED):
+        if parent.get(IN_CALL) or parent.get(_SUPPRESSED):
             return None
         try:
             prepared = self._prepare(client, args[1] if len(args) > 1 else kwargs["options"], kwargs)
@@ -212,9 +214,9 @@ class OpenAIHooks:
         if injected:
             args, kwargs = self._with_usage_requested(args, kwargs)
         if _SPAN_KEY is not None:  # ``set_span_in_context`` and ``set_value``, in one copy of the parent
-            context = Context({**parent, _SPAN_KEY: span, _IN_CALL: True})
+            context = Context({**parent, _SPAN_KEY: span, IN_CALL: True})
         else:
-            context = otel_context.set_value(_IN_CALL, True, trace.set_span_in_context(span, parent))
+            context = otel_context.set_value(IN_CALL, True, trace.set_span_in_context(span, parent))
         token = self._current.set(context)  # made current: ``otel_context.attach``
         return call, _started((span, context, injected)), token, args, kwargs
 

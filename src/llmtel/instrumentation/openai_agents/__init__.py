@@ -1,6 +1,7 @@
 """OpenAI Agents SDK instrumentation (``openai-agents``): each run a workflow span, each agent an
 ``invoke_agent`` span, each tool an ``execute_tool`` span, guardrails and handoffs their own spans; the model
-calls inside are the OpenAI instrumentation's, nested under the agent that made them (see ``spans``).
+calls inside are the OpenAI instrumentation's, nested under the agent that made them, and a LiteLLM or any-llm
+model's calls are their generation spans, recorded with the OpenAI instrumentation's telemetry (see ``spans``).
 
 Entry-point name: ``llmtel_openai_agents``. Off-switch: ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=llmtel_openai_agents``
 (the SDK's own ``OPENAI_AGENTS_DISABLE_TRACING`` stops its export to OpenAI, not llmtel's spans).

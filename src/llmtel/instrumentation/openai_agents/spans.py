@@ -13,8 +13,11 @@ Pure functions over the SDK's objects (read by attribute, so a test can hand in 
 - a custom span (``agents.custom_span``) is a step (``llmtel.step``);
 - guardrail and handoff spans are plain INTERNAL spans: ``guardrail {name}`` (``llmtel.guardrail.*``, whether
   its tripwire fired) and ``handoff {to agent}`` (``llmtel.handoff.*``);
-- everything else (the SDK's task, turn and response spans, generation, speech and MCP listing spans) adds
-  nothing: the model calls inside are the OpenAI instrumentation's spans, nested under the agent's.
+- a generation span of a model reached other than through the openai client (LiteLLM, any-llm) is that model
+  call's GenAI span (``generations``);
+- everything else (the SDK's task, turn and response spans, its OpenAI models' generation spans, speech and MCP
+  listing spans) adds nothing: the model calls inside are the OpenAI instrumentation's spans, nested under the
+  agent's.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from llmtel import pipeline
 from llmtel import semconv as sc
 from llmtel.agents import Agent
 from llmtel.genai.content import json_ready
+from llmtel.instrumentation.openai_agents.generations import begin_generation
 from llmtel.pipeline import Run, Step, _Entry
 from llmtel.tools import _UNSET, Tool, _ToolEntry
 
@@ -97,6 +101,8 @@ def begin_span(sdk_span: Any) -> _Entry | None:
     if kind == "handoff":
         origin = _text(data.from_agent)
         return _marker(sc.OP_HANDOFF, {sc.LLMTEL_HANDOFF_FROM_AGENT: origin} if origin else {})
+    if kind == "generation":
+        return begin_generation(data)
     return None
 
 

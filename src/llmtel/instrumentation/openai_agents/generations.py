@@ -1,0 +1,211 @@
+"""The Agents SDK's generation spans for models it reaches other than through the openai client (LiteLLM, any-llm):
+each becomes the model call's GenAI span, made with the OpenAI instrumentation's telemetry (its content policy,
+prices and metrics) from the span's own data.
+
+The SDK's own OpenAI models make generation spans too, but their calls go through the openai client, whose
+instrumentation traces them: those add nothing here. A request that a LiteLLM or any-llm model sends through the
+openai client (to an OpenAI-compatible provider) runs inside the generation's span, marked as part of a call
+(``wrappers.IN_CALL``), so it is not traced a second time; its HTTP span nests under the generation's.
+
+What the SDK's generation data holds, and so what the span can say: the model as named to LiteLLM or any-llm
+(``provider/model``), the request's settings, the endpoint, the usage, and, when the SDK includes data in its
+traces, the messages sent and the answer. It has no finish reason, response id or response model, so neither
+has the span.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Span
+
+from llmtel import semconv as sc
+from llmtel.genai.content import ContentPolicy
+from llmtel.genai.emit import GenAITelemetry
+from llmtel.genai.record import GenAICall
+from llmtel.instrumentation.openai.extract import apply_error, chat_input_messages, responses_usage, tool_arguments
+from llmtel.instrumentation.openai.wrappers import IN_CALL
+from llmtel.pipeline import _Entry, warn_once
+
+# ``model_config["model_impl"]`` of the SDK's models whose generation spans are the calls' only record.
+FOREIGN_MODELS: Final = frozenset({"litellm", "any-llm"})
+
+# The provider part of a LiteLLM or any-llm model name (``anthropic/claude-sonnet-4-5``) as ``gen_ai.provider.name``;
+# a provider not listed keeps its own name (``openrouter``, ``ollama``).
+PROVIDERS: Final[Mapping[str, str]] = {
+    "openai": sc.PROVIDER_OPENAI,
+    "azure": sc.PROVIDER_AZURE_OPENAI,
+    "azure_ai": sc.PROVIDER_AZURE_AI_INFERENCE,
+    "anthropic": sc.PROVIDER_ANTHROPIC,
+    "bedrock": sc.PROVIDER_AWS_BEDROCK,
+    "gemini": sc.PROVIDER_GCP_GEMINI,
+    "vertex_ai": sc.PROVIDER_GCP_VERTEX_AI,
+    "vertexai": sc.PROVIDER_GCP_VERTEX_AI,
+    "mistral": sc.PROVIDER_MISTRAL_AI,
+    "groq": sc.PROVIDER_GROQ,
+    "deepseek": sc.PROVIDER_DEEPSEEK,
+    "cohere": sc.PROVIDER_COHERE,
+    "cohere_chat": sc.PROVIDER_COHERE,
+    "perplexity": sc.PROVIDER_PERPLEXITY,
+    "xai": sc.PROVIDER_X_AI,
+    "watsonx": sc.PROVIDER_IBM_WATSONX_AI,
+    "moonshot": sc.PROVIDER_MOONSHOT_AI,
+}
+
+
+def provider_and_model(model: Any, config: Mapping[str, Any]) -> tuple[str, str | None]:
+    """The provider's name as the conventions have it and the model asked of it, from the model's name: LiteLLM's
+    ``provider/model``, or any-llm's, whose provider the span data also names (``openai`` for a bare model name).
+    A LiteLLM model named without its provider (LiteLLM guesses it) is ``litellm``'s."""
+    name = model if isinstance(model, str) else ""
+    prefix, slash, rest = name.partition("/")
+    named = config.get("provider")
+    if config.get("model_impl") == "any-llm" and isinstance(named, str) and named:
+        return PROVIDERS.get(named, named), (rest if slash else name) or None
+    if slash and prefix and rest:
+        return PROVIDERS.get(prefix, prefix), rest
+    return str(config.get("model_impl") or "litellm"), name or None
+
+
+def generation_call(data: Any) -> GenAICall:
+    """The record of the call a generation span stands for, as far as it is known when the span starts."""
+    config = data.model_config if isinstance(data.model_config, Mapping) else {}
+    provider, model = provider_and_model(data.model, config)
+    call = GenAICall(sc.OP_CHAT, provider, request_model=model)
+    call.server_address, call.server_port = _server(config.get("base_url"))
+    call.temperature = _number(config.get("temperature"))
+    call.top_p = _number(config.get("top_p"))
+    call.frequency_penalty = _number(config.get("frequency_penalty"))
+    call.presence_penalty = _number(config.get("presence_penalty"))
+    max_tokens = config.get("max_tokens")
+    call.max_tokens = max_tokens if type(max_tokens) is int else None
+    reasoning = config.get("reasoning")
+    effort = reasoning.get("effort") if isinstance(reasoning, Mapping) else None
+    call.reasoning_level = effort if isinstance(effort, str) and effort else None
+    return call
+
+
+def apply_generation(call: GenAICall, data: Any, policy: ContentPolicy) -> None:
+    """What the generation span's data says once the call has ended: its usage, and (captured) its content."""
+    usage = data.usage
+    # The SDK writes zero counts when the provider reported no usage: no real call reads no tokens at all.
+    if isinstance(usage, Mapping) and (usage.get("input_tokens") or usage.get("output_tokens")):
+        responses_usage(call, usage, "response")
+    else:
+        call.usage_source = "absent"
+    if policy.capture:
+        call.input_messages = chat_input_messages(data.input, policy)  # the Chat Completions messages sent
+        call.output_messages = output_messages(data.output, policy)
+
+
+def output_messages(output: Any, policy: ContentPolicy) -> list[dict[str, Any]] | None:
+    """A generation's output as ``gen_ai.output.messages``: the assistant's Chat Completions message of a plain
+    call, or the Responses-form result the SDK makes of a stream. No finish reason: the SDK does not keep it."""
+    if not isinstance(output, (list, tuple)):
+        return None
+    messages: list[dict[str, Any]] = []
+    for entry in output:
+        if not isinstance(entry, Mapping):
+            continue
+        items = entry.get("output")
+        if isinstance(items, (list, tuple)):
+            messages.append({"role": "assistant", "parts": _response_parts(items, policy)})
+        else:
+            messages.extend(chat_input_messages([entry], policy) or ())
+    return messages or None
+
+
+def _response_parts(items: Any, policy: ContentPolicy) -> list[dict[str, Any]]:
+    """The parts of a Responses-form output, as dumped to plain data: text, refusals, tool calls, reasoning."""
+    parts: list[dict[str, Any]] = []
+    for item in items:
+        if not isinstance(item, Mapping):
+            continue
+        kind = item.get("type")
+        if kind == "message":
+            for piece in item.get("content") or ():
+                if isinstance(piece, Mapping) and isinstance(piece.get("text"), str):
+                    parts.append(policy.text_part(piece["text"]))
+                elif isinstance(piece, Mapping) and isinstance(piece.get("refusal"), str):
+                    parts.append(policy.text_part(piece["refusal"], "refusal"))
+        elif kind == "function_call":
+            parts.append({"type": "tool_call", "id": item.get("call_id"), "name": item.get("name"),
+                          "arguments": policy.value(tool_arguments(item.get("arguments")))})
+        elif kind == "reasoning":
+            for summary in item.get("summary") or ():
+                if isinstance(summary, Mapping) and isinstance(summary.get("text"), str):
+                    parts.append(policy.text_part(summary["text"], "reasoning"))
+    return parts
+
+
+def _number(value: Any) -> float | None:
+    return value if type(value) in (int, float) else None
+
+
+def _server(base_url: Any) -> tuple[str | None, int | None]:
+    """``server.address`` and ``server.port`` of the endpoint the span data names (the SDK strips its credentials
+    and query); none when the model uses its provider's default endpoint."""
+    if not isinstance(base_url, str) or not base_url:
+        return None, None
+    try:
+        parts = urlsplit(base_url)
+        port = parts.port
+    except ValueError:
+        return None, None
+    if not parts.hostname:
+        return None, None
+    return parts.hostname, port or {"https": 443, "http": 80}.get(parts.scheme)
+
+
+class GenerationEntry(_Entry):
+    """A generation span made current: the model call's span, ended from the span data as the SDK left it."""
+
+    __slots__ = ("telemetry", "call", "data")
+
+    def __init__(self, span: Span, context: Context, telemetry: GenAITelemetry, call: GenAICall, data: Any) -> None:
+        super().__init__(span, context)
+        self.telemetry = telemetry
+        self.call = call
+        self.data = data  # the SDK's span data, which it fills in while the call runs
+
+    def finish(self, exc: BaseException | None) -> None:
+        call = self.call
+        try:
+            apply_generation(call, self.data, self.telemetry.content)
+            if isinstance(exc, asyncio.CancelledError):  # the caller gave up: nothing failed, as for a request
+                call.finish_reasons = ["error"]
+                exc = None
+            elif isinstance(exc, Exception):
+                status = getattr(exc, "status_code", None)  # LiteLLM's errors are the openai client's kinds
+                call.http_status = status if type(status) is int else None
+                apply_error(call, exc)
+        except Exception:  # noqa: BLE001 - the span ends with what is known
+            warn_once("openai-agents-generation", "llmtel: could not read an OpenAI Agents SDK generation span")
+        self.telemetry.finish(call, self.span, exc, self.context)
+
+
+def begin_generation(data: Any) -> GenerationEntry | None:
+    """The entry for a generation span of a LiteLLM or any-llm model: its call's span, started with the OpenAI
+    instrumentation's telemetry, made current as part of a call. None for any other generation span, when the
+    OpenAI instrumentation is off, or inside a call already traced."""
+    config = getattr(data, "model_config", None)
+    if not isinstance(config, Mapping) or config.get("model_impl") not in FOREIGN_MODELS:
+        return None
+    from llmtel.instrumentation.openai import OpenAIInstrumentor
+
+    hooks = OpenAIInstrumentor.hooks
+    if hooks is None:
+        return None
+    parent = otel_context.get_current()
+    if parent.get(IN_CALL) or parent.get(otel_context._SUPPRESS_INSTRUMENTATION_KEY):
+        return None
+    call = generation_call(data)
+    span = hooks.telemetry.start(call, parent)
+    context = otel_context.set_value(IN_CALL, True, trace.set_span_in_context(span, parent))
+    return GenerationEntry(span, context, hooks.telemetry, call, data)
