@@ -26,7 +26,7 @@ from llmtel.instrumentation.openai_agents.generations import (
     output_messages,
     provider_and_model,
 )
-from llmtel.testing import ChatReply, ErrorReply, ToolCall, Usage
+from llmtel.testing import ChatReply, ErrorReply, ResponsesReply, ToolCall, Usage
 
 from .conftest import MODEL, tree
 
@@ -196,15 +196,83 @@ def test_with_the_sdks_tracing_disabled_the_call_is_traced_without_its_content(p
     assert sc.GEN_AI_INPUT_MESSAGES not in call.attributes  # the SDK keeps no data in a disabled trace
 
 
-def test_an_any_llm_model_is_named_by_the_provider_its_span_data_names(pipelines, fake, gateway_agent):
+# --- the SDK's any-llm model itself (any-llm's OpenAI-compatible DeepSeek provider, pointed at the fake server) ---
+
+ANY_LLM_MODEL = "deepseek-chat"
+
+
+@pytest.fixture
+def any_llm_agent(fake: Any) -> Any:
+    pytest.importorskip("any_llm", reason="the SDK's any-llm model needs any-llm-sdk (llmtel[agents-any-llm])")
+    from agents.extensions.models.any_llm_model import AnyLLMModel
+
+    def build(api: str, **options: Any) -> agents.Agent[Any]:
+        model = AnyLLMModel(f"deepseek/{ANY_LLM_MODEL}", base_url=fake.base_url, api_key="sk-fake-any-llm", api=api)
+        return agents.Agent(name="helpdesk", instructions="Be brief.", model=model, **options)
+
+    return build
+
+
+def test_an_any_llm_chat_completions_call_is_its_generation_span_named_by_any_llms_provider(
+        pipelines, fake, any_llm_agent):
     fake.enqueue(ChatReply("It shipped.", usage=Usage(120, 5)))
-    run(gateway_agent(model_options={"model": f"mistral/{MODEL}", "impl": "any-llm", "provider": "mistral",
-                                     "base_url": fake.base_url}), "where is order 7?")
+    run(any_llm_agent("chat_completions"), "where is order 7?")
+    [call] = pipelines.llm_spans()  # its request went through the openai client: part of this call, not a second
+    assert call.name == f"chat {ANY_LLM_MODEL}"
+    assert call.attributes[sc.GEN_AI_PROVIDER_NAME] == "deepseek"
+    assert (call.attributes[sc.SERVER_ADDRESS], call.attributes[sc.SERVER_PORT]) == ("127.0.0.1", fake.port)
+    assert (call.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS], call.attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS]) == (120, 5)
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["run", "run_streamed"])
+def test_an_any_llm_responses_call_is_its_response_span_with_the_whole_response(
+        pipelines, fake, any_llm_agent, instrument, streamed):
+    instrument().uninstrument()
+    instrument(capture_content="SPAN_ONLY")
+    fake.enqueue(ResponsesReply(function_calls=[ToolCall("call_1", "lookup", '{"order": 7}')], usage=Usage(100, 10)))
+    fake.enqueue(ResponsesReply("It shipped.", usage=Usage(120, 5, cached=64)))
+
+    async def consume() -> None:
+        result = agents.Runner.run_streamed(any_llm_agent("responses", tools=[lookup]), "where is order 7?")
+        assert [event async for event in result.stream_events()]
+
+    if streamed:
+        asyncio.run(consume())
+    else:
+        run(any_llm_agent("responses", tools=[lookup]), "where is order 7?")
+    assert tree(pipelines.spans()) == [
+        ("Agent workflow", None), ("invoke_agent helpdesk", "Agent workflow"),
+        (f"chat {ANY_LLM_MODEL}", "invoke_agent helpdesk"), ("execute_tool lookup", "invoke_agent helpdesk"),
+        (f"chat {ANY_LLM_MODEL}", "invoke_agent helpdesk"),
+    ]
+    first, second = pipelines.llm_spans()
+    requests = [span for span in pipelines.spans() if span.name.startswith("POST")]
+    assert [request.parent.span_id for request in requests] == [first.context.span_id, second.context.span_id]
+    attributes = second.attributes
+    assert attributes[sc.GEN_AI_PROVIDER_NAME] == "deepseek"  # the client alone would have said openai
+    assert attributes[sc.GEN_AI_RESPONSE_ID].startswith("resp_")
+    assert attributes[sc.GEN_AI_RESPONSE_MODEL] == ANY_LLM_MODEL
+    assert list(first.attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS]) == ["tool_calls"]
+    assert list(attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS]) == ["stop"]
+    assert (attributes[sc.GEN_AI_USAGE_INPUT_TOKENS], attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS],
+            attributes[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS]) == (120, 5, 64)
+    assert attributes[sc.LLMTEL_COST_STATUS] == "priced"  # DeepSeek's own prices
+    assert '"where is order 7?"' in attributes[sc.GEN_AI_INPUT_MESSAGES]
+    assert attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS] == '[{"type":"text","content":"Be brief."}]'
+    assert attributes[sc.GEN_AI_OUTPUT_MESSAGES] == (
+        '[{"role":"assistant","parts":[{"type":"text","content":"It shipped."}],"finish_reason":"stop"}]')
+    agent = pipelines.span_named("invoke_agent helpdesk").attributes
+    assert (agent[sc.LLMTEL_AGENT_LLM_CALLS], agent[sc.GEN_AI_USAGE_INPUT_TOKENS]) == (2, 220)
+    assert agent[sc.GEN_AI_SYSTEM_INSTRUCTIONS] == attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS]  # from its own calls
+
+
+def test_an_any_llm_responses_call_without_the_sdks_data_keeps_its_usage(pipelines, fake, any_llm_agent):
+    fake.enqueue(ResponsesReply("It shipped.", usage=Usage(120, 5)))
+    run(any_llm_agent("responses"), "where is order 7?", run_config=agents.RunConfig(trace_include_sensitive_data=False))
     [call] = pipelines.llm_spans()
-    assert call.attributes[sc.GEN_AI_PROVIDER_NAME] == "mistral_ai"
-    assert call.attributes[sc.GEN_AI_REQUEST_MODEL] == MODEL
-    assert call.attributes[sc.SERVER_ADDRESS] == "127.0.0.1"
-    assert call.attributes[sc.SERVER_PORT] == fake.port
+    assert call.attributes[sc.GEN_AI_PROVIDER_NAME] == "deepseek"
+    assert (call.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS], call.attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS]) == (120, 5)
+    assert sc.GEN_AI_RESPONSE_ID not in call.attributes  # the SDK keeps the response only with its data
 
 
 def test_the_sdks_own_chat_completions_model_is_traced_once_by_the_client(pipelines, fake, aclient):

@@ -1,22 +1,27 @@
-"""The Agents SDK's generation spans for models it reaches other than through the openai client (LiteLLM, any-llm):
-each becomes the model call's GenAI span, made with the OpenAI instrumentation's telemetry (its content policy,
-prices and metrics) from the span's own data.
+"""The Agents SDK's model calls that do not go through the openai client (its LiteLLM and any-llm models): each
+becomes a GenAI span, made with the OpenAI instrumentation's telemetry (its content policy, prices and metrics)
+from the SDK's own span for the call.
 
-The SDK's own OpenAI models make generation spans too, but their calls go through the openai client, whose
+- A LiteLLM or any-llm model's Chat Completions call is a generation span whose model config names the model's
+  implementation: its data holds the model as named to LiteLLM or any-llm (``provider/model``), the request's
+  settings, the endpoint, the usage, and, when the SDK includes data in its traces, the messages sent and the
+  answer. It has no finish reason, response id or response model, so neither has the span.
+- An any-llm model's Responses API call (any-llm's default where the provider has that API) is a response span,
+  which names no model: it is recognised by the model's method that started it (``AnyLLMModel`` is on the
+  stack), whose model, provider, endpoint and settings the span takes. Its data holds the usage and, when the SDK
+  includes data, the whole response (id, model, status, output) and the input.
+
+The SDK's own OpenAI models make such spans too, but their calls go through the openai client, whose
 instrumentation traces them: those add nothing here. A request that a LiteLLM or any-llm model sends through the
-openai client (to an OpenAI-compatible provider) runs inside the generation's span, marked as part of a call
-(``wrappers.IN_CALL``), so it is not traced a second time; its HTTP span nests under the generation's.
-
-What the SDK's generation data holds, and so what the span can say: the model as named to LiteLLM or any-llm
-(``provider/model``), the request's settings, the endpoint, the usage, and, when the SDK includes data in its
-traces, the messages sent and the answer. It has no finish reason, response id or response model, so neither
-has the span.
+openai client (to an OpenAI-compatible provider) runs inside the span made here, marked as part of a call
+(``wrappers.IN_CALL``), so it is not traced a second time; its HTTP span nests under this one.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -29,7 +34,14 @@ from llmtel import semconv as sc
 from llmtel.genai.content import ContentPolicy
 from llmtel.genai.emit import GenAITelemetry
 from llmtel.genai.record import GenAICall
-from llmtel.instrumentation.openai.extract import apply_error, chat_input_messages, responses_usage, tool_arguments
+from llmtel.instrumentation.openai.extract import (
+    apply_error,
+    apply_responses_object,
+    chat_input_messages,
+    responses_input_messages,
+    responses_usage,
+    tool_arguments,
+)
 from llmtel.instrumentation.openai.wrappers import IN_CALL
 from llmtel.pipeline import _Entry, warn_once
 
@@ -76,8 +88,14 @@ def provider_and_model(model: Any, config: Mapping[str, Any]) -> tuple[str, str 
 def generation_call(data: Any) -> GenAICall:
     """The record of the call a generation span stands for, as far as it is known when the span starts."""
     config = data.model_config if isinstance(data.model_config, Mapping) else {}
-    provider, model = provider_and_model(data.model, config)
-    call = GenAICall(sc.OP_CHAT, provider, request_model=model)
+    return configured_call(data.model, config)
+
+
+def configured_call(model: Any, config: Mapping[str, Any], api_type: str | None = None) -> GenAICall:
+    """A chat call's record from the model's name and its config (the SDK's traceable model settings, the
+    implementation, any-llm's provider, the endpoint)."""
+    provider, request_model = provider_and_model(model, config)
+    call = GenAICall(sc.OP_CHAT, provider, request_model=request_model, api_type=api_type)
     call.server_address, call.server_port = _server(config.get("base_url"))
     call.temperature = _number(config.get("temperature"))
     call.top_p = _number(config.get("top_p"))
@@ -93,15 +111,31 @@ def generation_call(data: Any) -> GenAICall:
 
 def apply_generation(call: GenAICall, data: Any, policy: ContentPolicy) -> None:
     """What the generation span's data says once the call has ended: its usage, and (captured) its content."""
-    usage = data.usage
-    # The SDK writes zero counts when the provider reported no usage: no real call reads no tokens at all.
+    _span_usage(call, data.usage)
+    if policy.capture:
+        call.input_messages = chat_input_messages(data.input, policy)  # the Chat Completions messages sent
+        call.output_messages = output_messages(data.output, policy)
+
+
+def apply_response(call: GenAICall, data: Any, policy: ContentPolicy) -> None:
+    """What a response span's data says once the call has ended: the whole response when the SDK kept it (ids,
+    model, finish reason, usage and, captured, the output), else only the usage; and (captured) the input."""
+    response = data.response
+    if response is not None:
+        apply_responses_object(call, response, policy)
+    else:
+        _span_usage(call, data.usage)
+    if policy.capture:
+        call.input_messages = responses_input_messages(data.input, policy)
+
+
+def _span_usage(call: GenAICall, usage: Any) -> None:
+    """The usage the SDK wrote on its span. It writes zero counts when the provider reported none: no real call
+    reads no tokens at all, so those are absent."""
     if isinstance(usage, Mapping) and (usage.get("input_tokens") or usage.get("output_tokens")):
         responses_usage(call, usage, "response")
     else:
         call.usage_source = "absent"
-    if policy.capture:
-        call.input_messages = chat_input_messages(data.input, policy)  # the Chat Completions messages sent
-        call.output_messages = output_messages(data.output, policy)
 
 
 def output_messages(output: Any, policy: ContentPolicy) -> list[dict[str, Any]] | None:
@@ -163,21 +197,24 @@ def _server(base_url: Any) -> tuple[str | None, int | None]:
     return parts.hostname, port or {"https": 443, "http": 80}.get(parts.scheme)
 
 
-class GenerationEntry(_Entry):
-    """A generation span made current: the model call's span, ended from the span data as the SDK left it."""
+class ModelCallEntry(_Entry):
+    """An SDK span that stands for a model call, made current: the call's span, ended from the SDK span's data as
+    the SDK left it (``read``: ``apply_generation`` or ``apply_response``)."""
 
-    __slots__ = ("telemetry", "call", "data")
+    __slots__ = ("telemetry", "call", "data", "read")
 
-    def __init__(self, span: Span, context: Context, telemetry: GenAITelemetry, call: GenAICall, data: Any) -> None:
+    def __init__(self, span: Span, context: Context, telemetry: GenAITelemetry, call: GenAICall, data: Any,
+                 read: Callable[[GenAICall, Any, ContentPolicy], None]) -> None:
         super().__init__(span, context)
         self.telemetry = telemetry
         self.call = call
         self.data = data  # the SDK's span data, which it fills in while the call runs
+        self.read = read
 
     def finish(self, exc: BaseException | None) -> None:
         call = self.call
         try:
-            apply_generation(call, self.data, self.telemetry.content)
+            self.read(call, self.data, self.telemetry.content)
             if isinstance(exc, asyncio.CancelledError):  # the caller gave up: nothing failed, as for a request
                 call.finish_reasons = ["error"]
                 exc = None
@@ -186,17 +223,77 @@ class GenerationEntry(_Entry):
                 call.http_status = status if type(status) is int else None
                 apply_error(call, exc)
         except Exception:  # noqa: BLE001 - the span ends with what is known
-            warn_once("openai-agents-generation", "llmtel: could not read an OpenAI Agents SDK generation span")
+            warn_once("openai-agents-model-call", "llmtel: could not read an OpenAI Agents SDK model call's span")
         self.telemetry.finish(call, self.span, exc, self.context)
 
 
-def begin_generation(data: Any) -> GenerationEntry | None:
-    """The entry for a generation span of a LiteLLM or any-llm model: its call's span, started with the OpenAI
-    instrumentation's telemetry, made current as part of a call. None for any other generation span, when the
-    OpenAI instrumentation is off, or inside a call already traced."""
+def begin_generation(data: Any) -> ModelCallEntry | None:
+    """The entry for a generation span of a LiteLLM or any-llm model (see ``_begin``); None for any other."""
     config = getattr(data, "model_config", None)
     if not isinstance(config, Mapping) or config.get("model_impl") not in FOREIGN_MODELS:
         return None
+    return _begin(lambda policy: generation_call(data), data, apply_generation)
+
+
+# AnyLLMModel's methods that make a response span for a Responses API call, by name; their code objects are
+# found once per class.
+_ANY_LLM_RESPONSES_METHODS: Final = ("_get_response_via_responses", "_stream_response_via_responses")
+_any_llm_codes: dict[type, frozenset[Any]] = {}
+_MAX_FRAMES: Final = 12  # from the SDK's ``Scope`` up to the model's method: under ten frames
+
+
+def begin_response(data: Any) -> ModelCallEntry | None:
+    """The entry for a response span that an any-llm model's Responses API call starts (see ``_begin``); None for
+    any other (the SDK's own OpenAI models', whose calls the openai client's instrumentation traces)."""
+    caller = any_llm_responses_caller()
+    if caller is None:
+        return None
+    model, settings, instructions = caller
+    config = dict(settings.to_traceable_dict()) if callable(getattr(settings, "to_traceable_dict", None)) else {}
+    config.update(model_impl="any-llm", provider=getattr(model, "_provider_name", None),
+                  base_url=getattr(model, "base_url", None))
+
+    def make_call(policy: ContentPolicy) -> GenAICall:
+        call = configured_call(getattr(model, "model", None), config, sc.API_TYPE_RESPONSES)
+        if policy.capture and isinstance(instructions, str) and instructions:  # sent apart from the input
+            call.system_instructions = [policy.text_part(instructions)]
+        return call
+
+    return _begin(make_call, data, apply_response)
+
+
+def any_llm_responses_caller() -> tuple[Any, Any, Any] | None:
+    """The any-llm model whose Responses API method is starting the span that starts now, with that call's model
+    settings and system instructions, found on the stack; None when no such method is, or the SDK's any-llm model
+    was never imported."""
+    module = sys.modules.get("agents.extensions.models.any_llm_model")
+    model_class = getattr(module, "AnyLLMModel", None)
+    if not isinstance(model_class, type):
+        return None
+    codes = _any_llm_codes.get(model_class)
+    if codes is None:
+        codes = _any_llm_codes[model_class] = frozenset(
+            code for code in (getattr(getattr(model_class, name, None), "__code__", None)
+                              for name in _ANY_LLM_RESPONSES_METHODS) if code is not None)
+    frame = sys._getframe(1)
+    for _ in range(_MAX_FRAMES):
+        if frame is None:
+            return None
+        if frame.f_code in codes:
+            local = frame.f_locals
+            model = local.get("self")
+            if not isinstance(model, model_class):
+                return None
+            return model, local.get("model_settings"), local.get("system_instructions")
+        frame = frame.f_back
+    return None
+
+
+def _begin(make_call: Callable[[ContentPolicy], GenAICall], data: Any,
+           read: Callable[[GenAICall, Any, ContentPolicy], None]) -> ModelCallEntry | None:
+    """A model call's span, started with the OpenAI instrumentation's telemetry and made current as part of a call.
+    None when the OpenAI instrumentation is off (its settings are what the call is recorded with), or inside a
+    call already traced."""
     from llmtel.instrumentation.openai import OpenAIInstrumentor
 
     hooks = OpenAIInstrumentor.hooks
@@ -205,7 +302,7 @@ def begin_generation(data: Any) -> GenerationEntry | None:
     parent = otel_context.get_current()
     if parent.get(IN_CALL) or parent.get(otel_context._SUPPRESS_INSTRUMENTATION_KEY):
         return None
-    call = generation_call(data)
+    call = make_call(hooks.telemetry.content)
     span = hooks.telemetry.start(call, parent)
     context = otel_context.set_value(IN_CALL, True, trace.set_span_in_context(span, parent))
-    return GenerationEntry(span, context, hooks.telemetry, call, data)
+    return ModelCallEntry(span, context, hooks.telemetry, call, data, read)

@@ -13,10 +13,10 @@ Pure functions over the SDK's objects (read by attribute, so a test can hand in 
 - a custom span (``agents.custom_span``) is a step (``llmtel.step``);
 - guardrail and handoff spans are plain INTERNAL spans: ``guardrail {name}`` (``llmtel.guardrail.*``, whether
   its tripwire fired) and ``handoff {to agent}`` (``llmtel.handoff.*``);
-- a generation span of a model reached other than through the openai client (LiteLLM, any-llm) is that model
-  call's GenAI span (``generations``);
-- everything else (the SDK's task, turn and response spans, its OpenAI models' generation spans, speech and MCP
-  listing spans) adds nothing: the model calls inside are the OpenAI instrumentation's spans, nested under the
+- a generation span of a model reached other than through the openai client (LiteLLM, any-llm), and the response
+  span of an any-llm model's Responses API call, is that model call's GenAI span (``generations``);
+- everything else (the SDK's task and turn spans, its OpenAI models' generation and response spans, speech and
+  MCP listing spans) adds nothing: the model calls inside are the OpenAI instrumentation's spans, nested under the
   agent's.
 """
 
@@ -33,7 +33,7 @@ from llmtel import pipeline
 from llmtel import semconv as sc
 from llmtel.agents import Agent
 from llmtel.genai.content import json_ready
-from llmtel.instrumentation.openai_agents.generations import begin_generation
+from llmtel.instrumentation.openai_agents.generations import begin_generation, begin_response
 from llmtel.pipeline import Run, Step, _Entry
 from llmtel.tools import _UNSET, Tool, _ToolEntry
 
@@ -103,6 +103,8 @@ def begin_span(sdk_span: Any) -> _Entry | None:
         return _marker(sc.OP_HANDOFF, {sc.LLMTEL_HANDOFF_FROM_AGENT: origin} if origin else {})
     if kind == "generation":
         return begin_generation(data)
+    if kind == "response":
+        return begin_response(data)
     return None
 
 
