@@ -34,6 +34,7 @@ from llmtel import semconv as sc
 from llmtel.genai.content import ContentPolicy
 from llmtel.genai.emit import GenAITelemetry
 from llmtel.genai.record import GenAICall
+from llmtel.instrumentation.openai import OpenAIInstrumentor
 from llmtel.instrumentation.openai.extract import (
     apply_error,
     apply_responses_object,
@@ -294,8 +295,6 @@ def _begin(make_call: Callable[[ContentPolicy], GenAICall], data: Any,
     """A model call's span, started with the OpenAI instrumentation's telemetry and made current as part of a call.
     None when the OpenAI instrumentation is off (its settings are what the call is recorded with), or inside a
     call already traced."""
-    from llmtel.instrumentation.openai import OpenAIInstrumentor
-
     hooks = OpenAIInstrumentor.hooks
     if hooks is None:
         return None
