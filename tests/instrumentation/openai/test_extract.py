@@ -456,7 +456,7 @@ def test_a_model_built_without_pydantic_constructors_is_still_read():
 
 
 def test_the_inline_checks_of_generated_readers_agree_with_the_functions():
-    """``_params_reader`` writes the checks of ``_number``, ``_int`` and ``_str`` inline, and the readers of
+    """``_params_reader`` writes the checks of ``request_number``, ``_int`` and ``_str`` inline, and the readers of
     ``n`` and ``max_completion_tokens``: the copies must give what the functions give, value for value."""
     import enum
 

@@ -52,7 +52,8 @@ def route(method: str, url: str) -> tuple[str, str | None] | None:
 # --- small readers ---------------------------------------------------------------------------------------
 
 
-def _number(value: Any) -> float | None:
+def request_number(value: Any) -> float | None:
+    """A request parameter that must be a number (not a boolean), as a float; None for anything else."""
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
@@ -149,11 +150,11 @@ def _prompt(call: GenAICall, value: Any) -> None:
 
 # Request keys -> how each is read, per API. A key that is absent, or None, leaves its field unset.
 _SHARED_PARAMS: dict[str, KeyReader] = {
-    "temperature": ("temperature", _number),
-    "top_p": ("top_p", _number),
+    "temperature": ("temperature", request_number),
+    "top_p": ("top_p", request_number),
     "seed": ("seed", _int),
-    "frequency_penalty": ("frequency_penalty", _number),
-    "presence_penalty": ("presence_penalty", _number),
+    "frequency_penalty": ("frequency_penalty", request_number),
+    "presence_penalty": ("presence_penalty", request_number),
     "stop": ("stop_sequences", _stop),
     "service_tier": ("request_service_tier", _service_tier),
     "n": _choice_count,
@@ -178,7 +179,7 @@ _RESPONSES_PARAMS: dict[str, KeyReader] = {
 # a test compares them value for value). A reader's statement reads ``v`` and writes ``call``.
 _INT64: Final = f"{INT64_MIN} <= v <= {INT64_MAX}"
 _INLINE_CHECKS: dict[Callable[[Any], Any], str] = {
-    _number: "float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None",
+    request_number: "float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None",
     _int: f"v if type(v) is int and {_INT64} else None",
     _str: "v if isinstance(v, str) and v else None",
 }

@@ -39,6 +39,7 @@ from llmtel.instrumentation.openai.extract import (
     apply_error,
     apply_responses_object,
     chat_input_messages,
+    request_number,
     responses_input_messages,
     responses_usage,
     tool_arguments,
@@ -98,10 +99,10 @@ def configured_call(model: Any, config: Mapping[str, Any], api_type: str | None 
     provider, request_model = provider_and_model(model, config)
     call = GenAICall(sc.OP_CHAT, provider, request_model=request_model, api_type=api_type)
     call.server_address, call.server_port = _server(config.get("base_url"))
-    call.temperature = _number(config.get("temperature"))
-    call.top_p = _number(config.get("top_p"))
-    call.frequency_penalty = _number(config.get("frequency_penalty"))
-    call.presence_penalty = _number(config.get("presence_penalty"))
+    call.temperature = request_number(config.get("temperature"))
+    call.top_p = request_number(config.get("top_p"))
+    call.frequency_penalty = request_number(config.get("frequency_penalty"))
+    call.presence_penalty = request_number(config.get("presence_penalty"))
     max_tokens = config.get("max_tokens")
     call.max_tokens = max_tokens if type(max_tokens) is int else None
     reasoning = config.get("reasoning")
@@ -177,10 +178,6 @@ def _response_parts(items: Any, policy: ContentPolicy) -> list[dict[str, Any]]:
                 if isinstance(summary, Mapping) and isinstance(summary.get("text"), str):
                     parts.append(policy.text_part(summary["text"], "reasoning"))
     return parts
-
-
-def _number(value: Any) -> float | None:
-    return value if type(value) in (int, float) else None
 
 
 def _server(base_url: Any) -> tuple[str | None, int | None]:
