@@ -219,6 +219,15 @@ def test_dated_model_resolves_to_canonical_id(book: PriceBook) -> None:
     assert book.cost("openai", "gpt-5.2-20251211", usage).model == "gpt-5.2"
 
 
+def test_vertex_ai_names_gemini_by_publisher(book: PriceBook) -> None:
+    """Vertex AI's OpenAI-compatible API calls Gemini ``google/gemini-2.5-flash``: priced as the model it names.
+    The publisher prefix is dropped only there: elsewhere such a name may be a self-hosted model's."""
+    vertex = book.cost_of_counts("gcp.vertex_ai", "google/gemini-2.5-flash", 1000, 100)
+    assert (vertex.status, vertex.model) == ("priced", "gemini-2.5-flash")
+    assert vertex.usd == book.cost_of_counts("gcp.vertex_ai", "gemini-2.5-flash", 1000, 100).usd
+    assert book.cost_of_counts("openai", "google/gemini-2.5-flash", 1000, 100).status == "unknown_model"
+
+
 def test_cache_reads_are_cheaper_than_input(book: PriceBook) -> None:
     uncached = book.cost("openai", "gpt-4o", TokenUsage(10_000, 100)).usd
     cached = book.cost("openai", "gpt-4o", TokenUsage(10_000, 100, cache_read_tokens=8_000)).usd

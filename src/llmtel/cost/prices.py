@@ -135,6 +135,7 @@ PROVIDER_IDS: Final[Mapping[str, str | None]] = {
     "perplexity": "perplexity",
     "ibm.watsonx.ai": None,
 }
+_VERTEX_PUBLISHER: Final = "google/"  # Vertex AI's OpenAI-compatible API: ``google/gemini-2.5-flash``
 
 # genai-prices price keys (see genai_prices/data_units.py) and their units.
 _TOKEN_PRICE_KEYS: Final = (
@@ -610,6 +611,8 @@ class PriceBook:
             entry = (prov and self._overrides.get(f"{prov}/{lowered}")) or self._overrides.get(lowered)
             if entry is not None:
                 return entry
+        if prov == sc.PROVIDER_GCP_VERTEX_AI and lowered.startswith(_VERTEX_PUBLISHER):
+            model = model[len(_VERTEX_PUBLISHER):]  # Vertex AI's OpenAI-compatible API names Gemini by publisher
         gp = _genai_prices()
         if gp is None:
             return _Entry(None, math.inf, "genai-prices unavailable", None, None)

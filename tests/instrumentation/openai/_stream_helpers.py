@@ -39,6 +39,15 @@ def frozen(frozen_heap: None) -> None:
     gc.freeze()
 
 
+def collect_garbage() -> None:
+    """Collect the streams the test dropped and wait until their spans have ended (the spans of abandoned
+    streams end on llmtel's own thread, not in the collector)."""
+    from llmtel.instrumentation.openai import streams
+
+    gc.collect()
+    assert streams.settle_abandoned(), "the spans of abandoned streams did not end within 5 s"
+
+
 _TLS = ssl.create_default_context()  # loading the CA bundle costs ~50 ms per client otherwise
 
 

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 openai = pytest.importorskip("openai")
 
-from llmtel.instrumentation.openai import OpenAIInstrumentor  # noqa: E402
+from llmtel.instrumentation.openai import OpenAIInstrumentor, streams  # noqa: E402
 from llmtel.testing import FakeOpenAI  # noqa: E402
 
 from openai import _base_client as openai_base_client  # noqa: E402
@@ -105,6 +105,7 @@ def instrument(telemetry: Telemetry) -> Iterator[Callable[..., OpenAIInstrumento
 
     yield start
     gc.collect()  # let abandoned streams of this test end their spans before the pipelines go
+    streams.settle_abandoned()
     instrumentor.uninstrument()
     http.uninstrument()
 

@@ -267,6 +267,48 @@ def test_azure_provider_for_every_kind_of_azure_client(instrument, telemetry, fa
     assert not [k for k in attrs if k.startswith("openai.")]
 
 
+def _routed_to(fake):
+    """An HTTP client that sends every request to ``fake`` whatever host its URL names (the host still names
+    the service: the SDK and llmtel read it from the client's base URL)."""
+    import importlib
+    from urllib.parse import urlsplit
+
+    httpx = importlib.import_module(openai.DefaultHttpxClient.__mro__[1].__module__.split(".")[0])
+    port = urlsplit(fake.base_url).port
+
+    class ToFake(httpx.HTTPTransport):
+        def handle_request(self, request):
+            request.url = request.url.copy_with(scheme="http", host="127.0.0.1", port=port)
+            return super().handle_request(request)
+
+    return openai.DefaultHttpxClient(transport=ToFake())
+
+
+@pytest.mark.parametrize("base_url", [
+    "https://my-resource.openai.azure.com/openai/v1/",
+    "https://my-resource.cognitiveservices.azure.com/openai/v1/",
+    "https://my-project.services.ai.azure.com/openai/v1/",
+])
+def test_azure_openai_v1_api_through_the_plain_client(instrument, telemetry, fake, base_url):
+    """Azure OpenAI's v1 API is used with the plain ``OpenAI`` client: its host says it is Azure's."""
+    instrument()
+    client = openai.OpenAI(base_url=base_url, api_key=API_KEY, max_retries=0, http_client=_routed_to(fake))
+    client.chat.completions.create(model="my-deployment", messages=MESSAGES)
+    attrs = dict(telemetry.one_llm_span().attributes)
+    assert attrs[sc.GEN_AI_PROVIDER_NAME] == "azure.ai.openai"
+    assert attrs[sc.SERVER_ADDRESS] == base_url.split("/")[2] and attrs[sc.SERVER_PORT] == 443
+    assert attrs[sc.LLMTEL_COST_STATUS] == "priced"  # priced from the response model, not the deployment
+
+
+def test_other_hosts_on_azure_are_not_azure_openai(instrument, telemetry, fake):
+    """An Azure AI Foundry host outside its ``/openai`` path is not Azure OpenAI: the client's provider stands."""
+    instrument()
+    client = openai.OpenAI(base_url="https://my-project.services.ai.azure.com/v1/", api_key=API_KEY,
+                           max_retries=0, http_client=_routed_to(fake))
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert telemetry.one_llm_span().attributes[sc.GEN_AI_PROVIDER_NAME] == "openai"
+
+
 def _vertex(fake):
     return openai.OpenAI(provider=openai.providers.vertex(base_url=fake.base_url, token_provider=lambda: "ya29.t"),
                          max_retries=0)

@@ -241,3 +241,42 @@ def test_a_key_the_server_echoes_is_masked_by_value_whatever_its_shape(instrumen
     # (openai 1.x puts the whole error body in the message, later SDKs its message alone)
     assert body.startswith("call failed: Error code: 401 - ") and "Received API Key = [REDACTED:secret]" in body
     assert SHAPELESS_KEY not in body
+
+
+@pytest.mark.parametrize(("error", "error_type", "mode"), [
+    ({"message": "Rate limit exceeded: free-models-per-day", "code": 429}, "429", "rate_limited"),
+    ({"message": "The model `gpt-9` does not exist", "type": "invalid_request_error", "code": "model_not_found"},
+     "model_not_found", "model_not_found"),
+    ({"message": "upstream failed"}, "reply_error", "unknown"),
+], ids=["gateway-code", "openai-shaped", "message-only"])
+def test_a_reply_carrying_an_error_instead_of_choices_fails_the_call(instrument, telemetry, fake, diagnostic_logs,
+                                                                     error, error_type, mode):
+    """Some OpenAI-compatible servers and gateways answer a failure with status 200 and an ``error`` object; the
+    SDK returns it as a reply with no choices. The caller gets exactly that; the span says the call failed."""
+    from llmtel.testing import RawReply
+
+    instrument()
+    client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
+    fake.enqueue(RawReply.json({"error": error}))
+    reply = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert not reply.choices  # the SDK's own object, unchanged
+    span = telemetry.one_llm_span()
+    attrs = span.attributes
+    assert span.status.status_code == StatusCode.ERROR and span.status.description == error["message"]
+    assert (attrs["error.type"], attrs["llmtel.error.mode"]) == (error_type, mode)
+    assert "gen_ai.response.finish_reasons" not in attrs
+    (record,) = diagnostic_logs()
+    assert record.attributes["error.type"] == error_type
+
+
+def test_a_reply_with_choices_and_an_error_field_is_no_failure(instrument, telemetry, fake):
+    from llmtel.testing import RawReply
+
+    instrument()
+    client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
+    fake.enqueue(RawReply.json({"id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-4o-mini", "error": None,
+                                "choices": [{"index": 0, "finish_reason": "stop",
+                                             "message": {"role": "assistant", "content": "ok"}}]}))
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    span = telemetry.one_llm_span()
+    assert span.status.status_code == StatusCode.UNSET and "error.type" not in span.attributes

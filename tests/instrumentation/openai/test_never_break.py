@@ -227,16 +227,12 @@ def test_with_raw_response_unparseable_body(instrument, telemetry, client, fake,
     guard.check()
 
 
-@pytest.mark.parametrize("read", ["json", "iter_lines"])
-def test_with_streaming_response_never_parsed_ends_at_close(instrument, telemetry, client, fake, guard, read):
+def test_with_streaming_response_never_parsed_ends_at_close(instrument, telemetry, client, fake, guard):
     instrument()
     fake.enqueue(ChatReply("hello"))
     with client.chat.completions.with_streaming_response.create(model=CHAT_MODEL, messages=MESSAGES) as response:
         assert type(response).__name__ == "APIResponse"
-        if read == "json":
-            body = response.json()
-        else:
-            body = json.loads("".join(response.iter_lines()))
+        body = json.loads("".join(response.iter_lines()))  # read as it streams in: nothing kept to parse
         assert body["choices"][0]["message"]["content"] == "hello"
         assert telemetry.llm_spans() == []  # the caller may still parse
     span = telemetry.one_llm_span()
@@ -245,6 +241,22 @@ def test_with_streaming_response_never_parsed_ends_at_close(instrument, telemetr
     assert attrs[sc.HTTP_RESPONSE_STATUS_CODE] == 200
     # nothing was parsed, so nothing about the response is known: in particular no invented finish reason
     assert [k for k in attrs if k.startswith(("gen_ai.response.", "gen_ai.usage.", "llmtel.stream."))] == []
+    guard.check()
+
+
+@pytest.mark.parametrize("read", ["json", "text", "read"])
+def test_with_streaming_response_read_whole_is_recorded_at_close(instrument, telemetry, client, fake, guard, read):
+    instrument()
+    fake.enqueue(ChatReply("hello"))
+    with client.chat.completions.with_streaming_response.create(model=CHAT_MODEL, messages=MESSAGES) as response:
+        body = getattr(response, read)()
+        assert "hello" in (body.decode() if isinstance(body, bytes) else body if isinstance(body, str)
+                           else json.dumps(body))
+        assert telemetry.llm_spans() == []  # the caller may still parse
+    attrs = dict(telemetry.one_llm_span().attributes)
+    assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)  # the body it read, parsed when it closed
+    assert attrs[sc.GEN_AI_RESPONSE_ID].startswith("chatcmpl-")
+    assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] > 0 and attrs[sc.LLMTEL_COST_STATUS] == "priced"
     guard.check()
 
 
@@ -296,13 +308,14 @@ def test_async_with_streaming_response(instrument, telemetry, aclient, fake, gua
     first, second = telemetry.llm_spans()
     assert first.attributes[sc.GEN_AI_RESPONSE_ID] == parsed.id
     assert first.attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
-    assert sc.GEN_AI_RESPONSE_FINISH_REASONS not in second.attributes
+    assert second.attributes[sc.GEN_AI_RESPONSE_ID] == body["id"]  # read whole as JSON: parsed at its close
+    assert second.attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
     assert second.attributes[sc.HTTP_RESPONSE_STATUS_CODE] == 200
     guard.check()
 
 
 def test_with_streaming_response_abandoned_unread(instrument, telemetry, client, fake, guard):
-    import gc
+    from tests.instrumentation.openai._stream_helpers import collect_garbage
 
     instrument()
     fake.enqueue(ChatReply("hello"))
@@ -310,7 +323,7 @@ def test_with_streaming_response_abandoned_unread(instrument, telemetry, client,
     response = manager.__enter__()
     http = response.http_response
     del response, manager
-    gc.collect()
+    collect_garbage()
     span = telemetry.one_llm_span()
     assert span.status.status_code is StatusCode.UNSET
     assert sc.GEN_AI_RESPONSE_FINISH_REASONS not in span.attributes

@@ -343,10 +343,17 @@ def test_a_streams_responses_form_result_becomes_one_assistant_message():
         {"type": "reasoning", "summary": [{"type": "summary_text", "text": "Look it up."}]},
         {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Checking."}]},
         {"type": "function_call", "call_id": "call_1", "name": "lookup", "arguments": '{"order": 7}'},
+        {"type": "custom_tool_call", "call_id": "call_3", "name": "run_sql", "input": "SELECT 1"},
+        {"type": "apply_patch_call", "call_id": "call_4", "id": "apc_1", "status": "completed",
+         "operation": {"type": "delete_file", "path": "a.txt"}},
+        {"type": "web_search_call", "id": "ws_1", "status": "completed"},  # the server's: no part here
     ]}
     assert output_messages([result], policy) == [{"role": "assistant", "parts": [
         {"type": "reasoning", "content": "Look it up."}, {"type": "text", "content": "Checking."},
         {"type": "tool_call", "id": "call_1", "name": "lookup", "arguments": {"order": 7}},
+        {"type": "tool_call", "id": "call_3", "name": "run_sql", "arguments": "SELECT 1"},
+        {"type": "tool_call", "id": "call_4", "name": "apply_patch", "arguments": {"type": "delete_file",
+                                                                                  "path": "a.txt"}},
     ]}]
     message = {"role": "assistant", "content": None, "tool_calls": [
         {"id": "call_2", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}]}

@@ -7,6 +7,7 @@ Entry-point name: ``llmtel_openai`` (chosen so it cannot collide with other pack
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -27,8 +28,6 @@ _TARGETS = (("SyncAPIClient", "sync_request"), ("AsyncAPIClient", "async_request
 
 def _closing_classes() -> list[tuple[type, bool, Any]]:
     """The stream and stream-helper classes this SDK has, with how to reach each one's stream."""
-    import importlib
-
     found = []
     for module_name, class_name, is_async, stream_of in CLOSING_CLASSES:
         try:
@@ -40,14 +39,22 @@ def _closing_classes() -> list[tuple[type, bool, Any]]:
     return found
 
 
-def _chat_helper_state() -> type | None:
-    """The chat ``.stream()`` helper's state class, whose ``handle_chunk`` may raise on a chunk (see
-    ``streams.chunk_error_hook``); None in an SDK without it."""
-    try:
-        from openai.lib.streaming.chat._completions import ChatCompletionStreamState
-    except ImportError:
-        return None
-    return ChatCompletionStreamState if callable(getattr(ChatCompletionStreamState, "handle_chunk", None)) else None
+def _helper_states() -> list[tuple[type, str]]:
+    """The ``.stream()`` helpers' state classes and their per-item handler (chat ``handle_chunk``, Responses
+    ``handle_event``), which may raise on an item (see ``streams.chunk_error_hook``); those of an SDK without them
+    are left out."""
+    found = []
+    for module_name, class_name, method in (
+        ("openai.lib.streaming.chat._completions", "ChatCompletionStreamState", "handle_chunk"),
+        ("openai.lib.streaming.responses._responses", "ResponseStreamState", "handle_event"),
+    ):
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError):
+            continue
+        if isinstance(cls, type) and callable(getattr(cls, method, None)):
+            found.append((cls, method))
+    return found
 
 
 class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -101,9 +108,8 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             patch_method(getattr(base_client, cls_name), "request", getattr(hooks, method))
         for cls, is_async, stream_of in _closing_classes():
             patch_method(cls, "close", close_hooks(stream_of)[is_async])
-        helper_state = _chat_helper_state()
-        if helper_state is not None:
-            patch_method(helper_state, "handle_chunk", chunk_error_hook())
+        for helper_state, method in _helper_states():
+            patch_method(helper_state, method, chunk_error_hook())
         type(self).hooks = hooks
         use_policy(policy)  # tool spans (``llmtel.tool``) capture content as the calls do
         use_debug_view(debug_view)  # and tool runs and agents print to the debug view as the calls do
@@ -115,9 +121,8 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             unpatch_method(getattr(base_client, cls_name), "request")
         for cls, _, _ in _closing_classes():
             unpatch_method(cls, "close")
-        helper_state = _chat_helper_state()
-        if helper_state is not None:
-            unpatch_method(helper_state, "handle_chunk")
+        for helper_state, method in _helper_states():
+            unpatch_method(helper_state, method)
         type(self).hooks = None
         use_policy(None)
         use_debug_view(None)

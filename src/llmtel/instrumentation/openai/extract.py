@@ -16,7 +16,7 @@ from typing import Any, Final, Protocol
 
 from llmtel import semconv as sc
 from llmtel.encodable import INT64_MAX, INT64_MIN
-from llmtel.genai.content import ContentPolicy
+from llmtel.genai.content import ContentPolicy, json_ready
 from llmtel.genai.diagnostics import diagnose
 from llmtel.genai.record import MAX_TOKEN_COUNT, GenAICall  # a count read from a reply: see ``_not_a_count``
 
@@ -316,7 +316,11 @@ def chat_input_messages(messages: Any, policy: ContentPolicy) -> list[dict[str, 
             parts = _content_parts(message.get("content"), policy)
             for tool_call in message.get("tool_calls") or ():
                 if isinstance(tool_call, Mapping):
-                    function = tool_call.get("function") or {}
+                    function = tool_call.get("function")
+                    if function is None:  # a custom tool's call: ``custom`` in place of ``function``
+                        parts.append(_custom_tool_call(tool_call, policy))
+                        continue
+                    function = function or {}
                     parts.append(
                         {
                             "type": "tool_call",
@@ -330,6 +334,81 @@ def chat_input_messages(messages: Any, policy: ContentPolicy) -> list[dict[str, 
             entry["name"] = message["name"]
         result.append(entry)
     return result
+
+
+def _custom_tool_call(tool_call: Any, policy: ContentPolicy) -> dict[str, Any]:
+    """A Chat Completions call of a custom tool (``{"type": "custom", "custom": {"name", "input"}}``, in a reply or
+    passed back in the messages) as a ``tool_call`` part; its input is free-form text, kept as it is (not JSON)."""
+    fields = _mapping(tool_call)
+    custom = _mapping(fields.get("custom"))
+    return {"type": "tool_call", "id": fields.get("id"), "name": custom.get("name"),
+            "arguments": policy.value(custom.get("input"))}
+
+
+# The tools the app runs other than functions: the type of their calls' items (output items, or passed back as
+# input) -> the name their ``tool_call`` part reports (None: the call's own, as a custom tool's) and the fields
+# its arguments are read from, the first one present.
+_CLIENT_TOOL_CALLS: dict[str, tuple[str | None, tuple[str, ...]]] = {
+    "custom_tool_call": (None, ("input",)),  # free-form text, not JSON
+    "computer_call": ("computer", ("action", "actions")),  # one action, or a batch of them
+    "local_shell_call": ("local_shell", ("action",)),
+    "shell_call": ("shell", ("action",)),
+    "apply_patch_call": ("apply_patch", ("operation",)),
+}
+# The items that pass those calls' outputs back as input.
+_CLIENT_TOOL_OUTPUTS = frozenset({"custom_tool_call_output", "computer_call_output", "local_shell_call_output",
+                                  "shell_call_output", "apply_patch_call_output"})
+
+
+def _mapping(obj: Any) -> Mapping[str, Any] | _Attributes:
+    """A request's dict as it is, a response object's fields (see ``_fields``): read either with ``.get``."""
+    return obj if isinstance(obj, Mapping) else _fields(obj)
+
+
+def _client_tool_call(item: Any, kind: str, policy: ContentPolicy) -> dict[str, Any]:
+    """A call of a tool the app runs (``_CLIENT_TOOL_CALLS``) as a ``tool_call`` part: a custom tool's input stays
+    text, a built-in tool's action (or patch operation) is its arguments, as plain JSON values."""
+    fields = _mapping(item)
+    name, keys = _CLIENT_TOOL_CALLS[kind]
+    arguments = None
+    for key in keys:
+        arguments = fields.get(key)
+        if arguments is not None:
+            break
+    return {"type": "tool_call", "id": fields.get("call_id"), "name": fields.get("name") if name is None else name,
+            "arguments": policy.value(json_ready(arguments))}
+
+
+def _client_tool_response(item: Mapping[str, Any], kind: str, policy: ContentPolicy) -> dict[str, Any]:
+    """The output of a tool the app ran, passed back as input, as a ``tool_call_response`` part. A computer call's
+    screenshot is kept by reference, as an image in a message is: an inline one by its type and size only."""
+    call_id = item.get("call_id")
+    if call_id is None and kind == "local_shell_call_output":
+        call_id = item.get("id")  # here the ``call_id`` of the call it answers
+    output = item.get("output")
+    if kind == "computer_call_output" and isinstance(output, Mapping) and isinstance(output.get("image_url"), str):
+        response = _media_part("image", output["image_url"], policy)
+    else:
+        response = policy.value(output)
+    return {"type": "tool_call_response", "id": call_id, "response": response}
+
+
+def _runs_in_app(item: Any, kind: str) -> bool:
+    """Whether a call of ``_CLIENT_TOOL_CALLS`` is the app's to run: all are but a shell call in a hosted
+    container, which the server runs (its output follows in the same reply)."""
+    if kind != "shell_call":
+        return True
+    environment = _mapping(item).get("environment")
+    return environment is None or _mapping(environment).get("type") != "container_reference"
+
+
+def client_tool_call_part(item: Any, policy: ContentPolicy) -> dict[str, Any] | None:
+    """The ``tool_call`` part of a Responses output item (an SDK object or its dump) that calls a tool the app
+    runs other than a function; None for any other item."""
+    kind = _mapping(item).get("type")
+    if kind in _CLIENT_TOOL_CALLS and _runs_in_app(item, kind):
+        return _client_tool_call(item, kind, policy)
+    return None
 
 
 def responses_input_messages(value: Any, policy: ContentPolicy) -> list[dict[str, Any]] | None:
@@ -354,8 +433,13 @@ def responses_input_messages(value: Any, policy: ContentPolicy) -> list[dict[str
             }
             result.append({"role": "assistant", "parts": [part]})
         elif kind == "function_call_output":
-            part = {"type": "tool_call_response", "id": item.get("call_id"), "response": policy.value(item.get("output"))}
+            output = policy.value(item.get("output"))
+            part = {"type": "tool_call_response", "id": item.get("call_id"), "response": output}
             result.append({"role": "tool", "parts": [part]})
+        elif kind in _CLIENT_TOOL_CALLS:
+            result.append({"role": "assistant", "parts": [_client_tool_call(item, kind, policy)]})
+        elif kind in _CLIENT_TOOL_OUTPUTS:
+            result.append({"role": "tool", "parts": [_client_tool_response(item, kind, policy)]})
         elif kind == "compaction":  # a compaction passed back: it stands for the earlier conversation (opaque)
             result.append({"role": "assistant", "parts": [{"type": "compaction", "id": item.get("id")}]})
     return result
@@ -370,15 +454,18 @@ def _prompt_messages(prompt: Any, policy: ContentPolicy) -> list[dict[str, Any]]
 
 
 def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
-    """Request ``tools`` as ``gen_ai.tool.definitions`` (both API shapes: nested and flat functions)."""
+    """Request ``tools`` as ``gen_ai.tool.definitions`` (both API shapes: a tool nested under its type's name, as
+    Chat Completions' ``function`` and ``custom`` tools are, or flat)."""
     if not isinstance(tools, (list, tuple)) or not tools:
         return None
     result = []
     for tool in tools:
         if not isinstance(tool, Mapping):
             continue
-        function = tool.get("function") if isinstance(tool.get("function"), Mapping) else tool
-        definition: dict[str, Any] = {"type": tool.get("type", "function")}
+        kind = tool.get("type", "function")
+        nested = tool.get(kind) if isinstance(kind, str) else None
+        function = nested if isinstance(nested, Mapping) else tool
+        definition: dict[str, Any] = {"type": kind}
         if isinstance(function.get("name"), str):
             definition["name"] = function["name"]
         if function.get("description") is not None:
@@ -577,6 +664,8 @@ def apply_response(call: GenAICall, response: Any, policy: ContentPolicy) -> Non
     value = fields.get("service_tier")
     call.response_service_tier = value if isinstance(value, str) and value else None
     choices = fields.get("choices") or ()
+    if not choices and fields.get("error") is not None:
+        _reply_error(call, fields["error"], policy)
     reasons = []
     for choice in choices:  # the conventions report "error" where a reason was expected but none arrived
         value = _fields(choice).get("finish_reason")
@@ -584,6 +673,20 @@ def apply_response(call: GenAICall, response: Any, policy: ContentPolicy) -> Non
     call.finish_reasons = reasons
     if policy.capture:
         call.output_messages = [_choice_message(c, policy) for c in choices]
+
+
+def _reply_error(call: GenAICall, error: Any, policy: ContentPolicy) -> None:
+    """A reply with no choices that carries an ``error`` object instead (some OpenAI-compatible servers and
+    gateways answer a failure with status 200, and the SDK returns it as a reply): the call failed, as it says."""
+    error = _mapping(error)
+    code = error.get("code")
+    code = str(code) if isinstance(code, int) and not isinstance(code, bool) else _str(code)
+    kind = _str(error.get("type"))
+    message = _str(error.get("message"))
+    call.error_type = code or kind or "reply_error"
+    call.error_message = policy.clean_error(message) if message is not None else None
+    status = int(code) if code is not None and code.isdigit() else None  # a gateway's HTTP-style code
+    call.diagnosis = diagnose(status=status, code=code, error_type=kind, message=message)
 
 
 def _finish_reason(value: Any) -> str:
@@ -609,6 +712,9 @@ def _choice_message(choice: Any, policy: ContentPolicy) -> dict[str, Any]:
         parts.append(policy.text_part(refusal, "refusal"))
     for tool_call in getattr(message, "tool_calls", None) or ():
         function = getattr(tool_call, "function", None)
+        if function is None:  # a custom tool's call: ``custom`` in place of ``function``
+            parts.append(_custom_tool_call(tool_call, policy))
+            continue
         parts.append(
             {
                 "type": "tool_call",
@@ -650,6 +756,9 @@ _BILLED_TOOL_ITEMS: dict[str, str] = {"web_search_call": sc.HOSTED_TOOL_WEB_SEAR
                                       "file_search_call": sc.HOSTED_TOOL_FILE_SEARCH,
                                       "code_interpreter_call": sc.HOSTED_TOOL_CODE_INTERPRETER,
                                       "image_generation_call": sc.HOSTED_TOOL_IMAGE_GENERATION}
+# The output items of tool calls other than functions, looked up once per item: a hosted tool's billed call -> the
+# kind it is counted as; a call of a tool the app runs (``_CLIENT_TOOL_CALLS``) -> None.
+_TOOL_ITEMS: dict[str, str | None] = {**_BILLED_TOOL_ITEMS, **dict.fromkeys(_CLIENT_TOOL_CALLS)}
 
 
 def _response_prompt(call: GenAICall, prompt: Any) -> None:
@@ -666,7 +775,8 @@ def apply_responses_object(call: GenAICall, response: Any, policy: ContentPolicy
 
     A fetch (``retrieve``) carries no usage, which the call that made the response counted, except for the
     result of a background response: its call returned at once (``queued``), so the first fetch of its result
-    is where its usage is counted (``background_result``)."""
+    is where its usage is counted (``background_result``), and, if it failed, its failure: the fetch itself did
+    not fail, and a later fetch reports neither again."""
     fields = _fields(response)
     call.response_id = _str(fields.get("id"))
     call.response_model = _str(fields.get("model")) or call.response_model
@@ -676,16 +786,19 @@ def apply_responses_object(call: GenAICall, response: Any, policy: ContentPolicy
         _response_prompt(call, prompt)
     status = fields.get("status")
     usage = fields.get("usage")
+    outcome = True  # whether this call reports the response's outcome (its usage, its failure)
     if call.operation != sc.OP_FETCH_RESPONSE:
         if usage is not None:
             responses_usage(call, usage, source)
-            if fields.get("background") is True and call.response_id:
-                _BACKGROUND_RESULTS.first(call.response_id)  # a streamed background response, counted here
         elif call.usage_source is None:
             call.usage_source = "absent"
-    elif (usage is not None and fields.get("background") is True and status in _FINAL_STATUSES
-          and call.response_id and _BACKGROUND_RESULTS.first(call.response_id)):
-        responses_usage(call, usage, "background_result")
+        if fields.get("background") is True and call.response_id and status in _FINAL_STATUSES:
+            _BACKGROUND_RESULTS.first(call.response_id)  # a streamed background response, reported here
+    else:  # the first fetch of a background response's result (noted once, when final)
+        outcome = bool(fields.get("background") is True and status in _FINAL_STATUSES and call.response_id
+                       and _BACKGROUND_RESULTS.first(call.response_id))
+        if outcome and usage is not None:
+            responses_usage(call, usage, "background_result")
     output = fields.get("output") or ()
     has_call = False
     hosted: dict[str, int] | None = None
@@ -695,10 +808,13 @@ def apply_responses_object(call: GenAICall, response: Any, policy: ContentPolicy
             has_call = True
         elif kind == "compaction" and call.operation != sc.OP_FETCH_RESPONSE:
             call.conversation_compacted = True  # by the compaction endpoint, or by ``context_management``
-        elif kind in _BILLED_TOOL_ITEMS:  # each one is billed, whatever its status
-            tool = _BILLED_TOOL_ITEMS[kind]
-            hosted = hosted or {}
-            hosted[tool] = hosted.get(tool, 0) + 1
+        elif kind in _TOOL_ITEMS:
+            tool = _TOOL_ITEMS[kind]
+            if tool is not None:  # a hosted tool's call: each one is billed, whatever its status
+                hosted = hosted or {}
+                hosted[tool] = hosted.get(tool, 0) + 1
+            elif _runs_in_app(item, kind):  # a custom tool's, computer use, a shell, a patch: the app runs it
+                has_call = True
     if hosted is not None and (call.operation != sc.OP_FETCH_RESPONSE or call.usage_source == "background_result"):
         call.hosted_tool_calls = hosted  # counted with the usage: where the call is priced
     reasons: list[str] = []
@@ -707,15 +823,18 @@ def apply_responses_object(call: GenAICall, response: Any, policy: ContentPolicy
         reason = getattr(details, "reason", None)
         reasons.append(_INCOMPLETE_REASONS.get(reason, "length") if isinstance(reason, str) else "length")
     elif status == "failed":
-        reasons.append("error")
-        error = fields.get("error")
-        code = _str(getattr(error, "code", None))
-        call.error_type = code or "response_failed"
-        message = _str(getattr(error, "message", None))
-        call.error_message = policy.clean_error(message) if message is not None else None
-        call.diagnosis = diagnose(code=code, message=message)  # no exception, but a failure: mode and hint
+        reasons.append("error")  # on every fetch too: it describes the response
+        if outcome:
+            error = fields.get("error")
+            code = _str(getattr(error, "code", None))
+            call.error_type = code or "response_failed"
+            message = _str(getattr(error, "message", None))
+            call.error_message = policy.clean_error(message) if message is not None else None
+            call.diagnosis = diagnose(code=code, message=message)  # no exception, but a failure: mode and hint
     elif status == "completed":
         reasons.append("tool_calls" if has_call else "stop")
+    elif status == "cancelled":  # a background response cancelled: it ended without a reply, yet nothing failed
+        reasons.append("error")
     call.finish_reasons = reasons  # none for a compaction, which has no status
     if policy.capture and call.operation != sc.OP_FETCH_RESPONSE:
         finish = reasons[0] if reasons else "stop" if call.operation == sc.OP_COMPACT else "error"
@@ -754,6 +873,8 @@ def responses_output_messages(output: Any, policy: ContentPolicy, finish_reason:
                 text = getattr(summary, "text", None)
                 if isinstance(text, str):
                     parts.append(policy.text_part(text, "reasoning"))
+        elif kind in _CLIENT_TOOL_CALLS and _runs_in_app(item, kind):
+            parts.append(_client_tool_call(item, kind, policy))
         elif isinstance(kind, str):
             parts.append({"type": "server_tool_call", "name": kind, "server_tool_call": {"type": kind}})
     return [{"role": "assistant", "parts": parts, "finish_reason": finish_reason}]
@@ -771,6 +892,17 @@ class ChunkFold(Protocol):
     reasons: dict[int, str]  # choice index -> the finish reason that arrived
     hide_usage_chunk: bool  # the usage chunk was asked for by llmtel, not the caller
     pending: bool  # True until a chunk with the response's id and a choice has been read
+
+
+def unset_null_usage(chunk: Any) -> None:
+    """Forget that a chunk came with ``usage: null``, which the API adds to every chunk once usage is asked for:
+    when llmtel asked on the caller's behalf, the chunk's ``to_dict()`` / ``to_json()`` stay what they would be."""
+    try:
+        chunk.__pydantic_fields_set__.discard("usage")
+    except AttributeError:
+        fields = getattr(chunk, "__fields_set__", None)  # pydantic 1
+        if isinstance(fields, set):
+            fields.discard("usage")
 
 
 def chunk_ids(fold: ChunkFold, chunk: Any) -> None:
@@ -891,6 +1023,8 @@ class DetailedChunkAccumulator(_StreamCounts):
             chat_usage(call, usage, "stream_usage_chunk")
             if self.hide_usage_chunk and not choices:
                 return False  # not e.g. Azure's prompt-filter chunk, which has no usage
+        elif self.hide_usage_chunk:
+            unset_null_usage(chunk)
         if self.times is not None:
             self.times.append(time.perf_counter())
         for choice in choices or ():

@@ -2,7 +2,7 @@
 ``openai.Stream`` / ``AsyncStream`` instance, with the same API.
 
 The stream is instrumented in place: its iterator is wrapped, and a weak reference covers streams that are
-abandoned. The ``close`` methods of the stream classes and of the ``.stream()`` helpers' classes are wrapped
+abandoned (their spans end on a thread of their own: see ``_abandoned``). The ``close`` methods of the stream classes and of the ``.stream()`` helpers' classes are wrapped
 once, when instrumenting (``stream_closed``): a stream costs nothing for them, and the SDK's iterator closing
 its HTTP response as it ends does not go through them. Whichever comes first ends the span, exactly once. No
 context is attached across ``yield``, so nothing is ever detached in the wrong task.
@@ -13,6 +13,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+import os
+import queue
+import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Protocol
@@ -22,7 +25,13 @@ from opentelemetry.trace import Span
 
 from llmtel.genai.emit import GenAITelemetry
 from llmtel.genai.record import GenAICall
-from llmtel.instrumentation.openai.extract import apply_error, chat_usage, chunk_ids, summarise_chunks
+from llmtel.instrumentation.openai.extract import (
+    apply_error,
+    chat_usage,
+    chunk_ids,
+    summarise_chunks,
+    unset_null_usage,
+)
 from llmtel.instrumentation.patching import Hook
 
 _logger = logging.getLogger("llmtel.instrumentation.openai")
@@ -68,8 +77,11 @@ class StreamState:
             self._open.pop()
         except IndexError:
             return
-        _watched.discard(self._watch)  # dropped: its object's collection has nothing left to end
-        self._watch = None
+        self._end(end, error)
+
+    def _end(self, end: str, error: BaseException | None) -> None:
+        """What ``finish`` does once the span is this caller's to end."""
+        self.unwatch()  # its object's collection has nothing left to end
         try:
             self.call.stream_end = end
             self.summarise(end == "completed")
@@ -79,6 +91,12 @@ class StreamState:
             _log_once("close", "llmtel: could not summarise a stream")
         self.telemetry.finish(self.call, self.span, error, self.context)
 
+    def unwatch(self) -> None:
+        """Stop watching for the collection of the object ``on_abandon`` watches (it ended, or another object
+        stands for the call now: the stream a raw response was parsed into)."""
+        _watched.discard(self._watch)
+        self._watch = None
+
     def summarise(self, completed: bool) -> None:
         """Write what the stream amounted to into the call (``completed``: it was read to its end)."""
 
@@ -86,8 +104,15 @@ class StreamState:
         """An item could not be read; it is passed on unchanged, and counted."""
 
     def _collected(self, ref: weakref.ref[Any]) -> None:
-        _watched.discard(ref)  # not always ``_watch``: a raw response and the stream parsed from it are both watched
-        self.finish("abandoned")
+        """The watched object was garbage-collected before the span ended: the span is claimed here, and ended as
+        abandoned on the ending thread (see ``_abandoned``). The iterator's own close, which the collection may
+        run next, then ends nothing."""
+        _watched.discard(ref)
+        try:
+            self._open.pop()
+        except IndexError:
+            return
+        _abandoned.put(self)
 
 
 class AccumulatedStream(StreamState):
@@ -145,9 +170,58 @@ class ChunkStream(StreamState):
 _watched: set[weakref.ref[Any] | None] = set()
 atexit.register(_watched.clear)
 
+# The spans of abandoned streams end on a thread of their own. A weakref callback runs wherever the garbage
+# collector happened to start, which may be inside a lock that ending a span takes (the SDK's metric aggregation, a
+# run's totals, logging): ended there, it would wait on itself. ``SimpleQueue.put`` is safe in that place (it is
+# made for weakref callbacks), and the thread does the rest. Started with the first watched stream; a forked child
+# starts its own.
+_abandoned: queue.SimpleQueue[StreamState | threading.Event] = queue.SimpleQueue()
+_ender: threading.Thread | None = None
+
+
+def _end_abandoned(pending: queue.SimpleQueue[StreamState | threading.Event]) -> None:
+    while True:
+        item = pending.get()
+        if isinstance(item, threading.Event):  # ``settle_abandoned``: everything queued before it has ended
+            item.set()
+            continue
+        try:
+            item._end("abandoned", None)
+        except Exception:  # noqa: BLE001 - the thread must go on for the next stream
+            _log_once("abandoned", "llmtel: could not end the span of an abandoned stream")
+
+
+def _start_ender() -> None:
+    global _ender
+    thread = threading.Thread(target=_end_abandoned, args=(_abandoned,), name="llmtel-abandoned-streams",
+                              daemon=True)
+    thread.start()
+    _ender = thread
+
+
+def _after_fork() -> None:
+    global _abandoned, _ender
+    _abandoned, _ender = queue.SimpleQueue(), None  # the parent's thread did not come along
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
+def settle_abandoned(timeout: float = 5.0) -> bool:
+    """Wait until the spans of the streams abandoned so far have ended; False if ``timeout`` seconds passed first.
+    (Run ``gc.collect()`` first for streams in reference cycles.)"""
+    if _ender is None:
+        return True
+    done = threading.Event()
+    _abandoned.put(done)
+    return done.wait(timeout)
+
 
 def on_abandon(state: StreamState, target: Any) -> None:
     """End ``state``'s span as abandoned when ``target`` is garbage-collected before the span ended."""
+    if _ender is None:
+        _start_ender()
     state._watch = ref = weakref.ref(target, state._collected)
     _watched.add(ref)
 
@@ -215,6 +289,8 @@ def _traced_chunks(inner: Iterator[Any], state: ChunkStream) -> Iterator[Any]:
                     chat_usage(call, chunk.usage, "stream_usage_chunk")
                     if state.hide_usage_chunk and not chunk.choices:  # not e.g. Azure's prompt-filter chunk
                         continue  # the usage-only chunk llmtel asked for: hidden from the caller
+                elif state.hide_usage_chunk:
+                    unset_null_usage(chunk)  # and the ``usage: null`` it brought to every other chunk
                 for choice in chunk.choices or ():
                     if choice.finish_reason is not None:
                         index = choice.index
@@ -262,6 +338,8 @@ async def _traced_async_chunks(inner: AsyncIterator[Any], state: ChunkStream) ->
                     chat_usage(call, chunk.usage, "stream_usage_chunk")
                     if state.hide_usage_chunk and not chunk.choices:
                         continue
+                elif state.hide_usage_chunk:
+                    unset_null_usage(chunk)
                 for choice in chunk.choices or ():
                     if choice.finish_reason is not None:
                         index = choice.index
@@ -314,20 +392,21 @@ def _raw_stream(helper: Any) -> Any:
     return getattr(helper, "_raw_stream", None)
 
 
-# The chat ``.stream()`` helper raises from its own code, on a chunk our iterator has just handed it: given a
-# response format or strict tools to parse into, ``LengthFinishReasonError`` / ``ContentFilterFinishReasonError``
-# on the finish chunk, as ``parse()`` does on the same reply; on a malformed chunk, whatever its reading raises.
-# Our iterator never sees these. Its chunk handler is wrapped to note the error here, under the helper's state
-# object, and the helper's ``close`` (which its ``with`` block always calls) ends the span as failed with it,
-# whether or not the app caught the error. Entries go with their state objects.
+# The ``.stream()`` helpers raise from their own code, on an item our iterator has just handed them: the chat
+# helper, given a response format or strict tools to parse into, ``LengthFinishReasonError`` /
+# ``ContentFilterFinishReasonError`` on the finish chunk, as ``parse()`` does on the same reply; the Responses helper,
+# given a ``text_format``, the validation error of an answer that does not fit it; either, on a malformed item,
+# whatever its reading raises. Our iterator never sees these. The helpers' item handlers are wrapped to note the
+# error here, under the helper's state object, and the helper's ``close`` (which its ``with`` block always calls)
+# ends the span as failed with it, whether or not the app caught the error. Entries go with their state objects.
 _chunk_errors: weakref.WeakKeyDictionary[Any, BaseException] = weakref.WeakKeyDictionary()
 
 
 def chunk_error_hook() -> Hook:
-    """The hook for the chat helper state's ``handle_chunk``: the chunk is handled as it would be, and an error it
-    raises is noted for the helper's ``close``."""
+    """The hook for a helper state's item handler (``handle_chunk``, ``handle_event``): the item is handled as it
+    would be, and an error it raises is noted for the helper's ``close``."""
 
-    def handle_chunk(original: Callable[..., Any], owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def handle_item(original: Callable[..., Any], owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         try:
             return original(owner, *args, **kwargs)
         except Exception as error:
@@ -337,7 +416,7 @@ def chunk_error_hook() -> Hook:
                 pass
             raise
 
-    return handle_chunk
+    return handle_item
 
 
 def _chunk_error_of(helper: Any) -> BaseException | None:
@@ -388,7 +467,9 @@ def instrument_stream(stream: Any, state: ChunkStream | AccumulatedStream) -> bo
     if getattr(inner, "gi_code", None) not in _TRACED_CODES:  # ``APIResponse.parse()`` returns its stream again
         traced = _traced_chunks if type(state) is ChunkStream else _traced_iterator
         stream._iterator = traced(inner, state)  # type: ignore[arg-type]
-        state._watch = ref = weakref.ref(stream, state._collected)  # ``on_abandon``, inline: once per stream
+        if _ender is None:  # ``on_abandon``, inline: once per stream
+            _start_ender()
+        state._watch = ref = weakref.ref(stream, state._collected)
         _watched.add(ref)
     return True
 
@@ -401,6 +482,8 @@ def instrument_async_stream(stream: Any, state: ChunkStream | AccumulatedStream)
     if getattr(inner, "ag_code", None) not in _TRACED_CODES:
         traced = _traced_async_chunks if type(state) is ChunkStream else _traced_async_iterator
         stream._iterator = traced(inner, state)  # type: ignore[arg-type]
-        state._watch = ref = weakref.ref(stream, state._collected)  # ``on_abandon``, inline: once per stream
+        if _ender is None:  # ``on_abandon``, inline: once per stream
+            _start_ender()
+        state._watch = ref = weakref.ref(stream, state._collected)
         _watched.add(ref)
     return True

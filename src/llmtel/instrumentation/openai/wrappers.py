@@ -82,6 +82,7 @@ def current_context_variable() -> ContextVar[Context] | _ContextThroughAPI:
 
 # The SDK's provider runtimes (``OpenAI(provider=openai.providers.bedrock(...))``, ``BedrockOpenAI``; openai 2.x
 # and 3.x) as ``gen_ai.provider.name``; a runtime not listed here is named as the SDK names it.
+_RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"  # how the SDK marks ``with_raw_response`` / ``with_streaming_response``
 _RUNTIME_PROVIDERS = {"bedrock": sc.PROVIDER_AWS_BEDROCK, "vertex": sc.PROVIDER_GCP_VERTEX_AI}
 
 
@@ -130,7 +131,8 @@ class OpenAIHooks:
         )
         self._providers: dict[type, str] = {}
         self._model_type: type = getattr(openai, "BaseModel", _Never)  # what every parsed reply is an instance of
-        self._server: tuple[Any, str | None, int | None] = (object(), None, None)  # (base_url, host, port)
+        # (base_url, host, port, whether it is Azure OpenAI's)
+        self._server: tuple[Any, str | None, int | None, bool] = (object(), None, None, False)
         self._current = current_context_variable()  # read when instrumenting: OpenTelemetry picks it at import
 
     # --- preparing a call ---------------------------------------------------------------------------------
@@ -146,10 +148,14 @@ class OpenAIHooks:
         base_url = client._base_url  # not ``base_url``: newer clients' property runs an import statement per read
         server = self._server
         if server[0] is not base_url:  # the client's URL object is immutable: read it once per URL seen
-            server = self._server = (base_url, getattr(base_url, "host", None) or None, _port(base_url))
+            host = getattr(base_url, "host", None) or None
+            server = self._server = (base_url, host, _port(base_url), _azure_openai_url(host, base_url))
         runtime = getattr(client, "_provider_runtime", None)  # the SDK's ``provider=``: Bedrock, Vertex AI
         if runtime is None:
-            provider = self._providers.get(type(client)) or self._provider_of(type(client))
+            if server[3]:  # Azure OpenAI's v1 API, reached with the plain client
+                provider = sc.PROVIDER_AZURE_OPENAI
+            else:
+                provider = self._providers.get(type(client)) or self._provider_of(type(client))
         else:
             provider = _RUNTIME_PROVIDERS.get(runtime.name) or str(runtime.name)
         call = GenAICall(operation, provider, api_type=api_type, server_address=server[1], server_port=server[2])
@@ -160,18 +166,24 @@ class OpenAIHooks:
         if type(body) is not dict:
             return call, False
         extract.apply_request(call, body, self.telemetry.content)
-        return call, self.inject_stream_usage and self._wants_injected_usage(call, body)
+        return call, self.inject_stream_usage and self._wants_injected_usage(call, body, options)
 
     def _provider_of(self, client_type: type) -> str:
         provider = sc.PROVIDER_AZURE_OPENAI if issubclass(client_type, self._azure_types) else sc.PROVIDER_OPENAI
         self._providers[client_type] = provider
         return provider
 
-    def _wants_injected_usage(self, call: GenAICall, body: dict[str, Any]) -> bool:
+    def _wants_injected_usage(self, call: GenAICall, body: dict[str, Any], options: Any) -> bool:
+        """A Chat Completions or legacy stream whose caller did not say whether to include usage, and did not ask
+        for the body as it streams in (``with_streaming_response``: read as lines or bytes, the usual use, it would
+        show the usage chunk llmtel cannot hide there)."""
         if not (call.stream and call.api_type != sc.API_TYPE_RESPONSES):
             return False
         stream_options = body.get("stream_options")
-        return not (isinstance(stream_options, dict) and "include_usage" in stream_options)
+        if isinstance(stream_options, dict) and "include_usage" in stream_options:
+            return False
+        headers = getattr(options, "headers", None)
+        return not (isinstance(headers, Mapping) and headers.get(_RAW_RESPONSE_HEADER) == "stream")
 
     @staticmethod
     def _with_usage_requested(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -231,17 +243,22 @@ class OpenAIHooks:
             call.stream_end = "cancelled" if call.stream else None
             self.telemetry.finish(call, started.span, None, started.context)
         else:
-            completion = getattr(error, "completion", None)
-            if isinstance(completion, self._model_type):  # ``parse`` refused a reply that came (cut by the
-                try:  # token limit, or filtered): its usage was billed, its ids and finish reason are known
-                    extract.apply_response(call, completion, self.telemetry.content)
-                except Exception:  # noqa: BLE001
-                    _log_once("completion", "llmtel: could not read the reply an OpenAI error carries")
+            self._refused_reply(call, error)
             try:
                 extract.apply_error(call, error)  # failure mode + hint for the span, the log line and debug view
             except Exception:  # noqa: BLE001
                 _log_once("diagnose", "llmtel: could not diagnose an OpenAI error; the span keeps its type")
             self.telemetry.finish(call, started.span, error, started.context)
+
+    def _refused_reply(self, call: GenAICall, error: BaseException) -> None:
+        """The reply ``error`` carries, when ``parse`` refused one that came (cut by the token limit, or filtered):
+        its usage was billed, its ids and finish reason are known."""
+        completion = getattr(error, "completion", None)
+        if isinstance(completion, self._model_type):
+            try:
+                extract.apply_response(call, completion, self.telemetry.content)
+            except Exception:  # noqa: BLE001
+                _log_once("completion", "llmtel: could not read the reply an OpenAI error carries")
 
     def sync_request(self, request: Any, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         begun = self._begin(client, args, kwargs)
@@ -310,35 +327,45 @@ class OpenAIHooks:
         return AccumulatedStream(self.telemetry, call, started.span, accumulator, started.context)
 
     def _observe_legacy_response(self, raw: Any, call: GenAICall, started: _Started) -> None:
-        """``with_raw_response``: parse now (the SDK caches it, so the caller's ``parse()`` gets the same object)."""
+        """``with_raw_response``: parse now (the SDK caches it, so the caller's ``parse()`` gets the same object).
+        A reply ``parse`` refuses fails the call, as it would without the raw response: the caller meets the same
+        error when they parse."""
         call.http_status = getattr(getattr(raw, "http_response", None), "status_code", None)
         try:
             parsed = raw.parse()
-        except Exception:  # noqa: BLE001 - the caller will meet the same error when they parse
-            self.telemetry.finish(call, started.span, None, started.context)
+        except Exception as error:  # noqa: BLE001
+            self._refused_reply(call, error)
+            try:
+                extract.apply_error(call, error)
+            except Exception:  # noqa: BLE001
+                _log_once("diagnose", "llmtel: could not diagnose an OpenAI error; the span keeps its type")
+            self.telemetry.finish(call, started.span, error, started.context)
             return
         self._observe(parsed, call, started)
 
     def _observe_api_response(self, raw: Any, call: GenAICall, started: _Started) -> None:
         """``with_streaming_response``: the caller reads the body; record when they parse or close it.
 
-        Closing the raw response ends the span (a stream made from it cannot go on after that)."""
-        state: Any  # a ChunkStream or AccumulatedStream when streamed
-        if call.stream:
-            state = self._state(call, started)
-        else:  # read whole by parse(), or never: there is no stream to sum up, no finish reason to invent
-            state = StreamState(self.telemetry, call, started.span, started.context)
+        Closing the raw response ends the span (a stream made from it cannot go on after that). A reply read
+        whole some other way (``json()``, ``text()``, ``read()``) is parsed then, for its usage and ids. A stream
+        read as bytes or lines is the caller's to read: its span has no chunks and no finish reason."""
+        state = StreamState(self.telemetry, call, started.span, started.context)
         original_parse = raw.parse
         hooks = self
 
         def record_parsed(parsed: Any) -> Any:
+            nonlocal state
             try:
                 stream_types = hooks._stream_types
-                if isinstance(parsed, stream_types[0]):
-                    if not instrument_stream(parsed, state):
-                        state.finish("closed")
-                elif isinstance(parsed, stream_types[1]):
-                    if not instrument_async_stream(parsed, state):
+                if isinstance(parsed, stream_types):
+                    if state._watch is raw_watch:  # the stream stands for the call now, not the raw response
+                        state.unwatch()
+                        claimed = state._open  # the chunk state takes over the span, still open
+                        state = hooks._state(call, started)
+                        state._open = claimed
+                    instrumented = (instrument_stream if isinstance(parsed, stream_types[0])
+                                    else instrument_async_stream)(parsed, state)
+                    if not instrumented:
                         state.finish("closed")
                 else:
                     extract.apply_response(call, parsed, hooks.telemetry.content)
@@ -348,10 +375,31 @@ class OpenAIHooks:
                 state.finish("closed")
             return parsed
 
+        def refused(error: Exception) -> None:
+            try:
+                hooks._refused_reply(call, error)
+            finally:
+                state.finish("error", error)
+
+        def read_whole() -> bool:
+            """Whether the body was read whole, unparsed, by a reply not streamed (its content is kept)."""
+            if call.stream or not state._open:
+                return False
+            try:
+                raw.http_response.content  # noqa: B018 - raises when the body was not read whole
+            except Exception:  # noqa: BLE001
+                return False
+            return True
+
         if type(raw).__name__ == "AsyncAPIResponse":
 
             async def parse(*args: Any, **kwargs: Any) -> Any:
-                return record_parsed(await original_parse(*args, **kwargs))
+                try:
+                    parsed = await original_parse(*args, **kwargs)
+                except Exception as error:
+                    refused(error)
+                    raise
+                return record_parsed(parsed)
 
             original_close = raw.close
 
@@ -359,12 +407,22 @@ class OpenAIHooks:
                 try:
                     return await original_close()
                 finally:
+                    if read_whole():
+                        try:
+                            record_parsed(await original_parse())
+                        except Exception:  # noqa: BLE001 - the caller read it as they chose; we only record it
+                            pass
                     state.finish("closed")
 
         else:
 
             def parse(*args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
-                return record_parsed(original_parse(*args, **kwargs))
+                try:
+                    parsed = original_parse(*args, **kwargs)
+                except Exception as error:
+                    refused(error)
+                    raise
+                return record_parsed(parsed)
 
             original_close = raw.close
 
@@ -372,12 +430,18 @@ class OpenAIHooks:
                 try:
                     return original_close()
                 finally:
+                    if read_whole():
+                        try:
+                            record_parsed(original_parse())
+                        except Exception:  # noqa: BLE001 - the caller read it as they chose; we only record it
+                            pass
                     state.finish("closed")
 
         raw.parse = parse
         raw.close = close
         call.http_status = getattr(getattr(raw, "http_response", None), "status_code", None)
         on_abandon(state, raw)
+        raw_watch = state._watch
 
 
 def _mask_client_keys(client: Any) -> None:
@@ -405,6 +469,22 @@ def _request_body(options: Any) -> Any:
 
 class _Never:
     """A class no reply is an instance of (an SDK without ``openai.BaseModel`` takes the general route)."""
+
+
+# Azure OpenAI's hosts: a resource's own, and an AI Foundry resource's (whose ``/openai`` path is Azure OpenAI's).
+_AZURE_OPENAI_HOSTS = (".openai.azure.com", ".cognitiveservices.azure.com")
+_AZURE_FOUNDRY_HOST = ".services.ai.azure.com"
+
+
+def _azure_openai_url(host: str | None, base_url: Any) -> bool:
+    """Whether ``base_url`` is Azure OpenAI's, as with its v1 API through the plain ``OpenAI`` client
+    (``base_url="https://{resource}.openai.azure.com/openai/v1/"``)."""
+    if not isinstance(host, str):
+        return False
+    host = host.lower()
+    if host.endswith(_AZURE_OPENAI_HOSTS):
+        return True
+    return host.endswith(_AZURE_FOUNDRY_HOST) and str(getattr(base_url, "path", "")).startswith("/openai")
 
 
 def _port(base_url: Any) -> int | None:

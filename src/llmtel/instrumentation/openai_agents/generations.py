@@ -39,6 +39,7 @@ from llmtel.instrumentation.openai.extract import (
     apply_error,
     apply_responses_object,
     chat_input_messages,
+    client_tool_call_part,
     request_number,
     responses_input_messages,
     responses_usage,
@@ -158,7 +159,8 @@ def output_messages(output: Any, policy: ContentPolicy) -> list[dict[str, Any]] 
 
 
 def _response_parts(items: Any, policy: ContentPolicy) -> list[dict[str, Any]]:
-    """The parts of a Responses-form output, as dumped to plain data: text, refusals, tool calls, reasoning."""
+    """The parts of a Responses-form output, as dumped to plain data: text, refusals, tool calls (of functions and
+    of the tools the app runs), reasoning."""
     parts: list[dict[str, Any]] = []
     for item in items:
         if not isinstance(item, Mapping):
@@ -177,6 +179,10 @@ def _response_parts(items: Any, policy: ContentPolicy) -> list[dict[str, Any]]:
             for summary in item.get("summary") or ():
                 if isinstance(summary, Mapping) and isinstance(summary.get("text"), str):
                     parts.append(policy.text_part(summary["text"], "reasoning"))
+        else:  # a custom tool's call, computer use, a shell, a patch
+            part = client_tool_call_part(item, policy)
+            if part is not None:
+                parts.append(part)
     return parts
 
 

@@ -7,14 +7,14 @@ untouched (same type, ``.response`` usable); no span is left open and no context
 
 Sync streams hold a reference cycle of the SDK's own making (``Stream._iterator`` is a generator whose
 frame holds the stream), so a dropped stream is only freed by the cycle collector: the abandonment cases
-call ``gc.collect()`` for that reason, as a long-running application's collector eventually would.
+call ``gc.collect()`` for that reason, as a long-running application's collector eventually would, then wait
+for llmtel's thread that ends the spans of abandoned streams (``collect_garbage``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import threading
 import time
 import weakref
@@ -31,6 +31,7 @@ from tests.instrumentation.openai._stream_helpers import (
     MESSAGES,
     OpenSpans,
     check_stream_span,
+    collect_garbage,
 )
 
 openai = pytest.importorskip("openai")
@@ -140,7 +141,7 @@ def test_an_ended_stream_leaves_no_abandon_watch_behind(instrument, telemetry, c
     assert len(streams._watched) == before
     assert weakref.getweakrefcount(closed) == 0
     del read, closed
-    gc.collect()
+    collect_garbage()
     ends = sorted(span.attributes[sc.LLMTEL_STREAM_END] for span in telemetry.llm_spans())
     assert ends == ["closed", "completed"]  # collected afterwards: nothing ended twice, nothing as abandoned
     guard.check()
@@ -159,7 +160,7 @@ def test_break_then_dropped_is_abandoned(instrument, telemetry, client, fake, gu
             break
     assert telemetry.llm_spans() == []  # still open: the caller may go on reading
     del stream, item
-    gc.collect()  # the SDK's stream is in a reference cycle (see the module docstring)
+    collect_garbage()  # the SDK's stream is in a reference cycle (see the module docstring)
     check_stream_span(telemetry, end="abandoned", chunks=PARTIAL, finish=cut_finish(kind))
     guard.check()
 
@@ -267,7 +268,7 @@ def test_abandoned_without_reading(instrument, telemetry, client, fake, guard, k
     assert telemetry.llm_spans() == []
     response = stream.response
     del stream
-    gc.collect()
+    collect_garbage()
     check_stream_span(telemetry, end="abandoned", chunks=0, finish=cut_finish(kind))
     response.close()  # the caller's own clean-up of the HTTP response ends nothing twice
     assert len(telemetry.llm_spans()) == 1
@@ -444,6 +445,31 @@ def test_chat_stream_helper_refusing_a_cut_reply_fails_the_span(instrument, tele
     guard.check()
 
 
+@pytest.mark.parametrize("caught", [False, True], ids=["raised", "caught-inside"])
+def test_responses_stream_helper_failing_to_parse_the_answer_fails_the_span(instrument, telemetry, client, fake,
+                                                                            guard, caught):
+    """Given a ``text_format``, the Responses helper raises when the answer's text is done and does not fit it,
+    on an event llmtel has just handed it: the call failed, as ``responses.parse`` fails on the same reply."""
+    needs(client, "responses")
+    pydantic = pytest.importorskip("pydantic")
+
+    class Answer(pydantic.BaseModel):
+        city: str
+
+    instrument()
+    fake.enqueue(ResponsesReply('{"town": 1}'))
+    with contextlib.nullcontext() if caught else pytest.raises(pydantic.ValidationError):
+        with client.responses.stream(model=CHAT_MODEL, input="where?", text_format=Answer) as stream:
+            with pytest.raises(pydantic.ValidationError) if caught else contextlib.nullcontext():
+                for _ in stream:
+                    pass
+    attrs = dict(telemetry.one_llm_span().attributes)
+    assert 0 < attrs[sc.LLMTEL_STREAM_CHUNKS] < TOTAL["responses"]  # the events up to the answer's text
+    check_stream_span(telemetry, end="error", chunks=attrs[sc.LLMTEL_STREAM_CHUNKS], finish=["error"],
+                      error_type="ValidationError")
+    guard.check()
+
+
 def test_responses_stream_helper(instrument, telemetry, client, fake, guard):
     needs(client, "responses")
     instrument()
@@ -504,7 +530,7 @@ def test_async_break_then_dropped_is_abandoned(instrument, telemetry, aclient, f
         # loop: the span must end at collection, not at the loop's shutdown.
         for _ in range(20):
             await asyncio.sleep(0)
-            gc.collect()
+            collect_garbage()
             if telemetry.llm_spans():
                 break
         return received
@@ -688,7 +714,7 @@ def test_async_abandoned_without_reading(instrument, telemetry, aclient, fake, g
         check_sdk_stream(stream, True)
         response = stream.response
         del stream
-        gc.collect()
+        collect_garbage()
         check_stream_span(telemetry, end="abandoned", chunks=0, finish=cut_finish(kind))
         await response.aclose()
 

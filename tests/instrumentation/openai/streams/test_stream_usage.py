@@ -90,6 +90,24 @@ def test_inject_requests_usage_and_hides_the_usage_chunk(instrument, telemetry, 
     guard.check()
 
 
+@pytest.mark.parametrize("capture", [False, True], ids=["lean", "content"])
+@pytest.mark.parametrize("kind", ["chat", "legacy"])
+def test_inject_leaves_the_chunks_as_the_caller_would_see_them(instrument, telemetry, client, fake, guard, kind,
+                                                               capture):
+    """Once usage is asked for, the API sends ``usage: null`` in every other chunk: a chunk's ``to_dict()`` /
+    ``to_json()`` (what apps forward to browsers and logs) would gain a ``usage`` key the caller never asked for."""
+    fake.enqueue(reply(kind))
+    plain = [chunk.to_dict() for chunk in create(client, kind)]
+    instrument(stream_usage="inject", capture_content=capture)
+    fake.enqueue(reply(kind))
+    injected = [chunk.to_dict() for chunk in create(client, kind)]
+    assert fake.last_request.json["stream_options"] == {"include_usage": True}
+    assert [sorted(chunk) for chunk in injected] == [sorted(chunk) for chunk in plain]
+    assert not [chunk for chunk in injected if "usage" in chunk]
+    assert_usage(telemetry, dict(telemetry.one_llm_span().attributes), "injected")
+    guard.check()
+
+
 def test_inject_keeps_other_stream_options_of_the_caller(instrument, telemetry, client, fake):
     instrument(stream_usage="inject")
     fake.enqueue(reply("chat"))
