@@ -6,7 +6,14 @@ import logging
 
 import pytest
 
+from llmtel import config
 from llmtel.config import DEFAULT_SHUTDOWN_TIMEOUT, parse_key_value_list, resolve_settings
+
+
+@pytest.fixture(autouse=True)
+def _fresh_warnings(monkeypatch):
+    """Each configuration warning is logged once per process: every test starts with none given yet."""
+    monkeypatch.setattr(config, "_warned", set(), raising=False)
 
 
 def resolve(env: dict[str, str] | None = None, **kwargs):
@@ -152,7 +159,7 @@ def test_sdk_disabled():
 @pytest.mark.parametrize(
     ("env", "kwargs", "names"),
     [
-        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, {}, "OTEL_EXPORTER_OTLP_PROTOCOL"),
+        ({}, {"protocol": "http/json"}, "keyword argument 'protocol'"),
         ({}, {"protocol": "udp"}, "keyword argument 'protocol'"),
         ({"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "thrift"}, {}, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"),
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "not a url"}, {}, "OTEL_EXPORTER_OTLP_ENDPOINT"),
@@ -164,7 +171,7 @@ def test_sdk_disabled():
         ({"OTEL_EXPORTER_OTLP_HEADERS": "=v"}, {}, "OTEL_EXPORTER_OTLP_HEADERS"),
         ({}, {"headers": {"bad name": "v"}}, "keyword argument 'headers'"),
         ({"OTEL_TRACES_EXPORTER": "zipkin"}, {}, "OTEL_TRACES_EXPORTER"),
-        ({"OTEL_LOGS_EXPORTER": "otlp,console"}, {}, "OTEL_LOGS_EXPORTER"),
+        ({"OTEL_LOGS_EXPORTER": "otlp,zipkin"}, {}, "OTEL_LOGS_EXPORTER"),
         ({"OTEL_TRACES_SAMPLER": "sometimes"}, {}, "OTEL_TRACES_SAMPLER"),
         ({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"}, {}, "OTEL_TRACES_SAMPLER_ARG"),
         ({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "x"}, {}, "OTEL_TRACES_SAMPLER_ARG"),
@@ -179,8 +186,7 @@ def test_sdk_disabled():
         ({"LLMTEL_SHUTDOWN_TIMEOUT": "nan"}, {}, "LLMTEL_SHUTDOWN_TIMEOUT"),
         ({}, {"shutdown_timeout": 0}, "keyword argument 'shutdown_timeout'"),
         ({"OTEL_PYTHON_LOG_LEVEL": "loud"}, {}, "OTEL_PYTHON_LOG_LEVEL"),
-        ({"OTEL_SDK_DISABLED": "maybe"}, {}, "OTEL_SDK_DISABLED"),
-        ({"OTEL_EXPORTER_OTLP_INSECURE": "perhaps"}, {}, "OTEL_EXPORTER_OTLP_INSECURE"),
+        ({}, {"insecure": "perhaps"}, "keyword argument 'insecure'"),
         ({"LLMTEL_LOG_REDACTION": "some"}, {}, "LLMTEL_LOG_REDACTION"),
         ({}, {"service_name": "  "}, "service_name"),
     ],
@@ -201,7 +207,7 @@ def test_log_redaction_is_on_unless_turned_off_and_the_keyword_wins():
 def test_key_value_list_parsing():
     assert parse_key_value_list(" a=1 , b = two%2Cthree ,,", "X") == {"a": "1", "b": "two,three"}
     assert parse_key_value_list("", "X") == {}
-    with pytest.raises(ValueError, match="X: malformed entry 'oops'"):
+    with pytest.raises(ValueError, match="X: entry 2 has no '='"):
         parse_key_value_list("a=1,oops", "X")
 
 
@@ -236,3 +242,96 @@ def test_the_semconv_opt_in_is_read_from_the_shared_list_and_a_keyword_wins(capl
     warnings = [r.getMessage() for r in caplog.records if "unknown GenAI opt-in" in r.getMessage()]
     assert warnings == ["llmtel: OTEL_SEMCONV_STABILITY_OPT_IN: unknown GenAI opt-in 'gen_ai_lastest_experimental'; "
                         "the one known is 'gen_ai_latest_experimental' (ignored)"]
+
+
+SECRET = "sk-live-9f8e7d6c5b4a39281706"
+
+
+@pytest.mark.parametrize(
+    ("headers", "entry"),
+    [
+        (f"Authorization: Bearer {SECRET}", "entry 1 has no '='"),
+        (f"authorization=Bearer {SECRET},x-tenant:acme", "entry 2 has no '='"),
+        (f"x-tenant=acme,,=Bearer {SECRET}", "entry 3 has an empty key"),
+        (f"Authorization: Bearer {SECRET}=x", "a header name holds a space"),
+    ],
+)
+def test_a_malformed_header_is_named_by_its_position_never_by_its_text(headers, entry):
+    with pytest.raises(ValueError) as err:
+        resolve({"OTEL_EXPORTER_OTLP_HEADERS": headers})
+    message = str(err.value)
+    assert message.startswith("OTEL_EXPORTER_OTLP_HEADERS: ")
+    assert entry in message
+    assert SECRET not in message and "Bearer" not in message
+
+
+@pytest.mark.parametrize(("value", "disabled"), [("true", True), ("TRUE", True), (" True ", True), ("false", False)])
+def test_only_true_disables_the_sdk(value, disabled, caplog):
+    with caplog.at_level(logging.WARNING, logger="llmtel"):
+        assert resolve({"OTEL_SDK_DISABLED": value}).disabled is disabled
+    assert "OTEL_SDK_DISABLED" not in caplog.text
+
+
+@pytest.mark.parametrize("value", ["1", "yes", "on", "maybe-later"])
+def test_other_sdk_disabled_values_mean_false_with_a_warning_as_the_specification_says(value, caplog):
+    with caplog.at_level(logging.WARNING, logger="llmtel"):
+        assert resolve({"OTEL_SDK_DISABLED": value}).disabled is False
+    assert f"OTEL_SDK_DISABLED: {value!r} is not true or false; read as false" in caplog.text
+
+
+def test_the_insecure_variable_is_read_as_the_specification_says_and_the_keyword_strictly(caplog):
+    env = {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4317"}
+    with caplog.at_level(logging.WARNING, logger="llmtel"):
+        assert resolve({**env, "OTEL_EXPORTER_OTLP_INSECURE": "TRUE"}).traces.insecure is True
+        assert resolve({**env, "OTEL_EXPORTER_OTLP_INSECURE": "perhaps"}).traces.insecure is False
+    assert "OTEL_EXPORTER_OTLP_INSECURE: 'perhaps' is not true or false; read as false" in caplog.text
+    assert resolve(env, insecure=True).traces.insecure is True
+
+
+def test_malformed_resource_attribute_entries_are_dropped_with_a_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="llmtel"):
+        s = resolve({"OTEL_RESOURCE_ATTRIBUTES": "a=b,garbage,=orphan,team=ml%20ops"})
+    assert s.resource_attributes == {"a": "b", "team": "ml ops"}
+    assert "OTEL_RESOURCE_ATTRIBUTES: entry 2 has no '='" in caplog.text
+    assert "OTEL_RESOURCE_ATTRIBUTES: entry 3 has an empty key" in caplog.text
+
+
+def test_several_exporters_per_signal_are_kept_in_order_without_repeats_or_none():
+    s = resolve(
+        {
+            "OTEL_TRACES_EXPORTER": "otlp, Console,otlp",
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none,console",
+        }
+    )
+    assert (s.traces.exporters, s.traces.exporter) == (("otlp", "console"), "otlp")
+    assert (s.metrics.exporters, s.metrics.exporter) == ((), "none")
+    assert (s.logs.exporters, s.logs.exporter) == (("console",), "console")
+    assert resolve(traces_exporter="console").traces.exporters == ("console",)
+
+
+def test_http_json_from_the_environment_falls_back_to_http_protobuf_with_a_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="llmtel"):
+        s = resolve({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"})
+    assert s.traces.protocol == "http/protobuf"
+    assert s.traces.endpoint == "http://c:4318/v1/traces"
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' is not implemented by the Python exporters" in caplog.text
+
+
+@pytest.mark.parametrize("value", ["1e400", "1e400MiB", "inf", "nan"])
+def test_a_byte_size_too_large_or_not_finite_is_a_value_error_naming_the_setting(value):
+    from llmtel.config import byte_size, resolve_spool_settings
+
+    with pytest.raises(ValueError, match="LLMTEL_SPOOL_MAX_BYTES: .* is not a size in bytes"):
+        resolve_spool_settings(service_name="s", environ={"LLMTEL_SPOOL_MAX_BYTES": value})
+    with pytest.raises(ValueError, match="LLMTEL_EXPORT_MAX_REQUEST_BYTES"):
+        byte_size(value, "LLMTEL_EXPORT_MAX_REQUEST_BYTES")
+
+
+@pytest.mark.parametrize("endpoint", ["ftp://user:s3cret@collector:4318/?token=t0k3n",
+                                      "http://user:s3cret@collector:port/?token=t0k3n"])
+def test_an_unusable_endpoint_is_named_without_its_credentials(endpoint):
+    with pytest.raises(ValueError, match="OTEL_EXPORTER_OTLP_ENDPOINT") as raised:
+        resolve({"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint})
+    assert "collector" in str(raised.value)
+    assert "s3cret" not in str(raised.value) and "t0k3n" not in str(raised.value)

@@ -10,7 +10,7 @@ import logging
 import math
 import os
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
@@ -50,6 +50,11 @@ class SignalExport:
     headers: Mapping[str, str]
     compression: str | None
     insecure: bool  # grpc only: plaintext channel
+    exporters: tuple[ExporterKind, ...] = ()  # every exporter named for the signal; ``exporter`` is the first
+
+    def __post_init__(self) -> None:
+        if not self.exporters and self.exporter != "none":  # built with one exporter only
+            object.__setattr__(self, "exporters", (self.exporter,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +88,33 @@ def _env(environ: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
+_logger = logging.getLogger("llmtel")
+_warned: set[str] = set()  # each configuration warning is reported once per process
+
+
+def _warn_once(message: str) -> None:
+    """Log ``message`` as a WARNING the first time: the distro, the configurator and ``instrument()`` may all
+    read the same variable."""
+    if message not in _warned:
+        _warned.add(message)
+        _logger.warning("llmtel: %s", message)
+
+
+def _otel_bool(value: object, origin: str) -> bool:
+    """A boolean ``OTEL_*`` variable as the specification reads it: only ``true`` (any case) is true; anything
+    else is false, with a warning unless it is ``false``. A typo never stops the application."""
+    text = str(value).strip().lower()
+    if text not in ("true", "false"):
+        _warn_once(f"{origin}: {value!r} is not true or false; read as false, as OpenTelemetry specifies")
+    return text == "true"
+
+
+def sdk_disabled(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``OTEL_SDK_DISABLED`` turns the SDK off (``true``, any case; other values warn and mean false)."""
+    value = _env(os.environ if environ is None else environ, "OTEL_SDK_DISABLED")
+    return value is not None and _otel_bool(value, "OTEL_SDK_DISABLED")
+
+
 class _Resolver:
     """Picks each setting from keyword, then environment, then default, remembering where it came from."""
 
@@ -106,18 +138,52 @@ class _Resolver:
         return default, f"default for {setting!r}"
 
 
-def parse_key_value_list(raw: str, setting: str) -> dict[str, str]:
-    """Parse the W3C-baggage-like ``k1=v1,k2=v2`` format used by OTEL_*_HEADERS and OTEL_RESOURCE_ATTRIBUTES."""
-    result: dict[str, str] = {}
-    for item in raw.split(","):
+def _entries(raw: str) -> Iterator[tuple[int, str, str | None]]:
+    """``(position, key, value)`` of each non-empty entry of a ``k1=v1,k2=v2`` list, position counted from 1
+    over the commas; ``value`` is None for an entry without ``=``. Keys and values are URL-decoded."""
+    for position, item in enumerate(raw.split(","), start=1):
         item = item.strip()
         if not item:
             continue
         key, sep, value = item.partition("=")
-        key = urllib.parse.unquote(key.strip())
-        if not sep or not key:
-            raise ValueError(f"{setting}: malformed entry {item!r}; expected 'key=value' pairs separated by commas")
-        result[key] = urllib.parse.unquote(value.strip())
+        yield position, urllib.parse.unquote(key.strip()), urllib.parse.unquote(value.strip()) if sep else None
+
+
+def _entry_problem(key: str, value: str | None) -> str | None:
+    """Why an entry of a ``key=value`` list is unusable, in words that quote neither its key nor its value
+    (an entry without ``=`` may be a whole ``Authorization: Bearer ...`` header); None when it is fine."""
+    if value is None:
+        return "has no '=' (expected 'key=value' pairs separated by commas)"
+    if not key:
+        return "has an empty key"
+    return None
+
+
+def parse_key_value_list(raw: str, setting: str) -> dict[str, str]:
+    """Parse the W3C-baggage-like ``k1=v1,k2=v2`` format used by OTEL_*_HEADERS and OTEL_RESOURCE_ATTRIBUTES.
+
+    A malformed entry raises ``ValueError`` naming the setting and the entry's position, never its text: these
+    lists carry credentials."""
+    result: dict[str, str] = {}
+    for position, key, value in _entries(raw):
+        problem = _entry_problem(key, value)
+        if problem is not None:
+            raise ValueError(f"{setting}: entry {position} {problem}; its text is not shown, it may hold a secret")
+        result[key] = value  # type: ignore[assignment]  # a problem-free entry has a value
+    return result
+
+
+def _resource_attributes(raw: str, setting: str) -> dict[str, str]:
+    """``OTEL_RESOURCE_ATTRIBUTES``, leniently: the specification says an invalid value is discarded with an
+    error reported, so each malformed entry is dropped with a warning and the rest is kept (as the stock
+    SDK's ``OTELResourceDetector`` does), rather than failing the application's start."""
+    result: dict[str, str] = {}
+    for position, key, value in _entries(raw):
+        problem = _entry_problem(key, value)
+        if problem is None:
+            result[key] = value  # type: ignore[assignment]
+        else:
+            _warn_once(f"{setting}: entry {position} {problem}; it is ignored")
     return result
 
 
@@ -129,8 +195,11 @@ def _headers(value: object, origin: str) -> dict[str, str]:
     else:
         raise ValueError(f"{origin}: expected a mapping or a 'key=value,...' string, got {type(value).__name__}")
     for key, val in headers.items():
-        if any(ch in key for ch in " \t\r\n:") or any(ch in val for ch in "\r\n"):
-            raise ValueError(f"{origin}: header {key!r} has a name or value that cannot be sent")
+        if any(ch in key for ch in " \t\r\n:"):  # likely 'Authorization: Bearer ...': do not quote it
+            raise ValueError(f"{origin}: a header name holds a space, colon or line break and cannot be sent "
+                             "(it is not shown, it may hold a secret)")
+        if any(ch in val for ch in "\r\n"):
+            raise ValueError(f"{origin}: header {key!r} has a value that cannot be sent (line breaks)")
     return headers
 
 
@@ -158,12 +227,19 @@ def _validate_url(url: str, origin: str, protocol: str) -> str:
     if protocol == "grpc" and "://" not in url and ":" in url:
         parsed = urllib.parse.urlsplit("http://" + url)  # grpc accepts bare host:port
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ValueError(f"{origin}: {url!r} is not a valid endpoint; expected e.g. http://localhost:4318")
+        raise ValueError(f"{origin}: {_shown(url)!r} is not a valid endpoint; expected e.g. http://localhost:4318")
     try:
         parsed.port  # noqa: B018 - raises on a non-numeric port
     except ValueError:
-        raise ValueError(f"{origin}: {url!r} has an invalid port") from None
+        raise ValueError(f"{origin}: {_shown(url)!r} has an invalid port") from None
     return urllib.parse.urlunsplit(parsed)
+
+
+def _shown(url: str) -> str:
+    """``url`` as an error may show it: without the credentials or token it may carry."""
+    from llmtel.export.senders import display_endpoint  # imported here: the export layer reads this module
+
+    return display_endpoint(url)
 
 
 def _signal_export(
@@ -179,10 +255,7 @@ def _signal_export(
 ) -> SignalExport:
     upper = signal.upper()
     kind_raw, origin = r.pick(f"{signal}_exporter", exporter, f"OTEL_{upper}_EXPORTER", default="otlp")
-    kind_text = str(kind_raw).strip().lower()
-    if "," in kind_text:
-        raise ValueError(f"{origin}: only one exporter per signal is supported, got {kind_raw!r}")
-    kind = _choice(kind_text, _EXPORTER_KINDS, origin)
+    kinds = _exporter_kinds(kind_raw, origin)
 
     proto_raw, origin = r.pick(
         f"{signal}_protocol",
@@ -192,7 +265,7 @@ def _signal_export(
         default="http/protobuf",
         kwarg="protocol",
     )
-    proto = _choice(proto_raw, _PROTOCOLS, origin)
+    proto = _protocol(proto_raw, origin, from_keyword=protocol is not None)
 
     # A signal-specific endpoint is used as-is; the shared one gets the signal path appended (http only).
     specific = None if endpoint is not None else _env(r.environ, f"OTEL_EXPORTER_OTLP_{upper}_ENDPOINT")
@@ -243,20 +316,54 @@ def _signal_export(
         "OTEL_EXPORTER_OTLP_INSECURE",
         kwarg="insecure",
     )
-    insecure_flag = None if ins_raw is None else _bool(ins_raw, origin)
+    if ins_raw is None:
+        insecure_flag = None
+    else:  # the keyword is a Python bool; the variable is read as OpenTelemetry reads booleans
+        insecure_flag = _bool(ins_raw, origin) if insecure is not None else _otel_bool(ins_raw, origin)
     if has_scheme:  # the scheme decides; OTEL_EXPORTER_OTLP_INSECURE applies to scheme-less grpc endpoints only
         secure = url.startswith("https://")
     else:
         secure = not insecure_flag
 
     return SignalExport(
-        exporter=kind,  # type: ignore[arg-type]
+        exporter=kinds[0] if kinds else "none",  # type: ignore[arg-type]
         protocol=proto,  # type: ignore[arg-type]
         endpoint=url,
         headers=hdrs,
         compression=None if comp == "none" else comp,
         insecure=not secure,
+        exporters=kinds,  # type: ignore[arg-type]
     )
+
+
+def _exporter_kinds(value: object, origin: str) -> tuple[str, ...]:
+    """The exporters named for one signal: a comma list (or a list), as the stock SDK reads
+    ``OTEL_TRACES_EXPORTER``. Repeats and ``none`` beside other names are dropped; ``()`` means none."""
+    if isinstance(value, str):
+        parts = value.split(",")
+    else:
+        parts = [str(part) for part in value]  # type: ignore[attr-defined]
+    kinds: list[str] = []
+    for part in parts:
+        if not part.strip():
+            continue
+        kind = _choice(part, _EXPORTER_KINDS, origin)
+        if kind != "none" and kind not in kinds:
+            kinds.append(kind)
+    return tuple(kinds)
+
+
+def _protocol(value: object, origin: str, *, from_keyword: bool) -> str:
+    """``http/protobuf`` or ``grpc``. ``http/json`` is a legal OTLP protocol the Python exporters do not
+    implement: as a keyword it is an error; from the environment (shared with other SDKs in the deployment) it
+    falls back to ``http/protobuf``, which OTLP/HTTP receivers such as the Collector take on the same paths."""
+    text = str(value).strip().lower()
+    if text == "http/json" and not from_keyword:
+        _warn_once(f"{origin}: 'http/json' is not implemented by the Python exporters; using http/protobuf")
+        return "http/protobuf"
+    if text == "http/json":
+        raise ValueError(f"{origin}: 'http/json' is not implemented by the Python exporters; use http/protobuf")
+    return _choice(value, _PROTOCOLS, origin)
 
 
 def _bool(value: object, origin: str) -> bool:
@@ -304,11 +411,11 @@ def resolve_settings(
     env = os.environ if environ is None else environ
     r = _Resolver(env)
 
-    disabled_raw, origin = r.pick("disabled", None, "OTEL_SDK_DISABLED", default="false")
-    disabled = _bool(disabled_raw, origin)
+    r.pick("disabled", None, "OTEL_SDK_DISABLED", default="false")
+    disabled = sdk_disabled(env)
 
     attrs_raw, origin = r.pick("resource_attributes", None, "OTEL_RESOURCE_ATTRIBUTES", default="")
-    attrs = parse_key_value_list(str(attrs_raw), origin)
+    attrs = _resource_attributes(str(attrs_raw), origin)
     if resource_attributes is not None:
         r.source["resource_attributes"] = "keyword"
         attrs.update({str(k): str(v) for k, v in resource_attributes.items()})
@@ -422,7 +529,7 @@ def byte_size(value: object, origin: str) -> int:
         unit = _BYTE_UNITS.get(text[len(digits) :])
         try:
             number = int(float(digits) * unit) if unit is not None else None
-        except ValueError:
+        except (ValueError, OverflowError):  # not a number, NaN, or infinite (1e400)
             number = None
         if number is None:
             raise ValueError(f"{origin}: {value!r} is not a size in bytes (e.g. 67108864 or 64MiB)")
@@ -451,7 +558,9 @@ def resolve_spool_settings(
         directory = os.path.abspath(os.path.expanduser(os.fspath(dir_raw)))  # type: ignore[arg-type]
         if os.path.exists(directory) and not os.path.isdir(directory):
             raise ValueError(f"{origin}: {dir_raw!r} exists and is not a directory")
-    size_raw, origin = r.pick("spool_max_bytes", spool_max_bytes, "LLMTEL_SPOOL_MAX_BYTES", default=DEFAULT_SPOOL_MAX_BYTES)
+    size_raw, origin = r.pick(
+        "spool_max_bytes", spool_max_bytes, "LLMTEL_SPOOL_MAX_BYTES", default=DEFAULT_SPOOL_MAX_BYTES
+    )
     return SpoolSettings(enabled=enabled, directory=directory, max_bytes=byte_size(size_raw, origin))
 
 
@@ -472,9 +581,7 @@ class GenAISettings:
     latest_metrics: bool = False  # OTEL_SEMCONV_STABILITY_OPT_IN has gen_ai_latest_experimental: newest names
 
 
-_logger = logging.getLogger("llmtel")
 _GENAI_OPT_INS = frozenset({SEMCONV_OPT_IN_GENAI_LATEST})
-_warned_opt_ins: set[str] = set()  # each unknown opt-in read from the environment is reported once
 
 
 def _genai_latest(value: object, origin: str, *, strict: bool) -> bool:
@@ -494,9 +601,7 @@ def _genai_latest(value: object, origin: str, *, strict: bool) -> bool:
         )
         if strict:
             raise ValueError(message)
-        if message not in _warned_opt_ins:
-            _warned_opt_ins.add(message)
-            _logger.warning("llmtel: %s (ignored)", message)
+        _warn_once(f"{message} (ignored)")
     return SEMCONV_OPT_IN_GENAI_LATEST in names
 
 

@@ -12,18 +12,27 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from opentelemetry import _logs, metrics, trace
 from opentelemetry.sdk.resources import Resource
 
 from llmtel._version import __version__
-from llmtel.config import Settings, SpoolSettings, resolve_genai_settings, resolve_settings, resolve_spool_settings
+from llmtel.config import (
+    Settings,
+    Signal,
+    SignalExport,
+    SpoolSettings,
+    resolve_genai_settings,
+    resolve_settings,
+    resolve_spool_settings,
+)
 from llmtel.credentials import CredentialScrubber, mask_environment_secrets
 from llmtel.cost import PriceBook
 from llmtel.export import build_exporter
-from llmtel.export.resilient import ResilientExport
+from llmtel.export.resilient import ResilientExport, check_batching
+from llmtel.export.senders import transport_options
 from llmtel.export.scrubbing import ScrubbingSpanExporter
 from llmtel.export.stats import ExportStats
 from llmtel.instrumentation import instrument_libraries, uninstrument_libraries
@@ -58,6 +67,7 @@ class Telemetry:
     log_handler: log_bridge.OTelLogHandler | None = None
     instrumented: tuple[str, ...] = ()
     kept: tuple[str, ...] = ()  # signals whose pre-existing provider was kept
+    stale: tuple[str, ...] = ()  # signals still held by llmtel's providers of a setup since shut down: not exported
     export: ResilientExport | None = None  # the durable (spooling) export path, when on
     _stopped: bool = field(default=False, repr=False)
 
@@ -177,6 +187,15 @@ def _is_unset(provider: object) -> bool:
     return type(provider).__name__ in ("ProxyTracerProvider", "_ProxyMeterProvider", "ProxyLoggerProvider")
 
 
+# Per signal: how to read and set the global provider. The API sets each only once per process.
+_GLOBALS: dict[Signal, tuple[Callable[[], Any], Callable[[Any], None]]] = {
+    "traces": (trace.get_tracer_provider, trace.set_tracer_provider),
+    "metrics": (metrics.get_meter_provider, metrics.set_meter_provider),
+    "logs": (_logs.get_logger_provider, _logs.set_logger_provider),
+}
+_installed: dict[Signal, Any] = {}  # the providers llmtel made global; they stay global after shutdown()
+
+
 def _build_sampler(settings: Settings) -> Any:
     from opentelemetry.sdk.trace import sampling
 
@@ -191,54 +210,135 @@ def _build_sampler(settings: Settings) -> Any:
     }[settings.sampler]()
 
 
-def _setup_traces(settings: Settings, resource: Resource, resilient: ResilientExport | None) -> Any:
+def _one(export: SignalExport, kind: str) -> SignalExport:
+    """``export`` narrowed to one of its exporters, the form ``build_exporter`` takes."""
+    return replace(export, exporter=kind, exporters=(kind,))
+
+
+def _build_traces(settings: Settings, resource: Resource, resilient: ResilientExport | None) -> Any:
+    """A TracerProvider (not yet global) with a processor for each exporter of ``settings.traces``."""
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     provider = TracerProvider(resource=resource, sampler=_build_sampler(settings), shutdown_on_exit=False)
-    if resilient is not None and settings.traces.exporter == "otlp":
-        provider.add_span_processor(resilient.span_processor(settings.traces))
-        trace.set_tracer_provider(provider)
-        return provider
-    exporter = build_exporter("traces", settings.traces)
-    if exporter is not None:
-        provider.add_span_processor(BatchSpanProcessor(ScrubbingSpanExporter(exporter)))
-    trace.set_tracer_provider(provider)
+    for kind in settings.traces.exporters:
+        if resilient is not None and kind == "otlp":
+            provider.add_span_processor(resilient.span_processor(settings.traces))
+        else:
+            exporter = build_exporter("traces", _one(settings.traces, kind))
+            provider.add_span_processor(BatchSpanProcessor(ScrubbingSpanExporter(exporter)))
     return provider
 
 
-def _setup_metrics(settings: Settings, resource: Resource, resilient: ResilientExport | None) -> Any:
+def _build_metrics(settings: Settings, resource: Resource, resilient: ResilientExport | None) -> Any:
+    """A MeterProvider (not yet global) with a periodic reader for each exporter of ``settings.metrics``."""
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
-    exporter = build_exporter("metrics", settings.metrics)
-    if resilient is not None and settings.metrics.exporter == "otlp":
-        stock = exporter  # only its temporality / aggregation preferences are used
-        exporter = resilient.metric_exporter(settings.metrics, stock)
-        _quietly(stock.shutdown)()
     readers = []
-    if exporter is not None:
+    for kind in settings.metrics.exporters:
+        exporter = build_exporter("metrics", _one(settings.metrics, kind))
+        if resilient is not None and kind == "otlp":
+            stock = exporter  # only its temporality / aggregation preferences are used
+            exporter = resilient.metric_exporter(settings.metrics, stock)
+            _quietly(stock.shutdown)()
         interval_ms = settings.metric_export_interval * 1000
         readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms))
-    provider = MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False)
-    metrics.set_meter_provider(provider)
-    return provider
+    return MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False)
 
 
-def _setup_logs(settings: Settings, resource: Resource, resilient: ResilientExport | None) -> Any:
+def _build_logs(settings: Settings, resource: Resource, resilient: ResilientExport | None) -> Any:
+    """A LoggerProvider (not yet global) with a processor for each exporter of ``settings.logs``."""
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-    if resilient is not None and settings.logs.exporter == "otlp":
-        provider.add_log_record_processor(resilient.log_processor(settings.logs))
-        _logs.set_logger_provider(provider)
-        return provider
-    exporter = build_exporter("logs", settings.logs)
-    if exporter is not None:
-        provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
-    _logs.set_logger_provider(provider)
+    for kind in settings.logs.exporters:
+        if resilient is not None and kind == "otlp":
+            provider.add_log_record_processor(resilient.log_processor(settings.logs))
+        else:
+            exporter = build_exporter("logs", _one(settings.logs, kind))
+            provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
     return provider
+
+
+_BUILDERS: dict[Signal, Callable[[Settings, Resource, ResilientExport | None], Any]] = {
+    "traces": _build_traces,
+    "metrics": _build_metrics,
+    "logs": _build_logs,
+}
+
+
+def _readable_tls_files(signal: Signal, export: SignalExport, environ: Mapping[str, str]) -> None:
+    """Each TLS file named for a TLS endpoint must be readable now: the exporters read them when they connect
+    (gRPC as its channel is built, raising ``FileNotFoundError``), far from the setting that named them."""
+    if export.insecure or export.endpoint.startswith("http://"):
+        return
+    for name in ("CERTIFICATE", "CLIENT_KEY", "CLIENT_CERTIFICATE"):
+        for key in (f"OTEL_EXPORTER_OTLP_{signal.upper()}_{name}", f"OTEL_EXPORTER_OTLP_{name}"):
+            path = (environ.get(key) or "").strip()
+            if path:
+                if not (os.path.isfile(path) and os.access(path, os.R_OK)):
+                    raise ValueError(f"{key}: {path!r} is not a readable file")
+                break
+
+
+def check_exports(
+    settings: Settings, signals: Iterable[Signal], spool: SpoolSettings, environ: Mapping[str, str] | None = None
+) -> None:
+    """Validate what the export of ``signals`` reads from the environment itself (timeouts, TLS files, with
+    the spool the batching variables), raising ``ValueError`` naming the variable before anything is built:
+    a failure after a provider went global would leave a half-built setup that cannot be replaced."""
+    env = os.environ if environ is None else environ
+    for signal in signals:
+        export = settings.signal(signal)
+        if "otlp" not in export.exporters:
+            continue
+        transport_options(signal, env)  # OTEL_EXPORTER_OTLP_[SIGNAL_]TIMEOUT
+        _readable_tls_files(signal, export, env)
+        if spool.enabled:
+            check_batching(signal, env)
+
+
+def _signals_to_build() -> tuple[list[Signal], list[Signal], list[Signal]]:
+    """Split the signals by their global provider: (unset: llmtel builds one; the application's own: kept;
+    llmtel's own from a setup since shut down: stale, as the API allows no second provider)."""
+    build: list[Signal] = []
+    kept: list[Signal] = []
+    stale: list[Signal] = []
+    for signal, (get, _) in _GLOBALS.items():
+        current = get()
+        if _is_unset(current):
+            build.append(signal)
+        elif current is _installed.get(signal):
+            stale.append(signal)
+        else:
+            kept.append(signal)
+    return build, kept, stale
+
+
+def _warn_stale(stale: list[Signal]) -> None:
+    _logger.warning(
+        "llmtel: instrument() after shutdown(): %s will not be exported. OpenTelemetry lets a process set each "
+        "global provider only once, and llmtel's earlier (shut-down) ones are still set. Call shutdown() once, "
+        "when the process is done; use force_flush() to export what is buffered before that.",
+        ", ".join(stale),
+    )
+
+
+def _build_all(
+    settings: Settings, resource: Resource, signals: list[Signal], resilient: ResilientExport | None
+) -> dict[Signal, Any]:
+    """Build the providers of ``signals`` without making any global; if one fails, shut down those built."""
+    built: dict[Signal, Any] = {}
+    try:
+        for signal in signals:
+            built[signal] = _BUILDERS[signal](settings, resource, resilient)
+    except BaseException:
+        for provider in built.values():
+            _quietly(provider.shutdown)()
+        raise
+    return built
 
 
 def configure(
@@ -250,54 +350,64 @@ def configure(
 ) -> Telemetry:
     """Build providers for every signal the application left unset, attach the log bridge, instrument.
 
-    ``instrument=False`` is for the ``opentelemetry-instrument`` route, where the CLI loads instrumentors
-    itself from entry points. ``spool`` defaults to the ``LLMTEL_SPOOL*`` environment.
+    Everything that can fail is checked and built before any provider is made global, so a ``ValueError``
+    leaves the process as it was. ``instrument=False`` is for the ``opentelemetry-instrument`` route, where the
+    CLI loads instrumentors itself from entry points. ``spool`` defaults to the ``LLMTEL_SPOOL*`` environment.
     """
     resource = build_resource(settings)
     handle = Telemetry(settings=settings, resource=resource)
     if settings.disabled:
         return handle
+    if spool is None:
+        spool = resolve_spool_settings(service_name=settings.service_name)
+    to_build, kept, stale = _signals_to_build()
+    check_exports(settings, to_build, spool)
+    if stale:
+        _warn_stale(stale)
     # The environment's credentials and the exporters' headers are masked by value wherever they would appear.
     signals = (settings.traces, settings.metrics, settings.logs)
     mask_environment_secrets(headers=[value for signal in signals for value in signal.headers.values()])
-    if spool is None:
-        spool = resolve_spool_settings(service_name=settings.service_name)
     resilient = ResilientExport(spool, shutdown_timeout=settings.shutdown_timeout) if spool.enabled else None
-    kept = []
-    if _is_unset(trace.get_tracer_provider()):
-        handle.tracer_provider = _setup_traces(settings, resource, resilient)
-    else:
-        kept.append("traces")
-    if _is_unset(metrics.get_meter_provider()):
-        handle.meter_provider = _setup_metrics(settings, resource, resilient)
-    else:
-        kept.append("metrics")
-    if _is_unset(_logs.get_logger_provider()):
-        handle.logger_provider = _setup_logs(settings, resource, resilient)
-    else:
-        kept.append("logs")
-    handle.kept = tuple(kept)
+    built = _build_all(settings, resource, to_build, resilient)
+    for signal, provider in built.items():
+        _GLOBALS[signal][1](provider)
+        _installed[signal] = provider
+    handle.tracer_provider = built.get("traces")
+    handle.meter_provider = built.get("metrics")
+    handle.logger_provider = built.get("logs")
+    handle.kept, handle.stale = tuple(kept), tuple(stale)
     if resilient is not None and resilient.pipelines:
         handle.export = resilient
         resilient.observe(handle.meter_provider or metrics.get_meter_provider())
     tracer_provider = handle.tracer_provider or trace.get_tracer_provider()
-    if hasattr(tracer_provider, "add_span_processor"):  # ours, or the app's own SDK provider
+    if "traces" not in stale and hasattr(tracer_provider, "add_span_processor"):  # ours, or the app's SDK one
         tracer_provider.add_span_processor(CredentialScrubber())
         tracer_provider.add_span_processor(PipelineSpanProcessor())
     # Log text is masked as the settings say, with the user's content redactor when there is one.
-    use_log_redaction(settings.log_redaction, (options or {}).get("llmtel_openai", {}).get("redactor", default_redactor))
+    redactor = (options or {}).get("llmtel_openai", {}).get("redactor", default_redactor)
+    use_log_redaction(settings.log_redaction, redactor)
     log_bridge.install_record_stamping()
-    if handle.logger_provider is not None and settings.logs.exporter != "none":
+    if handle.logger_provider is not None and settings.logs.exporters:
         handle.log_handler = log_bridge.OTelLogHandler(handle.logger_provider, level=settings.log_level)
         log_bridge.attach(handle.log_handler)
     if instrument:
         handle.instrumented = tuple(instrument_libraries(settings.disabled_instrumentations, options))
-    atexit.register(_shutdown_at_exit, handle)
+    _at_exit.append(handle)
     return handle
 
 
-def _shutdown_at_exit(handle: Telemetry) -> None:
-    handle.shutdown()
+# The set-ups to shut down at interpreter exit. One hook, registered when llmtel is imported: ``atexit`` runs the
+# hooks last registered first, so the app's own hooks registered after that (every one, under
+# ``opentelemetry-instrument``) run before it, and what they log is still exported.
+_at_exit: list[Telemetry] = []
+
+
+def _shutdown_at_exit() -> None:
+    while _at_exit:
+        _at_exit.pop().shutdown()  # idempotent: a set-up the app shut down itself returns at once
+
+
+atexit.register(_shutdown_at_exit)
 
 
 def activate(build: Callable[[], Telemetry]) -> Telemetry:
@@ -316,6 +426,14 @@ def activate(build: Callable[[], Telemetry]) -> Telemetry:
 def active() -> Telemetry | None:
     """The active setup, if ``instrument()`` (or the ``opentelemetry-instrument`` route) created one."""
     return _active
+
+
+def check_genai(prices: Mapping[str, Mapping[str, float]] | None = None, **genai: Any) -> None:
+    """Validate the GenAI recording settings and the price overrides (``LLMTEL_PRICES`` too) now, raising
+    ``ValueError`` naming the setting: the OpenAI instrumentor reads them later, where a failure only logs
+    and leaves the library uninstrumented."""
+    resolve_genai_settings(**genai)
+    PriceBook(prices)
 
 
 def instrument(
@@ -370,7 +488,8 @@ def instrument(
     }
     if not isinstance(redactor, _Unset):
         genai["redactor"] = redactor
-    resolve_genai_settings(  # validate now, not inside the instrumentor
+    check_genai(
+        prices,
         capture_content=capture_content,
         content_max_length=content_max_length,
         content_fields=content_fields,
@@ -378,8 +497,6 @@ def instrument(
         chunk_timing=chunk_timing,
         semconv_opt_in=semconv_opt_in,
     )
-    if prices is not None:
-        PriceBook(prices)
     settings = resolve_settings(
         service_name=service_name,
         resource_attributes=resource_attributes,

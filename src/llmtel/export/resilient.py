@@ -7,6 +7,7 @@ span processor, log processor and metric exporter, and answers ``export_stats()`
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -33,6 +34,32 @@ _logger = logging.getLogger("llmtel.export")
 
 # Share of the disk cap each signal's spool gets (spans and logs are the bulk; metrics are small).
 _CAP_SHARE: dict[Signal, float] = {"traces": 0.5, "logs": 0.4, "metrics": 0.1}
+
+
+def _check_count(key: str, environ: Mapping[str, str]) -> None:
+    """``key``, when set, must be a whole number of at least 1: a queue or batch of 0.5 items is truncated to
+    none, and the error would then blame the other variable it is compared with."""
+    raw = (environ.get(key) or "").strip()
+    if not raw:
+        return
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{key}: {raw!r} is not a number") from None
+    if not math.isfinite(value) or value < 1 or value != int(value):
+        raise ValueError(f"{key}: must be a whole number of at least 1, got {raw!r}")
+
+
+def check_batching(signal: Signal, environ: Mapping[str, str]) -> None:
+    """Validate the variables the durable path batches ``signal`` by (``OTEL_BSP_*`` for traces,
+    ``OTEL_BLRP_*`` for logs, ``LLMTEL_EXPORT_MAX_REQUEST_BYTES``), so that ``instrument()`` can reject a bad
+    one, naming it, before any provider is built. Metrics are not batched by these."""
+    if signal == "metrics":
+        return
+    prefix = "OTEL_BSP_" if signal == "traces" else "OTEL_BLRP_"
+    for name in ("MAX_QUEUE_SIZE", "MAX_EXPORT_BATCH_SIZE"):
+        _check_count(prefix + name, environ)
+    batch_tuning(signal, environ)
 
 
 class ResilientExport:
