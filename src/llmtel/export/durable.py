@@ -29,8 +29,8 @@ from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk.trace import SpanProcessor
 
 from llmtel.config import Signal, byte_size
-from llmtel.export.senders import Outcome, Sender
-from llmtel.export.spool import Spool
+from llmtel.export.senders import Outcome, Sender, display_endpoint, redact_endpoints
+from llmtel.export.spool import Spool, spool_scope
 from llmtel.export.stats import Counters, ExportStats, RateLimitedWarning
 
 _logger = logging.getLogger("llmtel.export")
@@ -303,7 +303,9 @@ class DeliveryPipeline:
     """Delivers one signal's encoded requests: directly while the collector answers, through the spool when not.
 
     Never blocks its callers on the network. `shutdown` returns by its deadline, spooling whatever it
-    could not send; the next process using the same spool directory sends it.
+    could not send; the next process of the same scope (`spool_scope`: the same destination, and where
+    unrelated programs may share the directory, the same program) sends it. ``endpoint`` is only shown,
+    without credentials (`display_endpoint`).
     """
 
     def __init__(
@@ -323,11 +325,13 @@ class DeliveryPipeline:
         reopen: Callable[[Counters], tuple[Sender, Spool | None]] | None = None,
     ) -> None:
         self.signal = signal
-        self.endpoint = endpoint
+        self.endpoint = display_endpoint(endpoint) if endpoint else endpoint
+        self.destination = getattr(sender, "destination", None) or endpoint
         self.counters = counters or Counters()
         self.warn = warn or RateLimitedWarning()
-        self.spool = spool
+        self.spool = self._scoped(spool)
         self._sender = sender
+        self._other_segments_told = False
         self._attempt_timeout = attempt_timeout
         self.shutdown_timeout = shutdown_timeout
         self._backoff = backoff or Backoff()
@@ -383,11 +387,31 @@ class DeliveryPipeline:
         self._busy = True
         self._down = False
         self._next_attempt = 0.0
-        self._sender, self.spool = self._reopen(self.counters)
+        self._sender, spool = self._reopen(self.counters)
+        self.spool = self._scoped(spool)
         self._thread = threading.Thread(target=self._run, name=f"llmtel-{self.signal}-send", daemon=True)
         self._thread.start()
         for batcher in self._batchers:
             batcher.after_fork(self.counters)
+
+    def _scoped(self, spool: Spool | None) -> Spool | None:
+        """``spool`` narrowed to this pipeline's scope, so that only this app's requests to this destination
+        are replayed from it; None (with a warning) if that cannot be set up."""
+        if spool is None or spool.scope is not None:
+            return spool
+        scope, about = spool_scope(spool.directory, self.destination, self.endpoint)
+        try:
+            return spool.scoped(scope, about)
+        except OSError as error:
+            spool.close()
+            _logger.warning(
+                "llmtel: cannot use %s as the %s spool (%s); undeliverable %s will be dropped",
+                spool.directory,
+                self.signal,
+                error,
+                self.signal,
+            )
+            return None
 
     def stats(self) -> ExportStats:
         spool = self.spool
@@ -561,7 +585,7 @@ class DeliveryPipeline:
             "llmtel: %s cannot be delivered to %s right now (%s); %s until it answers",
             self.signal,
             self.endpoint,
-            outcome.detail,
+            redact_endpoints(outcome.detail),
             where,
         )
 
@@ -577,18 +601,45 @@ class DeliveryPipeline:
                 self.endpoint,
                 items,
                 self.signal,
-                outcome.detail,
+                redact_endpoints(outcome.detail),
             )
 
     def _adopt(self) -> None:
         assert self.spool is not None
         try:
+            if not self._other_segments_told:
+                self._other_segments_told = True
+                self._tell_other_segments()
             adopted = self.spool.adopt_orphans()
         except OSError:
             _logger.debug("llmtel: adopting orphaned spool segments failed", exc_info=True)
             return
         if adopted:
             _logger.info("llmtel: %d %s left by an earlier process will be sent from the spool", adopted, self.signal)
+
+    def _tell_other_segments(self) -> None:
+        """Say once that spooled requests this pipeline will not send are on disk: unscoped ones (written by an
+        llmtel version that did not record their destination), and this program's for other destinations."""
+        assert self.spool is not None
+        others = self.spool.other_segments()
+        if others.unscoped:
+            _logger.warning(
+                "llmtel: %d %s spool segment(s) in %s were written by an earlier llmtel version, which did not "
+                "record where they were going; they are left there, not sent (delete them if not needed)",
+                others.unscoped,
+                self.signal,
+                self.spool.directory,
+            )
+        for where, count in sorted(others.elsewhere.items()):
+            _logger.warning(
+                "llmtel: %d %s spool segment(s) in %s are for %s, not %s; they are left there for a process "
+                "sending there (delete them if none will)",
+                count,
+                self.signal,
+                self.spool.directory,
+                where,
+                self.endpoint,
+            )
 
     # -- flush and shutdown ------------------------------------------------------------------------------
 
@@ -653,10 +704,12 @@ class DeliveryPipeline:
             self.spool.close()
             if kept:
                 _logger.warning(
-                    "llmtel: %d %s kept in the spool at %s; the next process using it will send them",
+                    "llmtel: %d %s kept in the spool at %s; the next process of this app exporting to %s "
+                    "will send them",
                     kept,
                     self.signal,
                     self.spool.directory,
+                    self.endpoint,
                 )
         try:
             self._sender.close()

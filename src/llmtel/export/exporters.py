@@ -7,9 +7,11 @@ environment variables, and means what was validated is exactly what is used.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 from llmtel.config import Signal, SignalExport
+from llmtel.export.senders import grpc_target, read_tls_files, transport_options
 
 # signal -> (console, OTLP/gRPC, OTLP/HTTP) exporter classes, imported only when chosen.
 _CLASSES: dict[Signal, tuple[str, str, str]] = {
@@ -36,11 +38,19 @@ def _load(path: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-def _grpc_kwargs(export: SignalExport) -> dict[str, Any]:
+def _grpc_kwargs(signal: Signal, export: SignalExport) -> dict[str, Any]:
+    """The stock gRPC exporter's arguments: ``host:port`` (a path is ignored, as the stock exporter does).
+
+    The exporter reads its TLS files from the environment itself, and on a missing one only logs and falls
+    back to the system's roots; they are read here first, so that a missing file is a ``ValueError`` naming
+    its variable, as with the spool on.
+    """
     import grpc
 
+    if not export.insecure:
+        read_tls_files(transport_options(signal, os.environ))
     return {
-        "endpoint": export.endpoint.split("://", 1)[-1],
+        "endpoint": grpc_target(export.endpoint),
         "insecure": export.insecure,
         "headers": dict(export.headers) or None,
         "compression": grpc.Compression.Gzip if export.compression == "gzip" else grpc.Compression.NoCompression,
@@ -64,5 +74,5 @@ def build_exporter(signal: Signal, export: SignalExport) -> Any | None:
     if export.exporter == "console":
         return _load(console)()
     if export.protocol == "grpc":
-        return _load(grpc_cls)(**_grpc_kwargs(export))
+        return _load(grpc_cls)(**_grpc_kwargs(signal, export))
     return _load(http_cls)(**_http_kwargs(export))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import gzip
 import logging
 import math
+import re
+import urllib.parse
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +28,49 @@ _GRPC_PATHS: dict[Signal, str] = {
     "logs": "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
 }
 _USER_AGENT = "llmtel-otlp-exporter"
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def _split(endpoint: str) -> urllib.parse.SplitResult | None:
+    """``endpoint`` split into its parts (a bare ``host:port`` is read as an authority); None if unparsable."""
+    try:
+        return urllib.parse.urlsplit(endpoint if "://" in endpoint else "//" + endpoint)
+    except ValueError:  # an unbalanced IPv6 bracket
+        return None
+
+
+def _host_port(parts: urllib.parse.SplitResult) -> str:
+    """The authority without its user info: ``host:port`` as written (IPv6 addresses keep their brackets)."""
+    return parts.netloc.rpartition("@")[2]
+
+
+def display_endpoint(endpoint: str) -> str:
+    """``endpoint`` as it may be shown in a log line or message: without user info, query or fragment.
+
+    A URL can carry credentials (``http://user:password@host``) or a token in its query; log lines end up
+    in files, terminals and support tickets, so neither is ever shown.
+    """
+    parts = _split(endpoint)
+    if parts is None:
+        return "<unparsable endpoint>"
+    scheme = f"{parts.scheme}://" if parts.scheme else ""
+    return f"{scheme}{_host_port(parts)}{parts.path}"
+
+
+def redact_endpoints(text: str) -> str:
+    """``text`` with every URL in it shown as `display_endpoint` shows it (for error details from libraries)."""
+    return _URL_IN_TEXT.sub(lambda match: display_endpoint(match.group()), text)
+
+
+def grpc_target(endpoint: str) -> str:
+    """The gRPC channel target for ``endpoint``: its ``host:port``, as the stock OTLP/gRPC exporter uses.
+
+    gRPC addresses a server, not a URL: the scheme only decides TLS (settled in the configuration), and a
+    path (``/v1/traces``, a trailing ``/``) is ignored, as the stock exporter ignores it; user info cannot
+    be carried by a gRPC target and is dropped too.
+    """
+    parts = _split(endpoint)
+    return _host_port(parts) if parts is not None and parts.netloc else endpoint
 
 
 def _failure_reason(error: BaseException) -> str:
@@ -66,6 +111,10 @@ DELIVERED = Outcome("delivered")
 class Sender(Protocol):
     """Delivers serialized ``Export*ServiceRequest`` bytes of one signal to one collector endpoint."""
 
+    # Where requests go, without credentials (``grpc://host:port``, or the HTTP URL): what spooled requests
+    # are kept apart by, so that they are only ever sent where they were meant to go.
+    destination: str
+
     def send(self, payload: bytes, timeout: float) -> Outcome: ...
 
     def close(self) -> None: ...
@@ -79,6 +128,8 @@ class TransportOptions:
     certificate: str | None = None
     client_key: str | None = None
     client_certificate: str | None = None
+    # (field, variable) for each TLS file set: the variable an error about the file names
+    origins: tuple[tuple[str, str], ...] = ()
 
 
 def transport_options(signal: Signal, environ: Mapping[str, str]) -> TransportOptions:
@@ -101,11 +152,13 @@ def transport_options(signal: Signal, environ: Mapping[str, str]) -> TransportOp
             raise ValueError(f"{key}: {raw!r} is not a number (seconds)") from None
         if not math.isfinite(timeout) or timeout <= 0:
             raise ValueError(f"{key}: must be a positive number of seconds, got {raw!r}")
+    files = {name: pick(name.upper()) for name in ("certificate", "client_key", "client_certificate")}
     return TransportOptions(
         timeout=timeout,
-        certificate=pick("CERTIFICATE")[0],
-        client_key=pick("CLIENT_KEY")[0],
-        client_certificate=pick("CLIENT_CERTIFICATE")[0],
+        certificate=files["certificate"][0],
+        client_key=files["client_key"][0],
+        client_certificate=files["client_certificate"][0],
+        origins=tuple((name, key) for name, (value, key) in files.items() if value is not None),
     )
 
 
@@ -126,6 +179,7 @@ class HttpSender:
         import requests
 
         self._url = export.endpoint
+        self.destination = _without_user_info(export.endpoint)
         self._compression = export.compression
         self._session = requests.Session()
         self._session.headers.update({"Content-Type": "application/x-protobuf", "User-Agent": _USER_AGENT})
@@ -184,12 +238,13 @@ class GrpcSender:
         import grpc
 
         self._grpc = grpc
-        target = export.endpoint.split("://", 1)[-1].rstrip("/")
+        target = grpc_target(export.endpoint)
+        self.destination = f"grpc://{target}"
         channel_options = [("grpc.primary_user_agent", _USER_AGENT)]
         if export.insecure:
             self._channel = grpc.insecure_channel(target, options=channel_options)
         else:
-            self._channel = grpc.secure_channel(target, _credentials(options), options=channel_options)
+            self._channel = grpc.secure_channel(target, grpc_credentials(options), options=channel_options)
         # No serializer: the request is already bytes, exactly as spooled.
         self._call = self._channel.unary_unary(_GRPC_PATHS[signal])
         self._metadata = tuple((k.lower(), v) for k, v in export.headers.items()) or None
@@ -228,19 +283,41 @@ def _retry_info(error: Any) -> float | None:
     return None
 
 
-def _credentials(options: TransportOptions) -> Any:
+def _without_user_info(endpoint: str) -> str:
+    """``endpoint`` minus user info and fragment: where requests go, whatever credentials they carry."""
+    parts = _split(endpoint)
+    if parts is None:
+        return endpoint
+    return urllib.parse.urlunsplit(parts._replace(netloc=_host_port(parts), fragment=""))
+
+
+def read_tls_files(options: TransportOptions) -> dict[str, bytes | None]:
+    """The contents of the configured TLS files, by field name; ``ValueError`` names the variable of one that
+    cannot be read (rather than an ``OSError`` that says which path but not which setting)."""
+    contents: dict[str, bytes | None] = {}
+    for name in ("certificate", "client_key", "client_certificate"):
+        path = getattr(options, name)
+        if not path:
+            contents[name] = None
+            continue
+        origin = dict(options.origins).get(name) or f"OTEL_EXPORTER_OTLP_{name.upper()}"
+        try:
+            with open(path, "rb") as file:
+                contents[name] = file.read()
+        except OSError as error:
+            raise ValueError(f"{origin}: cannot read {path!r} ({error.strerror or error})") from None
+    return contents
+
+
+def grpc_credentials(options: TransportOptions) -> Any:
+    """TLS channel credentials from the configured files (the system's roots when none is set)."""
     import grpc
 
-    def read(path: str | None) -> bytes | None:
-        if not path:
-            return None
-        with open(path, "rb") as file:
-            return file.read()
-
+    files = read_tls_files(options)
     return grpc.ssl_channel_credentials(
-        root_certificates=read(options.certificate),
-        private_key=read(options.client_key),
-        certificate_chain=read(options.client_certificate),
+        root_certificates=files["certificate"],
+        private_key=files["client_key"],
+        certificate_chain=files["client_certificate"],
     )
 
 

@@ -5,6 +5,13 @@ Layout of one spool directory (one per signal)::
     {created_ns:020d}-{owner}.seg       append-only segment files of framed records
     {created_ns:020d}-{owner}.seg.ack   byte offset up to which the segment's records were delivered
     {owner}.lock                        held (``fcntl.flock``) by the owning process while it lives
+    {scope}.dest                        where the scope's requests go, and which program wrote them (text)
+
+An owner is ``{scope}_{pid}x{random}``. The scope is a hash of the destination (the collector the requests
+go to) and, where unrelated programs may share the directory, of the program: a process adopts only the
+segments of its own scope, so spooled telemetry is only ever sent by the same app to the same collector.
+Segments of other scopes, and those of llmtel versions that wrote no scope (owner ``{pid}x{random}``), are
+left where they are.
 
 Each record is a 16-byte header (magic ``LT``, format version, signal code, item count, payload length,
 CRC-32 of header fields and payload) followed by the payload: one serialized ``Export*ServiceRequest``.
@@ -17,11 +24,13 @@ same segment. Locking needs ``fcntl`` (Linux, macOS); elsewhere no other process
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
 import secrets
 import struct
+import sys
 import threading
 import time
 import zlib
@@ -46,8 +55,10 @@ MAX_RECORD_BYTES: Final = 256 * 1024 * 1024
 DEFAULT_SEGMENT_BYTES: Final = 4 * 1024 * 1024
 SIGNAL_CODES: Final[dict[str, int]] = {"traces": 1, "metrics": 2, "logs": 3}
 
-_SEGMENT_NAME = re.compile(r"^(\d{20})-([0-9a-zA-Z]+)\.seg$")
-_LOCK_NAME = re.compile(r"^([0-9a-zA-Z]+)\.lock$")
+_SEGMENT_NAME = re.compile(r"^(\d{20})-((?:[0-9a-f]{20}_)?[0-9a-zA-Z]+)\.seg$")
+_LOCK_NAME = re.compile(r"^((?:[0-9a-f]{20}_)?[0-9a-zA-Z]+)\.lock$")
+_DEFAULT_ROOT = ("llmtel", "spool")  # config.default_spool_directory: <cache>/llmtel/spool/<service.name>
+_UNNAMED_SERVICE = "unknown_service"
 
 DropCallback = Callable[[int, str], None]  # (items, reason)
 
@@ -148,6 +159,65 @@ def _read_ack(path: Path) -> int:
         return 0
 
 
+def main_program() -> str:
+    """The running program, as it stays from one run to the next: the module run with ``-m``, else the
+    script's absolute path (a console script's, such as ``gunicorn``), else ``sys.argv[0]`` (``-c``).
+
+    Works before the program has started too (from ``sitecustomize``, where ``sys.argv[0]`` is still ``-m``).
+    """
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and getattr(spec, "name", None):
+        return f"module {spec.name.removesuffix('.__main__')}"
+    path = getattr(main, "__file__", None) or (sys.argv[0] if sys.argv else "")
+    original = list(getattr(sys, "orig_argv", ()))
+    if path == "-m" and "-m" in original[:-1]:
+        return f"module {original[original.index('-m') + 1]}"
+    if path and path not in ("-c", "-m", "-"):
+        return os.path.abspath(path)
+    return f"<{path or 'interactive'}>"
+
+
+def _named_service_directory(signal_directory: Path) -> bool:
+    """Whether ``signal_directory`` is the default spool of a named service (``…/llmtel/spool/<name>/<signal>``).
+
+    Only that service's processes use it. Any other directory may be shared by unrelated programs: the
+    default one of apps without a service name (``unknown_service``), or one chosen with ``LLMTEL_SPOOL_DIR``.
+    """
+    service = signal_directory.parent
+    root = (service.parent.parent.name, service.parent.name)
+    return root == _DEFAULT_ROOT and not service.name.startswith(_UNNAMED_SERVICE)
+
+
+def spool_scope(signal_directory: str | os.PathLike[str], destination: str, shown_as: str) -> tuple[str, str]:
+    """The scope of a process's spool segments, and its description (naming the destination ``shown_as``).
+
+    Requests are only replayed by a process of the same scope: the same ``destination``, and in a directory
+    unrelated programs may share, the same program too. The scope is 20 hex digits: 8 of the program's hash,
+    then 12 of the destination's.
+    """
+    program = "" if _named_service_directory(Path(signal_directory)) else main_program()
+    program_hash = hashlib.sha256(program.encode("utf-8", "backslashreplace")).hexdigest()[:8]
+    destination_hash = hashlib.sha256(destination.encode("utf-8", "backslashreplace")).hexdigest()[:12]
+    about = f"destination: {shown_as}\nprogram: {program or '(any process of the service)'}\n"
+    return program_hash + destination_hash, about
+
+
+def _scope_of(owner: str) -> str | None:
+    """The scope in an owner name, None for an owner written by a version without scopes."""
+    scope, sep, _ = owner.partition("_")
+    return scope if sep else None
+
+
+@dataclass(frozen=True, slots=True)
+class OtherSegments:
+    """Segments in the directory this spool will not send: unscoped ones (from a version that wrote no
+    scope), and those of the same program for other destinations (by destination, as recorded)."""
+
+    unscoped: int = 0
+    elsewhere: dict[str, int] = field(default_factory=dict)
+
+
 class Spool:
     """Durable FIFO of encoded requests for one signal in one directory, capped at ``max_bytes``.
 
@@ -163,12 +233,16 @@ class Spool:
         max_bytes: int,
         on_drop: DropCallback,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        scope: str | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.owner = f"{os.getpid()}x{secrets.token_hex(4)}"
+        self.scope = scope
+        self.owner = f"{scope + '_' if scope else ''}{os.getpid()}x{secrets.token_hex(4)}"
+        self.signal = signal
         self.max_bytes = max_bytes
         self._code = SIGNAL_CODES[signal]
+        self._segment_bytes_asked = segment_bytes
         self._segment_bytes = max(1, min(segment_bytes, max_bytes // 4 or 1))
         self._on_drop = on_drop
         self._lock = threading.RLock()
@@ -198,20 +272,84 @@ class Spool:
             raise
         return fd
 
+    def scoped(self, scope: str, about: str) -> Spool:
+        """This (still unused) spool as one of ``scope``, described by ``about`` in ``{scope}.dest``.
+
+        Returns a new spool in the same directory with the same settings; this one is closed (its lock file
+        removed). ``OSError`` if the directory cannot be written.
+        """
+        spool = Spool(
+            self.directory,
+            signal=self.signal,
+            max_bytes=self.max_bytes,
+            on_drop=self._on_drop,
+            segment_bytes=self._segment_bytes_asked,
+            scope=scope,
+        )
+        self.close()
+        spool._describe(about)
+        return spool
+
+    def _describe(self, about: str) -> None:
+        """Record what the scope stands for, for the messages of processes of other scopes."""
+        path = self.directory / f"{self.scope}.dest"
+        try:
+            if path.read_text(encoding="utf-8") == about:
+                return
+        except (OSError, UnicodeDecodeError):
+            pass
+        temp = self.directory / f".{self.owner}.dest.tmp"
+        try:
+            temp.write_text(about, encoding="utf-8")
+            os.replace(temp, path)
+        except OSError:
+            _unlink(temp)
+            _logger.debug("llmtel: cannot write %s", path, exc_info=True)
+
     def adopt_orphans(self) -> int:
-        """Claim the segments of processes that are gone; returns the number of items adopted."""
+        """Claim the segments of this scope's processes that are gone; returns the number of items adopted."""
         if fcntl is None:
             return 0
         adopted = 0
-        owners: set[str] = set()
-        for entry in os.scandir(self.directory):
-            match = _SEGMENT_NAME.match(entry.name) or _LOCK_NAME.match(entry.name)
-            if match:
-                owners.add(match.group(match.lastindex or 1))
+        owners = {owner for owner in self._owners() if _scope_of(owner) == self.scope}
         owners.discard(self.owner)
         for owner in sorted(owners):
             adopted += self._adopt_owner(owner)
         return adopted
+
+    def _owners(self, segments_only: bool = False) -> list[str]:
+        """The owner of each segment (and, unless ``segments_only``, lock file) in the directory."""
+        owners = []
+        for entry in os.scandir(self.directory):
+            match = _SEGMENT_NAME.match(entry.name) or (not segments_only and _LOCK_NAME.match(entry.name))
+            if match:
+                owners.append(match.group(match.lastindex or 1))
+        return owners
+
+    def other_segments(self) -> OtherSegments:
+        """Count the segments this spool leaves alone that may concern its program: unscoped ones, and its
+        program's for other destinations. Other programs' segments are none of its business."""
+        unscoped = 0
+        elsewhere: dict[str, int] = {}
+        for owner in self._owners(segments_only=True):
+            scope = _scope_of(owner)
+            if scope is None:
+                if self.scope is not None:
+                    unscoped += 1
+            elif self.scope is not None and scope != self.scope and scope[:8] == self.scope[:8]:
+                where = self._destination_of(scope)
+                elsewhere[where] = elsewhere.get(where, 0) + 1
+        return OtherSegments(unscoped, elsewhere)
+
+    def _destination_of(self, scope: str) -> str:
+        try:
+            about = (self.directory / f"{scope}.dest").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return "a destination not recorded"
+        for line in about.splitlines():
+            if line.startswith("destination: "):
+                return line.removeprefix("destination: ")
+        return "a destination not recorded"
 
     def _adopt_owner(self, owner: str) -> int:
         lock_path = self.directory / f"{owner}.lock"
