@@ -118,18 +118,57 @@ def test_extra_may_still_override_stamped_fields(stamping):
     assert record.trace_id == ""
 
 
-def test_install_twice_does_not_double_wrap_and_uninstall_restores():
-    before = logging.getLogRecordFactory()
+def test_install_twice_does_not_double_wrap_and_reinstall_reuses_the_factory():
     install_record_stamping()
     installed = logging.getLogRecordFactory()
     install_record_stamping()
     assert logging.getLogRecordFactory() is installed
-    assert installed.previous is before
     uninstall_record_stamping()
-    assert logging.getLogRecordFactory() is before
-    assert not hasattr(logging.makeLogRecord({}), "run_id")
-    record = logging.getLogger("x").makeRecord("x", logging.INFO, __file__, 1, "x", (), None)
-    assert not hasattr(record, "run_id")
+    install_record_stamping()
+    assert logging.getLogRecordFactory() is installed
+    assert "_llmtel" in logging.makeLogRecord({}).__dict__  # stamping again
+    uninstall_record_stamping()
+
+
+def test_after_uninstall_records_carry_the_fields_empty_so_app_formatters_still_print(tracer):
+    install_record_stamping()
+    uninstall_record_stamping()
+    logger = logging.getLogger("tests.logs.after_uninstall")
+    stream = io.StringIO()
+    plain = logging.StreamHandler(stream)
+    plain.setFormatter(logging.Formatter("%(trace_id)s|%(span_id)s|%(trace_flags)s|%(run_id)s|%(step)s|%(message)s"))
+    braces = logging.StreamHandler(stream)
+    braces.setFormatter(logging.Formatter("{trace_id}|{session_id}|{user_id}|{message}", style="{"))
+    logger.addHandler(plain)
+    logger.addHandler(braces)
+    logger.propagate = False
+    try:
+        with tracer.start_as_current_span("s"):
+            logger.warning("in a span")
+        logger.warning("mine", extra={"run_id": "r-9"})  # extra= may still set a stamped field
+    finally:
+        logger.removeHandler(plain)
+        logger.removeHandler(braces)
+        logger.propagate = True
+    assert stream.getvalue().splitlines() == ["|||||in a span", "|||in a span", "|||r-9||mine", "|||mine"]
+    record = logging.makeLogRecord({})
+    assert record.run_id == "" and "_llmtel" not in record.__dict__
+
+
+def test_after_uninstall_json_lines_and_exports_still_read_the_context(tracer, json_lines):
+    from llmtel.logs.handler import record_attributes
+
+    install_record_stamping()
+    uninstall_record_stamping()
+    logger, lines = json_lines
+    with llmtel.run("pipe", run_id="r-1"), tracer.start_as_current_span("s") as span:
+        logger.info("inside")
+        record = logger.makeRecord(logger.name, logging.INFO, __file__, 1, "x", (), None)
+        attrs = record_attributes(record)
+    (line,) = lines()
+    assert (line["trace_id"], line["run_id"]) == (format(span.get_span_context().trace_id, "032x"), "r-1")
+    assert attrs["llmtel.run.id"] == "r-1"
+    assert not {"trace_id", "span_id", "trace_flags", "run_id", "step", "session_id", "user_id"} & set(attrs)
 
 
 def test_handler_exports_user_override_as_payload_and_stamp_as_attributes(stamping, tracer):

@@ -3,7 +3,9 @@
 ``install_record_stamping()`` chains ``logging.setLogRecordFactory`` so every ``LogRecord`` carries, from
 the moment it is created, ``trace_id``, ``span_id``, ``trace_flags`` (hex; "" outside a span), ``run_id``,
 ``step``, ``session_id`` and ``user_id`` ("" when absent). The app's own formatters can then use
-``%(trace_id)s`` or ``%(run_id)s``.
+``%(trace_id)s`` or ``%(run_id)s``. ``uninstall_record_stamping()`` (llmtel's shutdown and exit hook) stops
+stamping but leaves every field present with its empty value, so those formatters keep printing the lines
+logged afterwards (by later ``atexit`` hooks, daemon threads) instead of failing on a missing field.
 
 The stamped fields must not break ``logger.info(..., extra={"run_id": ...})``: ``Logger.makeRecord``
 refuses an ``extra`` key the record already has. The record's ``__dict__`` is therefore a dict whose
@@ -63,8 +65,15 @@ def record_stamp(record: logging.LogRecord) -> dict[str, str]:
     return stamp if isinstance(stamp, dict) else stamp_values()
 
 
+# What a record carries once stamping is uninstalled: the values README documents for outside a span.
+_EMPTY_STAMP = {field: "" for field in semconv.LOG_STAMP_FIELDS}
+
+
 class _StampingFactory:
-    """The installed record factory: calls the previous factory, then stamps."""
+    """The installed record factory: calls the previous factory, then stamps.
+
+    Disabled (uninstalled), it still gives each record the fields, empty, where no factory before it set
+    them, and no ``_llmtel`` stamp: consumers then read the context as for a record llmtel never stamped."""
 
     def __init__(self, previous: Any) -> None:
         self.previous = previous
@@ -72,15 +81,18 @@ class _StampingFactory:
 
     def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
         record = self.previous(*args, **kwargs)
-        if self.enabled:
-            try:
+        try:
+            fields = _StampedDict(record.__dict__)
+            if self.enabled:
                 stamp = stamp_values()
-                fields = _StampedDict(record.__dict__)
                 fields.update(stamp)
                 fields[STAMP_KEY] = stamp
-                record.__dict__ = fields
-            except Exception:  # noqa: BLE001 - creating a log record must never fail because of us
-                pass
+            else:
+                for field, value in _EMPTY_STAMP.items():
+                    fields.setdefault(field, value)
+            record.__dict__ = fields
+        except Exception:  # noqa: BLE001 - creating a log record must never fail because of us
+            pass
         return record
 
 
@@ -88,14 +100,17 @@ _factory: _StampingFactory | None = None
 
 
 def install_record_stamping() -> None:
-    """Chain the stamping factory onto ``logging``'s record factory. Installing twice changes nothing."""
+    """Chain the stamping factory onto ``logging``'s record factory. Installing twice changes nothing; after
+    ``uninstall_record_stamping`` the factory still in the chain stamps again."""
     global _factory
     current = logging.getLogRecordFactory()
     if isinstance(current, _StampingFactory):
         current.enabled = True
+        _factory = current
         return
-    if _factory is not None and _factory.enabled and _chained(current, _factory):
-        return  # someone wrapped ours; it is still in the chain
+    if _factory is not None and _chained(current, _factory):
+        _factory.enabled = True  # someone wrapped ours; it is still in the chain
+        return
     _factory = _StampingFactory(current)
     logging.setLogRecordFactory(_factory)
 
@@ -111,20 +126,18 @@ def _chained(factory: Any, ours: _StampingFactory) -> bool:
 
 
 def uninstall_record_stamping() -> None:
-    """Undo ``install_record_stamping``: restore the previous factory, or stop stamping if another factory
-    was chained on top of ours since (removing ours from the middle of a chain is not possible)."""
-    global _factory
-    if _factory is None:
-        return
-    if logging.getLogRecordFactory() is _factory:
-        logging.setLogRecordFactory(_factory.previous)
-    else:
+    """Undo ``install_record_stamping``: stop stamping. The factory stays in the chain, giving records the
+    fields with their empty values: an app formatter using ``%(trace_id)s`` (as the README suggests) would
+    otherwise fail on every line logged after llmtel's shutdown ("Formatting field not found in record")."""
+    if _factory is not None:
         _factory.enabled = False
-    _factory = None
 
 
 # Attributes every LogRecord carries; anything else on a record came from ``extra=`` and is payload.
-_STANDARD_RECORD_KEYS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+# (Stamped fields never count as standard, whatever record factory is installed at import.)
+_STANDARD_RECORD_KEYS = (
+    frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+) - STAMP_FIELDS
 _PLACEHOLDER = re.compile(r"%(\([^)]*\))?[#0\- +]*(\d+|\*)?(\.(\d+|\*))?[a-zA-Z%]|\{[^}]*\}")
 _NON_WORD = re.compile(r"[^0-9a-zA-Z]+")
 
@@ -153,6 +166,13 @@ def _cleaned(key: str, value: Any, clean: Redactor, depth: int = 0) -> Any:
             return {k: _cleaned(str(k), v, clean, depth + 1) for k, v in value.items()}
         return [_cleaned(key, v, clean, depth + 1) for v in value]
     return value
+
+
+def _stamped_field(fields: dict[str, Any], stamp: dict[str, str], key: str) -> Any:
+    """The record's value of a stamped field; where it is missing or empty (a record created while stamping was
+    uninstalled), the stamp's, read from the context then."""
+    value = fields.get(key, "")
+    return stamp.get(key, "") if value == "" else value
 
 
 class JsonFormatter(logging.Formatter):
@@ -184,9 +204,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
         }
         for key in (semconv.LOG_RUN_ID, semconv.LOG_STEP, semconv.LOG_TRACE_ID, semconv.LOG_SPAN_ID):
-            out[key] = fields.get(key, stamp.get(key, ""))
+            out[key] = _stamped_field(fields, stamp, key)
         for key in (semconv.LOG_SESSION_ID, semconv.LOG_USER_ID):
-            value = fields.get(key, stamp.get(key, ""))
+            value = _stamped_field(fields, stamp, key)
             if value:
                 out[key] = value
         for key, value in fields.items():

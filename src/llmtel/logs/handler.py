@@ -4,9 +4,10 @@ It emits through the LoggerProvider (so the active span's trace and span ids rid
 the calling thread, and drops records produced by the export pipeline itself so telemetry about exporting
 cannot loop back into the exporter.
 
-Adding a handler to the root logger must not change what the application sees: ``attach`` keeps
-``logging.basicConfig()`` working for an app that calls it afterwards, and the handler stands in for
-``logging.lastResort`` (warnings to stderr) when it is the only handler a record meets.
+Adding a handler to the root logger must not change what the application sees: the handler stands in for
+``logging.lastResort`` (warnings to stderr) when it is the only handler a record meets, and
+``llmtel.logs.attachment`` keeps the app's own logging configuration (``basicConfig``, ``dictConfig``...)
+working as it would without it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ from llmtel.logs.redaction import log_redactor
 from llmtel.redaction import Redactor
 
 # Attributes every LogRecord carries; anything else on a record came from ``extra=`` and is payload.
-_STANDARD_RECORD_KEYS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+# (Stamped fields never count as standard, whatever record factory is installed at import.)
+_STANDARD_RECORD_KEYS = (
+    frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+) - STAMP_FIELDS
 
 # Loggers whose records describe the telemetry pipeline itself; exporting them could recurse.
 _PIPELINE_LOGGERS = ("opentelemetry", "grpc", "urllib3", "llmtel.export")
@@ -189,8 +193,8 @@ def record_attributes(record: logging.LogRecord, clean: Redactor = redact_secret
             attributes[name] = stamp[field]
     for key, value in record.__dict__.items():
         if key not in _STANDARD_RECORD_KEYS and not key.startswith("_") and value is not None:
-            if key in STAMP_FIELDS and value == stamp.get(key):
-                continue  # stamped by llmtel, not the app's payload (an ``extra=`` override is kept)
+            if key in STAMP_FIELDS and (value == stamp.get(key) or value == ""):
+                continue  # stamped by llmtel (or left empty), not the app's payload (an ``extra=`` override is kept)
             attributes[key] = scrubbed_log_value(key, _attribute_value(value), clean)
     if isinstance(record.msg, dict):
         attributes.update(event_dict_attributes(record.msg, stamp, clean))
@@ -258,33 +262,3 @@ class OTelLogHandler(logging.Handler):
 
     def flush(self) -> None:
         """Nothing to do here: the provider's batch processor flushes on its own thread or at shutdown."""
-
-
-_original_basic_config = logging.basicConfig
-
-
-def _basic_config(**kwargs: Any) -> None:
-    """``logging.basicConfig`` that does not count llmtel's handler as the app having configured logging."""
-    root = logging.getLogger()
-    ours = [h for h in root.handlers if isinstance(h, OTelLogHandler)]
-    for handler in ours:
-        root.removeHandler(handler)
-    try:
-        _original_basic_config(**kwargs)
-    finally:
-        for handler in ours:
-            root.addHandler(handler)
-
-
-def attach(handler: OTelLogHandler) -> None:
-    """Add ``handler`` to the root logger, whether or not the application configured logging."""
-    logging.getLogger().addHandler(handler)
-    logging.basicConfig = _basic_config
-
-
-def detach(handler: OTelLogHandler) -> None:
-    """Remove ``handler``; restore ``logging.basicConfig`` once no llmtel handler is left."""
-    root = logging.getLogger()
-    root.removeHandler(handler)
-    if not any(isinstance(h, OTelLogHandler) for h in root.handlers):
-        logging.basicConfig = _original_basic_config
