@@ -136,9 +136,11 @@ class Agent(_Scope):
         return _AgentEntry(self)
 
     def _entry(self, method: str) -> _AgentEntry:
-        if not self._entered:
+        """The invocation ``method`` writes to: the one this task or thread entered (see ``_Scope``)."""
+        entry = self._current_entry()
+        if entry is None:
             raise RuntimeError(f"llmtel.agent: {method}() belongs inside the agent's `with` block")
-        return self._entered[-1][0]  # type: ignore[return-value]
+        return entry  # type: ignore[return-value]
 
     def set_input(self, value: Any) -> None:
         """What the agent was asked: a text, or chat-style messages (recorded only when content is captured)."""

@@ -19,7 +19,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple, TypeVar
+from contextvars import ContextVar
+from typing import Any, NamedTuple, TypeVar, overload
 
 from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
@@ -358,16 +359,19 @@ def with_prompt(name: str, version: str | None, context: otel_context.Context | 
 
 
 class _StepEntry(_Entry):
-    """One entry into a step: its span under the current run and step, and its start / finish log records."""
+    """One entry into a step: its span under the current run and step, and its start / finish log records.
+
+    Without a local run, the run values received in baggage stay in force (as agents and prompts keep them), so
+    the step's span, the spans under it and their log records keep the caller's run id, session and user."""
 
     __slots__ = ("started",)
 
     def __init__(self, name: str) -> None:
-        parent = _state()
-        run_ = parent.run if parent else None
-        attrs = {**(parent.span_attributes if parent else {}), semconv.LLMTEL_STEP: name}
-        ctx = otel_context.set_value(_STATE_KEY, _State(run_, name, attrs, parent.tallies if parent else (),
-                                                        prompt=parent.prompt if parent else None))
+        parent = _state_or_received(None)
+        attrs = {**parent.span_attributes, semconv.LLMTEL_STEP: name}
+        fields = {**parent.log_fields, semconv.LOG_STEP: name}
+        ctx = otel_context.set_value(_STATE_KEY, _State(parent.run, name, attrs, parent.tallies, fields,
+                                                        prompt=parent.prompt))
         span = _tracer.start_span(
             f"step {name}", context=ctx, kind=SpanKind.INTERNAL, attributes={semconv.LLMTEL_STEP: name}
         )
@@ -509,9 +513,47 @@ def _decorate(fresh: Callable[[], _Scope], func: F) -> F:
 _S = TypeVar("_S", bound="_Scope")
 
 
+class _Frame:
+    """One ``with`` entry into a scope object: the object, its entry, and the token that detaches its Context."""
+
+    __slots__ = ("scope", "entry", "token")
+
+    def __init__(self, scope: _Scope, entry: _Entry, token: object) -> None:
+        self.scope: _Scope | None = scope  # None once exited: a frame left behind in another Context never matches
+        self.entry = entry
+        self.token = token
+
+
+# The scope entries made in the current Context (asyncio task, thread), innermost last. One object can be entered
+# by several tasks or threads at once (a module-level ``llmtel.step("fetch")``): each ``with`` exits, and each
+# ``set_output`` writes to, the entry made in its own Context, not the latest made anywhere.
+_ENTERED: ContextVar[tuple[_Frame, ...]] = ContextVar("llmtel.pipeline.entered", default=())
+
+
+def _function_name(func: Any, kind: str) -> str:
+    """The name a bare ``@llmtel.run`` / ``@llmtel.step`` gives the function it decorates (as agents and tools)."""
+    name = getattr(func, "__name__", None)
+    if not isinstance(name, str) or not name.strip():
+        raise TypeError(f"llmtel.{kind}: {func!r} has no name to use; give one: @llmtel.{kind}(\"name\")")
+    return name
+
+
+def _checked_name(name: Any, kind: str) -> str:
+    """``name`` if it is a non-blank string; a clear error otherwise (a name is what a run or step is known by)."""
+    if not isinstance(name, str):
+        raise TypeError(f"llmtel.{kind}: name must be a string, got {name!r} "
+                        f"(as a decorator: @llmtel.{kind} or @llmtel.{kind}(\"name\"))")
+    if not name.strip():
+        raise ValueError(f"llmtel.{kind}: name must not be empty")
+    return name
+
+
 class _Scope:
     """What runs and steps share: a context manager (sync and async) and a decorator for functions,
     coroutines, generators and async generators, each call of which is a fresh entry.
+
+    One object may be entered by several asyncio tasks or threads at once, and again inside itself: each entry
+    is kept in the Context it was made in (``_ENTERED``), so each ``with`` ends its own.
 
     A decorated generator (sync or async) is one entry over its whole iteration: it starts at the first
     ``next``, finishes when the generator is exhausted, closed or raises. Its Context is attached only
@@ -520,7 +562,8 @@ class _Scope:
     """
 
     def __init__(self) -> None:
-        self._entered: list[tuple[_Entry, object]] = []
+        # every entry not exited yet, whatever its Context: the fallback when an entry is exited in another Context
+        self._open: list[_Frame] = []
 
     def _fresh(self: _S) -> _S:
         """A new copy, not entered: what each call of a decorated function enters."""
@@ -531,20 +574,48 @@ class _Scope:
         raise NotImplementedError
 
     def __call__(self, func: F) -> F:
+        if not callable(func):
+            raise TypeError(f"llmtel.{type(self).__name__.lower()}: decorates a function, got {func!r}")
         return _decorate(self._fresh, func)
+
+    def _own_frame(self) -> _Frame | None:
+        """This object's innermost entry made in the current Context, if any."""
+        for frame in reversed(_ENTERED.get()):
+            if frame.scope is self:
+                return frame
+        return None
+
+    def _current_entry(self) -> _Entry | None:
+        """The entry ``set_input`` / ``set_output`` / ``set_result`` write to: the innermost one made in the
+        current Context; else (a thread started without a copied Context) the only one open, if just one is."""
+        frame = self._own_frame()
+        if frame is None:
+            open_ = self._open
+            frame = open_[0] if len(open_) == 1 else None
+        return None if frame is None else frame.entry
 
     def __enter__(self: _S) -> _S:
         entry = self._begin()
-        self._entered.append((entry, otel_context.attach(entry.context)))
+        frame = _Frame(self, entry, otel_context.attach(entry.context))
+        self._open.append(frame)
+        _ENTERED.set((*_ENTERED.get(), frame))
         entry.start()
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        entry, token = self._entered.pop()
+        frame = self._own_frame()
+        if frame is not None:  # dropped, with any frame exited elsewhere (a few entries: a short scan)
+            _ENTERED.set(tuple(f for f in _ENTERED.get() if f is not frame and f.scope is not None))
+        else:  # entered in another Context (a generator resumed elsewhere): the latest entry, as ever
+            frame = self._open[-1]
+        self._open.remove(frame)
+        frame.scope = None
+        if isinstance(exc, GeneratorExit):  # a generator abandoned by its consumer: an ok end, as when decorated
+            exc = None
         try:
-            entry.finish(exc)
+            frame.entry.finish(exc)
         finally:
-            otel_context.detach(token)  # type: ignore[arg-type]
+            otel_context.detach(frame.token)  # type: ignore[arg-type]
 
     async def __aenter__(self: _S) -> _S:
         return self.__enter__()
@@ -556,9 +627,10 @@ class _Scope:
 class Run(_Scope):
     """``llmtel.run(name, ...)``: context manager and decorator for one pipeline run.
 
-    As a context manager it yields itself; ``run.run_id`` is the id in use. As a decorator (on a function,
-    coroutine function, generator function or async generator function), every call is a new run, with a
-    new id unless ``run_id`` was given; a generator's run spans its whole iteration.
+    As a context manager it yields itself; ``run.run_id`` is the id in use (and ``session_id`` / ``user_id`` the
+    identity, given or inherited). As a decorator (on a function, coroutine function, generator function or
+    async generator function), every call is a new run, with a new id unless ``run_id`` was given; a
+    generator's run spans its whole iteration.
     """
 
     def __init__(
@@ -576,15 +648,16 @@ class Run(_Scope):
         if turn is not None and (isinstance(turn, bool) or not isinstance(turn, int) or turn < 1):
             raise ValueError(f"turn: expected a whole number from 1 (the conversation's n-th turn), got {turn!r}")
         super().__init__()
-        self.name = name
+        self.name = _checked_name(name, "run")
         self.turn = turn
         self.propagate_identity = propagate_identity
         self.kind = SpanKind.INTERNAL
         self.parent_context: otel_context.Context | None = None  # set by continue_run: the caller's context
         self.last_call: Any = None  # span of the latest GenAI call started in this run (for feedback)
         self._given_run_id = run_id
+        self._given_identity = (session_id, user_id)
         self.run_id = run_id or ""
-        self.session_id = session_id
+        self.session_id = session_id  # as given until entered; then in force (given, else the enclosing run's)
         self.user_id = user_id
         self.conversation_id = conversation_id
         self.attributes = attributes
@@ -596,16 +669,26 @@ class Run(_Scope):
         return Run(
             self.name,
             run_id=self._given_run_id,
-            session_id=self.session_id,
-            user_id=self.user_id,
+            session_id=self._given_identity[0],
+            user_id=self._given_identity[1],
             conversation_id=self.conversation_id,
             turn=self.turn,
             propagate_identity=self.propagate_identity,
             **self.attributes,
         )
 
+    def _inherit_identity(self, outer: _State) -> None:
+        """Session and user ids in force: those given, else the enclosing run's (or, with no run here, those
+        received in baggage), so a nested run's spans and logs keep the identity its baggage carries on."""
+        session_id, user_id = self._given_identity
+        fields = outer.log_fields
+        self.session_id = session_id if session_id is not None else fields[semconv.LOG_SESSION_ID] or None
+        self.user_id = user_id if user_id is not None else fields[semconv.LOG_USER_ID] or None
+
     def _begin(self) -> _Entry:
         self.run_id = self._given_run_id or uuid.uuid4().hex
+        outer = _state_or_received(self.parent_context)  # calls inside count in the runs and agents around it too
+        self._inherit_identity(outer)
         attrs: dict[str, Any] = {k: v for k, v in self.attributes.items() if v is not None}
         attrs[semconv.LLMTEL_RUN_ID] = self.run_id
         if self.session_id is not None:
@@ -619,11 +702,9 @@ class Run(_Scope):
         self.span_attributes = attrs  # built once; the span processor passes it to set_attributes as is
         self.last_call = None
         totals = self.llm_calls = CallTotals()
-        outer = _state(self.parent_context)  # calls inside count in the runs and agents around this run too
-        tallies = (totals, *outer.tallies) if outer is not None else (totals,)
-
-        prompt = outer.prompt if outer is not None else None
-        ctx = otel_context.set_value(_STATE_KEY, _State(self, None, attrs, tallies, prompt=prompt), self.parent_context)
+        tallies = (totals, *outer.tallies)
+        ctx = otel_context.set_value(_STATE_KEY, _State(self, None, attrs, tallies, prompt=outer.prompt),
+                                     self.parent_context)
         ctx = baggage.set_baggage(semconv.LLMTEL_RUN_ID, self.run_id, ctx)
         # Baggage goes on every outgoing request, model APIs included: identities only when asked for.
         if self.propagate_identity and self.session_id is not None:
@@ -652,8 +733,20 @@ class Run(_Scope):
         return target_of_span(span)
 
 
+@overload
+def run(name: F) -> F: ...
+
+
+@overload
 def run(
-    name: str,
+    name: str, *, run_id: str | None = None, session_id: str | None = None, user_id: str | None = None,
+    conversation_id: str | None = None, turn: int | None = None, propagate_identity: bool = False,
+    **attributes: Any,
+) -> Run: ...
+
+
+def run(
+    name: Any,
     *,
     run_id: str | None = None,
     session_id: str | None = None,
@@ -662,8 +755,9 @@ def run(
     turn: int | None = None,
     propagate_identity: bool = False,
     **attributes: Any,
-) -> Run:
-    """Start a pipeline run: ``with llmtel.run("ingest", session_id=...) as r:`` or ``@llmtel.run("ingest")``.
+) -> Any:
+    """Start a pipeline run: ``with llmtel.run("ingest", session_id=...) as r:`` or ``@llmtel.run("ingest")``
+    (bare ``@llmtel.run`` names the run after the function, as ``@llmtel.agent`` and ``@llmtel.tool`` do).
 
     As a decorator it takes functions, coroutine functions, generator functions and async generator
     functions; each call is a new run. A generator's run spans its whole iteration (from the first ``next``
@@ -676,7 +770,14 @@ def run(
     ``turn`` (1, 2, ...) numbers the run within its session's conversation: ``llmtel.session.turn`` on every
     span of the run. It is the caller's to give (the app knows the conversation; a counter kept in one
     process would be wrong as soon as a session's turns are served by several processes).
+    A run nested in another keeps the outer run's session and user ids unless given its own.
+    ``name`` must be a non-empty string (TypeError / ValueError otherwise).
     """
+    if callable(name):  # bare ``@llmtel.run``
+        func = name
+        return Run(_function_name(func, "run"), run_id=run_id, session_id=session_id, user_id=user_id,
+                   conversation_id=conversation_id, turn=turn, propagate_identity=propagate_identity,
+                   **attributes)(func)
     return Run(
         name,
         run_id=run_id,
@@ -698,7 +799,7 @@ class Step(_Scope):
 
     def __init__(self, name: str) -> None:
         super().__init__()
-        self.name = name
+        self.name = _checked_name(name, "step")
 
     def _fresh(self) -> Step:
         return Step(self.name)
@@ -707,9 +808,20 @@ class Step(_Scope):
         return _StepEntry(self.name)
 
 
-def step(name: str) -> Step:
+@overload
+def step(name: F) -> F: ...
+
+
+@overload
+def step(name: str) -> Step: ...
+
+
+def step(name: Any) -> Any:
     """A named step: ``with llmtel.step("retrieve"):`` or ``@llmtel.step("retrieve")`` on a function,
-    coroutine function, generator function or async generator function."""
+    coroutine function, generator function or async generator function; bare ``@llmtel.step`` names the step
+    after the function (as ``@llmtel.agent`` and ``@llmtel.tool`` do). ``name`` must be a non-empty string."""
+    if callable(name):  # bare ``@llmtel.step``
+        return Step(_function_name(name, "step"))(name)
     return Step(name)
 
 

@@ -121,10 +121,10 @@ class Tool(_Scope):
 
     def set_result(self, value: Any) -> None:
         """What the tool returned, for its span (recorded only when content is captured and the tool succeeded)."""
-        if not self._entered:
+        entry = self._current_entry()  # the run this task or thread entered (see ``_Scope``)
+        if entry is None:
             raise RuntimeError("llmtel.tool: set_result() belongs inside the tool's `with` block")
-        entry: _ToolEntry = self._entered[-1][0]  # type: ignore[assignment]
-        entry.result = value
+        entry.result = value  # type: ignore[attr-defined]
 
     def __call__(self, func: F) -> F:
         if not callable(func):

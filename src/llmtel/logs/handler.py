@@ -21,12 +21,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry._logs import LoggerProvider, SeverityNumber
 
 from llmtel import semconv
 from llmtel.credentials import redact_secrets, scrubbed_log_value
 from llmtel.encodable import encodable_attributes, encodable_text
-from llmtel.logs.formatting import STAMP_FIELDS, record_stamp
+from llmtel.logs.formatting import STAMP_FIELDS, STAMP_KEY, record_stamp
 from llmtel.logs.redaction import log_redactor
 from llmtel.redaction import Redactor
 
@@ -201,6 +202,26 @@ def record_attributes(record: logging.LogRecord, clean: Redactor = redact_secret
     return attributes
 
 
+def stamped_context(record: logging.LogRecord) -> otel_context.Context | None:
+    """The Context of the span ``record`` was stamped in, for a record handled elsewhere (a ``QueueListener``'s
+    thread, where the current span is another or none); None (the current Context) when the record carries no
+    stamped span, or when that span is the current one anyway (the usual case: no Context to build)."""
+    stamp = record.__dict__.get(STAMP_KEY)
+    if not isinstance(stamp, dict) or not stamp.get(semconv.LOG_SPAN_ID):
+        return None
+    try:
+        trace_id = int(stamp[semconv.LOG_TRACE_ID], 16)
+        span_id = int(stamp[semconv.LOG_SPAN_ID], 16)
+        flags = int(stamp.get(semconv.LOG_TRACE_FLAGS) or "0", 16)
+    except (KeyError, TypeError, ValueError):
+        return None
+    current = trace.get_current_span().get_span_context()
+    if current.span_id == span_id and current.trace_id == trace_id:
+        return None
+    stamped = trace.SpanContext(trace_id, span_id, is_remote=False, trace_flags=trace.TraceFlags(flags))
+    return trace.set_span_in_context(trace.NonRecordingSpan(stamped)) if stamped.is_valid else None
+
+
 class OTelLogHandler(logging.Handler):
     """Ship stdlib log records to an OpenTelemetry LoggerProvider."""
 
@@ -240,6 +261,7 @@ class OTelLogHandler(logging.Handler):
                 attributes.update(exception_attributes(exc, clean))
             logger.emit(
                 timestamp=int(record.created * 1e9),
+                context=stamped_context(record),  # the span it was logged in, though handled on another thread
                 severity_number=severity_number(record.levelno),
                 severity_text=record.levelname,
                 # Text UTF-8 cannot encode (a file name's undecodable bytes) would fail the whole batch's export.
