@@ -8,6 +8,8 @@ from typing import Any
 
 import agents
 import pytest
+from agents.mcp.util import MCPUtil
+from agents.result import RunResultStreaming
 from agents.tool_context import ToolContext
 from agents.tracing.scope import Scope
 from opentelemetry.trace import StatusCode
@@ -27,12 +29,15 @@ HOOKED = ("set_current_trace", "reset_current_trace", "set_current_span", "reset
 def test_uninstrument_puts_the_sdks_scope_back_and_runs_go_untraced(pipelines, fake, make_agent,
                                                                      agents_instrumented):
     assert all(is_patched(Scope, name) for name in HOOKED) and is_patched(ToolContext, "from_agent_context")
+    assert is_patched(MCPUtil, "invoke_mcp_tool") and is_patched(RunResultStreaming, "__post_init__")
     agents_instrumented.uninstrument()
     try:
         assert not any(is_patched(Scope, name) for name in HOOKED)
         assert all(isinstance(Scope.__dict__[name], classmethod) for name in HOOKED)
         assert not is_patched(ToolContext, "from_agent_context")
         assert isinstance(ToolContext.__dict__["from_agent_context"], classmethod)
+        assert not is_patched(MCPUtil, "invoke_mcp_tool") and not is_patched(RunResultStreaming, "__post_init__")
+        assert isinstance(MCPUtil.__dict__["invoke_mcp_tool"], classmethod)
         fake.enqueue(ANSWERS)
         assert run(make_agent(), "where is order 7?").final_output == "It shipped."
         assert tree(pipelines.spans()) == [(f"chat {MODEL}", None)]  # the model call alone, as without agents

@@ -42,6 +42,13 @@ def test_an_error_the_sdk_recorded_is_the_failure_with_its_message_and_detail() 
     assert str(kept) == "Max turns exceeded"  # a stand-in span's error, kept by the hook
 
 
+def test_a_streamed_runs_kept_exception_is_the_failure_unless_another_is_in_flight() -> None:
+    kept, raised = RuntimeError("kept for stream_events"), KeyError("order")
+    recorded = SimpleNamespace(error={"message": "Max turns exceeded"})
+    assert failure(recorded, None, None, stored=kept) is kept  # over the error the SDK recorded
+    assert failure(recorded, raised, None, stored=kept) is raised
+
+
 @pytest.mark.parametrize("error", [None, "text", {"message": ""}, {"data": None}])
 def test_a_malformed_or_missing_error_record_is_read_as_far_as_it_goes(error: object) -> None:
     found = recorded_error(error)

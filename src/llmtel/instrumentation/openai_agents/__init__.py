@@ -21,18 +21,33 @@ from llmtel.instrumentation.patching import patch_method, unpatch_method
 
 
 def _hook(agents: ModuleType) -> None:
-    """Put the hooks on the SDK's ``Scope`` (and its stand-in span's ``set_error``, and the tool context's maker,
-    for the tool call's id)."""
+    """Put the hooks on the SDK's ``Scope`` (and its stand-in span's ``set_error``, the tool context's maker for
+    the tool call's id, the MCP tools' call for their type, and the streamed result's set-up for its failure)."""
+    from agents.result import RunResultStreaming
     from agents.tool_context import ToolContext
     from agents.tracing.scope import Scope
     from agents.tracing.spans import NoOpSpan
 
-    from llmtel.instrumentation.openai_agents.scope import HOOKS, note_tool_call_id, record_error
+    from llmtel.instrumentation.openai_agents.scope import HOOKS, note_mcp_call, note_tool_call_id, record_error
+    from llmtel.instrumentation.openai_agents.streamed import note_streamed_result
 
     for name, hook in HOOKS:
         patch_method(Scope, name, hook)
     patch_method(NoOpSpan, "set_error", record_error)
     patch_method(ToolContext, "from_agent_context", note_tool_call_id)
+    patch_method(RunResultStreaming, "__post_init__", note_streamed_result)
+    mcp_util = _mcp_util()
+    if mcp_util is not None:
+        patch_method(mcp_util, "invoke_mcp_tool", note_mcp_call)
+
+
+def _mcp_util() -> type | None:
+    """The SDK's ``MCPUtil`` (through which its MCP tools are called); None if its MCP support does not import."""
+    try:
+        from agents.mcp.util import MCPUtil
+    except ImportError:
+        return None
+    return MCPUtil
 
 
 class OpenAIAgentsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -55,6 +70,7 @@ class OpenAIAgentsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._cancel = None
         if "agents.tracing.scope" not in sys.modules:
             return
+        from agents.result import RunResultStreaming
         from agents.tool_context import ToolContext
         from agents.tracing.scope import Scope
         from agents.tracing.spans import NoOpSpan
@@ -65,6 +81,10 @@ class OpenAIAgentsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             unpatch_method(Scope, name)
         unpatch_method(NoOpSpan, "set_error")
         unpatch_method(ToolContext, "from_agent_context")
+        unpatch_method(RunResultStreaming, "__post_init__")
+        mcp_util = _mcp_util()
+        if mcp_util is not None:
+            unpatch_method(mcp_util, "invoke_mcp_tool")
 
 
 __all__ = ["OpenAIAgentsInstrumentor"]

@@ -18,7 +18,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 
 from llmtel import pipeline
-from llmtel.instrumentation.openai_agents import spans
+from llmtel.instrumentation.openai_agents import spans, streamed
 from llmtel.instrumentation.patching import Hook
 from llmtel.pipeline import _Entry
 
@@ -106,11 +106,29 @@ def note_tool_call_id(original: Callable[..., Any], cls: Any, args: tuple[Any, .
     return tool_context
 
 
+async def note_mcp_call(original: Callable[..., Any], cls: Any, args: tuple[Any, ...],
+                        kwargs: dict[str, Any]) -> Any:
+    """A hook for ``MCPUtil.invoke_mcp_tool``, which the SDK's MCP tools call inside their function span: the span
+    is an MCP tool's (``extension``) from the start, so even when the call fails, before the SDK would say so on the
+    span data (``mcp_data``, set only once the server has answered)."""
+    try:
+        from agents.tracing.scope import Scope
+
+        current = Scope.get_current_span()
+        held = _by_target.get(id(current))
+        if held is not None and held.target is current:
+            spans.mark_mcp_tool(held.entry)
+    except Exception:  # noqa: BLE001 - the tool runs on, its type read from the span data as it ends
+        pipeline.warn_once("openai-agents-mcp", "llmtel: could not tell an OpenAI Agents SDK MCP tool call")
+    return await original(cls, *args, **kwargs)
+
+
 def _end(held: _Held, in_flight: BaseException | None) -> None:
     failure = None
     try:
         spans.end_span(held.entry, held.target)
-        failure = spans.failure(held.target, in_flight, held.at_start, held.error)
+        stored = streamed.stored_failure() if spans.ends_with_the_run(held.target) else None
+        failure = spans.failure(held.target, in_flight, held.at_start, held.error, stored)
     except Exception:  # noqa: BLE001 - the span still ends
         pipeline.warn_once("openai-agents-end", "llmtel: could not read an OpenAI Agents SDK span as it ended")
     try:

@@ -1,6 +1,7 @@
 """What each of the Agents SDK's traces and spans becomes in llmtel's terms, read from the SDK's own span data.
 
-Pure functions over the SDK's objects (read by attribute, so a test can hand in plain stand-ins):
+Pure functions over the SDK's objects (read by attribute, so a test can hand in plain stand-ins; the one look
+beyond them: whether a custom span was entered by the SDK's own code, read from the caller's frames):
 
 - a trace (one ``Runner.run``, or the app's ``agents.trace(...)`` block) is a workflow run (``llmtel.run``: an
   ``invoke_workflow`` span named after the trace's workflow name, a run id in the Context and in baggage, the
@@ -10,7 +11,8 @@ Pure functions over the SDK's objects (read by attribute, so a test can hand in 
 - a function span (a function tool, or an MCP server's tool) is an ``execute_tool {name}`` span (``llmtel.tool``),
   with the call's id (from the tool context the SDK makes inside it), and its arguments and result as content
   when content capture is on;
-- a custom span (``agents.custom_span``) is a step (``llmtel.step``);
+- a custom span (``agents.custom_span``) is a step (``llmtel.step``), except the hidden stand-in the SDK opens
+  itself to mask the caller's span while a run's tracing is off (``RunConfig(tracing_disabled=True)``);
 - guardrail and handoff spans are plain INTERNAL spans: ``guardrail {name}`` (``llmtel.guardrail.*``, whether
   its tripwire fired) and ``handoff {to agent}`` (``llmtel.handoff.*``);
 - a generation span of a model reached other than through the openai client (LiteLLM, any-llm), and the response
@@ -23,6 +25,7 @@ Pure functions over the SDK's objects (read by attribute, so a test can hand in 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,7 +41,14 @@ from llmtel.pipeline import Run, Step, _Entry
 from llmtel.tools import _UNSET, Tool, _ToolEntry
 
 DEFAULT_WORKFLOW_NAME = "Agent workflow"  # the SDK's own default, for a trace that has no name
-NOOP_TRACE_ID = "no-op"  # the id of the SDK's stand-in trace while its tracing is disabled
+NOOP_TRACE_ID = "no-op"  # the id of the SDK's stand-in trace (and stand-in spans) while its tracing is disabled
+# The names of the custom spans the SDK opens with ``disabled=True`` only to mask the caller's span: ``Agent run``
+# (``TraceCtxManager`` and ``run_streamed``'s loop, with ``RunConfig(tracing_disabled=True)``), ``Voice pipeline``.
+MASK_SPAN_NAMES = frozenset({"Agent run", "Voice pipeline"})
+# Modules between the code that enters an SDK span and our hook: the span's ``__enter__``/``start``, ``Scope``,
+# ``contextlib`` (``ExitStack.enter_context``) and llmtel's own wrappers.
+_PASS_THROUGH_MODULES = ("agents.tracing.spans", "agents.tracing.scope", "contextlib", "llmtel.")
+EXTENSION = "extension"  # ``gen_ai.tool.type`` of an MCP server's tool: an agent-side extension of the model
 
 
 class AgentsSpanError(Exception):
@@ -92,9 +102,9 @@ def begin_span(sdk_span: Any) -> _Entry | None:
     if kind == "agent":
         return Agent(_text(data.name) or None)._begin()
     if kind == "function":
-        return Tool(_text(data.name) or "tool", type="extension" if data.mcp_data else "function")._begin()
+        return Tool(_text(data.name) or "tool", type=EXTENSION if data.mcp_data else "function")._begin()
     if kind == "custom":
-        return Step(_text(data.name) or "custom")._begin()
+        return None if is_mask_span(sdk_span) else Step(_text(data.name) or "custom")._begin()
     if kind == "guardrail":
         name = _text(data.name) or "guardrail"
         return _marker(f"{sc.OP_GUARDRAIL} {name}", {sc.LLMTEL_GUARDRAIL_NAME: name})
@@ -106,6 +116,28 @@ def begin_span(sdk_span: Any) -> _Entry | None:
     if kind == "response":
         return begin_response(data)
     return None
+
+
+def is_mask_span(sdk_span: Any) -> bool:
+    """Whether a custom span is the SDK's stand-in that masks the caller's span while a run's tracing is off: a
+    no-op span, with one of the SDK's mask names and no data, entered by the SDK's own code. It stands for nothing
+    the app did (a step for it would replace the app's own step), so it starts nothing; the same span entered by
+    the app is a step as any other."""
+    data = sdk_span.span_data
+    return (getattr(sdk_span, "span_id", None) == NOOP_TRACE_ID and getattr(data, "name", None) in MASK_SPAN_NAMES
+            and not getattr(data, "data", None) and _entered_by_the_sdk())
+
+
+def _entered_by_the_sdk(depth: int = 16) -> bool:
+    """Whether the nearest caller outside the span's own machinery (``__enter__``, ``Scope``, ``contextlib``,
+    llmtel's hooks) is a module of the SDK's ``agents`` package."""
+    frame = sys._getframe(1)
+    while frame is not None and depth > 0:
+        module = frame.f_globals.get("__name__", "")
+        if not module.startswith(_PASS_THROUGH_MODULES):
+            return module == "agents" or module.startswith("agents.")
+        frame, depth = frame.f_back, depth - 1
+    return False
 
 
 def _marker(name: str, attributes: dict[str, Any]) -> _Entry:
@@ -123,6 +155,15 @@ def note_tool_call_id(entry: _Entry, call_id: Any) -> None:
             entry.span.set_attribute(sc.GEN_AI_TOOL_CALL_ID, call_id)
 
 
+def mark_mcp_tool(entry: _Entry) -> None:
+    """A tool span found to be an MCP server's tool: ``gen_ai.tool.type=extension`` on the span, and on its
+    duration metric point (recorded from ``entry.type`` as it ends)."""
+    if isinstance(entry, _ToolEntry) and entry.type != EXTENSION:
+        entry.type = EXTENSION
+        if entry.span.is_recording():
+            entry.span.set_attribute(sc.GEN_AI_TOOL_TYPE, EXTENSION)
+
+
 def end_span(entry: _Entry, sdk_span: Any) -> None:
     """Copy onto ``entry`` what the SDK learnt while the span ran: a tool's arguments and result, whether a
     guardrail's tripwire fired, the agent a handoff went to."""
@@ -131,6 +172,8 @@ def end_span(entry: _Entry, sdk_span: Any) -> None:
     if kind == "function" and isinstance(entry, _ToolEntry):
         entry.arguments = data.input  # JSON text: recorded as the value it encodes
         entry.result = data.output if data.output is not None else _UNSET
+        if data.mcp_data:  # the SDK says it only once an MCP tool has returned
+            mark_mcp_tool(entry)
     elif kind == "guardrail" and entry.span.is_recording():
         entry.span.set_attribute(sc.LLMTEL_GUARDRAIL_TRIGGERED, bool(data.triggered))
     elif kind == "handoff" and entry.span.is_recording():
@@ -141,14 +184,24 @@ def end_span(entry: _Entry, sdk_span: Any) -> None:
 
 
 def failure(sdk_object: Any, in_flight: BaseException | None, at_start: BaseException | None,
-            kept_error: Any = None) -> BaseException | None:
+            kept_error: Any = None, stored: BaseException | None = None) -> BaseException | None:
     """Why the span failed, if it did: the exception unwinding through it as it ends (not one that was already
-    being handled when it started, nor a generator's close), else the error the SDK recorded on it (or, for a
-    stand-in span that keeps none, ``kept_error``: the one set on it)."""
+    being handled when it started, nor a generator's close), else ``stored``, the exception a streamed run keeps
+    for ``stream_events`` to raise later (what a plain run would have raised through it), else the error the SDK
+    recorded on it (or, for a stand-in span that keeps none, ``kept_error``: the one set on it)."""
     if (in_flight is not None and in_flight is not at_start
             and not isinstance(in_flight, (GeneratorExit, StopIteration, StopAsyncIteration))):
         return in_flight
+    if stored is not None:
+        return stored
     return recorded_error(getattr(sdk_object, "error", None) or kept_error)
+
+
+def ends_with_the_run(sdk_object: Any) -> bool:
+    """Whether a run's failure is this trace's or span's too: the trace (it has no span data) and agent spans,
+    which a plain run's exception unwinds through."""
+    data = getattr(sdk_object, "span_data", None)
+    return data is None or getattr(data, "type", None) == "agent"
 
 
 def recorded_error(error: Any) -> AgentsSpanError | None:
