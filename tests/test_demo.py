@@ -70,6 +70,16 @@ def test_demo_starts_its_own_viewer_and_reports_a_correlated_llm_trace(protocol,
         store.close()
 
 
+def test_demo_with_an_in_memory_database_does_not_promise_a_later_browse():
+    nobody = f"http://127.0.0.1:{free_port()}"
+    run = _demo("--viewer", nobody, "--db", ":memory:")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "14 of 14 spans arrived" in run.stdout
+    assert "browse it later" not in run.stdout and "--db :memory:" not in run.stdout  # no process can open it
+    assert run.stdout.rstrip().endswith("the trace was stored in memory only and is gone when the demo exits: "
+                                        "run with --keep-serving to browse it, or with --db FILE to keep it")
+
+
 def test_demo_sends_to_a_viewer_already_running():
     with Viewer() as viewer:
         run = _demo("--viewer", viewer.ui_url, "--otlp-endpoint", viewer.otlp_http_endpoint)

@@ -6,12 +6,30 @@ It skips the FQDN lookup ``HTTPServer`` does on bind, serves IPv6 hosts, and rem
 
 from __future__ import annotations
 
+import logging
 import socket
 import socketserver
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Iterable
 from typing import Any
+
+
+_logger = logging.getLogger(__name__)
+
+CLIENT_GONE_ERRORS: tuple[type[OSError], ...] = (
+    ConnectionResetError,
+    BrokenPipeError,
+    ConnectionAbortedError,
+    TimeoutError,
+)
+"""What a handler meets when its client resets, closes or stalls the connection: the client's doing, not a fault
+of the server, so `TrackingHTTPServer.handle_error` says nothing about them."""
+
+
+def _format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class TrackingHTTPServer(ThreadingHTTPServer):
@@ -28,7 +46,11 @@ class TrackingHTTPServer(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         self._serving: threading.Thread | None = None
-        super().__init__((host, port), handler)
+        try:
+            super().__init__((host, port), handler)
+        except OSError as error:  # "Address already in use" alone would not say which of a command's ports
+            raise OSError(error.errno, f"cannot bind HTTP server to {_format_address(host, port)}: "
+                          f"{error.strerror or error}") from error
 
     def serve_in_thread(self, name: str) -> None:
         """Serve on a daemon thread called ``name`` until ``stop()``."""
@@ -61,6 +83,17 @@ class TrackingHTTPServer(ThreadingHTTPServer):
             with self._connections_lock:
                 self._connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Called by socketserver, inside its ``except``, when a handler raised: stay quiet when the client went
+        away mid-request or mid-reply, and log anything else on one line, never socketserver's traceback on
+        stderr (``llmtel serve`` promises no tracebacks)."""
+        error = sys.exc_info()[1]
+        if isinstance(error, CLIENT_GONE_ERRORS):
+            _logger.debug("client %s went away: %r", client_address, error)
+            return
+        _logger.error("%s: unexpected error serving client %s: %s: %s", type(self).__name__, client_address,
+                      type(error).__name__, error)
 
     def cut_connections(self) -> None:
         """Shut down every open client connection; their handler threads then see EOF and exit."""

@@ -8,6 +8,13 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from llmtel.receiver import OTLPReceiver
+
+MAX_DEMO_TIMEOUT_S = 86_400.0
+"""Longest ``demo --timeout``: a day. NaN or infinity would make the demo poll for ever."""
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -39,22 +46,37 @@ def _receive(args: argparse.Namespace) -> int:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with OTLPReceiver(host=args.host, grpc_port=args.grpc_port, http_port=args.http_port) as receiver:
+    receiver = OTLPReceiver(host=args.host, grpc_port=args.grpc_port, http_port=args.http_port)
+    try:
+        receiver.start()
+    except OSError as error:  # a port taken, an address not on this machine: as `llmtel serve` says it
+        print(f"llmtel receive: cannot start: {error}", file=sys.stderr)
+        return 1
+    try:
         print(f"OTLP receiver: grpc {receiver.grpc_endpoint}  http {receiver.http_endpoint}", flush=True)
-        seen = 0
-        try:
-            while not stop.wait(0.5):
-                spans = receiver.store.spans()
-                for span in spans[seen:]:
-                    ms = (span.end_ns - span.start_ns) / 1e6
-                    print(f"{span.trace_id} {span.name} {ms:.1f} ms", flush=True)
-                seen = len(spans)
-        except KeyboardInterrupt:
-            pass
+        _print_spans(receiver, stop)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        receiver.stop()
     return 0
 
 
+def _print_spans(receiver: OTLPReceiver, stop: threading.Event) -> None:
+    """Print each span the receiver stores, one line each, until `stop` is set."""
+    seen = 0
+    while not stop.wait(0.5):
+        spans = receiver.store.spans()
+        for span in spans[seen:]:
+            ms = (span.end_ns - span.start_ns) / 1e6
+            print(f"{span.trace_id} {span.name} {ms:.1f} ms", flush=True)
+        seen = len(spans)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from llmtel.viewer._commands import add_report_parser, add_serve_parser, port_number, typed
+    from llmtel.viewer._params import parse_positive_number
+
     parser = argparse.ArgumentParser(prog="llmtel", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -69,17 +91,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                  "(default: llmtel serve's)")
     demo.add_argument("--keep-serving", action="store_true",
                       help="keep the demo's own viewer running on the default ports until Ctrl-C")
-    demo.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+    demo.add_argument("--timeout", type=typed(parse_positive_number, "--timeout", maximum=MAX_DEMO_TIMEOUT_S),
+                      default=10.0, metavar="SECONDS",
                       help="how long to wait for the whole trace to be queryable (default %(default)s)")
     demo.set_defaults(run=_demo)
 
     receive = commands.add_parser("receive", help="run an OTLP receiver and print the spans it gets")
     receive.add_argument("--host", default="127.0.0.1")
-    receive.add_argument("--grpc-port", type=int, default=4317)
-    receive.add_argument("--http-port", type=int, default=4318)
+    receive.add_argument("--grpc-port", type=port_number, default=4317, help="0 picks a free port (default 4317)")
+    receive.add_argument("--http-port", type=port_number, default=4318, help="0 picks a free port (default 4318)")
     receive.set_defaults(run=_receive)
-
-    from llmtel.viewer._commands import add_report_parser, add_serve_parser
 
     add_serve_parser(commands)
     add_report_parser(commands)

@@ -371,8 +371,7 @@ def run_demo(
         if out is not None:
             _print_summary(result, protocol, real, out)
             if own_viewer is not None and not keep_serving:
-                serve = "llmtel serve" if Path(db) == default_db_path() else f"llmtel serve --db {db}"
-                print(f"browse it later: `{serve}`, then open {trace_url}", file=out)
+                print(_browse_later(db, trace_url, default_db_path()), file=out)
             elif own_viewer is not None:
                 print(f"open it: {trace_url}  (serving until Ctrl-C)", file=out, flush=True)
             else:
@@ -382,6 +381,16 @@ def run_demo(
             while not stop.wait(0.5):
                 pass
     return result
+
+
+def _browse_later(db: str | Path, trace_url: str, default_db: Path) -> str:
+    """How to see the trace after the demo's own viewer has stopped: ``llmtel serve`` on the same database, or,
+    for ``:memory:`` (which no later process can open), that the trace is gone with the demo."""
+    if str(db) == ":memory:":
+        return ("the trace was stored in memory only and is gone when the demo exits: "
+                "run with --keep-serving to browse it, or with --db FILE to keep it")
+    serve = "llmtel serve" if Path(db) == default_db else f"llmtel serve --db {db}"
+    return f"browse it later: `{serve}`, then open {trace_url}"
 
 
 def _totals(attrs: dict[str, Any], keys: TotalsKeys) -> str:

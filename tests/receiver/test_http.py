@@ -11,7 +11,10 @@ import urllib.request
 import zlib
 from collections.abc import Iterator, Mapping
 
+import grpc
 import pytest
+from google.protobuf import json_format
+from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -20,7 +23,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from llmtel.receiver import OTLPReceiver
+from llmtel.receiver import Fault, OTLPReceiver
 
 TRACE_ID = "5b8efff798038103d269b633813fc60c"
 SPAN_ID = "eee19b7ec3c1b174"
@@ -328,6 +331,16 @@ def test_stop_cuts_kept_alive_connections(otlp_receiver: OTLPReceiver) -> None:
 
 # -- error answers ------------------------------------------------------------------------------------------
 
+_EXPECTED_GRPC_CODE = {
+    400: grpc.StatusCode.INVALID_ARGUMENT.value[0],
+    404: grpc.StatusCode.UNIMPLEMENTED.value[0],
+    405: grpc.StatusCode.INVALID_ARGUMENT.value[0],
+    413: grpc.StatusCode.RESOURCE_EXHAUSTED.value[0],
+    415: grpc.StatusCode.INVALID_ARGUMENT.value[0],
+    429: grpc.StatusCode.RESOURCE_EXHAUSTED.value[0],
+    503: grpc.StatusCode.UNAVAILABLE.value[0],
+}
+
 
 @pytest.mark.parametrize(
     ("path", "method", "headers", "body", "expected"),
@@ -392,8 +405,18 @@ def test_error_answers(
 ) -> None:
     status, response_body, response_headers = _post(otlp_receiver, path, body or b"", headers, method=method)
     assert status == expected
-    assert response_body  # a short explanation
-    assert response_headers["Content-Type"].startswith("text/plain")
+    # The OTLP/HTTP specification: a google.rpc.Status, encoded as the request was (JSON for JSON, else protobuf).
+    if headers.get("Content-Type") == "application/json":
+        assert response_headers["Content-Type"] == "application/json"
+        reply = json_format.Parse(response_body, Status())
+    else:
+        expected_type = headers.get("Content-Type", "")
+        if expected_type not in ("application/x-protobuf", "application/protobuf"):
+            expected_type = "application/x-protobuf"
+        assert response_headers["Content-Type"] == expected_type
+        reply = Status.FromString(response_body)
+    assert reply.code == _EXPECTED_GRPC_CODE[expected]
+    assert reply.message  # a short explanation
     if expected == 405:
         assert response_headers["Allow"] == "POST"
     assert otlp_receiver.store.requests() == []
@@ -406,3 +429,24 @@ def test_empty_protobuf_request_is_valid(otlp_receiver: OTLPReceiver) -> None:
     assert ExportLogsServiceResponse.FromString(body) == ExportLogsServiceResponse()
     assert [signal for signal, _, _ in otlp_receiver.store.requests()] == ["logs"]
     assert otlp_receiver.store.logs() == []
+
+
+@pytest.mark.parametrize(
+    ("content_type", "http_status", "retry_after"),
+    [("application/json", 429, 2.5), ("application/x-protobuf", 503, None), ("application/protobuf", 400, None)],
+)
+def test_an_injected_fault_answers_with_a_status_in_the_request_encoding(
+    otlp_receiver: OTLPReceiver, content_type: str, http_status: int, retry_after: float | None
+) -> None:
+    otlp_receiver.set_fault(Fault.status(http_status, retry_after=retry_after))
+    body = json.dumps(_json_traces()).encode() if content_type == "application/json" else _traces_protobuf()
+    status, response_body, headers = _post(otlp_receiver, "/v1/traces", body, {"Content-Type": content_type})
+    assert status == http_status
+    assert headers["Content-Type"] == content_type
+    if content_type == "application/json":
+        assert json.loads(response_body) == {"code": _EXPECTED_GRPC_CODE[http_status],
+                                             "message": "llmtel receiver: injected fault"}
+    else:
+        assert Status.FromString(response_body) == Status(code=_EXPECTED_GRPC_CODE[http_status],
+                                                          message="llmtel receiver: injected fault")
+    assert headers.get("Retry-After") == (None if retry_after is None else f"{retry_after:g}")

@@ -17,6 +17,7 @@ import grpc
 import pytest
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -210,7 +211,9 @@ def test_bad_gzip_bodies(otlp_receiver: OTLPReceiver, case: str) -> None:
 def test_malformed_json_is_400(otlp_receiver: OTLPReceiver, body: bytes) -> None:
     status, message = _post(otlp_receiver, "/v1/traces", body, {"Content-Type": "application/json"})
     assert status == 400
-    assert message.startswith(b"invalid OTLP/JSON")
+    status_json = json.loads(message)  # a google.rpc.Status in JSON, as the request was
+    assert status_json["code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert status_json["message"].startswith("invalid OTLP/JSON")
 
 
 # -- items per request -----------------------------------------------------------------------------------------
@@ -271,7 +274,10 @@ def test_default_item_cap_refuses_a_small_gzip_of_many_spans(otlp_receiver: OTLP
     assert len(body) < 2000
     status, message = _post_gzip(otlp_receiver, body)
     assert status == 413
-    assert message == f"llmtel receiver: more than {otlp.MAX_REQUEST_ITEMS} spans in one request".encode()
+    assert Status.FromString(message) == Status(
+        code=grpc.StatusCode.RESOURCE_EXHAUSTED.value[0],
+        message=f"llmtel receiver: more than {otlp.MAX_REQUEST_ITEMS} spans in one request",
+    )
     assert _post_gzip(otlp_receiver, gzip.compress(_empty_spans(otlp.MAX_REQUEST_ITEMS)))[0] == 200
 
 

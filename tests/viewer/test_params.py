@@ -90,3 +90,32 @@ def test_blank_parameters_are_ignored():
                                                 ("192.168.1.5", False), ("example.com", False)])
 def test_loopback_detection(host, loopback):
     assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize("text", ["inf", "-inf", "nan", "1e400", "1e400k", "4.7e18", "5e15k"])
+def test_counts_beyond_range_are_value_errors(text):
+    # float() takes these; int() of infinity raises OverflowError, which argparse would not turn into a usage error
+    with pytest.raises(ValueError, match="^--max-spans: "):
+        parse_count(text, "--max-spans")
+
+
+def test_positive_numbers():
+    from llmtel.viewer._params import parse_positive_number
+
+    assert parse_positive_number(" 2.5 ", "--timeout", maximum=10) == 2.5
+    for text in ("nan", "inf", "1e400", "0", "-1", "11", "ten", ""):
+        with pytest.raises(ValueError, match="^--timeout: "):
+            parse_positive_number(text, "--timeout", maximum=10)
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [("2", 2), ("-3", -3), ("2.0", 2.0), ("1e-06", 1e-06), ("1.0E-6", 1e-06), (" 0.7 ", 0.7),
+     (str(2**63), float(2**63)), ("1e400", None), ("1" * 400, None), ("NaN", None), ("Infinity", None),
+     ("+1", None), ("01", None), (".5", None), ("1.", None), ("0x10", None), ("1_000", None), ("", None), ("abc", None)],
+)
+def test_tag_numbers_follow_json_number_syntax(text, number):
+    from llmtel.viewer._store import tag_number
+
+    got = tag_number(text)
+    assert got == number and type(got) is type(number)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -74,8 +75,8 @@ def test_json_report_figures(db, capsys):
         {"operation": "embeddings", "model": "text-embedding-3-small", "calls": 1, "p50_ms": 5.0, "p95_ms": 5.0,
          "p99_ms": 5.0},
     ]
-    assert report["errors_by_type"] == [{"error_type": "RateLimitError", "count": 1},
-                                        {"error_type": "_ERROR", "count": 1}]
+    assert report["errors_by_type"] == [{"error_type": "(unset)", "count": 1},
+                                        {"error_type": "RateLimitError", "count": 1}]
     slowest = report["slowest_traces"]
     assert [(t["root_name"], t["duration_ms"], t["spans"]) for t in slowest] == [("answer", 1000.0, 5),
                                                                               ("batch", 900.0, 4)]
@@ -105,6 +106,35 @@ def test_table_report(db, capsys):
     slowest = lines.index("Slowest traces")
     assert len([line for line in lines[slowest + 3:] if line.startswith("  0000")]) >= 1
     assert "RateLimitError" in out
+
+
+def _http_error_spans(path: Path) -> None:
+    """Two HTTP 429 spans with ERROR status and no ``error.type`` (as the demo's retried request), one with it."""
+    with TraceStore(path) as store:
+        spans = [span(7, 1, "POST", -100, -90, error=True, http__response__status_code=429),
+                 span(7, 2, "POST", -80, -70, error=True, http__response__status_code=429),
+                 span(7, 3, "POST", -60, -50, error=True, http__response__status_code=503, error__type="503"),
+                 span(7, 4, "work", -40, -30, error=True)]
+        store.accept("traces", request(*spans), META)
+
+
+def test_error_spans_without_error_type_are_labelled_by_http_status(tmp_path, capsys):
+    db = tmp_path / "http.db"
+    _http_error_spans(db)
+    report = json.loads(_report(capsys, "--db", str(db), "--json")[1])
+    assert report["errors_by_type"] == [{"error_type": "HTTP 429", "count": 2}, {"error_type": "(unset)", "count": 1},
+                                        {"error_type": "503", "count": 1}]
+    out = _report(capsys, "--db", str(db))[1]
+    assert "HTTP 429" in out and "_ERROR" not in out
+
+
+def test_a_database_holding_the_old_error_placeholder_reads_the_same(tmp_path, capsys):
+    db = tmp_path / "old.db"
+    _http_error_spans(db)
+    with sqlite3.connect(db) as conn:  # what ingest stored before: "_ERROR" for an error span without error.type
+        conn.execute("UPDATE spans SET error_type = '_ERROR' WHERE status_code = 2 AND error_type IS NULL")
+    report = json.loads(_report(capsys, "--db", str(db), "--json")[1])
+    assert [r["error_type"] for r in report["errors_by_type"]] == ["HTTP 429", "(unset)", "503"]
 
 
 def test_report_without_a_database_says_so(tmp_path, capsys):

@@ -62,6 +62,26 @@ def redact_endpoints(text: str) -> str:
     return _URL_IN_TEXT.sub(lambda match: display_endpoint(match.group()), text)
 
 
+def _rejection_message(response: Any) -> str:
+    """What a collector said when it rejected a request: the message of the ``google.rpc.Status`` body OTLP/HTTP
+    answers with (protobuf or JSON, as the request was), else the body's text."""
+    content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    try:
+        if content_type == "application/x-protobuf":
+            from google.rpc import status_pb2
+
+            status = status_pb2.Status()
+            status.ParseFromString(response.content)
+            return status.message or f"status code {status.code}"
+        if content_type == "application/json":
+            message = response.json().get("message")
+            if isinstance(message, str) and message:
+                return message
+    except Exception:  # noqa: BLE001 - a body that is not the Status it claims: show its text
+        pass
+    return response.text
+
+
 def grpc_target(endpoint: str) -> str:
     """The gRPC channel target for ``endpoint``: its ``host:port``, as the stock OTLP/gRPC exporter uses.
 
@@ -213,7 +233,7 @@ class HttpSender:
         detail = f"HTTP {status}"
         if status in RETRYABLE_HTTP:
             return Outcome("retry", detail, _retry_after_header(response.headers.get("Retry-After")))
-        return Outcome("rejected", f"{detail}: {response.text[:200]}")
+        return Outcome("rejected", f"{detail}: {_rejection_message(response)[:200]}")
 
     def close(self) -> None:
         self._session.close()

@@ -20,6 +20,7 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import DecodeError, Message
 from google.rpc.error_details_pb2 import RetryInfo
+from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
@@ -64,6 +65,7 @@ _GRPC_CODE_FOR_HTTP: Final[dict[int, grpc.StatusCode]] = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
     401: grpc.StatusCode.UNAUTHENTICATED,
     403: grpc.StatusCode.PERMISSION_DENIED,
+    404: grpc.StatusCode.UNIMPLEMENTED,
     413: grpc.StatusCode.RESOURCE_EXHAUSTED,
     429: grpc.StatusCode.RESOURCE_EXHAUSTED,
     500: grpc.StatusCode.INTERNAL,
@@ -72,6 +74,34 @@ _GRPC_CODE_FOR_HTTP: Final[dict[int, grpc.StatusCode]] = {
     503: grpc.StatusCode.UNAVAILABLE,
     504: grpc.StatusCode.UNAVAILABLE,
 }
+
+
+def grpc_code_for_http(http_status: int) -> grpc.StatusCode:
+    """The gRPC code for an HTTP error status: gRPC's HTTP mapping, with 400 as INVALID_ARGUMENT and 429 as
+    RESOURCE_EXHAUSTED as the OpenTelemetry Collector does; otherwise INTERNAL for 5xx, INVALID_ARGUMENT for 4xx.
+    Faults use it for gRPC calls, and the HTTP server for the ``google.rpc.Status`` in its error bodies."""
+    default = grpc.StatusCode.INTERNAL if http_status >= 500 else grpc.StatusCode.INVALID_ARGUMENT
+    return _GRPC_CODE_FOR_HTTP.get(http_status, default)
+
+
+def _status_body(http_status: int, message: str, encoding: Encoding, code: grpc.StatusCode | None = None) -> bytes:
+    """An OTLP/HTTP error body: a ``google.rpc.Status`` (code, message) in protobuf or in protobuf's JSON
+    mapping, as the OTLP/HTTP specification asks of every 4xx and 5xx reply."""
+    number = (code or grpc_code_for_http(http_status)).value[0]
+    if encoding == "json":
+        return json.dumps({"code": number, "message": message}, ensure_ascii=False).encode()
+    return Status(code=number, message=message).SerializeToString()
+
+
+def _reply_encoding(content_type: str | None) -> tuple[Encoding, str]:
+    """The encoding and Content-Type of an error reply: the request's, if it is protobuf or JSON; protobuf
+    (the OTLP default) for any other or none, such as an unsupported content type answered 415."""
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type == _JSON_TYPE:
+        return "json", _JSON_TYPE
+    if media_type in _PROTOBUF_TYPES:
+        return "protobuf", media_type
+    return "protobuf", "application/x-protobuf"
 
 
 # Content-Encoding values we understand.
@@ -116,10 +146,7 @@ class Fault:
         if retry_after is not None and retry_after < 0:
             raise ValueError("retry_after must be >= 0")
         if grpc_code is None:
-            grpc_code = _GRPC_CODE_FOR_HTTP.get(
-                http_status,
-                grpc.StatusCode.INTERNAL if http_status >= 500 else grpc.StatusCode.INVALID_ARGUMENT,
-            )
+            grpc_code = grpc_code_for_http(http_status)
         return cls("status", http_status, grpc_code, retry_after)
 
     @classmethod
@@ -250,14 +277,22 @@ class _GrpcExportServicer:
 
 
 class _BadRequest(Exception):
-    """A request the HTTP handler answers with an error status (and a short text message)."""
+    """A request the HTTP handler answers with an error status (and a ``google.rpc.Status`` saying why)."""
 
     def __init__(
-        self, status: int, message: str, *, close: bool = False, headers: tuple[tuple[str, str], ...] = ()
+        self,
+        status: int,
+        message: str,
+        *,
+        close: bool = False,
+        headers: tuple[tuple[str, str], ...] = (),
+        grpc_code: grpc.StatusCode | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.grpc_code = grpc_code
+        """The code for the reply's ``google.rpc.Status``; None: the one `grpc_code_for_http` gives."""
         self.headers = list(headers)
         if close:
             self.headers.append(("Connection", "close"))
@@ -376,13 +411,20 @@ class _OTLPHTTPHandler(BaseHTTPRequestHandler):
             status, body, content_type, headers = self._process()
         except _BadRequest as error:
             _logger.debug("OTLP/HTTP %s %s: %d %s", self.command, self.path[:200], error.status, error.message)
-            status, body, content_type = error.status, error.message.encode(), "text/plain; charset=utf-8"
-            headers = error.headers
+            status, headers = error.status, error.headers
+            body, content_type = self._error_body(status, error.message, error.grpc_code)
         except Exception:
             _logger.exception("OTLP/HTTP receiver failed on %s %s", self.command, self.path[:200])
-            status, body, content_type = 500, b"llmtel receiver: internal error", "text/plain; charset=utf-8"
-            headers = [("Connection", "close")]
+            status, headers = 500, [("Connection", "close")]
+            body, content_type = self._error_body(status, "llmtel receiver: internal error")
         send_reply(self, status, body, content_type, headers)  # a client gone (after a blackhole, say) is fine
+
+    def _error_body(
+        self, status: int, message: str, code: grpc.StatusCode | None = None
+    ) -> tuple[bytes, str]:
+        """The body and Content-Type of an error reply: a ``google.rpc.Status`` encoded as the request was."""
+        encoding, content_type = _reply_encoding(self.headers.get("Content-Type"))
+        return _status_body(status, message, encoding, code), content_type
 
     def _process(self) -> tuple[int, bytes, str, list[tuple[str, str]]]:
         body = self._read_body()
@@ -407,9 +449,12 @@ class _OTLPHTTPHandler(BaseHTTPRequestHandler):
             fault, release = verdict
             if fault.kind == "blackhole":
                 release.wait()
-                raise _BadRequest(fault.http_status, "llmtel receiver: released from blackhole", close=True)
+                raise _BadRequest(
+                    fault.http_status, "llmtel receiver: released from blackhole", close=True, grpc_code=fault.grpc_code
+                )
             extra = [] if fault.retry_after is None else [("Retry-After", f"{fault.retry_after:g}")]
-            return fault.http_status, b"llmtel receiver: injected fault", "text/plain; charset=utf-8", extra
+            raise _BadRequest(fault.http_status, "llmtel receiver: injected fault", headers=tuple(extra),
+                              grpc_code=fault.grpc_code)
 
         request = self._decode(signal, _decompress(body, compression), encoding)
         meta = RequestMeta(
@@ -529,6 +574,9 @@ class OTLPReceiver:
             raise ValueError("max_request_items must be >= 1")
         if not http_timeout > 0:
             raise ValueError("http_timeout must be > 0")
+        for name, port in (("grpc_port", grpc_port), ("http_port", http_port)):
+            if port is not None and not 0 <= port <= 65535:  # gRPC would bind port % 65536, HTTP overflow
+                raise ValueError(f"{name}: {port} is not a port number (0-65535)")
         self._host = host
         self._grpc_port = grpc_port
         self._http_port = http_port

@@ -2,7 +2,7 @@
 a Jaeger-compatible query API, llmtel's own trace/log/model endpoints and the web UI on one port, and the data
 behind ``llmtel report``. The HTTP contract is in `llmtel.viewer._api`'s docstring."""
 
-from llmtel.viewer._store import Retention, TraceStore
+from llmtel.viewer._store import NotATraceDatabase, Retention, TraceStore
 from llmtel.viewer._viewer import (
     DEFAULT_GRPC_PORT,
     DEFAULT_HTTP_PORT,
@@ -16,6 +16,7 @@ __all__ = [
     "DEFAULT_GRPC_PORT",
     "DEFAULT_HTTP_PORT",
     "DEFAULT_UI_PORT",
+    "NotATraceDatabase",
     "Retention",
     "TraceStore",
     "Viewer",

@@ -175,7 +175,7 @@ def flatten_traces(request: ExportTraceServiceRequest) -> tuple[dict[str, str], 
                         input_tokens,
                         output_tokens,
                         _number(get(_COST)),
-                        (error_type or "_ERROR") if status_code == STATUS_ERROR else error_type,
+                        error_type,  # the attribute only: the report labels error spans without one
                         _text(get(_RUN_ID)),
                         _text(get(_SESSION_ID)),
                     )

@@ -4,6 +4,7 @@ the parameter, which the HTTP layer answers with 400 and the CLI with exit statu
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,16 +54,39 @@ def parse_int(text: str, name: str, *, minimum: int = 0) -> int:
 
 
 def parse_count(text: str, name: str) -> int:
-    """A positive count, optionally with a k/M suffix (``1M`` spans)."""
+    """A positive count up to `MAX_INT`, optionally with a k/M suffix (``1M`` spans).
+
+    NaN, infinity and numbers too large to be a count (``1e400``) are refused here: ``int()`` of them would
+    raise OverflowError, which argparse does not turn into a usage error."""
     raw = text.strip().lower()
     unit = raw[-1:] if raw[-1:] in ("k", "m") else ""
     try:
         value = float(raw[: len(raw) - len(unit)]) * _SIZE_UNITS[unit]
     except ValueError:
-        raise ValueError(f"{name}: {text!r} is not a count such as 100000 or 1M") from None
+        raise ValueError(f"{name}: {text[:64]!r} is not a count such as 100000 or 1M") from None
+    if not math.isfinite(value):  # nan, inf, 1e400
+        raise ValueError(f"{name}: {text[:64]!r} is not a count such as 100000 or 1M")
     if value < 1:
-        raise ValueError(f"{name}: {text!r} must be at least 1")
+        raise ValueError(f"{name}: {text[:64]!r} must be at least 1")
+    if value > MAX_INT:
+        raise ValueError(f"{name}: {text[:64]!r} is above {MAX_INT}")
     return int(value)
+
+
+def parse_positive_number(text: str, name: str, *, maximum: float) -> float:
+    """A finite number above zero and at most `maximum` (seconds, megabytes...); NaN and infinity are refused,
+    since a limit or timeout of either would never be reached."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError(f"{name}: {text[:64]!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{name}: {text[:64]!r} is not a finite number")
+    if value <= 0:
+        raise ValueError(f"{name}: {value:g} must be positive")
+    if value > maximum:
+        raise ValueError(f"{name}: {value:g} is above {maximum:g}")
+    return value
 
 
 def parse_bool(text: str, name: str) -> bool:

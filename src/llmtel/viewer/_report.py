@@ -10,6 +10,19 @@ from typing import Any
 from llmtel.viewer._store import TraceStore
 
 
+UNSET_ERROR_TYPE = "(unset)"
+"""The report's label for error spans with neither ``error.type`` nor ``http.response.status_code``."""
+
+_ERROR_LABEL_SQL = (
+    "CASE WHEN error_type IS NOT NULL AND error_type != '_ERROR' THEN error_type"
+    " ELSE coalesce('HTTP ' || json_extract(attributes, '$.\"http.response.status_code\"'),"
+    f" '{UNSET_ERROR_TYPE}') END"
+)
+"""SQL labelling an error span for "errors by type": its ``error.type``; without one, its HTTP status
+(``HTTP 429``) if it has one, else ``(unset)``. ``_ERROR`` is what databases written before this label
+existed hold in place of a missing ``error.type``: it is read as missing."""
+
+
 def percentile(sorted_values: Sequence[float], p: float) -> float | None:
     """Nearest-rank percentile of already sorted values; None for no values."""
     if not sorted_values:
@@ -62,7 +75,7 @@ def build_report(store: TraceStore, *, since_us: int, until_us: int, top: int = 
             }
         )
     errors = store.execute(
-        "SELECT coalesce(error_type, '_ERROR'), count(*) FROM spans"
+        f"SELECT {_ERROR_LABEL_SQL}, count(*) FROM spans"
         " WHERE status_code = 2 AND start_us >= ? AND start_us <= ? GROUP BY 1 ORDER BY 2 DESC, 1",
         window,
     )

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import queue
+import re
 import sqlite3
 import threading
 import time
@@ -241,6 +243,74 @@ def _attribute_text_sql(column: str, key: str) -> tuple[str, list[Any]]:
     return f"(SELECT {value_sql} FROM json_each({column}) e WHERE e.key = ?)", [key]
 
 
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+_INT64 = range(-(2**63), 2**63)
+
+
+def tag_number(text: str) -> int | float | None:
+    """The number a tag filter's value spells as JSON does (``2``, ``-0.5``, ``1e-06``, ``1.0E-6``), or None.
+
+    A whole number without fraction or exponent is kept an `int` (exact against 64-bit attributes); one beyond
+    64 bits, or any other, a `float`. Infinity (``1e400``) is no number: no attribute holds it as one."""
+    match = _JSON_NUMBER.fullmatch(text.strip())
+    if match is None:
+        return None
+    if match.group(1) is None and match.group(2) is None:
+        whole = int(match.group(0))
+        if whole in _INT64:
+            return whole
+    try:
+        number = float(match.group(0))
+    except OverflowError:  # a whole number of hundreds of digits
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _number_needles(number: int | float) -> list[str]:
+    """Texts one of which the attributes' JSON holds wherever an attribute equals `number`: stored integers are
+    written as `str` writes them, doubles as `repr` does (``2.0``, ``1e-06``, ``1e+20``)."""
+    if isinstance(number, int):
+        return list(dict.fromkeys([str(number), repr(float(number))]))
+    needles = [repr(number)]
+    if number.is_integer() and int(number) in _INT64:
+        needles.append(str(int(number)))
+    return needles
+
+
+def _attribute_number_sql(column: str, key: str) -> tuple[str, list[Any]]:
+    """SQL (and its parameters) for attribute `key` of the JSON object in `column` if it is a number, else NULL."""
+    if json.dumps(key, ensure_ascii=False)[1:-1] == key:  # see `_attribute_text_sql`
+        path = '$."' + key + '"'
+        return f"(CASE WHEN json_type({column}, ?) IN ('integer', 'real') THEN json_extract({column}, ?) END)", [
+            path,
+            path,
+        ]
+    value_sql = "CASE WHEN e.type IN ('integer', 'real') THEN e.value END"
+    return f"(SELECT {value_sql} FROM json_each({column}) e WHERE e.key = ?)", [key]
+
+
+def _attribute_match_sql(
+    column: str, key: str, value: str, number: int | float | None
+) -> tuple[str, list[Any]]:
+    """SQL (and its parameters) true when attribute `key` in `column` matches a tag filter's `value`.
+
+    As Jaeger does, the attribute's text must equal `value`; and when `value` is a number, a numeric attribute
+    equal to it matches too, so ``1e-06`` and ``1.0e-06`` find a cost of 1e-06, and ``2`` a double 2.0 (whose
+    text SQLite writes ``1.0e-06`` and ``2.0``). Each test is preceded by a cheap substring test on the JSON
+    (the value's text, or a number's, must occur in it), which spares most rows the JSON parsing."""
+    text_sql, text_params = _attribute_text_sql(column, key)
+    needle = json.dumps(value, ensure_ascii=False)[1:-1]
+    sql = f"(instr({column}, ?) > 0 AND {text_sql} = ?)"
+    params: list[Any] = [needle, *text_params, value]
+    if number is not None:
+        needles = _number_needles(number)
+        number_sql, number_params = _attribute_number_sql(column, key)
+        prefilter = " OR ".join(f"instr({column}, ?) > 0" for _ in needles)
+        sql = f"({sql} OR (({prefilter}) AND {number_sql} = ?))"
+        params += [*needles, *number_params, number]
+    return sql, params
+
+
 def _tag_condition(key: str, value: str) -> tuple[str, list[Any]]:
     """A WHERE fragment (over spans `s` joined to resources `r`) matching one Jaeger tag filter."""
     lowered = value.strip().lower()
@@ -256,18 +326,39 @@ def _tag_condition(key: str, value: str) -> tuple[str, list[Any]]:
         return "s.scope_name = ?", [value]
     if key == "otel.scope.version":
         return "s.scope_version = ?", [value]
-    span_sql, span_params = _attribute_text_sql("s.attributes", key)
-    resource_sql, resource_params = _attribute_text_sql("r.attributes", key)
-    # A cheap substring test first (the value's text must occur in the attributes' JSON), then the exact one.
-    needle = json.dumps(value, ensure_ascii=False)[1:-1]
-    sql = f"((instr(s.attributes, ?) > 0 AND {span_sql} = ?) OR (instr(r.attributes, ?) > 0 AND {resource_sql} = ?))"
-    params: list[Any] = [needle, *span_params, value, needle, *resource_params, value]
+    number = tag_number(value)
+    span_sql, span_params = _attribute_match_sql("s.attributes", key, value, number)
+    resource_sql, resource_params = _attribute_match_sql("r.attributes", key, value, number)
+    sql = f"({span_sql} OR {resource_sql})"
+    params: list[Any] = [*span_params, *resource_params]
     if key in ("gen_ai.request.model", "gen_ai.response.model"):
         # Lets the planner use the model index: the model column holds the request (else response) model.
         column = "s.model" if key == "gen_ai.request.model" else "s.response_model"
         sql = f"({column} = ? AND {sql})"
         params.insert(0, value)
     return sql, params
+
+
+class NotATraceDatabase(sqlite3.DatabaseError):
+    """The database file is not one llmtel's viewer wrote: not SQLite at all, or SQLite without llmtel's tables."""
+
+
+def _check_trace_database(path: str) -> None:
+    """Raise `NotATraceDatabase` unless the database file is new, empty or has llmtel's ``meta`` table (present
+    from the first schema on); reading the schema also makes SQLite check that the file is a database at all.
+    Only reads: a file found not to be llmtel's is left exactly as it was."""
+    conn = sqlite3.connect(path)
+    try:
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        conn.close()
+    if names and "meta" not in names:
+        raise NotATraceDatabase(f"{path} is not an llmtel trace database (it holds other tables)")
+
+
+def _close_quietly(conn: sqlite3.Connection | None) -> None:
+    if conn is not None:
+        conn.close()
 
 
 class TraceStore:
@@ -293,11 +384,7 @@ class TraceStore:
             Path(self._path).expanduser().parent.mkdir(parents=True, exist_ok=True)
             self._path = str(Path(self._path).expanduser())
         self._db_lock = threading.RLock()
-        self._writer_conn = self._connect()
-        self._writer_conn.executescript(_SCHEMA)
-        self._writer_conn.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-        )
+        self._writer_conn = self._open_writer()
         self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self._all_readers: list[sqlite3.Connection] = []
         self._reader_lock = threading.Lock()
@@ -317,6 +404,29 @@ class TraceStore:
             self._queue.put(_Prune(None))  # an old database may hold data past its limits already
 
     # -- connections -------------------------------------------------------------------------------------
+
+    def _open_writer(self) -> sqlite3.Connection:
+        """The writer's connection, on a database checked to be llmtel's (or empty) and given the schema.
+
+        Raises `NotATraceDatabase` for a file that is not SQLite, or SQLite without llmtel's tables: the schema
+        is not added to another program's database, and the caller can name the file instead of showing
+        SQLite's bare "file is not a database"."""
+        conn = None
+        try:
+            if not self._memory:
+                _check_trace_database(self._path)  # before _connect's PRAGMAs, which would switch it to WAL
+            conn = self._connect()
+            conn.executescript(_SCHEMA)
+            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        except sqlite3.OperationalError:  # locked, unreadable, read-only...: SQLite's message says it
+            _close_quietly(conn)
+            raise
+        except sqlite3.DatabaseError as error:
+            _close_quietly(conn)
+            if isinstance(error, NotATraceDatabase):
+                raise
+            raise NotATraceDatabase(f"{self._path} is not an llmtel trace database ({error})") from error
+        return conn
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
