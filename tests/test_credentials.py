@@ -170,7 +170,12 @@ def test_the_scrubber_passes_over_llmtel_spans_and_never_raises(caplog):
     ("password", ["a", "b"], ["[REDACTED]", "[REDACTED]"]),
     ("url", "http://h/?token=t", "http://h/?token=REDACTED"),
     ("tags", ["ok", "Bearer abcdefghijklmnopqrstuvwxyz"], ["ok", "Bearer [REDACTED:token]"]),
-    ("token", 42, 42),  # not a string: a count, not a secret
+    ("token", 42, 42),  # a small number: a count, not a secret
+    ("password", 98765432109876, "[REDACTED]"),  # a long number under a credential's name is one
+    ("secret", b"raw", "[REDACTED]"),
+    ("emails", ["dave@example.com", 1], ["dave@example.com", 1]),  # secrets only: personal data is `clean`'s
+    ("keys", ["Bearer abcdefghijklmnopqrstuvwxyz", 1], ["Bearer [REDACTED:token]", 1]),
+    ("body", b"Bearer abcdefghijklmnopqrstuvwxyz", "Bearer [REDACTED:token]"),
     ("model", "gpt-4o-mini", "gpt-4o-mini"),
 ])
 def test_scrubbed_log_value(key, value, shipped):

@@ -80,8 +80,15 @@ def _assignment(match: re.Match[str]) -> str:
 SECRET_PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("sk-",), re.compile(r"(?<![A-Za-z0-9_\-])sk-[A-Za-z0-9_\-]{16,}"), "[REDACTED:api_key]"),
     (("akia", "asia"), re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), "[REDACTED:aws_key]"),
-    (("ghp_", "gho_", "ghs_", "github_pat_"), re.compile(r"\b(?:ghp|gho|ghs|github_pat)_[A-Za-z0-9_]{20,}"),
-     "[REDACTED:token]"),
+    (("ghp_", "gho_", "ghs_", "ghu_", "ghr_", "github_pat_"),
+     re.compile(r"\b(?:ghp|gho|ghs|ghu|ghr|github_pat)_[A-Za-z0-9_]{20,}"), "[REDACTED:token]"),
+    (("aiza",), re.compile(r"(?<![A-Za-z0-9_\-])AIza[0-9A-Za-z_\-]{35}(?![A-Za-z0-9_\-])"), "[REDACTED:api_key]"),
+    (("xox",), re.compile(r"(?<![A-Za-z0-9_\-])xox[abposr]-[A-Za-z0-9\-]{10,}"), "[REDACTED:token]"),
+    (
+        ("private key",),
+        re.compile(r"-----BEGIN ([A-Z ]{0,32})PRIVATE KEY-----[A-Za-z0-9+/=\s]{0,16384}-----END \1PRIVATE KEY-----"),
+        "[REDACTED:private_key]",
+    ),
     (("bearer",), re.compile(r"(?i)\bbearer\s{1,8}[A-Za-z0-9._\-~+/]{16,}=*"), "Bearer [REDACTED:token]"),
     (
         ("eyj",),
@@ -318,11 +325,41 @@ class CredentialScrubber(SpanProcessor):
 
 
 def scrubbed_log_value(key: str, value: Any, clean: Callable[[str], str] = redact_secrets) -> Any:
-    """A log attribute's value as shipped: a string under a credential's name (``api_key``, ``password``,
-    ``token``…) becomes ``[REDACTED]``; other strings pass ``clean``, by default masking the secrets in them
-    (``llmtel.logs.redaction`` passes one that masks personal data too)."""
+    """A log attribute's value as shipped: any value under a credential's name (``api_key``, ``password``,
+    ``token``…) becomes ``[REDACTED]``; strings pass ``clean``, by default masking the secrets in them
+    (``llmtel.logs.redaction`` passes one that masks personal data too), inside lists too; other values as
+    ``cleaned_scalar`` leaves them."""
     if isinstance(value, str):
         return REDACTED if is_credential_name(key) else clean(value)
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return [REDACTED] * len(value) if is_credential_name(key) else [clean(v) for v in value]
+    if could_be_secret(value) and is_credential_name(key):
+        return [REDACTED] * len(value) if isinstance(value, list) else REDACTED
+    if isinstance(value, list):
+        return [clean(v) if isinstance(v, str) else cleaned_scalar(v, clean) for v in value]
+    return cleaned_scalar(value, clean)
+
+
+def could_be_secret(value: Any) -> bool:
+    """Whether a value that is not text could still be a credential under a credential's name: anything but
+    None, a boolean and a small whole number (``token=42`` is a count; a six-digit PIN is not)."""
+    if value is None or isinstance(value, bool):
+        return False
+    return not (type(value) is int and abs(value) < _SECRET_NUMBER)
+
+
+_SECRET_NUMBER = 10**5
+
+
+def cleaned_scalar(value: Any, clean: Callable[[str], str]) -> Any:
+    """A value that is neither text nor a container, as it may leave the process: bytes as their text, cleaned;
+    a long whole number (a card number written as one) as its cleaned text when cleaning masks it; anything else
+    as it is."""
+    if isinstance(value, (bytes, bytearray)):
+        return clean(bytes(value).decode("utf-8", "replace"))
+    if type(value) is int and abs(value) >= _LONG_NUMBER:
+        text = str(value)
+        cleaned = clean(text)
+        return value if cleaned == text else cleaned
     return value
+
+
+_LONG_NUMBER = 10**8  # shorter whole numbers are counts and ids, never a card or phone number

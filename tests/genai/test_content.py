@@ -47,6 +47,12 @@ def test_unknown_capture_mode_names_the_setting():
         ("card 4111 1111 1111 1111.", "card [REDACTED:card_number]."),
         ("call +44 20 7946 0958 now", "call [REDACTED:phone] now"),
         ("call (555) 123-4567", "call [REDACTED:phone]"),
+        ("gh ghu_abcdefghijklmnopqrstuvwxyz0123456789 ghr_abcdefghijklmnopqrstuvwxyz0123456789",
+         "gh [REDACTED:token] [REDACTED:token]"),
+        ("google AIzaSyA1234567890abcdefghijklmnopqrstuv.", "google [REDACTED:api_key]."),
+        ("slack xoxb-1234567890-abcdefghij", "slack [REDACTED:token]"),
+        ("key -----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\n-----END RSA PRIVATE KEY----- end",
+         "key [REDACTED:private_key] end"),
     ],
 )
 def test_default_redactor_masks_secrets_and_personal_data(text, redacted):
@@ -81,7 +87,7 @@ def test_text_part_and_nested_values():
     assert policy.text_part("hi") == {"type": "text", "content": "HI"}
     part = policy.text_part("abcdefghijkl", "reasoning")
     assert part["type"] == "reasoning" and part["content"] == "ABCDEFGH" and part["truncated"]["length"] == 12
-    assert policy.value({"a": ["x", {"b": "y"}], "n": 3}) == {"a": ["X", {"b": "Y"}], "n": 3}
+    assert policy.value({"a": ["x", {"b": "y"}], "n": 3}) == {"A": ["X", {"B": "Y"}], "N": 3}  # keys cleaned too
     assert policy.value("0123456789") == {"preview": "01234567", "truncated": {"length": 10,
                                                                              "sha256": short_sha256("0123456789")}}
 
@@ -151,3 +157,20 @@ def test_error_text_keeps_credentials_masked_with_the_content_redactor_off():
     assert ContentPolicy(redactor=None).clean(text) == text  # content as sent: the user turned redaction off
     assert ContentPolicy(redactor=None).clean_error(text) == "rejected password=[REDACTED] for ann@example.com"
     assert ContentPolicy().clean_error(text) == "rejected password=[REDACTED] for [REDACTED:email]"
+
+
+def test_structured_values_are_cleaned_by_name_keys_and_numbers():
+    """Tool arguments parsed into objects: a credential's name masks its value whatever it is, keys are text too,
+    and a card number sent as a number is still a card number."""
+    policy = ContentPolicy(mode=CaptureMode.SPAN_ONLY)
+    arguments = {"db": {"password": "correct horse", "pin": 4711, "secret": 98765432109876},
+                 "alice@example.com": "x", "card": 4111111111111111, "count": 123456789, "list": [{"api_key": 7e9}],
+                 "token": 42}
+    assert policy.value(arguments) == {
+        "db": {"password": "[REDACTED]", "pin": 4711, "secret": "[REDACTED]"},
+        "[REDACTED:email]": "x", "card": "[REDACTED:card_number]", "count": 123456789,
+        "list": [{"api_key": "[REDACTED]"}], "token": 42,  # a small number under a credential's name is a count
+    }
+    schema = {"type": "object", "properties": {"password": {"type": "string", "default": "4111 1111 1111 1111"}}}
+    assert policy.value(schema, by_name=False) == {  # a schema's keys name fields: only what it holds is cleaned
+        "type": "object", "properties": {"password": {"type": "string", "default": "[REDACTED:card_number]"}}}

@@ -193,3 +193,21 @@ def test_handler_exports_user_override_as_payload_and_stamp_as_attributes(stampi
     assert attrs["run_id"] == "app-own"  # the app's extra= is payload, as before
     assert attrs["llmtel.run.id"] == "real" and attrs["llmtel.step"] == "s"
     assert not {"trace_id", "span_id", "trace_flags", "step"} & set(attrs)
+
+
+def test_json_lines_clean_bytes_and_numbers_under_credential_names(stamping):
+    import json
+
+    from llmtel import JsonFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("tests.logs.bytes")
+    logger.addHandler(handler)
+    try:
+        logger.warning("x", extra={"body": b"mail dave@example.com", "password": 98765432109876, "tokens": 42})
+    finally:
+        logger.removeHandler(handler)
+    line = json.loads(stream.getvalue())
+    assert (line["body"], line["password"], line["tokens"]) == ("mail [REDACTED:email]", "[REDACTED]", 42)

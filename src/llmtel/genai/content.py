@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from llmtel import semconv as sc
-from llmtel.credentials import redact_secrets
+from llmtel.credentials import REDACTED, cleaned_scalar, could_be_secret, is_credential_name, redact_secrets
 from llmtel.encodable import encodable_text
 from llmtel.redaction import REDACTOR_FAILED, Redactor, default_redactor, with_secrets_masked
 
@@ -142,16 +142,23 @@ class ContentPolicy:
             part["truncated"] = cut
         return part
 
-    def value(self, value: Any) -> Any:
-        """Bound an arbitrary captured value (tool arguments, results): every string in it is cleaned and cut."""
+    def value(self, value: Any, *, by_name: bool = True) -> Any:
+        """Bound an arbitrary captured value (tool arguments, results): every string in it is cleaned and cut,
+        keys included; a long whole number is cleaned as its text (a card number sent as a number); and, unless
+        ``by_name`` is off (a schema, whose keys name fields rather than hold them), a value under a credential's
+        name (``password``, ``api_key``) is masked whatever it is."""
         if isinstance(value, str):
             content, cut = self.bound(value)
             return content if cut is None else {"preview": content, "truncated": cut}
         if isinstance(value, dict):
-            return {key: self.value(item) for key, item in value.items()}
+            return {self._key(key): REDACTED if by_name and could_be_secret(item) and isinstance(key, str)
+                    and is_credential_name(key) else self.value(item, by_name=by_name) for key, item in value.items()}
         if isinstance(value, (list, tuple)):
-            return [self.value(item) for item in value]
-        return value
+            return [self.value(item, by_name=by_name) for item in value]
+        return cleaned_scalar(value, self.clean) if self.redactor is not None else value
+
+    def _key(self, key: Any) -> Any:
+        return encodable_text(self.clean(key)) if isinstance(key, str) else key
 
 
 def policy_from_settings(settings: GenAISettings, redactor: Redactor | None = default_redactor) -> ContentPolicy:

@@ -26,7 +26,7 @@ from typing import Any
 from opentelemetry import trace
 
 from llmtel import semconv
-from llmtel.credentials import REDACTED, is_credential_name
+from llmtel.credentials import REDACTED, cleaned_scalar, could_be_secret, is_credential_name
 from llmtel.logs.redaction import log_redactor
 from llmtel.pipeline import log_fields
 from llmtel.redaction import Redactor
@@ -157,15 +157,15 @@ def _cleaned(key: str, value: Any, clean: Redactor, depth: int = 0) -> Any:
     inside lists and dicts too (a few levels deep; deeper, as ``repr`` cleaned); other values as they are."""
     if isinstance(value, str):
         return REDACTED if is_credential_name(key) else clean(value)
+    if could_be_secret(value) and is_credential_name(key):
+        return REDACTED
     if isinstance(value, (dict, list, tuple)):
-        if is_credential_name(key):
-            return REDACTED
         if depth >= 4:
             return clean(repr(value))
         if isinstance(value, dict):
-            return {k: _cleaned(str(k), v, clean, depth + 1) for k, v in value.items()}
+            return {clean(str(k)): _cleaned(str(k), v, clean, depth + 1) for k, v in value.items()}
         return [_cleaned(key, v, clean, depth + 1) for v in value]
-    return value
+    return cleaned_scalar(value, clean)
 
 
 def _stamped_field(fields: dict[str, Any], stamp: dict[str, str], key: str) -> Any:

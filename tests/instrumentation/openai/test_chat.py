@@ -381,6 +381,23 @@ def test_captured_content_with_tools_is_redacted_and_bounded(instrument, telemet
     assert API_KEY not in json.dumps(attrs)
 
 
+def test_tool_definitions_are_cleaned_as_captured_text_is(instrument, telemetry, client, fake):
+    """A tool's description and its schema's defaults and examples are app-written text like any prompt."""
+    instrument(capture_content=True)
+    fake.enqueue(ChatReply("ok"))
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, tools=[{"type": "function", "function": {
+        "name": "pay", "description": "pays; default key sk-proj-abcdefghijklmnop1234, help: alice@example.com",
+        "parameters": {"type": "object", "properties": {
+            "password": {"type": "string", "description": "the account's"},
+            "card": {"type": "string", "default": "4111111111111111"}}}}}])
+    definitions = json.loads(telemetry.one_llm_span().attributes[sc.GEN_AI_TOOL_DEFINITIONS])
+    assert definitions == [{"type": "function", "name": "pay",
+                            "description": "pays; default key [REDACTED:api_key], help: [REDACTED:email]",
+                            "parameters": {"type": "object", "properties": {
+                                "password": {"type": "string", "description": "the account's"},  # a field's name
+                                "card": {"type": "string", "default": "[REDACTED:card_number]"}}}}]
+
+
 def test_a_redactor_of_the_apps_own_runs_after_the_secrets_are_masked(instrument, telemetry, client):
     seen = []
 

@@ -247,7 +247,10 @@ def apply_request(call: GenAICall, body: Mapping[str, Any], policy: ContentPolic
         call.input_messages = _prompt_messages(get("prompt"), policy)
     else:
         call.input_messages = chat_input_messages(get("messages"), policy)
-    call.tool_definitions = tool_definitions(get("tools"))
+    definitions = tool_definitions(get("tools"))
+    if definitions is not None:  # a description or a schema's default may hold what any captured text may
+        call.tool_definitions = [{key: item if key in ("type", "name") else policy.value(item, by_name=False)
+                                  for key, item in definition.items()} for definition in definitions]
 
 
 # --- request content -------------------------------------------------------------------------------------
