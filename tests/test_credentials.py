@@ -74,6 +74,8 @@ def test_scrub_url_leaves_urls_without_credentials_as_they_are(url):
     ("Server=db;Database=x;Password=s3cr3t;", "Server=db;Database=x;Password=REDACTED;"),
     ("key sk-abcdefghijklmnopqrstuvwx used", "key [REDACTED:api_key] used"),
     ("Authorization: Bearer abcdefghijklmnopqrstuvwxyz", "Authorization: Bearer [REDACTED:token]"),
+    ('{"password": "correct horse battery staple", "user": "bob"}', '{"password": "[REDACTED]", "user": "bob"}'),
+    ("login password='two words' failed", "login password='[REDACTED]' failed"),
 ])
 def test_redact_secrets_in_free_text(text, redacted):
     assert redact_secrets(text) == redacted

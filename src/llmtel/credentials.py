@@ -107,7 +107,8 @@ SECRET_PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
         ("token", "secret", "passw", "pwd", "passphrase", "auth", "key", "credential", "signature", "cookie"),
         re.compile(
             r"(?i)(?<![\w.\-])([\w.\-]{1,64})(\"?'?[ \t]{0,8}[:=][ \t]{0,8}\"?'?)((?:basic|bearer|digest)[ \t]{1,8})?"
-            r"([^\s\"',;&}\]]+)"
+            # the value: to its closing quote when quoted (it may hold spaces), else to the next space or delimiter
+            r"((?<=\")[^\"\n]{1,512}(?=\")|(?<=')[^'\n]{1,512}(?=')|[^\s\"',;&}\]]+)"
         ),
         _assignment,
     ),
