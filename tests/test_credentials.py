@@ -76,6 +76,8 @@ def test_scrub_url_leaves_urls_without_credentials_as_they_are(url):
     ("Authorization: Bearer abcdefghijklmnopqrstuvwxyz", "Authorization: Bearer [REDACTED:token]"),
     ('{"password": "correct horse battery staple", "user": "bob"}', '{"password": "[REDACTED]", "user": "bob"}'),
     ("login password='two words' failed", "login password='[REDACTED]' failed"),
+    ('{"message": "Invalid (password=hunter2, user=ann)", "code": null}',  # inside a quoted value taken whole
+     '{"message": "Invalid (password=[REDACTED], user=ann)", "code": null}'),
 ])
 def test_redact_secrets_in_free_text(text, redacted):
     assert redact_secrets(text) == redacted

@@ -66,8 +66,16 @@ def _parameter(match: re.Match[str]) -> str:
 
 def _assignment(match: re.Match[str]) -> str:
     value = match[4]
-    if value.startswith(("REDACTED", "[REDACTED")) or not is_credential_name(match[1]):
-        return match[0]  # redacted already (a query parameter, a key), or not a credential's name
+    if value.startswith(("REDACTED", "[REDACTED")):
+        return match[0]  # redacted already (a query parameter, a key)
+    if not is_credential_name(match[1]):
+        # Not a credential's name; but a quoted value, taken whole, may hold assignments of its own
+        # (``"message": "Invalid value (password=hunter2)"``): they are looked for inside it.
+        if ("=" in value or ":" in value) and len(value) > 2:
+            inner = _ASSIGNMENT.sub(_assignment, value)
+            if inner != value:
+                return match[0][: len(match[0]) - len(value)] + inner
+        return match[0]
     return match[1] + match[2] + (match[3] or "") + REDACTED
 
 
@@ -113,6 +121,9 @@ SECRET_PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
         _assignment,
     ),
 )
+
+
+_ASSIGNMENT = SECRET_PATTERNS[-1][1]  # ``name=value``: its replacement looks inside values it takes whole
 
 
 # --- secrets known by their value ---------------------------------------------------------------------------
