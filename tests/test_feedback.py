@@ -116,3 +116,41 @@ def test_feedback_target_outside_a_run(tracer):
     assert not trace.get_current_span().get_span_context().is_valid
     with pytest.raises(ValueError, match="nothing to attach feedback to"):
         llmtel.feedback_target()
+
+
+@pytest.fixture
+def content_policy():
+    """Put a content policy in force, as ``instrument()`` does; the environment's again afterwards."""
+    from llmtel.genai.content import use_policy
+
+    yield use_policy
+    use_policy(None)
+
+
+def test_a_comment_is_bounded_and_redacted_by_the_policy_in_force(events, content_policy):
+    from llmtel.genai.content import ContentPolicy
+    from llmtel.redaction import with_secrets_masked
+
+    content_policy(ContentPolicy(max_length=12, redactor=with_secrets_masked(lambda text: text.replace("Ada", "[name]"))))
+    llmtel.record_feedback(label="bad", comment="Ada says the answer was wrong", trace_id=TRACE, span_id=SPAN)
+    (event,) = events()
+    assert event.attributes["gen_ai.evaluation.explanation"] == "[name] says "
+    assert event.attributes["llmtel.content.truncated"] is True
+
+
+def test_a_comment_with_the_content_redactor_off_keeps_personal_data_but_not_credentials(events, content_policy):
+    from llmtel.genai.content import ContentPolicy
+
+    content_policy(ContentPolicy(redactor=None))
+    llmtel.record_feedback(label="bad", trace_id=TRACE, span_id=SPAN,
+                           comment="mail ada@example.com, key sk-proj-abcdefghijklmnopqrstuvwxyz0123456789")
+    (event,) = events()
+    text = event.attributes["gen_ai.evaluation.explanation"]
+    assert "ada@example.com" in text and "sk-proj-abcdefghij" not in text
+
+
+def test_a_comment_by_default_has_personal_data_masked(events, content_policy):
+    content_policy(None)
+    llmtel.record_feedback(label="bad", comment="write to ada@example.com", trace_id=TRACE, span_id=SPAN)
+    (event,) = events()
+    assert event.attributes["gen_ai.evaluation.explanation"] == "write to [REDACTED:email]"

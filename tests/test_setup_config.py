@@ -85,6 +85,12 @@ LATE_SETTINGS = [
     ("OTEL_EXPORTER_OTLP_TIMEOUT", "abc", {"LLMTEL_SPOOL": "off", "protocol": "grpc"}),
     ("OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE", "/nonexistent/ca.pem", {"protocol": "grpc", "tls": "1"}),
     ("LLMTEL_PRICES", "/nonexistent/prices.json", {}),
+    # With the spool off the SDK's batch processors read these: unparseable, they used to be logged and defaulted;
+    # a batch larger than the queue was refused in the SDK's words, naming no variable.
+    ("OTEL_BSP_SCHEDULE_DELAY", "abc", {"LLMTEL_SPOOL": "off"}),
+    ("OTEL_BLRP_MAX_QUEUE_SIZE", "0.5", {"LLMTEL_SPOOL": "off"}),
+    ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "100000", {"LLMTEL_SPOOL": "off"}),
+    ("LLMTEL_EXPORT_MAX_REQUEST_BYTES", "lots", {"LLMTEL_SPOOL": "off"}),
 ]
 
 

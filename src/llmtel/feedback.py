@@ -22,10 +22,20 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from llmtel import semconv as sc
 from llmtel._version import __version__
-from llmtel.genai.content import ContentPolicy
+from llmtel.credentials import redact_secrets
+from llmtel.genai.content import ContentPolicy, active_policy
 
 _HEX = re.compile(r"(?:0x)?[0-9a-fA-F]+")
-_COMMENT_POLICY = ContentPolicy()  # the default redactor and bound: comments are free text from users
+
+
+def _comment_policy() -> ContentPolicy:
+    """How a comment (free text from a user) is treated: like captured content, with the redactor and length bound
+    in force (``instrument(redactor=..., content_max_length=...)``); with the content redactor off, credentials
+    are still masked, as in every error text that leaves the process."""
+    policy = active_policy()
+    if policy.redactor is None:
+        return ContentPolicy(max_length=policy.max_length, redactor=redact_secrets)
+    return policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +129,7 @@ def evaluation_attributes(
     if label is not None:
         attrs[sc.GEN_AI_EVALUATION_SCORE_LABEL] = label
     if comment:
-        text, cut = _COMMENT_POLICY.bound(comment)
+        text, cut = _comment_policy().bound(comment)
         attrs[sc.GEN_AI_EVALUATION_EXPLANATION] = text
         if cut is not None:
             attrs[sc.LLMTEL_CONTENT_TRUNCATED] = True

@@ -283,12 +283,12 @@ def _readable_tls_files(signal: Signal, export: SignalExport, environ: Mapping[s
                 break
 
 
-def check_exports(
-    settings: Settings, signals: Iterable[Signal], spool: SpoolSettings, environ: Mapping[str, str] | None = None
-) -> None:
-    """Validate what the export of ``signals`` reads from the environment itself (timeouts, TLS files, with
-    the spool the batching variables), raising ``ValueError`` naming the variable before anything is built:
-    a failure after a provider went global would leave a half-built setup that cannot be replaced."""
+def check_exports(settings: Settings, signals: Iterable[Signal], environ: Mapping[str, str] | None = None) -> None:
+    """Validate what the export of ``signals`` reads from the environment itself (timeouts, TLS files, the
+    batching variables), raising ``ValueError`` naming the variable before anything is built: a failure after a
+    provider went global would leave a half-built setup that cannot be replaced. The batching variables are
+    checked with the spool off too, where the SDK's batch processors read them: an unparseable one would be
+    logged and defaulted there, and a batch larger than the queue refused in words that name no variable."""
     env = os.environ if environ is None else environ
     for signal in signals:
         export = settings.signal(signal)
@@ -296,8 +296,7 @@ def check_exports(
             continue
         transport_options(signal, env)  # OTEL_EXPORTER_OTLP_[SIGNAL_]TIMEOUT
         _readable_tls_files(signal, export, env)
-        if spool.enabled:
-            check_batching(signal, env)
+        check_batching(signal, env)
 
 
 def _signals_to_build() -> tuple[list[Signal], list[Signal], list[Signal]]:
@@ -361,7 +360,7 @@ def configure(
     if spool is None:
         spool = resolve_spool_settings(service_name=settings.service_name)
     to_build, kept, stale = _signals_to_build()
-    check_exports(settings, to_build, spool)
+    check_exports(settings, to_build)
     if stale:
         _warn_stale(stale)
     # The environment's credentials and the exporters' headers are masked by value wherever they would appear.
