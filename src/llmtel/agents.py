@@ -39,9 +39,11 @@ AGENT_TOTALS = TotalsKeys(sc.LLMTEL_AGENT_LLM_CALLS, sc.LLMTEL_AGENT_TOOL_CALLS,
 
 
 class _AgentEntry(_Entry):
-    """One invocation: its span, the totals of the calls made inside, what it was asked and what it answered."""
+    """One invocation: its span, the totals of the calls made inside, what it was asked and what it answered;
+    ``withheld``: none of that content recorded whatever the policy (an Agents SDK run that keeps sensitive data
+    out of its traces)."""
 
-    __slots__ = ("name", "model", "instructions", "input", "output", "totals", "started")
+    __slots__ = ("name", "model", "instructions", "input", "output", "totals", "started", "withheld")
 
     def __init__(self, agent: Agent) -> None:
         attributes: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_AGENT}
@@ -59,6 +61,7 @@ class _AgentEntry(_Entry):
         self.instructions = agent.instructions
         self.input = agent.input
         self.output = _UNSET
+        self.withheld = False
 
     def finish(self, exc: BaseException | None) -> None:
         """Sum up the calls made inside, record the content (the answer only when the agent succeeded) and the
@@ -79,7 +82,7 @@ class _AgentEntry(_Entry):
                 if self.model is None and model is not None:
                     self.span.set_attribute(sc.GEN_AI_REQUEST_MODEL, model)
                 policy = active_policy()
-                if policy.on_span:
+                if policy.on_span and not self.withheld:
                     output = self.output if exc is None else _UNSET
                     heard = calls_content(totals, answered=exc is None and self.output is _UNSET)
                     self.span.set_attributes(content_attributes(self.instructions, self.input, output, policy, heard))

@@ -62,3 +62,32 @@ def test_content_attributes_are_compact_json_and_flag_truncation():
     assert attrs[sc.LLMTEL_CONTENT_TRUNCATED] is True
     assert json.loads(attrs[sc.GEN_AI_INPUT_MESSAGES])[0]["role"] == "user"
     assert content_attributes(call()) == {}
+
+
+def test_a_call_finished_where_content_is_withheld_records_none_of_it():
+    """``CONTENT_WITHHELD`` in the span's context (an Agents SDK run keeping sensitive data out): the record's
+    content reaches neither the span, nor the event, nor the debug view, whatever the policy; the rest stays."""
+    from opentelemetry import context as otel_context
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from llmtel.genai.content import CONTENT_WITHHELD, CaptureMode, ContentPolicy
+    from llmtel.genai.emit import GenAITelemetry
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    seen: list[GenAICall] = []
+    telemetry = GenAITelemetry(tracer_provider=provider, content=ContentPolicy(mode=CaptureMode.SPAN_AND_EVENT),
+                               debug_view=lambda record, cost: seen.append(record))
+    for withheld in (True, False):
+        record = call(request_model="m", input_tokens=3,
+                      input_messages=[{"role": "user", "parts": [{"type": "text", "content": "my secret"}]}])
+        span = telemetry.start(record)
+        context = otel_context.set_value(CONTENT_WITHHELD, True) if withheld else otel_context.Context()
+        telemetry.finish(record, span, None, context)
+    kept_out, kept = exporter.get_finished_spans()
+    assert sc.GEN_AI_INPUT_MESSAGES not in kept_out.attributes and seen[0].input_messages is None
+    assert kept_out.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] == 3
+    assert "my secret" in kept.attributes[sc.GEN_AI_INPUT_MESSAGES] and seen[1].input_messages

@@ -15,6 +15,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import context as otel_context
+
 from llmtel import semconv as sc
 from llmtel.credentials import REDACTED, cleaned_scalar, could_be_secret, is_credential_name, redact_secrets
 from llmtel.encodable import encodable_text
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
     from llmtel.config import GenAISettings
 
 __all__ = [
-    "ALL_CONTENT_FIELDS", "CONTENT_FIELDS", "CaptureMode", "ContentPolicy", "Redactor", "active_policy", "content_json",
+    "ALL_CONTENT_FIELDS", "CONTENT_FIELDS", "CONTENT_WITHHELD", "CaptureMode", "ContentPolicy", "Redactor", "active_policy", "content_json",
     "default_redactor", "omit_fields", "parse_capture_mode", "parse_content_fields", "policy_from_settings",
     "short_sha256", "use_policy",
 ]
@@ -175,6 +177,10 @@ def policy_from_settings(settings: GenAISettings, redactor: Redactor | None = de
 
 # The policy of the GenAI instrumentation in force, for content recorded outside a provider's calls (tool
 # arguments and results): set when instrumenting, cleared when uninstrumenting; without one, the environment's.
+# Set in a context whose calls must record no content whatever the policy (an Agents SDK run told to keep
+# sensitive data out of its traces): what a call's record holds of it is dropped as its span ends.
+CONTENT_WITHHELD = otel_context.create_key("llmtel.content.withheld")
+
 _active: list[ContentPolicy] = []
 _logger = logging.getLogger("llmtel.genai")
 

@@ -19,7 +19,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from llmtel import semconv as sc
 from llmtel._version import __version__
 from llmtel.cost import Cost, PriceBook
-from llmtel.genai.content import ALL_CONTENT_FIELDS, ContentPolicy, content_json, omit_fields
+from llmtel.genai.content import ALL_CONTENT_FIELDS, CONTENT_WITHHELD, ContentPolicy, content_json, omit_fields
 from llmtel.genai.diagnostics import report_failure
 from llmtel.genai.metrics import MAX_CACHED, LatestMetrics, ReleasedMetrics
 from llmtel.genai.record import GenAICall
@@ -206,6 +206,12 @@ def exception_attributes(
 _MAX_CACHED = MAX_CACHED  # the span-start cache is bounded as the metric attribute caches are
 
 
+def _withhold(call: GenAICall) -> None:
+    """Drop the content a call's record holds: the call ran where none may be recorded (``CONTENT_WITHHELD``), and
+    nothing emitted from the record (span, events, debug view, the enclosing agent's content) then has any."""
+    call.input_messages = call.output_messages = call.system_instructions = call.tool_definitions = None
+
+
 class GenAITelemetry:
     """Creates the tracer, instruments and event logger once; starts and finishes spans for calls."""
 
@@ -227,6 +233,7 @@ class GenAITelemetry:
         self.content = content or ContentPolicy()
         self._content_on_span = self.content.on_span  # the policy is immutable: read its flags once
         self._content_on_event = self.content.on_event
+        self._capturing = self.content.capture  # whether records can hold content at all (``_withhold``)
         self.prices = prices
         self.on_finish = on_finish
         self.debug_view = debug_view  # sees the cost emission computed, so the call is priced once
@@ -271,6 +278,8 @@ class GenAITelemetry:
             end = call.end_perf
             if end is None:
                 end = call.end_perf = time.perf_counter()
+            if self._capturing and context is not None and context.get(CONTENT_WITHHELD):
+                _withhold(call)
             exception = None
             if error is not None or call.error_type is not None:
                 exception = self._failure(call, span, error)

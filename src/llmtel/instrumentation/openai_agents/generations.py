@@ -11,6 +11,15 @@ from the SDK's own span for the call.
   stack), whose model, provider, endpoint and settings the span takes. Its data holds the usage and, when the SDK
   includes data, the whole response (id, model, status, output) and the input.
 
+What the span data does not hold, the model's method was asked (``models`` hooks ``get_response`` and
+``stream_response`` of the SDK's LiteLLM and any-llm models and notes the request here, ``ModelRequest``): whether
+the call streams, and the tools and handoffs it offers the model (``gen_ai.tool.definitions``, converted as the
+model converts them). A streamed call's first event is its first chunk (time to first chunk, on the span and its
+metric), the events it yields its chunks (``llmtel.stream.chunks``).
+
+Inside a run that keeps sensitive data out of its traces (``sensitive``), a call records no content whatever the
+content policy: no messages, no system instructions, no tool definitions.
+
 The SDK's own OpenAI models make such spans too, but their calls go through the openai client, whose
 instrumentation traces them: those add nothing here. A request that a LiteLLM or any-llm model sends through the
 openai client (to an OpenAI-compatible provider) runs inside the span made here, marked as part of a call
@@ -21,8 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable, Mapping
-from typing import Any, Final
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar, Token
+from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
 from opentelemetry import context as otel_context
@@ -31,7 +42,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span
 
 from llmtel import semconv as sc
-from llmtel.genai.content import ContentPolicy
+from llmtel.genai.content import ContentPolicy, json_ready
 from llmtel.genai.emit import GenAITelemetry
 from llmtel.genai.record import GenAICall
 from llmtel.instrumentation.openai import OpenAIInstrumentor
@@ -44,8 +55,10 @@ from llmtel.instrumentation.openai.extract import (
     responses_input_messages,
     responses_usage,
     tool_arguments,
+    tool_definitions,
 )
 from llmtel.instrumentation.openai.wrappers import IN_CALL
+from llmtel.instrumentation.openai_agents import sensitive
 from llmtel.pipeline import _Entry, warn_once
 
 # ``model_config["model_impl"]`` of the SDK's models whose generation spans are the calls' only record.
@@ -186,6 +199,67 @@ def _response_parts(items: Any, policy: ContentPolicy) -> list[dict[str, Any]]:
     return parts
 
 
+class ModelRequest(NamedTuple):
+    """What a LiteLLM or any-llm model's method was asked, beyond what its span data holds."""
+
+    tools: Sequence[Any]  # the SDK's tools offered to the model
+    handoffs: Sequence[Any]  # the handoffs, offered to it as tools
+    streamed: bool  # ``stream_response`` rather than ``get_response``
+
+
+# The request of the model call whose method is running in this Context (set by ``models``' hooks around it).
+_request: ContextVar[ModelRequest | None] = ContextVar("llmtel_openai_agents_model_request", default=None)
+
+
+def note_request(request: ModelRequest) -> Token[ModelRequest | None]:
+    """``request`` as the one the span that starts next in this Context stands for; the token to forget it."""
+    return _request.set(request)
+
+
+def forget_request(token: Token[ModelRequest | None]) -> None:
+    """The request noted with ``token`` forgotten, as the model's method returns (or its stream's first event)."""
+    _request.reset(token)
+
+
+def chat_tool_definitions(request: ModelRequest, policy: ContentPolicy) -> list[dict[str, Any]] | None:
+    """The tools and handoffs of a Chat Completions call as ``gen_ai.tool.definitions``, converted by the SDK's
+    converter as the LiteLLM and any-llm models convert them (a tool that API cannot take is left out, as it
+    fails the call)."""
+    from agents.models.chatcmpl_converter import Converter
+
+    converted = []
+    for convert, items in ((Converter.tool_to_openai, request.tools), (Converter.convert_handoff_tool,
+                                                                         request.handoffs)):
+        for item in items:
+            try:
+                converted.append(convert(item))
+            except Exception:  # noqa: BLE001, S112 - a hosted tool: not sent, not defined
+                continue
+    return bounded_definitions(converted, policy)
+
+
+def responses_tool_definitions(request: ModelRequest, policy: ContentPolicy) -> list[dict[str, Any]] | None:
+    """The tools and handoffs of a Responses API call as ``gen_ai.tool.definitions``, converted by the SDK's
+    Responses converter as the any-llm model converts them (none when it refuses them: the call fails too)."""
+    from agents.models.openai_responses import Converter
+
+    try:
+        converted = Converter.convert_tools(list(request.tools), list(request.handoffs)).tools
+    except Exception:  # noqa: BLE001 - a set of tools the API refuses: the call fails with it
+        return None
+    return bounded_definitions(json_ready(list(converted)), policy)
+
+
+def bounded_definitions(tools: Any, policy: ContentPolicy) -> list[dict[str, Any]] | None:
+    """Request tools as the conventions' definitions, their descriptions and schemas bounded and redacted as
+    the openai client's are (a description or a schema's default may hold what any captured text may)."""
+    definitions = tool_definitions(tools)
+    if not definitions:
+        return None
+    return [{key: item if key in ("type", "name") else policy.value(item, by_name=False)
+             for key, item in definition.items()} for definition in definitions]
+
+
 def _server(base_url: Any) -> tuple[str | None, int | None]:
     """``server.address`` and ``server.port`` of the endpoint the span data names (the SDK strips its credentials
     and query); none when the model uses its provider's default endpoint."""
@@ -203,22 +277,39 @@ def _server(base_url: Any) -> tuple[str | None, int | None]:
 
 class ModelCallEntry(_Entry):
     """An SDK span that stands for a model call, made current: the call's span, ended from the SDK span's data as
-    the SDK left it (``read``: ``apply_generation`` or ``apply_response``)."""
+    the SDK left it (``read``: ``apply_generation`` or ``apply_response``), with the content ``policy`` of the
+    call (capturing nothing inside a run that keeps sensitive data out)."""
 
-    __slots__ = ("telemetry", "call", "data", "read")
+    __slots__ = ("telemetry", "policy", "call", "data", "read")
 
-    def __init__(self, span: Span, context: Context, telemetry: GenAITelemetry, call: GenAICall, data: Any,
-                 read: Callable[[GenAICall, Any, ContentPolicy], None]) -> None:
+    def __init__(self, span: Span, context: Context, telemetry: GenAITelemetry, policy: ContentPolicy,
+                 call: GenAICall, data: Any, read: Callable[[GenAICall, Any, ContentPolicy], None]) -> None:
         super().__init__(span, context)
         self.telemetry = telemetry
+        self.policy = policy
         self.call = call
         self.data = data  # the SDK's span data, which it fills in while the call runs
         self.read = read
 
+    def note_event(self) -> None:
+        """A streamed call's event reached the run: the first one's arrival is the first chunk's."""
+        call = self.call
+        if call.first_chunk_perf is None:
+            call.first_chunk_perf = time.perf_counter()
+        call.chunk_count += 1
+
+    def note_closed(self) -> None:
+        """The run closed the call's stream before it ended (the span ends as it unwinds, with no error)."""
+        if self.call.stream_end is None:
+            self.call.stream_end = "closed"
+
     def finish(self, exc: BaseException | None) -> None:
         call = self.call
         try:
-            self.read(call, self.data, self.telemetry.content)
+            self.read(call, self.data, self.policy)
+            if call.stream and call.stream_end is None:
+                call.stream_end = ("cancelled" if isinstance(exc, asyncio.CancelledError)
+                                   else "error" if isinstance(exc, Exception) else "completed")
             if isinstance(exc, asyncio.CancelledError):  # the caller gave up: nothing failed, as for a request
                 call.finish_reasons = ["error"]
                 exc = None
@@ -236,7 +327,25 @@ def begin_generation(data: Any) -> ModelCallEntry | None:
     config = getattr(data, "model_config", None)
     if not isinstance(config, Mapping) or config.get("model_impl") not in FOREIGN_MODELS:
         return None
-    return _begin(lambda policy: generation_call(data), data, apply_generation)
+    request = _request.get()
+
+    def make_call(policy: ContentPolicy) -> GenAICall:
+        call = generation_call(data)
+        apply_request(call, request, policy, chat_tool_definitions)
+        return call
+
+    return _begin(make_call, data, apply_generation)
+
+
+def apply_request(call: GenAICall, request: ModelRequest | None, policy: ContentPolicy,
+                  definitions: Callable[[ModelRequest, ContentPolicy], list[dict[str, Any]] | None]) -> None:
+    """What the model's method was asked (when its hooks noted it): whether it streams, and (captured) the tools
+    it offers the model, as ``definitions`` converts them."""
+    if request is None:
+        return
+    call.stream = request.streamed
+    if policy.capture and (request.tools or request.handoffs):
+        call.tool_definitions = definitions(request, policy)
 
 
 # AnyLLMModel's methods that make a response span for a Responses API call, by name; their code objects are
@@ -256,11 +365,13 @@ def begin_response(data: Any) -> ModelCallEntry | None:
     config = dict(settings.to_traceable_dict()) if callable(getattr(settings, "to_traceable_dict", None)) else {}
     config.update(model_impl="any-llm", provider=getattr(model, "_provider_name", None),
                   base_url=getattr(model, "base_url", None))
+    request = _request.get()
 
     def make_call(policy: ContentPolicy) -> GenAICall:
         call = configured_call(getattr(model, "model", None), config, sc.API_TYPE_RESPONSES)
         if policy.capture and isinstance(instructions, str) and instructions:  # sent apart from the input
             call.system_instructions = [policy.text_part(instructions)]
+        apply_request(call, request, policy, responses_tool_definitions)
         return call
 
     return _begin(make_call, data, apply_response)
@@ -297,14 +408,18 @@ def _begin(make_call: Callable[[ContentPolicy], GenAICall], data: Any,
            read: Callable[[GenAICall, Any, ContentPolicy], None]) -> ModelCallEntry | None:
     """A model call's span, started with the OpenAI instrumentation's telemetry and made current as part of a call.
     None when the OpenAI instrumentation is off (its settings are what the call is recorded with), or inside a
-    call already traced."""
+    call already traced. Its content policy is the instrumentation's, capturing nothing inside a run that keeps
+    sensitive data out of its traces."""
     hooks = OpenAIInstrumentor.hooks
     if hooks is None:
         return None
     parent = otel_context.get_current()
     if parent.get(IN_CALL) or parent.get(otel_context._SUPPRESS_INSTRUMENTATION_KEY):
         return None
-    call = make_call(hooks.telemetry.content)
+    policy = hooks.telemetry.content
+    if sensitive.withheld(parent):
+        policy = sensitive.withheld_policy(policy)
+    call = make_call(policy)
     span = hooks.telemetry.start(call, parent)
     context = otel_context.set_value(IN_CALL, True, trace.set_span_in_context(span, parent))
-    return ModelCallEntry(span, context, hooks.telemetry, call, data, read)
+    return ModelCallEntry(span, context, hooks.telemetry, policy, call, data, read)

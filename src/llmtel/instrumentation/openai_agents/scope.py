@@ -95,12 +95,9 @@ def note_tool_call_id(original: Callable[..., Any], cls: Any, args: tuple[Any, .
     for the call, inside the tool's function span (whose span data does not): the tool's span takes the id."""
     tool_context = original(cls, *args, **kwargs)
     try:
-        from agents.tracing.scope import Scope
-
-        current = Scope.get_current_span()
-        held = _by_target.get(id(current))
-        if held is not None and held.target is current:
-            spans.note_tool_call_id(held.entry, getattr(tool_context, "tool_call_id", None))
+        entry = current_entry()
+        if entry is not None:
+            spans.note_tool_call_id(entry, getattr(tool_context, "tool_call_id", None))
     except Exception:  # noqa: BLE001 - the tool runs on, its span without the id
         pipeline.warn_once("openai-agents-call-id", "llmtel: could not read an OpenAI Agents SDK tool call's id")
     return tool_context
@@ -112,15 +109,21 @@ async def note_mcp_call(original: Callable[..., Any], cls: Any, args: tuple[Any,
     is an MCP tool's (``extension``) from the start, so even when the call fails, before the SDK would say so on the
     span data (``mcp_data``, set only once the server has answered)."""
     try:
-        from agents.tracing.scope import Scope
-
-        current = Scope.get_current_span()
-        held = _by_target.get(id(current))
-        if held is not None and held.target is current:
-            spans.mark_mcp_tool(held.entry)
+        entry = current_entry()
+        if entry is not None:
+            spans.mark_mcp_tool(entry)
     except Exception:  # noqa: BLE001 - the tool runs on, its type read from the span data as it ends
         pipeline.warn_once("openai-agents-mcp", "llmtel: could not tell an OpenAI Agents SDK MCP tool call")
     return await original(cls, *args, **kwargs)
+
+
+def current_entry() -> _Entry | None:
+    """The entry llmtel holds for the SDK's current span; None when it holds none (a kind that adds nothing)."""
+    from agents.tracing.scope import Scope
+
+    current = Scope.get_current_span()
+    held = _by_target.get(id(current))
+    return held.entry if held is not None and held.target is current else None
 
 
 def _end(held: _Held, in_flight: BaseException | None) -> None:

@@ -10,7 +10,8 @@ beyond them: whether a custom span was entered by the SDK's own code, read from 
 - an agent span is an ``invoke_agent {name}`` span (``llmtel.agent``), summing the model calls and tools inside;
 - a function span (a function tool, or an MCP server's tool) is an ``execute_tool {name}`` span (``llmtel.tool``),
   with the call's id (from the tool context the SDK makes inside it), and its arguments and result as content
-  when content capture is on;
+  when content capture is on (never inside a run that keeps sensitive data out of its traces: ``sensitive``,
+  which keeps its agents' content out too);
 - a custom span (``agents.custom_span``) is a step (``llmtel.step``), except the hidden stand-in the SDK opens
   itself to mask the caller's span while a run's tracing is off (``RunConfig(tracing_disabled=True)``);
 - guardrail and handoff spans are plain INTERNAL spans: ``guardrail {name}`` (``llmtel.guardrail.*``, whether
@@ -34,8 +35,9 @@ from opentelemetry.trace import SpanKind
 
 from llmtel import pipeline
 from llmtel import semconv as sc
-from llmtel.agents import Agent
+from llmtel.agents import Agent, _AgentEntry
 from llmtel.genai.content import json_ready
+from llmtel.instrumentation.openai_agents import sensitive
 from llmtel.instrumentation.openai_agents.generations import begin_generation, begin_response
 from llmtel.pipeline import Run, Step, _Entry
 from llmtel.tools import _UNSET, Tool, _ToolEntry
@@ -100,7 +102,10 @@ def begin_span(sdk_span: Any) -> _Entry | None:
     data = getattr(sdk_span, "span_data", None)
     kind = getattr(data, "type", None)
     if kind == "agent":
-        return Agent(_text(data.name) or None)._begin()
+        entry = Agent(_text(data.name) or None)._begin()
+        if isinstance(entry, _AgentEntry) and sensitive.withheld(entry.context):
+            entry.withheld = True  # the run keeps sensitive data out of its traces: no content on its agents
+        return entry
     if kind == "function":
         return Tool(_text(data.name) or "tool", type=EXTENSION if data.mcp_data else "function")._begin()
     if kind == "custom":
@@ -170,8 +175,9 @@ def end_span(entry: _Entry, sdk_span: Any) -> None:
     data = getattr(sdk_span, "span_data", None)
     kind = getattr(data, "type", None)
     if kind == "function" and isinstance(entry, _ToolEntry):
-        entry.arguments = data.input  # JSON text: recorded as the value it encodes
-        entry.result = data.output if data.output is not None else _UNSET
+        if not sensitive.withheld(entry.context):  # the SDK keeps them out of such a run's span data too
+            entry.arguments = data.input  # JSON text: recorded as the value it encodes
+            entry.result = data.output if data.output is not None else _UNSET
         if data.mcp_data:  # the SDK says it only once an MCP tool has returned
             mark_mcp_tool(entry)
     elif kind == "guardrail" and entry.span.is_recording():
