@@ -30,6 +30,7 @@ from llmtel.genai.content import default_redactor
     "api-key", "api_key", "Authorization", "x-api-key", "x-goog-api-key", "OPENAI_API_KEY", "client_secret",
     "access_token", "password", "Ocp-Apim-Subscription-Key", "cookie", "set-cookie", "aws.secret_access_key",
     "proxy-authorization", "token", "refresh_token",
+    "accessToken", "refreshToken", "clientSecret", "SecretAccessKey", "SessionToken", "SharedAccessKey", "xApiKey",
 ])
 def test_credential_names(name):
     assert is_credential_name(name)
@@ -37,9 +38,13 @@ def test_credential_names(name):
 
 @pytest.mark.parametrize("name", [
     "input_tokens", "max_tokens", "author", "key", "monkey", "token_count", "api-version", "user_agent", "model",
+    "maxTokens", "inputTokens", "tokenCount", "authorName", "keyId", "APIVersion",
 ])
 def test_names_that_are_not_credentials(name):
     assert not is_credential_name(name)
+
+
+JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLXZhbHVl"
 
 
 @pytest.mark.parametrize(("url", "scrubbed"), [
@@ -50,6 +55,12 @@ def test_names_that_are_not_credentials(name):
     ("https://u:p4ss@h:8443/x", "https://REDACTED:REDACTED@h:8443/x"),
     ("https://h/blob?sv=2024&sig=abc%2Bdef#part", "https://h/blob?sv=2024&sig=REDACTED#part"),
     ("https://h/x?access_token=t0k&page=2&client_secret=s", "https://h/x?access_token=REDACTED&page=2&client_secret=REDACTED"),
+    # OAuth's implicit flow returns its tokens in the fragment
+    ("https://app.example/cb#access_token=ya29.a0AfH6SMB&token_type=bearer&state=xyz",
+     "https://app.example/cb#access_token=REDACTED&token_type=bearer&state=xyz"),
+    (f"https://app.example/cb#id_token={JWT}&state=xyz", "https://app.example/cb#id_token=REDACTED&state=xyz"),
+    ("https://app.example/cb?code_challenge=c#refresh_token=r1&expires_in=3600",
+     "https://app.example/cb?code_challenge=c#refresh_token=REDACTED&expires_in=3600"),
 ])
 def test_scrub_url_masks_credentials_in_query_and_user_info(url, scrubbed):
     assert scrub_url(url) == scrubbed
@@ -59,6 +70,7 @@ def test_scrub_url_masks_credentials_in_query_and_user_info(url, scrubbed):
     "https://x.openai.azure.com/openai/deployments/d/chat/completions?api-version=2024-10-21",
     "https://api.openai.com/v1/embeddings",
     "http://127.0.0.1:8080/v1/models?limit=20&after=model-1",
+    "https://docs.example/guide#section-2", "https://app.example/#/settings?tab=keys", "https://h/cb#state=xyz&page=2",
 ])
 def test_scrub_url_leaves_urls_without_credentials_as_they_are(url):
     assert scrub_url(url) is url or scrub_url(url) == url
@@ -78,6 +90,12 @@ def test_scrub_url_leaves_urls_without_credentials_as_they_are(url):
     ("login password='two words' failed", "login password='[REDACTED]' failed"),
     ('{"message": "Invalid (password=hunter2, user=ann)", "code": null}',  # inside a quoted value taken whole
      '{"message": "Invalid (password=[REDACTED], user=ann)", "code": null}'),
+    ("redirected to https://app.example/cb#access_token=ya29.a0AfH6SMB&state=xyz",  # as a query parameter is
+     "redirected to https://app.example/cb#access_token=REDACTED&state=xyz"),
+    ("Authorization: Token 0123456789abcdef0123", "Authorization: Token [REDACTED]"),  # GitHub's, DRF's scheme
+    ("Authorization: ApiKey dGVzdDp0ZXN0", "Authorization: ApiKey [REDACTED]"),  # Elasticsearch's
+    ('{"accessToken": "abc.def", "refreshToken": "r1", "maxTokens": 100}',  # camelCase names
+     '{"accessToken": "[REDACTED]", "refreshToken": "[REDACTED]", "maxTokens": 100}'),
 ])
 def test_redact_secrets_in_free_text(text, redacted):
     assert redact_secrets(text) == redacted
@@ -94,6 +112,51 @@ def test_redact_secrets_in_free_text(text, redacted):
 ])
 def test_redact_secrets_leaves_other_text_alone(text):
     assert redact_secrets(text) == text
+
+
+AWS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # AWS's documentation example
+
+
+@pytest.mark.parametrize(("text", "redacted"), [
+    (f"{AWS_KEY_ID} {AWS_SECRET}", "[REDACTED:aws_key] [REDACTED:aws_secret]"),
+    (f"{AWS_KEY_ID}:{AWS_SECRET}", "[REDACTED:aws_key]:[REDACTED:aws_secret]"),
+    (f'{{"AccessKeyId": "ASIAIOSFODNN7EXAMPLE", "SecretAccessKey": "{AWS_SECRET}", "SessionToken": "IQoJb3JpZ2lu"}}',
+     '{"AccessKeyId": "[REDACTED:aws_key]", "SecretAccessKey": "[REDACTED:aws_secret]", "SessionToken": "[REDACTED]"}'),
+    (f"AWS Secret Access Key [None]: {AWS_SECRET}", "AWS Secret Access Key [None]: [REDACTED:aws_secret]"),
+    (f"aws configure set aws_secret_access_key {AWS_SECRET}",
+     "aws configure set aws_secret_access_key [REDACTED:aws_secret]"),
+    (f"secret access key: {AWS_SECRET}", "secret access key: [REDACTED:aws_secret]"),
+    (f"aws_secret_access_key = {AWS_SECRET}", "aws_secret_access_key = [REDACTED]"),  # as before: name=value
+])
+def test_aws_secret_access_keys_next_to_their_key_id_or_their_name(text, redacted):
+    assert redact_secrets(text) == redacted
+
+
+@pytest.mark.parametrize("text", [
+    AWS_SECRET,  # alone: 40 characters of base64 look like any other id
+    f"zone Asia/Tokyo, blob {AWS_SECRET}",  # "asia", but no access key id
+    "secret access key: ThisIsAVeryLongCamelCaseIdentifierForXyz",  # no digit: a word, not a key
+])
+def test_40_character_runs_with_no_access_key_id_or_name_are_left_alone(text):
+    assert redact_secrets(text) == text
+
+
+def test_a_git_commit_next_to_an_access_key_id_is_not_taken_for_its_secret():
+    sha = "3f786850e387550fdab836ed7e6dc881de23001b"
+    assert redact_secrets(f"commit {sha} by {AWS_KEY_ID}") == f"commit {sha} by [REDACTED:aws_key]"
+
+
+def test_a_url_fragments_token_is_scrubbed_on_spans():
+    attributes = {"url.full": "https://app.example/cb#access_token=ya29.a0AfH6SMB&state=xyz"}
+    assert scrubbed_span_attributes(attributes) == {
+        "url.full": "https://app.example/cb#access_token=REDACTED&state=xyz",
+    }
+
+
+def test_camel_case_credential_names_are_masked_as_log_values():
+    assert scrubbed_log_value("sessionToken", "IQoJb3JpZ2lu") == "[REDACTED]"
+    assert scrubbed_log_value("maxTokens", 100) == 100
 
 
 def test_the_content_redactor_masks_the_same_secrets():

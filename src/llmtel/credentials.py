@@ -31,8 +31,9 @@ _logger = logging.getLogger(__name__)
 REDACTED = "[REDACTED]"  # a credential's value, where the value stands alone (a header, a log attribute)
 REDACTED_IN_URL = "REDACTED"  # inside a URL, where brackets would need escaping (as OpenTelemetry's own)
 
-# Names that hold a credential (compared lower-cased, with ``-`` and ``.`` as ``_``): exactly one of these words,
-# or ending in one of the suffixes. Plural "tokens" (token counts) is not one.
+# Names that hold a credential (compared lower-cased, with ``-`` and ``.`` as ``_`` and camelCase words split:
+# ``accessToken`` and ``SecretAccessKey`` as ``access_token`` and ``secret_access_key``): exactly one of these
+# words, or ending in one of the suffixes. Plural "tokens" (token counts, ``maxTokens``) is not one.
 _CREDENTIAL_NAMES = frozenset({
     "token", "secret", "password", "passwd", "pwd", "passphrase", "authorization", "auth", "apikey", "api_key",
     "credential", "credentials", "signature", "cookie", "set_cookie", "private_key", "access_key",
@@ -45,13 +46,16 @@ _CREDENTIAL_SUFFIXES = (
 # In a query string only: short names services use for keys and signatures (``?key=`` is Google's API key),
 # too generic to treat as credentials as the names of log attributes.
 _QUERY_ONLY_NAMES = frozenset({"key", "sig", "awsaccesskeyid"})
+# Where a camelCase or PascalCase name starts a word: the JSON of JavaScript clients and AWS's APIs
+# (``"SessionToken"``, ``"clientSecret"``). A run of capitals stays one word (``APIKey`` is ``apikey``).
+_CAMEL_WORD = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 @functools.lru_cache(maxsize=1024)
 def is_credential_name(name: str) -> bool:
     """Whether a header, log attribute or query parameter called ``name`` holds a credential (``api-key``,
-    ``Authorization``, ``client_secret``, ``x-goog-api-key``…)."""
-    normal = name.lower().replace("-", "_").replace(".", "_")
+    ``Authorization``, ``client_secret``, ``x-goog-api-key``, ``accessToken``…)."""
+    normal = _CAMEL_WORD.sub("_", name).lower().replace("-", "_").replace(".", "_")
     return normal in _CREDENTIAL_NAMES or normal.endswith(_CREDENTIAL_SUFFIXES)
 
 
@@ -62,6 +66,32 @@ def _is_credential_parameter(name: str) -> bool:
 
 def _parameter(match: re.Match[str]) -> str:
     return match[1] + REDACTED_IN_URL if _is_credential_parameter(match[2]) else match[0]
+
+
+def _random_looking(value: str) -> bool:
+    """Capitals, small letters and a digit (or ``/``, ``+``) mixed, as in a random key: not a word, an identifier
+    in one case, or a hexadecimal digest (a git commit's 40 characters)."""
+    return (any(char.isupper() for char in value) and any(char.islower() for char in value)
+            and any(char.isdigit() or char in "/+" for char in value))
+
+
+_AWS_KEY_ID = r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"
+_AWS_KEY_ID_PATTERN = re.compile(_AWS_KEY_ID)
+
+
+def _aws_key(match: re.Match[str]) -> str:
+    """An AWS access key id; or a 40-character run that is its secret access key: random-looking, in a text that
+    holds an access key id."""
+    if match[1] is None:
+        return "[REDACTED:aws_key]"
+    if _random_looking(match[1]) and _AWS_KEY_ID_PATTERN.search(match.string) is not None:
+        return "[REDACTED:aws_secret]"
+    return match[0]
+
+
+def _labelled_aws_secret(match: re.Match[str]) -> str:
+    """The 40 characters after "secret access key", when they look random."""
+    return match[1] + "[REDACTED:aws_secret]" if _random_looking(match[2]) else match[0]
 
 
 def _assignment(match: re.Match[str]) -> str:
@@ -87,7 +117,14 @@ def _assignment(match: re.Match[str]) -> str:
 # unbounded is followed by more (a 32,000-character run took 85 s before these rules).
 SECRET_PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("sk-",), re.compile(r"(?<![A-Za-z0-9_\-])sk-[A-Za-z0-9_\-]{16,}"), "[REDACTED:api_key]"),
-    (("akia", "asia"), re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), "[REDACTED:aws_key]"),
+    # An AWS access key id; and its secret access key, 40 characters of base64 with no prefix: in the text of an
+    # access key id (the pair, as a credentials file or ``aws configure`` prints them), a random-looking run of
+    # exactly 40 is one. Elsewhere it cannot be told from other ids and digests. Each run is tried from its start.
+    (
+        ("akia", "asia"),
+        re.compile(_AWS_KEY_ID + r"|(?<![A-Za-z0-9/+=])([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"),
+        _aws_key,
+    ),
     (("ghp_", "gho_", "ghs_", "ghu_", "ghr_", "github_pat_"),
      re.compile(r"\b(?:ghp|gho|ghs|ghu|ghr|github_pat)_[A-Za-z0-9_]{20,}"), "[REDACTED:token]"),
     (("aiza",), re.compile(r"(?<![A-Za-z0-9_\-])AIza[0-9A-Za-z_\-]{35}(?![A-Za-z0-9_\-])"), "[REDACTED:api_key]"),
@@ -103,27 +140,46 @@ SECRET_PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
         re.compile(r"(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{8,4096}\.[A-Za-z0-9_\-]{8,16384}\.[A-Za-z0-9_\-]{8,}"),
         "[REDACTED:jwt]",
     ),
+    # A URL's user info: from the "://" after a scheme (a pattern that starts with the scheme is tried at every
+    # letter of every line that holds a URL; this one only where "://" is), to the "@".
     (
         ("://",),
-        re.compile(r"(?<![a-zA-Z0-9+.\-])([a-zA-Z][a-zA-Z0-9+.\-]{0,31}://)[^\s/?#@:]{1,256}:[^\s/?#@]{1,256}@"),
-        r"\1REDACTED:REDACTED@",
+        re.compile(r"(?<=[a-zA-Z0-9+.\-])://[^\s/?#@:]{1,256}:[^\s/?#@]{1,256}@"),
+        "://REDACTED:REDACTED@",
     ),
-    (("=",), re.compile(r"([?&;]([^=&;#?\s\"'<>]{1,128})=)[^&;#\s\"'<>]+"), _parameter),
+    # Query parameters, and the fragment's (``#access_token=…&token_type=bearer``: OAuth's implicit flow returns
+    # its tokens there, and a callback URL in a log line or a span keeps them).
+    (("=",), re.compile(r"([?&;#]([^=&;#?\s\"'<>]{1,128})=)[^&;#\s\"'<>]+"), _parameter),
     # ``password=…``, ``"api_key": "…"``, ``Authorization: Basic …``: a credential's name, then its value. The
     # hints are the words every name ``is_credential_name`` accepts contains one of.
     (
         ("token", "secret", "passw", "pwd", "passphrase", "auth", "key", "credential", "signature", "cookie"),
         re.compile(
-            r"(?i)(?<![\w.\-])([\w.\-]{1,64})(\"?'?[ \t]{0,8}[:=][ \t]{0,8}\"?'?)((?:basic|bearer|digest)[ \t]{1,8})?"
+            r"(?i)(?<![\w.\-])([\w.\-]{1,64})(\"?'?[ \t]{0,8}[:=][ \t]{0,8}\"?'?)"
+            # an auth scheme is kept and the credential after it masked (``Authorization: Token …``: GitHub's,
+            # Django REST framework's; ``ApiKey …``: Elasticsearch's)
+            r"((?:basic|bearer|digest|token|apikey)[ \t]{1,8})?"
             # the value: to its closing quote when quoted (it may hold spaces), else to the next space or delimiter
             r"((?<=\")[^\"\n]{1,512}(?=\")|(?<=')[^'\n]{1,512}(?=')|[^\s\"',;&}\]]+)"
         ),
         _assignment,
     ),
+    # An AWS secret access key after its name written out: ``aws configure``'s prompt ("AWS Secret Access Key
+    # [None]: …"), a command line (``aws configure set aws_secret_access_key …``), prose. After the ``name=value``
+    # pattern, which masks the forms with ``=`` or ``:`` and a name it knows ("[REDACTED]" is not 40 characters).
+    (
+        ("secret",),
+        re.compile(
+            r"(?i)((?<![A-Za-z0-9])secret[ _\-]?access[ _\-]?key(?:[ \t]{1,8}\[[^\]\n]{0,64}\])?"
+            r"[\"']?(?:[ \t]{0,8}[:=][ \t]{0,8}|[ \t]{1,8})[\"']?)([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+        ),
+        _labelled_aws_secret,
+    ),
 )
 
 
-_ASSIGNMENT = SECRET_PATTERNS[-1][1]  # ``name=value``: its replacement looks inside values it takes whole
+# ``name=value``: its replacement looks inside values it takes whole
+_ASSIGNMENT = next(pattern for _, pattern, replacement in SECRET_PATTERNS if replacement is _assignment)
 
 
 # --- secrets known by their value ---------------------------------------------------------------------------
@@ -238,9 +294,9 @@ def _holds_known_secret(text: str) -> bool:
 
 
 def redact_secrets(text: str) -> str:
-    """``text`` with API keys, bearer tokens, JWTs, URL passwords and credentials' values masked: the known
-    secrets' values, credential query parameters, and ``name=value`` / ``"name": "value"`` pairs whose name is a
-    credential's."""
+    """``text`` with API keys, bearer tokens, JWTs, AWS keys, URL passwords and credentials' values masked: the
+    known secrets' values, credential query and fragment parameters, and ``name=value`` / ``"name": "value"``
+    pairs whose name is a credential's."""
     if _known[0]:
         text = mask_known_secrets(text)
     lowered = text.lower()
@@ -254,10 +310,11 @@ def redact_secrets(text: str) -> str:
 
 def scrub_url(url: str) -> str:
     """``url`` with its user info and the values of credential query parameters replaced by ``REDACTED``
-    (``https://host/v1/chat?api-key=REDACTED&api-version=2024-10-21``); other secrets in it masked too."""
+    (``https://host/v1/chat?api-key=REDACTED&api-version=2024-10-21``), and those of credential parameters in
+    its fragment (``#access_token=REDACTED``); other secrets in it masked too."""
     if _known[0]:
         url = mask_known_secrets(url, REDACTED_IN_URL)
-    if "?" not in url and "@" not in url and "sk-" not in url:
+    if "?" not in url and "@" not in url and "#" not in url and "sk-" not in url:
         return url
     return redact_secrets(url)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -12,6 +13,7 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.trace import TracerProvider
 
+import llmtel
 from llmtel.logs import OTelLogHandler
 from llmtel.logs.handler import record_attributes, severity_number
 
@@ -144,3 +146,89 @@ def test_standard_record_fields_are_not_payload():
     record = logging.LogRecord("n", logging.INFO, "/p.py", 3, "m %s", ("x",), None, func="f")
     attrs = record_attributes(record)
     assert set(attrs) == {"code.file.path", "code.function.name", "code.line.number", "logger.name", "thread.name"}
+
+
+# --- records the app got slightly wrong still ship, and nothing raises into it ---------------------------------
+
+KEY = "sk-abcdefghijklmnopqrstuvwxyz0123"
+
+
+def test_a_message_that_cannot_be_made_ships_as_its_template_with_the_mistake_named(exported, capsys):
+    """Arguments that do not match the format, or a ``msg`` whose ``__str__`` raises, cost the whole record (shipped
+    nothing, and the handler printed the arguments, unmasked, to stderr). The record ships as its template, with the
+    mistake and the masked arguments; the app's own handlers still report it, as they would without llmtel."""
+
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("no text")
+
+    logger, handler, records = exported
+    formatter = llmtel.JsonFormatter()
+    lines = []
+    for msg, args in (("retry %s of %s", (KEY,)), (Unprintable(), ())):
+        # Handed to the handler and formatter themselves: pytest's own capturing handler, which it attaches to
+        # every logger, fails the test on such a record by design.
+        record = logger.makeRecord(logger.name, logging.INFO, __file__, 1, msg, args, None)
+        handler.handle(record)
+        lines.append(json.loads(formatter.format(record)))
+    retry, unprintable = records()
+    assert retry.body == "retry %s of %s"
+    assert retry.attributes["llmtel.log.format_error"] == "TypeError: not enough arguments for format string"
+    assert retry.attributes["llmtel.log.args"] == "('[REDACTED:api_key]',)"
+    assert unprintable.body == "<Unprintable object: str() failed>"
+    assert unprintable.attributes["llmtel.log.format_error"] == "RuntimeError: no text"
+    assert "llmtel.log.args" not in unprintable.attributes
+    first, second = lines
+    assert (first["message"], first["args"]) == ("retry %s of %s", ["[REDACTED:api_key]"])
+    assert first["format_error"] == "TypeError: not enough arguments for format string"
+    assert (second["message"], second["event"]) == ("<Unprintable object: str() failed>", "Unprintable")
+    err = capsys.readouterr().err
+    assert "Logging error" not in err and KEY not in err
+
+
+def test_an_extra_key_that_is_not_text_does_not_cost_the_record(exported, json_lines, capsys):
+    """stdlib lets ``extra={1: ...}`` through to the record; the handler and ``JsonFormatter`` failed on it and the
+    record was lost."""
+    logger, _, records = exported
+    json_logger, lines = json_lines
+    for each in (logger, json_logger):
+        each.info("ranked", extra={1: "alice.liddell@example.org", "rank": 2})
+    (record,) = records()
+    assert record.body == "ranked"
+    assert (record.attributes["1"], record.attributes["rank"]) == ("[REDACTED:email]", 2)
+    (line,) = lines()
+    assert (line["1"], line["rank"]) == ("[REDACTED:email]", 2)
+    assert "Logging error" not in capsys.readouterr().err
+
+
+def test_a_redactor_returning_no_text_still_ships_the_record_without_its_text(exported):
+    """A user's redactor returning None or bytes made the handler fail on the body: the record was lost."""
+    from llmtel.logs.redaction import reset_log_redaction, use_log_redaction
+
+    logger, _, records = exported
+    use_log_redaction(True, lambda text: None)
+    try:
+        logger.warning("mail %s", "alice.liddell@example.org")
+    finally:
+        reset_log_redaction()
+    (record,) = records()
+    assert record.body == "[REDACTED:redactor_failed]"
+    assert record.severity_text == "WARNING"
+
+
+def test_a_record_that_cannot_be_shipped_whole_ships_as_a_placeholder_and_is_reported(exported, capsys):
+    """A record made from a dict (``logging.makeLogRecord``, as socket and queue receivers make them) with a field
+    the handler cannot use was lost; it ships as a placeholder with its severity and location, nothing of its text,
+    and the failure goes to ``handleError`` as logging's convention is for a handler's own failures."""
+    logger, handler, records = exported
+    handler.handle(logging.makeLogRecord({
+        "name": logger.name, "msg": f"key {KEY}", "levelno": logging.INFO, "levelname": "INFO", "created": None,
+        "funcName": "receive", "lineno": 7,
+    }))
+    (record,) = records()
+    from llmtel.logs.handler import RECORD_FAILED
+
+    assert record.body == RECORD_FAILED and record.severity_text == "INFO"
+    assert (record.attributes["code.function.name"], record.attributes["code.line.number"]) == ("receive", 7)
+    assert KEY not in repr(dict(record.attributes))
+    assert "Logging error" in capsys.readouterr().err

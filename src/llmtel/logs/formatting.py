@@ -27,7 +27,7 @@ from opentelemetry import trace
 
 from llmtel import semconv
 from llmtel.credentials import REDACTED, cleaned_scalar, could_be_secret, is_credential_name
-from llmtel.logs.redaction import log_redactor
+from llmtel.logs.redaction import log_redactor, masked_id, masked_name
 from llmtel.pipeline import log_fields
 from llmtel.redaction import Redactor
 
@@ -152,27 +152,78 @@ def _timestamp(record: logging.LogRecord) -> str:
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{int(record.msecs):03d}Z"
 
 
+def unprintable(value: object, what: str = "str") -> str:
+    """What stands for a value whose ``__str__`` or ``__repr__`` raises (as Python's tracebacks say it)."""
+    return f"<{type(value).__name__} object: {what}() failed>"
+
+
+def text_of(value: Any) -> str:
+    """``str(value)``, or a placeholder when the app's ``__str__`` raises."""
+    try:
+        return str(value)
+    except Exception:  # noqa: BLE001 - an app's broken ``__str__`` must not cost the record
+        return unprintable(value)
+
+
+def repr_of(value: Any) -> str:
+    """``repr(value)``, or a placeholder when the app's ``__repr__`` raises: a payload that cannot be shown must not
+    cost the record (a plain ``StreamHandler`` never renders it)."""
+    try:
+        return repr(value)
+    except Exception:  # noqa: BLE001
+        return unprintable(value, "repr")
+
+
+def record_message(record: logging.LogRecord) -> tuple[str, str | None]:
+    """The record's message and None; when the message cannot be made (arguments that do not match the format, a
+    ``msg`` whose ``__str__`` raises), the template's text and what went wrong (``TypeError: not enough arguments
+    for format string``), so that the record is still written and shipped, with its mistake named."""
+    try:
+        return record.getMessage(), None
+    except Exception as error:  # noqa: BLE001 - the app's mistake, reported by its own handlers (handleError)
+        return text_of(record.msg), f"{type(error).__name__}: {text_of(error)}"
+
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
 def _cleaned(key: str, value: Any, clean: Redactor, depth: int = 0) -> Any:
     """A payload value as written: under a credential's name ``[REDACTED]``; strings passed through ``clean``,
-    inside lists and dicts too (a few levels deep; deeper, as ``repr`` cleaned); other values as they are."""
+    inside lists and dicts too (keys included; a few levels deep; deeper, as ``repr`` cleaned); anything JSON
+    does not write as it is (an object, a set, a date) as its cleaned ``repr``, whose fields may hold the same
+    data (``User(email='...')``)."""
     if isinstance(value, str):
         return REDACTED if is_credential_name(key) else clean(value)
     if could_be_secret(value) and is_credential_name(key):
         return REDACTED
     if isinstance(value, (dict, list, tuple)):
         if depth >= 4:
-            return clean(repr(value))
+            return clean(repr_of(value))
         if isinstance(value, dict):
             return {clean(str(k)): _cleaned(str(k), v, clean, depth + 1) for k, v in value.items()}
         return [_cleaned(key, v, clean, depth + 1) for v in value]
-    return cleaned_scalar(value, clean)
+    value = cleaned_scalar(value, clean)
+    return value if isinstance(value, _JSON_SCALARS) else clean(repr_of(value))
 
 
-def _stamped_field(fields: dict[str, Any], stamp: dict[str, str], key: str) -> Any:
-    """The record's value of a stamped field; where it is missing or empty (a record created while stamping was
-    uninstalled), the stamp's, read from the context then."""
+def _kept(text: str) -> str:
+    return text
+
+
+def _stamped_field(
+    fields: dict[str, Any], stamp: dict[str, str], key: str, clean: Redactor, mask: Redactor = _kept
+) -> Any:
+    """A stamped field as written: llmtel's stamp passed through ``mask`` (``masked_id`` for the pipeline's ids;
+    trace and span ids are llmtel's own hex); where the record's field is missing or empty (a record created
+    while stamping was uninstalled), the stamp read from the context then. A value the app set itself
+    (``extra={"user_id": ...}``) is payload, cleaned as any other."""
     value = fields.get(key, "")
-    return stamp.get(key, "") if value == "" else value
+    if value == "":
+        value = stamp.get(key, "")
+        return mask(value) if value else value
+    if type(value) is str and value == stamp.get(key):
+        return mask(value)
+    return _cleaned(key, value, clean)
 
 
 class JsonFormatter(logging.Formatter):
@@ -187,13 +238,17 @@ class JsonFormatter(logging.Formatter):
         stamp = record_stamp(record)
         clean = log_redactor()
         event_dict = record.msg if isinstance(record.msg, dict) else None  # structlog's, via ProcessorFormatter
-        raw = str(event_dict.get("event", "")) if event_dict is not None else record.getMessage()
+        failed = None
+        if event_dict is not None:
+            raw = text_of(event_dict.get("event", ""))
+        else:
+            raw, failed = record_message(record)
         message = clean(raw)
         event = fields.get(semconv.LOG_EVENT)
         if not isinstance(event, str) or not event:
             template = raw if event_dict is not None else record.msg
-            if template == raw:  # no arguments: the message is its own template (``f"mail {email}"``)
-                event = snake_case(message)
+            if template is raw or (isinstance(template, str) and template == raw):
+                event = snake_case(message)  # no arguments: the message is its own template (``f"mail {email}"``)
             else:
                 event = snake_case(clean(template)) if isinstance(template, str) else type(template).__name__
         out: dict[str, Any] = {
@@ -201,22 +256,26 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "event": event,
             "message": message,
-            "logger": record.name,
+            "logger": masked_name(record.name, clean),
         }
-        for key in (semconv.LOG_RUN_ID, semconv.LOG_STEP, semconv.LOG_TRACE_ID, semconv.LOG_SPAN_ID):
-            out[key] = _stamped_field(fields, stamp, key)
+        for key in (semconv.LOG_RUN_ID, semconv.LOG_STEP):
+            out[key] = _stamped_field(fields, stamp, key, clean, masked_id)
+        for key in (semconv.LOG_TRACE_ID, semconv.LOG_SPAN_ID):
+            out[key] = _stamped_field(fields, stamp, key, clean)
         for key in (semconv.LOG_SESSION_ID, semconv.LOG_USER_ID):
-            value = _stamped_field(fields, stamp, key)
+            value = _stamped_field(fields, stamp, key, clean, masked_id)
             if value:
                 out[key] = value
+        if failed is not None:
+            out["format_error"] = clean(failed)
+            if record.args:
+                out["args"] = _cleaned("args", record.args, clean)
         for key, value in fields.items():
-            if (
-                key in _STANDARD_RECORD_KEYS
-                or key in out
-                or key in STAMP_FIELDS
-                or key == semconv.LOG_EVENT
-                or key.startswith("_")
-            ):
+            if key in _STANDARD_RECORD_KEYS or key in out or key in STAMP_FIELDS or key == semconv.LOG_EVENT:
+                continue
+            if not isinstance(key, str):  # ``extra={1: ...}``: stdlib lets it through
+                key = clean(repr_of(key))
+            elif key.startswith("_"):
                 continue
             out[key] = _cleaned(key, value, clean)
         for key, value in (event_dict or {}).items():

@@ -4,6 +4,9 @@ It emits through the LoggerProvider (so the active span's trace and span ids rid
 the calling thread, and drops records produced by the export pipeline itself so telemetry about exporting
 cannot loop back into the exporter.
 
+A record is never lost for what it holds: one whose message cannot be made from its arguments ships as its
+template with the mistake named, and one that cannot be shipped whole ships as a placeholder (``RECORD_FAILED``).
+
 Adding a handler to the root logger must not change what the application sees: the handler stands in for
 ``logging.lastResort`` (warnings to stderr) when it is the only handler a record meets, and
 ``llmtel.logs.attachment`` keeps the app's own logging configuration (``basicConfig``, ``dictConfig``...)
@@ -16,6 +19,7 @@ import json
 import logging
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -27,9 +31,9 @@ from opentelemetry._logs import LoggerProvider, SeverityNumber
 from llmtel import semconv
 from llmtel.credentials import redact_secrets, scrubbed_log_value
 from llmtel.encodable import encodable_attributes, encodable_text
-from llmtel.logs.formatting import STAMP_FIELDS, STAMP_KEY, record_stamp
-from llmtel.logs.redaction import log_redactor
-from llmtel.redaction import Redactor
+from llmtel.logs.formatting import STAMP_FIELDS, STAMP_KEY, record_message, record_stamp, repr_of, text_of
+from llmtel.logs.redaction import log_redactor, masked_id, masked_name, redacted_by_name
+from llmtel.redaction import REDACTOR_FAILED, Redactor
 
 # Attributes every LogRecord carries; anything else on a record came from ``extra=`` and is payload.
 # (Stamped fields never count as standard, whatever record factory is installed at import.)
@@ -58,20 +62,14 @@ def severity_number(levelno: int) -> SeverityNumber:
 
 
 def _attribute_value(value: Any) -> Any:
+    """An ``extra=`` value as OpenTelemetry can hold it: as it is, a list of plain values as a list, anything else as
+    its ``repr``; inside a dict, values under a credential's name are ``[REDACTED]`` before (``redacted_by_name``):
+    the repr's text no longer tells where ``{'password': ['...']}`` ends."""
     if isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, (list, tuple)) and all(isinstance(v, (str, bool, int, float)) for v in value):
         return list(value)
-    return _repr(value)
-
-
-def _repr(value: Any) -> str:
-    """``repr(value)``, or a placeholder when the app's ``__repr__`` raises: an ``extra=`` field that cannot be
-    shown must not cost the record (a plain ``StreamHandler`` never renders it)."""
-    try:
-        return repr(value)
-    except Exception:  # noqa: BLE001
-        return f"<{type(value).__name__} object: repr() failed>"
+    return repr_of(redacted_by_name(value))
 
 
 # stamped record field -> attribute it is exported as (trace_id / span_id / trace_flags are not exported:
@@ -102,10 +100,11 @@ def _structured_value(value: Any) -> Any:
         return value
     if isinstance(value, (list, tuple)) and all(isinstance(v, (str, bool, int, float)) for v in value):
         return list(value)
+    value = redacted_by_name(value)  # values under a credential's name, before the text hides where they end
     try:
-        return json.dumps(value, ensure_ascii=False, default=_repr)
+        return json.dumps(value, ensure_ascii=False, default=repr_of)
     except (TypeError, ValueError):
-        return _repr(value)
+        return repr_of(value)
 
 
 def event_dict_attributes(
@@ -129,9 +128,13 @@ def event_dict_attributes(
             if value == "":
                 continue
             name = _EVENT_DICT_RENAMES[key]
-            # The pipeline's ids and the logger's name have only their secrets masked (as on spans).
-            attributes[name] = scrubbed_log_value(name, _structured_value(value), clean if key == "exception" else
-                                                  redact_secrets)
+            if type(value) is str and key != "exception":
+                # The pipeline's ids have only their secrets masked (the app's chosen ids, as on spans); the logger's
+                # name is masked as a stdlib logger's is.
+                attributes[name] = masked_name(value, clean) if key == "logger" else masked_id(value)
+            else:
+                attributes[name] = scrubbed_log_value(name, _structured_value(value), clean if key == "exception"
+                                                      else redact_secrets)
             continue
         attributes[key] = scrubbed_log_value(key, _structured_value(value), clean)
     return attributes
@@ -149,12 +152,16 @@ def exception_of(exc_info: Any) -> BaseException | None:
     return None
 
 
-def record_body(record: logging.LogRecord, clean: Redactor = redact_secrets) -> str:
-    """The record's message passed through ``clean`` (by default with secrets masked); for a structlog event
-    dict handed over by ``ProcessorFormatter.wrap_for_formatter``, its ``event``."""
+def record_body(record: logging.LogRecord, clean: Redactor = redact_secrets, message: str | None = None) -> str:
+    """The record's message (``message`` when the caller made it already) passed through ``clean`` (by default with
+    secrets masked); for a structlog event dict handed over by ``ProcessorFormatter.wrap_for_formatter``, its
+    ``event``. A message that cannot be made (``record_message``) is its template. What a user's redactor returns
+    that is not a text (None, bytes) is not shipped: the body is the placeholder a failing redactor gives."""
     if isinstance(record.msg, dict):
-        return clean(str(record.msg.get("event", "")))
-    return clean(record.getMessage())
+        body = clean(text_of(record.msg.get("event", "")))
+    else:
+        body = clean(record_message(record)[0] if message is None else message)
+    return body if type(body) is str else REDACTOR_FAILED
 
 
 def exception_text(exception: BaseException) -> str:
@@ -177,28 +184,52 @@ def exception_attributes(exception: BaseException, clean: Callable[[str], str] =
     }
 
 
-def record_attributes(record: logging.LogRecord, clean: Redactor = redact_secrets) -> dict[str, Any]:
-    """Code location, logger name, run / step / session / user and ``extra=`` fields of a record, as
+RECORD_FAILED = "[llmtel: log record could not be shipped]"  # the body of a record shipped as a placeholder
+
+# Attributes of a record whose message could not be made from its template and arguments.
+LOG_FORMAT_ERROR = "llmtel.log.format_error"
+LOG_ARGS = "llmtel.log.args"
+
+
+def record_attributes(
+    record: logging.LogRecord, clean: Redactor = redact_secrets, logger_name: str | None = None
+) -> dict[str, Any]:
+    """Code location, logger and thread names, run / step / session / user and ``extra=`` fields of a record, as
     OpenTelemetry attributes; for a structlog event dict carried as the message, its key-value pairs too. The
-    strings of ``extra=`` fields and key-value pairs pass ``clean`` (``scrubbed_log_value``)."""
+    strings of ``extra=`` fields and key-value pairs pass ``clean`` (``scrubbed_log_value``), as do the logger's
+    and thread's names (``masked_name``: apps name them after tenants and requests); the pipeline's ids have their
+    credentials masked (``masked_id``). ``logger_name``: the logger's name masked already, when the caller has it."""
     attributes: dict[str, Any] = {
         "code.file.path": record.pathname,
         "code.function.name": record.funcName,
         "code.line.number": record.lineno,
-        "logger.name": record.name,
-        "thread.name": record.threadName or "",
+        "logger.name": masked_name(record.name, clean) if logger_name is None else logger_name,
+        "thread.name": masked_name(record.threadName or "", clean),
     }
     stamp = record_stamp(record)
     for field, name in _PIPELINE_ATTRIBUTES:
         if stamp.get(field):
-            attributes[name] = stamp[field]
+            attributes[name] = masked_id(stamp[field])
     for key, value in record.__dict__.items():
-        if key not in _STANDARD_RECORD_KEYS and not key.startswith("_") and value is not None:
-            if key in STAMP_FIELDS and (value == stamp.get(key) or value == ""):
+        if key not in _STANDARD_RECORD_KEYS and value is not None:
+            if not isinstance(key, str):  # ``extra={1: ...}``: stdlib lets it through, OpenTelemetry keys are text
+                key = clean(repr_of(key))
+            elif key.startswith("_"):
+                continue
+            elif key in STAMP_FIELDS and (value == stamp.get(key) or value == ""):
                 continue  # stamped by llmtel (or left empty), not the app's payload (an ``extra=`` override is kept)
             attributes[key] = scrubbed_log_value(key, _attribute_value(value), clean)
     if isinstance(record.msg, dict):
         attributes.update(event_dict_attributes(record.msg, stamp, clean))
+    return attributes
+
+
+def format_error_attributes(record: logging.LogRecord, failed: str, clean: Redactor) -> dict[str, str]:
+    """What names a record whose message could not be made (``record_message``): the mistake and the arguments,
+    cleaned (``llmtel.log.format_error``, ``llmtel.log.args``, when there are arguments)."""
+    attributes = {LOG_FORMAT_ERROR: clean(failed)}
+    if record.args:
+        attributes[LOG_ARGS] = clean(repr_of(redacted_by_name(record.args)))
     return attributes
 
 
@@ -251,27 +282,66 @@ class OTelLogHandler(logging.Handler):
     def _export(self, record: logging.LogRecord) -> None:
         self._local.busy = True
         try:
-            logger = self._provider.get_logger(record.name)
-            exc = record.exc_info[1] if record.exc_info else None
-            if exc is None and isinstance(record.msg, dict):  # structlog's ``exc_info`` in the event dict
-                exc = exception_of(record.msg.get("exc_info"))
-            clean = log_redactor()
-            attributes = record_attributes(record, clean)
-            if isinstance(exc, BaseException):  # recorded here, not by the SDK: cleaned like the body
-                attributes.update(exception_attributes(exc, clean))
-            logger.emit(
-                timestamp=int(record.created * 1e9),
-                context=stamped_context(record),  # the span it was logged in, though handled on another thread
-                severity_number=severity_number(record.levelno),
-                severity_text=record.levelname,
-                # Text UTF-8 cannot encode (a file name's undecodable bytes) would fail the whole batch's export.
-                body=encodable_text(record_body(record, clean)),
-                attributes=encodable_attributes(attributes),
-            )
+            self._emit(record)
         except Exception:  # noqa: BLE001 - a logging failure must never reach the application
+            self._emit_placeholder(record)
             self.handleError(record)
         finally:
             self._local.busy = False
+
+    def _emit(self, record: logging.LogRecord) -> None:
+        """Ship ``record``. A message that cannot be made from its arguments (``log.info("%s %s", one)``, a ``msg``
+        whose ``__str__`` raises) is shipped as its template, the mistake and the arguments named, and not reported
+        through ``handleError``: the app's own handlers report it as they would without llmtel (and ``lastResort``,
+        which this handler stands in for), and a second report would print the arguments, unmasked, again."""
+        clean = log_redactor()
+        message, failed = (None, None) if isinstance(record.msg, dict) else record_message(record)
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None and isinstance(record.msg, dict):  # structlog's ``exc_info`` in the event dict
+            exc = exception_of(record.msg.get("exc_info"))
+        logger_name = masked_name(record.name, clean)  # the scope's name too
+        attributes = record_attributes(record, clean, logger_name)
+        if failed is not None:
+            attributes.update(format_error_attributes(record, failed, clean))
+        if isinstance(exc, BaseException):  # recorded here, not by the SDK: cleaned like the body
+            attributes.update(exception_attributes(exc, clean))
+        self._provider.get_logger(logger_name).emit(
+            timestamp=int(record.created * 1e9),
+            context=stamped_context(record),  # the span it was logged in, though handled on another thread
+            severity_number=severity_number(record.levelno),
+            severity_text=record.levelname,
+            # Text UTF-8 cannot encode (a file name's undecodable bytes) would fail the whole batch's export.
+            body=encodable_text(record_body(record, clean, message)),
+            attributes=encodable_attributes(attributes),
+        )
+
+    def _emit_placeholder(self, record: logging.LogRecord) -> None:
+        """Ship a record that could not be shipped whole (a record made from a dict with odd fields, a redactor's
+        output OpenTelemetry cannot hold, a bug of ours) as its time, severity, trace and code location, with
+        ``RECORD_FAILED`` as its body: the backend still shows that something was logged there, and nothing of its
+        text, which may not have been masked, leaves. ``handleError`` reports the failure next, as logging's
+        convention is for a handler's own failures."""
+        try:
+            logger_name = masked_name(text_of(record.name), log_redactor())
+            try:
+                timestamp = int(record.created * 1e9)
+            except (TypeError, ValueError, OverflowError):  # a record made from a dict (``makeLogRecord``)
+                timestamp = time.time_ns()
+            self._provider.get_logger(logger_name).emit(
+                timestamp=timestamp,
+                context=stamped_context(record),
+                severity_number=severity_number(record.levelno),
+                severity_text=record.levelname,
+                body=RECORD_FAILED,
+                attributes=encodable_attributes({
+                    "code.file.path": str(record.pathname),
+                    "code.function.name": str(record.funcName),
+                    "code.line.number": record.lineno if type(record.lineno) is int else 0,
+                    "logger.name": logger_name,
+                }),
+            )
+        except Exception:  # noqa: BLE001 - handleError, next, reports the failure
+            pass
 
     def _only_handler_for(self, record: logging.LogRecord) -> bool:
         """True when no other handler sees ``record``: without us, stdlib would print it via lastResort."""

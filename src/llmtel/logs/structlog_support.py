@@ -56,7 +56,8 @@ from llmtel.logs.handler import (
     exception_of,
     severity_number,
 )
-from llmtel.logs.redaction import log_redactor
+from llmtel.logs.redaction import log_redactor, masked_name
+from llmtel.redaction import REDACTOR_FAILED
 
 EventDict = MutableMapping[str, Any]
 _logger = logging.getLogger("llmtel.logs")
@@ -131,11 +132,13 @@ class OTLPShipper:
             exception = exception_of(event_dict.get("exc_info"))
             if exception is not None:  # recorded here, not by the SDK: cleaned like the body
                 attributes.update(exception_attributes(exception, clean))
-            provider.get_logger(name).emit(
+            body = clean(str(event_dict.get("event", "")))
+            # The scope is named after the logger: masked as the ``logger.name`` attribute is.
+            provider.get_logger(masked_name(name, clean)).emit(
                 timestamp=time.time_ns(),
                 severity_number=severity_number(level),
                 severity_text=logging.getLevelName(level),
-                body=encodable_text(clean(str(event_dict.get("event", "")))),
+                body=encodable_text(body if type(body) is str else REDACTOR_FAILED),
                 attributes=encodable_attributes(attributes),
             )
         except Exception:  # noqa: BLE001 - shipping a log line must never break the application
