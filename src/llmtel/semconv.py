@@ -284,6 +284,9 @@ LOG_STAMP_FIELDS: Final = (LOG_TRACE_ID, LOG_SPAN_ID, LOG_TRACE_FLAGS, LOG_RUN_I
 LOG_DURATION_MS: Final = "duration_ms"
 LOG_OUTCOME: Final = "outcome"  # ok | error
 LOG_EVENT: Final = "event"
+# attributes of a shipped log record whose message could not be made from its template and arguments
+LLMTEL_LOG_FORMAT_ERROR: Final = "llmtel.log.format_error"
+LLMTEL_LOG_ARGS: Final = "llmtel.log.args"  # the arguments, masked, as their repr
 LLMTEL_SESSION_TURN: Final = "llmtel.session.turn"  # 1-based turn of a multi-turn conversation (no convention yet)
 
 # --- error diagnostics (llmtel's own) ---------------------------------------------------------------------

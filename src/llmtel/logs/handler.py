@@ -186,10 +186,6 @@ def exception_attributes(exception: BaseException, clean: Callable[[str], str] =
 
 RECORD_FAILED = "[llmtel: log record could not be shipped]"  # the body of a record shipped as a placeholder
 
-# Attributes of a record whose message could not be made from its template and arguments.
-LOG_FORMAT_ERROR = "llmtel.log.format_error"
-LOG_ARGS = "llmtel.log.args"
-
 
 def record_attributes(
     record: logging.LogRecord, clean: Redactor = redact_secrets, logger_name: str | None = None
@@ -227,9 +223,9 @@ def record_attributes(
 def format_error_attributes(record: logging.LogRecord, failed: str, clean: Redactor) -> dict[str, str]:
     """What names a record whose message could not be made (``record_message``): the mistake and the arguments,
     cleaned (``llmtel.log.format_error``, ``llmtel.log.args``, when there are arguments)."""
-    attributes = {LOG_FORMAT_ERROR: clean(failed)}
+    attributes = {semconv.LLMTEL_LOG_FORMAT_ERROR: clean(failed)}
     if record.args:
-        attributes[LOG_ARGS] = clean(repr_of(redacted_by_name(record.args)))
+        attributes[semconv.LLMTEL_LOG_ARGS] = clean(repr_of(redacted_by_name(record.args)))
     return attributes
 
 
