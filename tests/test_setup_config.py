@@ -203,3 +203,25 @@ def test_standard_values_never_stop_the_app_they_warn_and_export(otlp_receiver, 
     assert run.returncode == 0, run.stderr
     assert warning in run.stderr
     assert otlp_receiver.store.wait_for(lambda s: any(span.name == "standard" for span in s.spans()))
+
+
+def test_shutdown_leaves_the_instrumentation_the_app_set_up_itself(env_for):
+    """The app instrumented httpx (and, on openai 3.x, httpx2) before ``instrument()``: llmtel does not list it
+    as its own, and shutting llmtel down leaves it on."""
+    app = textwrap.dedent(
+        """
+        import json
+        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+        import llmtel
+        HTTPXClientInstrumentor().instrument()
+        handle = llmtel.instrument()
+        ours = list(handle.instrumented)
+        handle.shutdown()
+        print(json.dumps({"ours": ours, "still_on": HTTPXClientInstrumentor().is_instrumented_by_opentelemetry}))
+        """
+    )
+    run = run_python(app, env_for())
+    assert run.returncode == 0, run.stderr
+    report = report_of(run)
+    assert "httpx" not in report["ours"] and "llmtel_openai" in report["ours"]
+    assert report["still_on"] is True

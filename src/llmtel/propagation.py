@@ -1,7 +1,8 @@
 """Runs across service boundaries: W3C trace context and baggage out of and into HTTP headers.
 
-Outgoing calls made through an instrumented client (httpx, httpx2, requests, openai) already carry
-``traceparent`` and ``baggage`` (with the run id). ``inject_headers`` does the same for any other client. On
+Outgoing calls made through an instrumented HTTP client (httpx, httpx2, requests; the openai client's go
+through httpx or httpx2) already carry ``traceparent`` and ``baggage`` (with the run id), set by that client's
+OpenTelemetry instrumentation. ``inject_headers`` does the same for any other client. On
 the receiving side, ``continue_run(headers, name)`` restores the caller's context: its span is a child of
 the caller's HTTP client span in the same trace, and it continues the caller's run — the run id (and the
 session and user ids, if the caller propagated them) go on every span and log record inside.

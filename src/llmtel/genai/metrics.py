@@ -56,24 +56,30 @@ class ReleasedMetrics:
         )
         self.cost = meter.create_counter(sc.METRIC_COST, unit="USD", description="Cost of GenAI client operations")
         # (operation, provider, request model, server address, server port, response model, error type) ->
-        # (metric attributes, the same for input tokens, for output tokens); shared, never mutated
-        self.sets: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {}
+        # (metric attributes, the same without ``error.type``, those for input tokens, for output tokens); shared,
+        # never mutated
+        self.sets: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]] = {}
 
     def _new_sets(self, key: tuple[Any, ...], call: GenAICall) -> tuple[dict[str, Any], ...]:
+        """The attribute sets of a call's points. ``error.type`` is on the duration (and the cost) only: v1.41.0
+        gives the token usage and the chunk timings no error attribute (a failure with usage, a stream broken
+        after its first chunk, would split their series by it)."""
         if len(self.sets) >= MAX_CACHED:
             self.sets.clear()
         attrs = encodable_attributes(self._attributes_of(call))  # once per set: a server's model name may not be UTF-8
+        plain = {key: value for key, value in attrs.items() if key != sc.ERROR_TYPE} if call.error_type else attrs
         sets = self.sets[key] = (
             attrs,
-            {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_INPUT},
-            {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT},
+            plain,
+            {**plain, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_INPUT},
+            {**plain, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT},
         )
         return sets
 
     def record(self, call: GenAICall, context: Context, cost: Cost | None) -> None:
         key = (call.operation, call.provider, call.request_model, call.server_address, call.server_port,
                call.response_model, call.error_type)
-        attrs, input_attrs, output_attrs = self.sets.get(key) or self._new_sets(key, call)
+        attrs, plain, input_attrs, output_attrs = self.sets.get(key) or self._new_sets(key, call)
         start = call.start_perf
         self.duration.record((call.end_perf or start) - start, attrs, context)
         if call.input_tokens is not None:  # a fetch has none, unless it is where they are counted
@@ -81,11 +87,11 @@ class ReleasedMetrics:
         if call.output_tokens is not None:
             self.tokens.record(call.output_tokens, output_attrs, context)
         if call.first_chunk_perf is not None:
-            self.time_to_first_chunk.record(call.first_chunk_perf - start, attrs, context)
+            self.time_to_first_chunk.record(call.first_chunk_perf - start, plain, context)
         if call.chunk_times is not None:  # one point per chunk after the first: the gap since the one before
             record = self.time_per_output_chunk.record
             for earlier, later in zip(call.chunk_times, call.chunk_times[1:]):
-                record(later - earlier, attrs, context)
+                record(later - earlier, plain, context)
         if cost is not None and cost.usd is not None:
             self.cost.add(cost.usd, attrs, context)
 

@@ -60,7 +60,8 @@ KNOWN_NAMES: frozenset[str] = frozenset(i.name for i in KNOWN)
 def instrument_libraries(
     disabled: Iterable[str] = (), options: Mapping[str, Mapping[str, Any]] | None = None
 ) -> list[str]:
-    """Instrument every known library that is importable and not disabled; return the names instrumented.
+    """Instrument every known library that is importable, not disabled and not instrumented already (by the app,
+    or another route); return the names this call instrumented, which are what shutdown undoes.
 
     ``options`` maps an instrumentation's name to keyword arguments for its ``instrument()``. A failure in
     one instrumentor is logged and skipped: instrumentation never stops the application.
@@ -82,8 +83,9 @@ def instrument_libraries(
             )
             continue
         try:
-            if not instrumentor.is_instrumented_by_opentelemetry:
-                instrumentor.instrument(**dict((options or {}).get(item.name, {})))
+            if instrumentor.is_instrumented_by_opentelemetry:
+                continue  # the app's, or another route's: not ours to undo at shutdown
+            instrumentor.instrument(**dict((options or {}).get(item.name, {})))
             done.append(item.name)
         except Exception:  # noqa: BLE001 - an instrumentor's failure must not reach the app
             _logger.warning("llmtel: instrumenting %s failed; continuing without it", item.name, exc_info=True)

@@ -772,3 +772,8 @@ def test_parse_refusing_a_billed_reply_keeps_its_usage_and_cost(instrument, tele
     assert attrs[sc.LLMTEL_COST_USD] == pytest.approx(0.15 + 0.60)  # gpt-4o-mini: $0.15/M in, $0.60/M out
     (cost,) = telemetry.metric_points(sc.METRIC_COST)
     assert cost.value == pytest.approx(0.75)
+    # The token usage has no ``error.type`` in v1.41.0 (the duration has, and the cost is llmtel's own).
+    tokens = telemetry.metric_points(sc.METRIC_TOKEN_USAGE)
+    assert len(tokens) == 2 and all(sc.ERROR_TYPE not in point.attributes for point in tokens)
+    (duration,) = telemetry.metric_points(sc.METRIC_OPERATION_DURATION)
+    assert duration.attributes[sc.ERROR_TYPE] == error_class

@@ -42,6 +42,7 @@ _logger = logging.getLogger("llmtel.instrumentation.openai")
 # makes through the openai client is part of that call, not a second one.
 IN_CALL = otel_context.create_key("llmtel.openai.in_call")
 _SUPPRESSED = otel_context._SUPPRESS_INSTRUMENTATION_KEY
+_SUPPRESSED_PLAIN = "suppress_instrumentation"  # the older plain key, which ``suppress_instrumentation()`` sets too
 
 
 def _span_key() -> str | None:
@@ -208,7 +209,7 @@ class OpenAIHooks:
         """Start the span of a GenAI request (made current, so the HTTP span nests under it), or return None
         for a request that passes through untraced."""
         parent = self._current.get()  # the caller's context: the span's parent, passed on explicitly
-        if parent.get(IN_CALL) or parent.get(_SUPPRESSED):
+        if parent.get(IN_CALL) or parent.get(_SUPPRESSED) or parent.get(_SUPPRESSED_PLAIN):
             return None
         try:
             prepared = self._prepare(client, args[1] if len(args) > 1 else kwargs["options"], kwargs)

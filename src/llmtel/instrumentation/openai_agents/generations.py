@@ -414,7 +414,8 @@ def _begin(make_call: Callable[[ContentPolicy], GenAICall], data: Any,
     if hooks is None:
         return None
     parent = otel_context.get_current()
-    if parent.get(IN_CALL) or parent.get(otel_context._SUPPRESS_INSTRUMENTATION_KEY):
+    if parent.get(IN_CALL) or parent.get(otel_context._SUPPRESS_INSTRUMENTATION_KEY) \
+            or parent.get("suppress_instrumentation"):  # the older plain key, set with the other
         return None
     policy = hooks.telemetry.content
     if sensitive.withheld(parent):
