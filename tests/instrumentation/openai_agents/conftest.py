@@ -40,6 +40,13 @@ def agents_instrumented() -> Iterator[OpenAIAgentsInstrumentor]:
 
 
 @pytest.fixture
+def captured(instrument: Any) -> None:
+    """The OpenAI instrumentation again, with content capture on, on spans."""
+    instrument().uninstrument()
+    instrument(capture_content="SPAN_ONLY")
+
+
+@pytest.fixture
 def make_agent(aclient: Any) -> Any:
     """``make_agent(name, **options)``: an agent whose model is the instrumented async client (never the SDK's
     default client, which would also switch the SDK's own export on with the key)."""

@@ -20,21 +20,9 @@ from llmtel import semconv as sc
 from llmtel.instrumentation.patching import is_patched
 from llmtel.testing import ChatReply, ResponsesReply, ToolCall, Usage
 
-from .test_generations import ANY_LLM_MODEL, GatewayModel, any_llm_agent  # noqa: F401 - a fixture
+from .test_generations import ANY_LLM_MODEL, GatewayModel, any_llm_agent, lookup  # noqa: F401 - a fixture
 
 LITELLM_MODULE = "agents.extensions.models.litellm_model"
-
-
-@agents.function_tool
-def lookup(order: int) -> str:
-    """Look an order up."""
-    return f"order {order} shipped"
-
-
-@pytest.fixture
-def captured(instrument: Any) -> None:
-    instrument().uninstrument()
-    instrument(capture_content="SPAN_ONLY")
 
 
 def streamed(agent: Any, question: str = "where is order 7?") -> None:

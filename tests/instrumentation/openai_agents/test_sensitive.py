@@ -17,24 +17,11 @@ from llmtel.instrumentation.openai_agents import sensitive
 from llmtel.instrumentation.patching import is_patched
 from llmtel.testing import ChatReply, ResponsesReply, ToolCall, Usage
 
-from .test_generations import ANY_LLM_MODEL, GatewayModel, any_llm_agent  # noqa: F401 - a fixture
+from .test_generations import ANY_LLM_MODEL, GatewayModel, any_llm_agent, lookup  # noqa: F401 - a fixture
 
 CONTENT = (sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES, sc.GEN_AI_SYSTEM_INSTRUCTIONS,
            sc.GEN_AI_TOOL_DEFINITIONS, sc.GEN_AI_TOOL_CALL_ARGUMENTS, sc.GEN_AI_TOOL_CALL_RESULT)
 KEEPS_DATA_OUT = agents.RunConfig(trace_include_sensitive_data=False)
-
-
-@agents.function_tool
-def lookup(order: int) -> str:
-    """Look an order up."""
-    return f"order {order} shipped"
-
-
-@pytest.fixture
-def captured(instrument: Any) -> None:
-    """Content capture on, on spans."""
-    instrument().uninstrument()
-    instrument(capture_content="SPAN_ONLY")
 
 
 def content_of(span: Any) -> dict[str, Any]:
