@@ -85,6 +85,8 @@ def test_scrub_url_leaves_urls_without_credentials_as_they_are(url):
     ("dsn postgres://app:pw@db:5432/x", "dsn postgres://REDACTED:REDACTED@db:5432/x"),
     ("Server=db;Database=x;Password=s3cr3t;", "Server=db;Database=x;Password=REDACTED;"),
     ("key sk-abcdefghijklmnopqrstuvwx used", "key [REDACTED:api_key] used"),
+    ("run run-sk-proj-abcdefghijklmnopqrstuvwx done", "run run-[REDACTED:api_key] done"),  # glued after a dash
+    ("worker-sk-svcacct-abcdefghijklmnopqrstuvwx", "worker-[REDACTED:api_key]"),
     ("Authorization: Bearer abcdefghijklmnopqrstuvwxyz", "Authorization: Bearer [REDACTED:token]"),
     ('{"password": "correct horse battery staple", "user": "bob"}', '{"password": "[REDACTED]", "user": "bob"}'),
     ("login password='two words' failed", "login password='[REDACTED]' failed"),
@@ -109,6 +111,7 @@ def test_redact_secrets_in_free_text(text, redacted):
     "max_tokens: 100",
     "token budget exhausted",
     "write to alice@example.com",  # personal data is the content redactor's, not this one's
+    "model task-sk-learn-classifier-v2 loaded",  # a hyphenated word: after a dash, only OpenAI's typed prefixes
 ])
 def test_redact_secrets_leaves_other_text_alone(text):
     assert redact_secrets(text) == text

@@ -116,7 +116,10 @@ def _assignment(match: re.Match[str]) -> str:
 # runs in time linear in the text: each can start only where a run of its characters starts, and nothing
 # unbounded is followed by more (a 32,000-character run took 85 s before these rules).
 SECRET_PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
-    (("sk-",), re.compile(r"(?<![A-Za-z0-9_\-])sk-[A-Za-z0-9_\-]{16,}"), "[REDACTED:api_key]"),
+    # ``sk-`` starting a word; glued after a dash (``run-sk-proj-…``, an id made from a key) only with one of
+    # OpenAI's typed prefixes, so that hyphenated words (``task-sk-learn-…``) stay.
+    (("sk-",), re.compile(r"(?:(?<![A-Za-z0-9_\-])|(?<=-)(?=sk-(?:proj|svcacct|admin)-))sk-[A-Za-z0-9_\-]{16,}"),
+     "[REDACTED:api_key]"),
     # An AWS access key id; and its secret access key, 40 characters of base64 with no prefix: in the text of an
     # access key id (the pair, as a credentials file or ``aws configure`` prints them), a random-looking run of
     # exactly 40 is one. Elsewhere it cannot be told from other ids and digests. Each run is tried from its start.
