@@ -163,6 +163,13 @@ EVENT_OPERATION_EXCEPTION: Final = "gen_ai.client.operation.exception"  # v1.41:
 EXCEPTION_TYPE: Final = "exception.type"
 EXCEPTION_MESSAGE: Final = "exception.message"
 EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
+# --- log records: where they were written (the conventions' code and thread attributes) ------------------
+CODE_FILE_PATH: Final = "code.file.path"
+CODE_FUNCTION_NAME: Final = "code.function.name"
+CODE_LINE_NUMBER: Final = "code.line.number"
+CODE_STACKTRACE: Final = "code.stacktrace"  # ``log.info(..., stack_info=True)``: the stack where it was written
+THREAD_NAME: Final = "thread.name"
+LOGGER_NAME: Final = "logger.name"  # llmtel's: the stdlib logger's name (the scope's name too)
 
 # --- metrics (v1.41.0 names) -------------------------------------------------------------------------
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"

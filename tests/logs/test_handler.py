@@ -232,3 +232,16 @@ def test_a_record_that_cannot_be_shipped_whole_ships_as_a_placeholder_and_is_rep
     assert (record.attributes["code.function.name"], record.attributes["code.line.number"]) == ("receive", 7)
     assert KEY not in repr(dict(record.attributes))
     assert "Logging error" in capsys.readouterr().err
+
+
+def test_a_stack_asked_for_ships_as_code_stacktrace_masked(exported):
+    logger, _, records = exported
+    logger.info("who calls this?", stack_info=True)  # the caller's line: key=sk-abcdefghijklmnopqrstuvwx
+    (rec,) = records()
+    stack = rec.attributes["code.stacktrace"]
+    assert stack.startswith("Stack (most recent call last):")
+    assert "test_a_stack_asked_for_ships_as_code_stacktrace_masked" in stack
+    assert "key=[REDACTED:api_key]" in stack and "sk-abcdefghij" not in stack
+    assert rec.body == "who calls this?"  # the body stays the message
+    logger.info("no stack asked for")
+    assert "code.stacktrace" not in records()[-1].attributes

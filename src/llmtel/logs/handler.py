@@ -196,12 +196,14 @@ def record_attributes(
     and thread's names (``masked_name``: apps name them after tenants and requests); the pipeline's ids have their
     credentials masked (``masked_id``). ``logger_name``: the logger's name masked already, when the caller has it."""
     attributes: dict[str, Any] = {
-        "code.file.path": record.pathname,
-        "code.function.name": record.funcName,
-        "code.line.number": record.lineno,
-        "logger.name": masked_name(record.name, clean) if logger_name is None else logger_name,
-        "thread.name": masked_name(record.threadName or "", clean),
+        semconv.CODE_FILE_PATH: record.pathname,
+        semconv.CODE_FUNCTION_NAME: record.funcName,
+        semconv.CODE_LINE_NUMBER: record.lineno,
+        semconv.LOGGER_NAME: masked_name(record.name, clean) if logger_name is None else logger_name,
+        semconv.THREAD_NAME: masked_name(record.threadName or "", clean),
     }
+    if record.stack_info:  # ``stack_info=True``: where the call was made from, masked as a traceback is
+        attributes[semconv.CODE_STACKTRACE] = clean(text_of(record.stack_info))
     stamp = record_stamp(record)
     for field, name in _PIPELINE_ATTRIBUTES:
         if stamp.get(field):
@@ -330,10 +332,10 @@ class OTelLogHandler(logging.Handler):
                 severity_text=record.levelname,
                 body=RECORD_FAILED,
                 attributes=encodable_attributes({
-                    "code.file.path": str(record.pathname),
-                    "code.function.name": str(record.funcName),
-                    "code.line.number": record.lineno if type(record.lineno) is int else 0,
-                    "logger.name": logger_name,
+                    semconv.CODE_FILE_PATH: str(record.pathname),
+                    semconv.CODE_FUNCTION_NAME: str(record.funcName),
+                    semconv.CODE_LINE_NUMBER: record.lineno if type(record.lineno) is int else 0,
+                    semconv.LOGGER_NAME: logger_name,
                 }),
             )
         except Exception:  # noqa: BLE001 - handleError, next, reports the failure
