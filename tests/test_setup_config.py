@@ -225,3 +225,34 @@ def test_shutdown_leaves_the_instrumentation_the_app_set_up_itself(env_for):
     report = report_of(run)
     assert "httpx" not in report["ours"] and "llmtel_openai" in report["ours"]
     assert report["still_on"] is True
+
+
+def test_importing_llmtel_survives_a_global_provider_that_cannot_make_tracers_or_meters(env_for):
+    """An app's own global providers, set before llmtel is imported, whose ``get_tracer`` / ``get_meter`` raise:
+    the import (which makes its pipeline tracer and meter) does not fail, and the app's calls go on."""
+    app = textwrap.dedent(
+        """
+        import json
+        from opentelemetry import metrics, trace
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.trace import TracerProvider
+
+        class Broken(TracerProvider):
+            def get_tracer(self, *args, **kwargs):
+                raise RuntimeError("no tracers here")
+
+        class BrokenMeters(MeterProvider):
+            def get_meter(self, *args, **kwargs):
+                raise RuntimeError("no meters here")
+
+        trace.set_tracer_provider(Broken())
+        metrics.set_meter_provider(BrokenMeters())
+        import llmtel
+        with llmtel.run("answer") as run:
+            pass
+        print(json.dumps({"run_id": bool(run.run_id)}))
+        """
+    )
+    run = run_python(app, env_for())
+    assert run.returncode == 0, run.stderr
+    assert report_of(run) == {"run_id": True}

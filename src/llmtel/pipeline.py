@@ -32,7 +32,10 @@ from llmtel._version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_tracer = trace.get_tracer("llmtel.pipeline", __version__)  # a proxy: follows whichever provider is global
+try:
+    _tracer = trace.get_tracer("llmtel.pipeline", __version__)  # a proxy: follows whichever provider is global
+except Exception:  # noqa: BLE001 - an app's global provider that fails to make tracers must not fail the import
+    _tracer = trace.NoOpTracer()
 log = logging.getLogger("llmtel.pipeline")
 if log.level == logging.NOTSET:  # records must exist although the root logger defaults to WARNING
     log.setLevel(logging.INFO)

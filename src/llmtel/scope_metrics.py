@@ -116,4 +116,7 @@ class ScopeMetrics:
 
 
 # Through the global meter provider's proxies: the instruments follow whichever provider is set, before or after.
-recorder = ScopeMetrics(metrics.get_meter("llmtel.pipeline", __version__))
+try:
+    recorder = ScopeMetrics(metrics.get_meter("llmtel.pipeline", __version__))
+except Exception:  # noqa: BLE001 - an app's global provider that fails to make meters must not fail the import
+    recorder = ScopeMetrics(metrics.NoOpMeter("llmtel.pipeline"))

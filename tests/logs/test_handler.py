@@ -245,3 +245,24 @@ def test_a_stack_asked_for_ships_as_code_stacktrace_masked(exported):
     assert rec.body == "who calls this?"  # the body stays the message
     logger.info("no stack asked for")
     assert "code.stacktrace" not in records()[-1].attributes
+
+
+@pytest.mark.parametrize("name", [None, 42], ids=["none", "int"])
+def test_a_record_made_by_hand_with_a_name_that_is_not_text_is_shipped_and_printed_as_without_llmtel(name, capsys):
+    """``logging.makeLogRecord`` takes any name: stdlib's last resort prints such a record; llmtel ships it and
+    lets the last resort print it, raising nothing into the app."""
+    exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    handler = OTelLogHandler(provider)
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers[:] = [handler]
+    try:
+        root.handle(logging.makeLogRecord({"msg": "made by hand", "levelno": logging.WARNING, "levelname": "WARNING",
+                                           "name": name}))
+    finally:
+        root.handlers[:] = saved
+    (shipped,) = [r.log_record for r in exporter.get_finished_logs()]
+    assert shipped.body == "made by hand"
+    assert "made by hand" in capsys.readouterr().err

@@ -263,19 +263,27 @@ class OTelLogHandler(logging.Handler):
         self._local = threading.local()
 
     def _from_pipeline(self, record: logging.LogRecord) -> bool:
-        if record.name.startswith(_PIPELINE_LOGGERS):
+        name = record.name
+        if isinstance(name, str) and name.startswith(_PIPELINE_LOGGERS):
             return True
         # Export workers run with instrumentation suppressed; whatever they log stays out of the pipeline.
         return bool(otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY))
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno >= self.export_level and not (
-            getattr(self._local, "busy", False) or self._from_pipeline(record)
-        ):
+        try:
+            export = record.levelno >= self.export_level and not (
+                getattr(self._local, "busy", False) or self._from_pipeline(record)
+            )
+        except Exception:  # noqa: BLE001 - a record made by hand with a level that is no number: shipped as it can be
+            export = True
+        if export:
             self._export(record)
-        last_resort = logging.lastResort
-        if last_resort is not None and record.levelno >= last_resort.level and self._only_handler_for(record):
-            last_resort.handle(record)
+        try:
+            last_resort = logging.lastResort
+            if last_resort is not None and record.levelno >= last_resort.level and self._only_handler_for(record):
+                last_resort.handle(record)
+        except Exception:  # noqa: BLE001 - a logging failure must never reach the application
+            self.handleError(record)
 
     def _export(self, record: logging.LogRecord) -> None:
         self._local.busy = True
@@ -343,7 +351,9 @@ class OTelLogHandler(logging.Handler):
 
     def _only_handler_for(self, record: logging.LogRecord) -> bool:
         """True when no other handler sees ``record``: without us, stdlib would print it via lastResort."""
-        logger: logging.Logger | None = logging.getLogger(record.name) if record.name != "root" else logging.root
+        name = record.name  # a record made by hand (``makeLogRecord``) may have no name, or one that is not text
+        logger: logging.Logger | None = logging.getLogger(name) if isinstance(name, str) and name != "root" \
+            else logging.root
         while logger is not None:
             if any(h is not self for h in logger.handlers):
                 return False

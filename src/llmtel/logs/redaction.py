@@ -79,10 +79,15 @@ _names = _Memo()
 _ids = _Memo()
 
 
-def masked_name(text: str, clean: Redactor) -> str:
+def masked_name(text: Any, clean: Redactor) -> str:
     """A logger's or thread's name passed through ``clean`` (the log redactor), remembered: apps name loggers and
     threads after tenants and requests (``tenant.<e-mail>``, ``worker-<e-mail>``), and the names repeat on
-    every record."""
+    every record. A name that is not text (a record made by hand) is masked as its ``str``."""
+    if type(text) is not str:
+        try:
+            text = str(text)
+        except Exception:  # noqa: BLE001 - an app's broken ``__str__``
+            text = f"<{type(text).__name__}>"
     return _names.masked(text, clean)
 
 

@@ -167,22 +167,26 @@ class OpenAIHooks:
         if type(body) is not dict:
             return call, False
         extract.apply_request(call, body, self.telemetry.content)
-        return call, self.inject_stream_usage and self._wants_injected_usage(call, body, options)
+        return call, self.inject_stream_usage and self._wants_injected_usage(call, body, options, kwargs)
 
     def _provider_of(self, client_type: type) -> str:
         provider = sc.PROVIDER_AZURE_OPENAI if issubclass(client_type, self._azure_types) else sc.PROVIDER_OPENAI
         self._providers[client_type] = provider
         return provider
 
-    def _wants_injected_usage(self, call: GenAICall, body: dict[str, Any], options: Any) -> bool:
-        """A Chat Completions or legacy stream whose caller did not say whether to include usage, and did not ask
-        for the body as it streams in (``with_streaming_response``: read as lines or bytes, the usual use, it would
-        show the usage chunk llmtel cannot hide there)."""
-        if not (call.stream and call.api_type != sc.API_TYPE_RESPONSES):
+    def _wants_injected_usage(self, call: GenAICall, body: dict[str, Any], options: Any, kwargs: dict[str, Any]) -> bool:
+        """A Chat Completions or legacy stream that the SDK itself reads as one (``request(..., stream=True)``; not a
+        body asking for a stream through ``extra_body``, whose reply the caller gets as text), whose caller said
+        nothing about usage (no ``stream_options``, or a mapping without ``include_usage``; any other value is sent
+        as given), and who did not ask for the body as it streams in (``with_streaming_response``: read as lines or
+        bytes, the usual use, it would show the usage chunk llmtel cannot hide there). ``with_raw_response`` is
+        injected into: its ``parse()`` gives the stream, hidden chunk and all."""
+        if not (call.stream and call.api_type != sc.API_TYPE_RESPONSES and kwargs.get("stream") is True):
             return False
-        stream_options = body.get("stream_options")
-        if isinstance(stream_options, dict) and "include_usage" in stream_options:
-            return False
+        if "stream_options" in body:
+            stream_options = body["stream_options"]
+            if not isinstance(stream_options, Mapping) or "include_usage" in stream_options:
+                return False
         headers = getattr(options, "headers", None)
         return not (isinstance(headers, Mapping) and headers.get(_RAW_RESPONSE_HEADER) == "stream")
 
@@ -225,7 +229,11 @@ class OpenAIHooks:
             _log_once("start", "llmtel: could not start the span of an OpenAI request; it is sent untraced")
             return None
         if injected:
-            args, kwargs = self._with_usage_requested(args, kwargs)
+            try:
+                args, kwargs = self._with_usage_requested(args, kwargs)
+            except Exception:  # noqa: BLE001 - the request goes as the caller made it, its usage unknown
+                _log_once("inject", "llmtel: could not ask for an OpenAI stream's usage; it is sent as asked")
+                injected = False
         if _SPAN_KEY is not None:  # ``set_span_in_context`` and ``set_value``, in one copy of the parent
             context = Context({**parent, _SPAN_KEY: span, IN_CALL: True})
         else:

@@ -288,3 +288,28 @@ def test_inject_hides_only_the_usage_chunk(instrument, telemetry, client, fake, 
     assert attrs[sc.GEN_AI_RESPONSE_ID] == "chatcmpl-az"
     assert_usage(telemetry, attrs, "injected")
     guard.check()
+
+
+@pytest.mark.parametrize("stream_options", ["x", ["include_usage"], None], ids=["text", "list", "null"])
+@pytest.mark.parametrize("where", ["argument", "extra_body"])
+def test_inject_leaves_stream_options_the_caller_gave_that_are_not_a_mapping(
+        instrument, telemetry, client, fake, guard, stream_options, where):
+    """Sent as given (a server may refuse it, as it would without llmtel); the span ends with the stream."""
+    instrument(stream_usage="inject")
+    fake.enqueue(reply("chat"))
+    given = {"stream_options": stream_options} if where == "argument" else {"extra_body": {"stream_options": stream_options}}
+    chunks = list(create(client, "chat", **given))
+    assert len(chunks) == VISIBLE["chat"]
+    assert fake.last_request.json["stream_options"] == stream_options
+    attrs = check_stream_span(telemetry, end="completed", chunks=VISIBLE["chat"], finish=["stop"])
+    assert attrs[sc.LLMTEL_USAGE_SOURCE] == "absent"
+    guard.check()
+
+
+def test_inject_leaves_a_stream_asked_for_through_extra_body_alone(instrument, telemetry, client, fake):
+    """``extra_body={"stream": True}``: the SDK does not read the reply as a stream, the caller gets its text; asking
+    for usage would add a chunk to that text."""
+    instrument(stream_usage="inject")
+    fake.enqueue(reply("chat"))
+    client.chat.completions.create(model=CHAT_MODEL, messages=MESSAGES, extra_body={"stream": True})
+    assert "stream_options" not in fake.last_request.json
