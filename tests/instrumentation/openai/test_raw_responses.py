@@ -202,3 +202,40 @@ def test_abandoned_stream_ends_off_the_collectors_thread(instrument, telemetry, 
         exporter.export = original_export
     check_stream_span(telemetry, end="abandoned", chunks=1, finish=["error"])
     guard.check()
+
+
+def test_a_streaming_response_let_go_unclosed_ends_its_span_as_it_goes_not_at_the_next_collection(
+        instrument, telemetry, client, fake):
+    """llmtel's hooks on the response do not hold it: dropped, it goes at once (no reference cycle for the cyclic
+    collector to find later), and its span ends as abandoned then."""
+    from llmtel.instrumentation.openai import streams
+
+    instrument()
+    fake.enqueue(ChatReply("alpha beta gamma"))
+    manager = client.chat.completions.with_streaming_response.create(model=CHAT_MODEL, messages=MESSAGES, stream=True)
+    response = manager.__enter__()
+    gc.disable()  # only reference counting now
+    try:
+        del manager, response
+        streams.settle_abandoned()
+        (span,) = telemetry.llm_spans()
+    finally:
+        gc.enable()
+    assert span.attributes[sc.LLMTEL_STREAM_END] == "abandoned"
+
+
+def test_a_streaming_responses_hooked_methods_look_like_its_own(instrument, client, fake):
+    import inspect
+
+    fake.enqueue(ChatReply("alpha beta gamma"))
+    with client.chat.completions.with_streaming_response.create(model=CHAT_MODEL, messages=MESSAGES) as plain:
+        expected = {name: (inspect.signature(getattr(plain, name)), getattr(plain, name).__doc__)
+                    for name in ("parse", "close")}
+        plain.parse()
+    instrument()
+    fake.enqueue(ChatReply("alpha beta gamma"))
+    with client.chat.completions.with_streaming_response.create(model=CHAT_MODEL, messages=MESSAGES) as hooked:
+        assert {name: (inspect.signature(getattr(hooked, name)), getattr(hooked, name).__doc__)
+                for name in ("parse", "close")} == expected
+        assert (hooked.parse.__name__, hooked.close.__name__) == ("parse", "close")
+        hooked.parse()

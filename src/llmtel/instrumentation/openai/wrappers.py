@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import inspect
 import logging
+import weakref
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from functools import partial
@@ -100,6 +102,30 @@ _started: Callable[[tuple[Any, Any, bool]], _Started] = partial(tuple.__new__, _
 # A started call: its record, span and context, the token that resets the current context, and the (possibly
 # changed) args.
 _Begun = tuple[GenAICall, _Started, Any, tuple[Any, ...], dict[str, Any]]
+
+
+def _unbound(instance: Any, name: str) -> Callable[..., Any]:
+    """The function behind ``instance.name`` (its class's), to call with the instance; the attribute itself when
+    it is not a method of the instance (something else wrapped it already)."""
+    bound = getattr(instance, name)
+    if getattr(bound, "__self__", None) is instance and hasattr(bound, "__func__"):
+        return bound.__func__  # type: ignore[no-any-return]
+    return lambda _instance, *args, **kwargs: bound(*args, **kwargs)
+
+
+def _like(hook: Callable[..., Any], method: Any) -> Callable[..., Any]:
+    """``hook`` named, documented and signed as the bound ``method`` it stands in for (``inspect.signature``,
+    ``help``), without holding it: the method holds its instance."""
+    for attribute in ("__name__", "__qualname__", "__doc__", "__module__"):
+        try:
+            setattr(hook, attribute, getattr(method, attribute))
+        except (AttributeError, TypeError):
+            pass
+    try:
+        hook.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        pass
+    return hook
 
 
 def _log_once(key: str, message: str) -> None:
@@ -359,7 +385,18 @@ class OpenAIHooks:
         whole some other way (``json()``, ``text()``, ``read()``) is parsed then, for its usage and ids. A stream
         read as bytes or lines is the caller's to read: its span has no chunks and no finish reason."""
         state = StreamState(self.telemetry, call, started.span, started.context)
-        original_parse = raw.parse
+        # The hooks below go on the instance and must not hold it (a cycle would keep an unclosed response, and its
+        # span, until the cyclic collector runs): they reach it through a weak reference, the methods through its
+        # class.
+        raw_ref = weakref.ref(raw)
+        parse_of, close_of = _unbound(raw, "parse"), _unbound(raw, "close")
+
+        def original_parse(*args: Any, **kwargs: Any) -> Any:
+            return parse_of(raw_ref(), *args, **kwargs)
+
+        def original_close() -> Any:
+            return close_of(raw_ref())
+
         hooks = self
 
         def record_parsed(parsed: Any) -> Any:
@@ -367,7 +404,7 @@ class OpenAIHooks:
             try:
                 stream_types = hooks._stream_types
                 if isinstance(parsed, stream_types):
-                    if state._watch is raw_watch:  # the stream stands for the call now, not the raw response
+                    if state is raw_state:  # the stream stands for the call now, not the raw response
                         state.unwatch()
                         claimed = state._open  # the chunk state takes over the span, still open
                         state = hooks._state(call, started)
@@ -395,7 +432,7 @@ class OpenAIHooks:
             if call.stream or not state._open:
                 return False
             try:
-                raw.http_response.content  # noqa: B018 - raises when the body was not read whole
+                raw_ref().http_response.content  # type: ignore[union-attr]  # noqa: B018 - raises when not read whole
             except Exception:  # noqa: BLE001
                 return False
             return True
@@ -409,8 +446,6 @@ class OpenAIHooks:
                     refused(error)
                     raise
                 return record_parsed(parsed)
-
-            original_close = raw.close
 
             async def close() -> Any:
                 try:
@@ -433,8 +468,6 @@ class OpenAIHooks:
                     raise
                 return record_parsed(parsed)
 
-            original_close = raw.close
-
             def close() -> Any:  # type: ignore[misc]
                 try:
                     return original_close()
@@ -446,11 +479,13 @@ class OpenAIHooks:
                             pass
                     state.finish("closed")
 
-        raw.parse = parse
-        raw.close = close
+        raw.parse = _like(parse, raw.parse)
+        raw.close = _like(close, raw.close)
         call.http_status = getattr(getattr(raw, "http_response", None), "status_code", None)
         on_abandon(state, raw)
-        raw_watch = state._watch
+        # Not the weak reference itself: held here, it would outlive its unwatching, and call back as the raw
+        # response goes while the stream parsed from it still stands for the call.
+        raw_state = state
 
 
 def _mask_client_keys(client: Any) -> None:
